@@ -1,0 +1,57 @@
+"""Luminal: load, start, hot-reload and unload Python plugins (photons) on pluggy."""
+
+import logging
+from importlib.metadata import PackageNotFoundError, version
+
+from luminal.errors import (
+    DirectoryLoadError,
+    DirectoryNotFoundError,
+    FinalizerNotImplementedError,
+    LuminalError,
+    PhotonLoadError,
+    PhotonNameConflictError,
+    PhotonNotFoundError,
+    PhotonNotInitializedError,
+    PhotonReloadError,
+    PhotonStartError,
+    PhotonStopError,
+    PhotonTrustError,
+    ThreadManagerAlreadyRunningError,
+)
+from luminal.hookspecs import hookimpl, hookspec
+from luminal.managers.handler import Handler, HandlerState, PhotonOrigin
+from luminal.managers.loader import Loader
+from luminal.ownership import PhotonThread
+from luminal.photon import IPhoton
+
+try:
+    __version__ = version("luminal-photons")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0"
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__all__ = [
+    "DirectoryLoadError",
+    "DirectoryNotFoundError",
+    "FinalizerNotImplementedError",
+    "Handler",
+    "HandlerState",
+    "IPhoton",
+    "Loader",
+    "LuminalError",
+    "PhotonLoadError",
+    "PhotonNameConflictError",
+    "PhotonNotFoundError",
+    "PhotonNotInitializedError",
+    "PhotonOrigin",
+    "PhotonReloadError",
+    "PhotonStartError",
+    "PhotonStopError",
+    "PhotonThread",
+    "PhotonTrustError",
+    "ThreadManagerAlreadyRunningError",
+    "__version__",
+    "hookimpl",
+    "hookspec",
+]

@@ -1,0 +1,162 @@
+"""Every error Luminal raises, under one base class.
+
+The hierarchy::
+
+    LuminalError
+    ├── PhotonNotFoundError (FileNotFoundError)       unknown photon, handler or path
+    ├── DirectoryNotFoundError (FileNotFoundError)    photon directory missing or not a directory
+    ├── PhotonNotInitializedError (RuntimeError)      stopping a photon that was never started
+    ├── FinalizerNotImplementedError (NotImplementedError)
+    ├── ThreadManagerAlreadyRunningError (RuntimeError)  watching twice
+    ├── PhotonLoadError (ImportError)                 a source fails to import or validate
+    │   ├── PhotonNameConflictError                   two files define photons with one name
+    │   └── PhotonTrustError                          the trust policy refuses a file
+    ├── DirectoryLoadError                            some files of a directory failed to load
+    ├── PhotonStartError (RuntimeError)               ``__init__`` or ``photon_start`` raised
+    ├── PhotonStopError (RuntimeError)                something a photon owned could not be stopped
+    └── PhotonReloadError (RuntimeError)              a reload failed and was rolled back
+
+Errors carry their context as attributes (``path``, ``photon_name``) and chain the underlying
+exception as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from luminal.managers.handler import Handler
+
+__all__ = [
+    "DirectoryLoadError",
+    "DirectoryNotFoundError",
+    "FinalizerNotImplementedError",
+    "LuminalError",
+    "PhotonLoadError",
+    "PhotonNameConflictError",
+    "PhotonNotFoundError",
+    "PhotonNotInitializedError",
+    "PhotonReloadError",
+    "PhotonStartError",
+    "PhotonStopError",
+    "PhotonTrustError",
+    "ThreadManagerAlreadyRunningError",
+]
+
+
+class LuminalError(Exception):
+    """Base class of every error raised by Luminal."""
+
+
+class PhotonNotFoundError(LuminalError, FileNotFoundError):
+    """A photon name, handler or path is not known to the loader, or the file does not exist."""
+
+    def __init__(self, message: str, photon: object = None) -> None:
+        super().__init__(message)
+        self.photon = photon
+
+
+class DirectoryNotFoundError(LuminalError, FileNotFoundError):
+    """A photon directory does not exist or is not a directory."""
+
+    def __init__(self, message: str, path: str | os.PathLike[str] | None = None) -> None:
+        super().__init__(message)
+        self.path = None if path is None else os.fspath(path)
+
+
+class PhotonNotInitializedError(LuminalError, RuntimeError):
+    """A photon was asked to stop (or unload) although it was never started."""
+
+    def __init__(self, message: str, photon_name: str | None = None) -> None:
+        super().__init__(message)
+        self.photon_name = photon_name
+
+
+class FinalizerNotImplementedError(LuminalError, NotImplementedError):
+    """The photon does not implement ``finalize``; Luminal force-stops it instead."""
+
+    def __init__(self, message: str, photon_name: str | None = None) -> None:
+        super().__init__(message)
+        self.photon_name = photon_name
+
+
+class ThreadManagerAlreadyRunningError(LuminalError, RuntimeError):
+    """``watch_photons`` was called while the loader is already watching."""
+
+
+class PhotonLoadError(LuminalError, ImportError):
+    """A photon source could not be imported or validated.
+
+    ``path`` is the file or package directory; the original exception (``SyntaxError``,
+    ``ImportError``, ...) is the ``__cause__``.
+    """
+
+    def __init__(self, message: str, path: str | os.PathLike[str] | None = None) -> None:
+        super().__init__(message, path=None if path is None else os.fspath(path))
+
+
+class PhotonNameConflictError(PhotonLoadError):
+    """A photon's name is already taken by a photon from another file (or the same file)."""
+
+    def __init__(self, photon_name: str, path: str, existing_path: str) -> None:
+        super().__init__(
+            f"photon name {photon_name!r} in {path} is already used by the photon from "
+            f"{existing_path}; give one of them another name (class keyword name=...)",
+            path,
+        )
+        self.photon_name = photon_name
+        self.existing_path = existing_path
+
+
+class PhotonTrustError(PhotonLoadError):
+    """The loader's trust policy refuses to run a file; ``rule`` names the rule."""
+
+    def __init__(self, message: str, path: str, rule: str) -> None:
+        super().__init__(message, path)
+        self.rule = rule
+
+
+class DirectoryLoadError(LuminalError):
+    """Some files of a directory failed to load; the others were loaded and stay loaded.
+
+    ``errors`` holds one :class:`PhotonLoadError` per failed file and ``handlers`` the photons
+    that did load.
+    """
+
+    def __init__(
+        self, path: str, errors: Sequence[PhotonLoadError], handlers: Sequence[Handler]
+    ) -> None:
+        details = "; ".join(str(error) for error in errors)
+        super().__init__(f"{len(errors)} photon source(s) in {path} failed to load: {details}")
+        self.path = path
+        self.errors = list(errors)
+        self.handlers = list(handlers)
+
+
+class PhotonStartError(LuminalError, RuntimeError):
+    """Creating a photon instance or its ``photon_start`` hook raised; the cause is chained."""
+
+    def __init__(self, message: str, photon_name: str, path: str) -> None:
+        super().__init__(message)
+        self.photon_name = photon_name
+        self.path = path
+
+
+class PhotonStopError(LuminalError, RuntimeError):
+    """Stopping a photon left something running (a thread, task or process) or its finalizer
+    failed. Reported through ``luminal_photon_error``; the photon is removed all the same."""
+
+    def __init__(self, message: str, photon_name: str, path: str) -> None:
+        super().__init__(message)
+        self.photon_name = photon_name
+        self.path = path
+
+
+class PhotonReloadError(LuminalError, RuntimeError):
+    """A reload failed; every photon it touched was rolled back to its previous version."""
+
+    def __init__(self, message: str, paths: Sequence[str]) -> None:
+        super().__init__(message)
+        self.paths = list(paths)

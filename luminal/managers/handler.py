@@ -1,0 +1,399 @@
+"""``Handler``: one photon class of one source, and the lifecycle of its running instance."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import hashlib
+import inspect
+import logging
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+
+from luminal.errors import (
+    FinalizerNotImplementedError,
+    LuminalError,
+    PhotonNotFoundError,
+    PhotonNotInitializedError,
+    PhotonStartError,
+    PhotonStopError,
+)
+from luminal.events import broadcast
+from luminal.ownership import Ownership, StopReport
+
+__all__ = ["Handler", "HandlerState", "PhotonOrigin"]
+
+logger = logging.getLogger(__name__)
+
+_MISSING = object()
+
+
+class HandlerState(enum.Enum):
+    """Where a handler is in its lifecycle."""
+
+    LOADED = "loaded"
+    STARTED = "started"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class PhotonOrigin:
+    """The installed distribution and entry point a photon came from."""
+
+    distribution: str
+    version: str
+    entry_point: str
+    group: str
+
+
+class Handler:
+    """Wraps a photon class and its running instance, and knows where it came from.
+
+    ``instance`` is the photon *class* (the seed's name is kept); :meth:`start` creates the
+    instance and registers it in the loader's pluggy ``PluginManager`` under :attr:`name`.
+    Handlers are created by :class:`~luminal.managers.loader.Loader`, not by hosts.
+    """
+
+    def __init__(
+        self,
+        logging: bool,
+        name: str,
+        filepath: str,
+        checksum: str,
+        instance: type,
+        *,
+        plugin_manager: pluggy.PluginManager | None = None,
+        module_name: str | None = None,
+        finalize_timeout: float = 10.0,
+        stop_timeout: float = 5.0,
+        origin: PhotonOrigin | None = None,
+    ) -> None:
+        self._logging = logging
+        self._name = name
+        self._filepath = filepath
+        self._checksum = checksum
+        self._photon_class: type | None = instance
+        self._instance: Any = None
+        self._state = HandlerState.LOADED
+        self._plugin_manager = plugin_manager or _standalone_plugin_manager()
+        self._module_name = module_name or instance.__module__
+        self._finalize_timeout = finalize_timeout
+        self._stop_timeout = stop_timeout
+        self._origin = origin
+
+    @property
+    def name(self) -> str:
+        """The photon's name, unique within its loader."""
+        return self._name
+
+    @property
+    def filepath(self) -> str:
+        """The canonical path of the photon's file (or package directory)."""
+        return self._filepath
+
+    @property
+    def checksum(self) -> str:
+        """SHA-512 of the source bytes that were compiled and run."""
+        return self._checksum
+
+    @property
+    def state(self) -> HandlerState:
+        return self._state
+
+    @property
+    def started(self) -> bool:
+        return self._state is HandlerState.STARTED
+
+    @property
+    def photon_class(self) -> type | None:
+        """The photon class; ``None`` once the photon is unloaded, so its module can be freed."""
+        return self._photon_class
+
+    @property
+    def instance(self) -> Any:
+        """The running photon instance, or ``None`` when not started."""
+        return self._instance
+
+    @property
+    def module_name(self) -> str:
+        """The private name the photon's module has in ``sys.modules``."""
+        return self._module_name
+
+    @property
+    def origin(self) -> PhotonOrigin | None:
+        """The distribution and entry point of an installed photon; ``None`` for loose files."""
+        return self._origin
+
+    def __str__(self) -> str:
+        return (
+            f"Handler(name={self._name!r}, filepath={self._filepath!r}, "
+            f"checksum={self._checksum[:16]!r}, state={self._state.value!r})"
+        )
+
+    __repr__ = __str__
+
+    @staticmethod
+    async def _get_checksum(filename: str, block: int = 2**20) -> str | None:
+        """SHA-512 of a file, read in ``block``-sized chunks; ``None`` if it cannot be read.
+
+        The loader hashes the bytes it compiles instead (see :mod:`luminal.sources`); this helper
+        is kept for hosts that compare a file on disk with :attr:`checksum`.
+        """
+
+        def digest() -> str:
+            hasher = hashlib.sha512()
+            with open(filename, "rb") as stream:
+                while chunk := stream.read(block):
+                    hasher.update(chunk)
+            return hasher.hexdigest()
+
+        try:
+            return await asyncio.to_thread(digest)
+        except OSError:
+            return None
+
+    async def _clear_module_references(self) -> bool:
+        """Remove the photon's module and its sub-modules from ``sys.modules``.
+
+        Returns whether anything was removed.
+        """
+        prefix = self._module_name + "."
+        names = [
+            name
+            for name in list(sys.modules)
+            if name == self._module_name or name.startswith(prefix)
+        ]
+        for name in names:
+            sys.modules.pop(name, None)
+        return bool(names)
+
+    def _ownership(self) -> Ownership | None:
+        if self._instance is None:
+            return None
+        owned = (
+            vars(self._instance).get("_luminal_owned")
+            if hasattr(self._instance, "__dict__")
+            else None
+        )
+        return owned if isinstance(owned, Ownership) else None
+
+    async def _stop_photon_threads(self) -> bool:
+        """Signal, join and if need be interrupt the photon's threads; whether all stopped."""
+        ownership = self._ownership()
+        return ownership is None or not await ownership.stop_threads(self._stop_timeout)
+
+    async def _stop_photon_processes(self) -> bool:
+        """Terminate, then kill, the photon's child processes; whether all exited."""
+        ownership = self._ownership()
+        return ownership is None or not await ownership.stop_processes(self._stop_timeout)
+
+    async def _force_stop(self) -> bool:
+        """Stop the photon's tasks, threads and processes without its finalizer.
+
+        Returns whether everything stopped; what did not is reported through
+        ``luminal_photon_error`` as a :class:`PhotonStopError`.
+        """
+        ownership = self._ownership()
+        if ownership is None:
+            return True
+        report = await ownership.stop(self._stop_timeout)
+        if not report.clean:
+            await self._report(self._leftover_error(report))
+        return report.clean
+
+    def _leftover_error(self, report: StopReport) -> PhotonStopError:
+        return PhotonStopError(
+            f"photon {self._name!r} left running after stop: {report.describe()}",
+            self._name,
+            self._filepath,
+        )
+
+    async def _report(self, error: LuminalError, level: int = logging.ERROR) -> None:
+        if self._logging:
+            logger.log(
+                level, "%s", error, exc_info=error.__cause__ is not None and level >= logging.ERROR
+            )
+        await broadcast(
+            self._plugin_manager, "luminal_photon_error", path=self._filepath, error=error
+        )
+
+    async def _call_own_hook(self, hook_name: str, **kwargs: Any) -> Any:
+        """Call one lifecycle hook on this photon's instance only, awaiting it if async.
+
+        Returns ``_MISSING`` when the instance does not implement the hook.
+        """
+        instance = self._instance
+        method = getattr(instance, hook_name, None)
+        if method is None:
+            return _MISSING
+        opts = self._plugin_manager.parse_hookimpl_opts(instance, hook_name)
+        if opts is None:
+            return _MISSING
+        accepted = pluggy.HookImpl(instance, self._name, method, opts).argnames
+        result = method(**{key: value for key, value in kwargs.items() if key in accepted})
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def _stop(self, force_stop: bool = False) -> bool:
+        """Unregister and stop the running photon; whether everything it owned stopped.
+
+        Gracefully, the ``photon_finalize`` hook runs (bounded by the loader's
+        ``finalize_timeout``) and what the photon still owns is stopped afterwards. When
+        ``force_stop`` is set, or the finalizer is missing, raises or times out, the photon is
+        force-stopped; it is removed either way.
+
+        :raises PhotonNotInitializedError: if the photon was never started.
+        """
+        if self._state is not HandlerState.STARTED:
+            raise PhotonNotInitializedError(f"photon {self._name!r} was never started", self._name)
+        if self._plugin_manager.is_registered(self._instance):
+            self._plugin_manager.unregister(self._instance)
+        if not force_stop:
+            await self._finalize()
+        clean = await self._force_stop()
+        self._state = HandlerState.STOPPED
+        self._instance = None
+        return clean
+
+    async def _finalize(self) -> None:
+        """Run the finalizer; report it missing, raising or timing out (the caller force-stops)."""
+        try:
+            outcome = await asyncio.wait_for(
+                self._call_own_hook("photon_finalize"), self._finalize_timeout
+            )
+        except FinalizerNotImplementedError:
+            outcome = _MISSING
+        except asyncio.TimeoutError as error:
+            await self._report(
+                self._stop_error(f"did not finish within {self._finalize_timeout} s", error)
+            )
+            return
+        except Exception as error:
+            await self._report(self._stop_error(f"raised {type(error).__name__}: {error}", error))
+            return
+        if outcome is _MISSING:
+            await self._report(
+                FinalizerNotImplementedError(
+                    f"photon {self._name!r} from {self._filepath} has no finalizer; "
+                    "force-stopping it",
+                    self._name,
+                ),
+                logging.WARNING,
+            )
+
+    def _stop_error(self, what: str, cause: BaseException) -> PhotonStopError:
+        error = PhotonStopError(
+            f"finalizer of photon {self._name!r} from {self._filepath} {what}; force-stopping it",
+            self._name,
+            self._filepath,
+        )
+        error.__cause__ = cause
+        return error
+
+    def _create_instance(self) -> Any:
+        """Instantiate the photon class; the instance is not visible to anyone yet."""
+        if self._photon_class is None or self._state is HandlerState.STOPPED:
+            raise PhotonNotFoundError(
+                f"photon {self._name!r} was unloaded; load it again to start it", self._name
+            )
+        try:
+            return self._photon_class()
+        except Exception as error:
+            raise PhotonStartError(
+                f"creating photon {self._name!r} from {self._filepath} raised "
+                f"{type(error).__name__}: {error}",
+                self._name,
+                self._filepath,
+            ) from error
+
+    def _check_hookimpls(self, instance: Any) -> None:
+        """Reject hook implementations whose arguments the spec lacks, before registering.
+
+        pluggy's ``register`` is not atomic: it can fail half-way through. Validating first
+        means a failed start never leaves half a registration behind.
+        """
+        for attribute in dir(instance):
+            opts = self._plugin_manager.parse_hookimpl_opts(instance, attribute)
+            if opts is None:
+                continue
+            hook_caller = getattr(self._plugin_manager.hook, attribute, None)
+            spec = getattr(hook_caller, "spec", None)
+            if spec is None:
+                continue
+            impl = pluggy.HookImpl(instance, self._name, getattr(instance, attribute), opts)
+            unknown = set(impl.argnames) - set(spec.argnames)
+            if unknown:
+                raise pluggy.PluginValidationError(
+                    instance,
+                    f"hook {attribute} of photon {self._name!r} takes unknown argument(s) "
+                    f"{sorted(unknown)}; the spec has {list(spec.argnames)}",
+                )
+
+    async def _activate(self, instance: Any, state: Any = _MISSING) -> None:
+        """Register ``instance`` and run its ``photon_import_state`` and ``photon_start``.
+
+        On failure the instance is unregistered, what it started is stopped, and
+        :class:`PhotonStartError` is raised with the cause chained.
+        """
+        try:
+            self._check_hookimpls(instance)
+            self._instance = instance
+            if state is not _MISSING:
+                await self._call_own_hook("photon_import_state", state=state)
+            self._plugin_manager.register(instance, name=self._name)
+            await self._call_own_hook("photon_start")
+        except Exception as error:
+            if self._plugin_manager.is_registered(instance):
+                self._plugin_manager.unregister(instance)
+            await self._force_stop()
+            self._instance = None
+            raise PhotonStartError(
+                f"starting photon {self._name!r} from {self._filepath} raised "
+                f"{type(error).__name__}: {error}",
+                self._name,
+                self._filepath,
+            ) from error
+        self._state = HandlerState.STARTED
+        await broadcast(self._plugin_manager, "luminal_photon_started", handler=self)
+
+    async def start(self) -> None:
+        """Create the photon instance, register it and call its ``photon_start`` hook.
+
+        Starting a started photon does nothing.
+
+        :raises PhotonStartError: if ``__init__`` or ``photon_start`` raised; the photon stays
+            loaded and unregistered.
+        :raises PhotonNotFoundError: if the photon was unloaded.
+        """
+        if self._state is HandlerState.STARTED:
+            return
+        await self._activate(self._create_instance())
+
+    async def _export_state(self) -> Any:
+        """The running instance's ``photon_export_state`` result, or ``_MISSING``."""
+        if self._instance is None:
+            return _MISSING
+        return await self._call_own_hook("photon_export_state")
+
+    async def _restart(self, state: Any = _MISSING) -> None:
+        """Start a stopped handler again with a fresh instance (used to roll a reload back)."""
+        self._state = HandlerState.LOADED
+        await self._activate(self._create_instance(), state)
+
+    def _release(self) -> None:
+        """Drop the references to the photon class and instance, so its module can be freed."""
+        self._state = HandlerState.STOPPED
+        self._instance = None
+        self._photon_class = None
+
+
+def _standalone_plugin_manager() -> pluggy.PluginManager:
+    from luminal import hookspecs
+
+    plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    plugin_manager.add_hookspecs(hookspecs)
+    return plugin_manager

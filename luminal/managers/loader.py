@@ -1,0 +1,962 @@
+"""``Loader``: loads photon sources, keeps the registry, and unloads and reloads atomically."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType, ModuleType, TracebackType
+from typing import Any
+
+import pluggy
+
+from luminal import hookspecs
+from luminal.errors import (
+    DirectoryLoadError,
+    DirectoryNotFoundError,
+    LuminalError,
+    PhotonLoadError,
+    PhotonNameConflictError,
+    PhotonNotFoundError,
+    PhotonNotInitializedError,
+    PhotonReloadError,
+)
+from luminal.events import acall_hook, broadcast
+from luminal.managers.handler import _MISSING, Handler, HandlerState, PhotonOrigin
+from luminal.photon import IPhoton
+from luminal.sources import (
+    HelperFinder,
+    ImportedSource,
+    PackageFinder,
+    canonical_path,
+    import_source,
+    is_ignored_name,
+    module_name_for,
+)
+
+__all__ = ["Loader"]
+
+logger = logging.getLogger(__name__)
+
+PhotonRef = Handler | str | os.PathLike[str]
+
+_loader_numbers = itertools.count()
+
+
+@dataclass
+class PhotonSource:
+    """One loaded file or package and everything it brought into the process."""
+
+    path: Path
+    module_name: str
+    checksum: str
+    handlers: list[Handler]
+    modules: dict[str, ModuleType]
+    helpers: dict[str, ModuleType]
+    photon_base: type
+    other_classes: list[str]
+    recursive: bool
+    origin: PhotonOrigin | None = None
+    package_files: dict[Path, bytes] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+
+@dataclass
+class _PendingReload:
+    """A reload between its import and its commit."""
+
+    old: PhotonSource
+    new: PhotonSource
+    was_started: bool
+    instances: dict[str, Any] = field(default_factory=dict)
+    states: dict[str, Any] = field(default_factory=dict)
+    stopped: list[Handler] = field(default_factory=list)
+    started: list[Handler] = field(default_factory=list)
+
+
+class Loader:
+    """Loads, starts, unloads, reloads and watches photons.
+
+    Every running photon is registered in :attr:`plugin_manager`, a pluggy ``PluginManager`` for
+    the project ``"luminal"``. Use it as ``async with Loader() as loader:`` so that watching is
+    stopped and every photon finalized on exit.
+
+    :param logging: log each load, start, reload and unload through the stdlib logger
+        ``luminal`` (its handlers are the host's choice).
+    :param suppress_errors: report a photon that fails to load (log and ``luminal_photon_error``)
+        and go on, instead of raising.
+    :param finalize_timeout: seconds a finalizer may take before the photon is force-stopped.
+    :param stop_timeout: seconds to wait for a photon's threads and processes at each stop step.
+    :param plugin_manager: a ``PluginManager`` of project ``"luminal"`` to use instead of a new one.
+    """
+
+    def __init__(
+        self,
+        logging: bool = False,
+        suppress_errors: bool = False,
+        *,
+        finalize_timeout: float = 10.0,
+        stop_timeout: float = 5.0,
+        plugin_manager: pluggy.PluginManager | None = None,
+    ) -> None:
+        if plugin_manager is None:
+            plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        elif plugin_manager.project_name != hookspecs.PROJECT_NAME:
+            raise ValueError(
+                f"plugin_manager must be for project {hookspecs.PROJECT_NAME!r}, "
+                f"not {plugin_manager.project_name!r}"
+            )
+        plugin_manager.add_hookspecs(hookspecs)
+        self._plugin_manager = plugin_manager
+        self._logging = bool(logging)
+        self._suppress_errors = bool(suppress_errors)
+        self._finalize_timeout = finalize_timeout
+        self._stop_timeout = stop_timeout
+        self._photons: dict[str, Handler] = {}
+        self._sources: dict[Path, PhotonSource] = {}
+        self._locks: dict[Path, asyncio.Lock] = {}
+        self._namespace = f"luminal_photon{next(_loader_numbers)}"
+        self._package_finder = PackageFinder(self._namespace)
+        self._helper_finder = HelperFinder()
+        self._is_watching = False
+
+    @property
+    def photons(self) -> Mapping[str, Handler]:
+        """A read-only view of the loaded photons: name → :class:`Handler`."""
+        return MappingProxyType(self._photons)
+
+    @property
+    def plugin_manager(self) -> pluggy.PluginManager:
+        """The pluggy ``PluginManager`` in which running photons are registered."""
+        return self._plugin_manager
+
+    @property
+    def suppress_errors(self) -> bool:
+        return self._suppress_errors
+
+    async def acall(self, hook_name: str, **kwargs: Any) -> Any:
+        """Call a hook on every running photon and await its ``async`` implementations.
+
+        Results come back in pluggy's order, as ``plugin_manager.hook.<name>(**kwargs)`` would
+        give them, with coroutines awaited concurrently.
+        """
+        return await acall_hook(self._plugin_manager, hook_name, **kwargs)
+
+    async def __aenter__(self) -> Loader:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop watching and unload every photon (gracefully; unstarted ones are discarded)."""
+        stop_watching = getattr(self, "stop_watching_photons", None)
+        if self._is_watching and stop_watching is not None:
+            await stop_watching()
+        for path in list(self._sources):
+            with contextlib.suppress(PhotonNotFoundError):
+                await self._absorb_source(path, force_stop=False, discard_unstarted=True)
+
+    def _log(self, level: int, message: str, *args: object, exc_info: bool = False) -> None:
+        if self._logging:
+            logger.log(level, message, *args, exc_info=exc_info)
+
+    async def _report(self, path: str, error: LuminalError) -> None:
+        self._log(logging.ERROR, "%s", error, exc_info=error.__cause__ is not None)
+        await broadcast(self._plugin_manager, "luminal_photon_error", path=path, error=error)
+
+    @contextlib.asynccontextmanager
+    async def _locked(self, paths: Iterable[Path]) -> AsyncIterator[None]:
+        """Serialise operations per source; several are locked in path order (no deadlock)."""
+        ordered = sorted(set(paths))
+        async with contextlib.AsyncExitStack() as stack:
+            for path in ordered:
+                await stack.enter_async_context(self._locks.setdefault(path, asyncio.Lock()))
+            yield
+
+    def _install_finders(self) -> None:
+        if self._package_finder not in sys.meta_path:
+            sys.meta_path.insert(0, self._package_finder)
+        if self._helper_finder not in sys.meta_path:
+            sys.meta_path.append(self._helper_finder)
+
+    def _remove_finders_when_idle(self) -> None:
+        if self._sources:
+            return
+        for finder in (self._package_finder, self._helper_finder):
+            with contextlib.suppress(ValueError):
+                sys.meta_path.remove(finder)
+
+    async def _import_module(self, module_path: str | os.PathLike[str]) -> ModuleType:
+        """Import the source at ``module_path`` under its private name and return the module.
+
+        The import runs in a worker thread, compiled from the current source. Importing does
+        not register anything; :meth:`load_photon` does that once the module is validated.
+
+        :raises ModuleNotFoundError: if there is no module or package at the path.
+        """
+        path = canonical_path(module_path)
+        imported = await self._import_source(path)
+        return imported.module
+
+    async def _import_source(self, path: Path, recursive: bool = False) -> ImportedSource:
+        if not path.exists():
+            raise ModuleNotFoundError(f"no photon source at {path}", path=str(path))
+        self._install_finders()
+        self._helper_finder.add_root(path.parent)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                None,
+                import_source,
+                path,
+                module_name_for(path, self._namespace),
+                self._package_finder,
+                recursive,
+            )
+        finally:
+            self._helper_finder.remove_root(path.parent)
+
+    async def _validate_module(
+        self,
+        imported_module: ModuleType,
+        photon_path: str | os.PathLike[str],
+        photon_base: type,
+        other_classes: Sequence[str] = (),
+        *,
+        checksum: str = "",
+        modules: Iterable[ModuleType] = (),
+    ) -> list[Handler]:
+        """Create a handler for each photon class the module defines.
+
+        A photon class is a subclass of ``photon_base`` defined in the module (or, for a
+        package, in one of its modules), or a class named in ``other_classes``. The seed
+        returned ``False`` for a module without photons; this returns an empty list.
+
+        :raises PhotonNameConflictError: if two photon classes of the module share a name.
+        """
+        owner_modules = {imported_module.__name__, *(module.__name__ for module in modules)}
+        scanned = [imported_module, *modules]
+        classes: dict[int, type] = {}
+        for module in scanned:
+            for value in vars(module).values():
+                if (
+                    isinstance(value, type)
+                    and value.__module__ in owner_modules
+                    and (
+                        (issubclass(value, photon_base) and value is not photon_base)
+                        or value.__name__ in other_classes
+                    )
+                    and not getattr(value, "__abstractmethods__", None)
+                ):
+                    classes[id(value)] = value
+        handlers: list[Handler] = []
+        path = os.fspath(photon_path)
+        for photon_class in classes.values():
+            name = getattr(photon_class, "photon_name", None)
+            if not isinstance(name, str) or (name == "IPhoton" and photon_class is not IPhoton):
+                name = photon_class.__name__
+            if any(handler.name == name for handler in handlers):
+                raise PhotonNameConflictError(name, path, path)
+            handlers.append(
+                Handler(
+                    self._logging,
+                    name,
+                    path,
+                    checksum,
+                    photon_class,
+                    plugin_manager=self._plugin_manager,
+                    module_name=imported_module.__name__,
+                    finalize_timeout=self._finalize_timeout,
+                    stop_timeout=self._stop_timeout,
+                )
+            )
+        return handlers
+
+    async def _scan_module(self, path: str | os.PathLike[str]) -> tuple[str, bool, bool]:
+        """Tell whether ``path`` is a module or a package.
+
+        Returns ``(path, is_dir, packages_only)``: the canonical path, whether it is a package
+        directory, and whether it is a directory that holds only packages.
+
+        :raises ModuleNotFoundError: if the path does not exist or is no Python module.
+        """
+        resolved = canonical_path(path)
+        if resolved.is_file() and resolved.suffix == ".py":
+            return str(resolved), False, False
+        if resolved.is_dir():
+            if (resolved / "__init__.py").is_file():
+                return str(resolved), True, False
+            _, packages_only = await self._find_modules(resolved)
+            return str(resolved), True, packages_only
+        raise ModuleNotFoundError(
+            f"{resolved} is not a photon module or package", path=str(resolved)
+        )
+
+    async def _find_modules(
+        self, path: str | os.PathLike[str]
+    ) -> tuple[list[tuple[str, bool]], bool]:
+        """List the photon sources directly in a directory.
+
+        Returns ``([(module_path, is_dir), ...], packages_only)``: ``.py`` files and
+        sub-directories (packages or plain folders), sorted, and whether the directory holds only
+        packages. Hidden, temporary and ``__pycache__`` entries are skipped; an unreadable or
+        missing directory gives an empty list.
+        """
+        directory = canonical_path(path)
+        try:
+            entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
+        except OSError:
+            return [], False
+        found: list[tuple[str, bool]] = []
+        for entry in entries:
+            if is_ignored_name(entry.name) or entry.name == "__init__.py":
+                continue
+            if entry.is_dir():
+                found.append((str(canonical_path(entry.path)), True))
+            elif entry.name.endswith(".py") and entry.is_file():
+                found.append((str(canonical_path(entry.path)), False))
+        packages_only = bool(found) and all(
+            is_dir and Path(module_path, "__init__.py").is_file() for module_path, is_dir in found
+        )
+        return found, packages_only
+
+    async def _check_photon(self, photon: PhotonRef) -> Handler | list[Handler]:
+        """Find the handler(s) that ``photon`` names: a handler, a photon name or a path.
+
+        A path names every photon of that file (or package).
+
+        :raises TypeError: if ``photon`` is neither a :class:`Handler`, a ``str`` nor a path.
+        :raises PhotonNotFoundError: if no loaded photon matches.
+        """
+        if isinstance(photon, Handler):
+            if self._photons.get(photon.name) is not photon:
+                raise PhotonNotFoundError(
+                    f"photon {photon.name!r} is not loaded (any more)", photon
+                )
+            return photon
+        if not isinstance(photon, (str, os.PathLike)):
+            raise TypeError(
+                f"expected a Handler, a photon name or a path, not {type(photon).__name__}"
+            )
+        if isinstance(photon, str) and photon in self._photons:
+            return self._photons[photon]
+        source = self._sources.get(_source_path(photon))
+        if source is None:
+            raise PhotonNotFoundError(f"no loaded photon named or at {os.fspath(photon)!r}", photon)
+        return list(source.handlers) if len(source.handlers) != 1 else source.handlers[0]
+
+    def _source_of(self, photon: PhotonRef) -> PhotonSource:
+        if isinstance(photon, Handler):
+            source = self._sources.get(Path(photon.filepath))
+            if source is not None and photon in source.handlers:
+                return source
+            raise PhotonNotFoundError(f"photon {photon.name!r} is not loaded (any more)", photon)
+        if not isinstance(photon, (str, os.PathLike)):
+            raise TypeError(
+                f"expected a Handler, a photon name or a path, not {type(photon).__name__}"
+            )
+        if isinstance(photon, str) and photon in self._photons:
+            return self._sources[Path(self._photons[photon].filepath)]
+        source = self._sources.get(_source_path(photon))
+        if source is None:
+            raise PhotonNotFoundError(f"no loaded photon named or at {os.fspath(photon)!r}", photon)
+        return source
+
+    def _conflict(
+        self, handlers: Iterable[Handler], replacing: Iterable[Path] = ()
+    ) -> PhotonNameConflictError | None:
+        """The first name in ``handlers`` already taken by a photon of another source."""
+        replaced = set(replacing)
+        for handler in handlers:
+            existing = self._photons.get(handler.name)
+            if existing is not None and Path(existing.filepath) not in replaced:
+                return PhotonNameConflictError(handler.name, handler.filepath, existing.filepath)
+        return None
+
+    async def _emit_photon(
+        self,
+        photon_path: str | os.PathLike[str] | tuple[str, bool, bool],
+        photon_base: type = IPhoton,
+        other_classes: Sequence[str] = (),
+        recursive: bool = False,
+        *,
+        origin: PhotonOrigin | None = None,
+    ) -> list[Handler]:
+        """Import, validate and register the photons of one source; return their handlers.
+
+        ``photon_path`` is a path or a ``(path, is_dir, packages_only)`` tuple from
+        :meth:`_scan_module`. A plain directory (no ``__init__.py``) is loaded as a photon
+        directory. A source that is already loaded is not imported again: its handlers are
+        returned. The seed returned ``None`` for "nothing loaded"; this returns ``[]``.
+
+        :raises PhotonLoadError: if the source fails to import or validate; the cause is chained.
+        """
+        if isinstance(photon_path, tuple):
+            raw_path, is_dir, _ = photon_path
+        else:
+            raw_path, is_dir = os.fspath(photon_path), Path(photon_path).is_dir()
+        path = _source_path(raw_path)
+        if is_dir and not (path / "__init__.py").is_file():
+            return await self._emit_photons(path, photon_base, other_classes, recursive)
+        async with self._locked([path]):
+            loaded = self._sources.get(path)
+            if loaded is not None:
+                self._log(
+                    logging.WARNING, "%s is already loaded; use reload_photon to refresh it", path
+                )
+                return list(loaded.handlers)
+            try:
+                source = await self._prepare_source(
+                    path, photon_base, other_classes, recursive, origin
+                )
+                conflict = self._conflict(source.handlers)
+                if conflict is not None:
+                    raise conflict
+            except PhotonLoadError as error:
+                await self._report(str(path), error)
+                raise
+            self._commit_source(source)
+        for handler in source.handlers:
+            self._log(logging.INFO, "loaded photon %s from %s", handler.name, path)
+            await broadcast(self._plugin_manager, "luminal_photon_loaded", handler=handler)
+        if not source.handlers:
+            self._log(logging.WARNING, "no photon found in %s", path)
+        return list(source.handlers)
+
+    async def _prepare_source(
+        self,
+        path: Path,
+        photon_base: type,
+        other_classes: Sequence[str],
+        recursive: bool,
+        origin: PhotonOrigin | None,
+    ) -> PhotonSource:
+        """Import and validate a source without making it visible; undo the import on failure."""
+        try:
+            imported = await self._import_source(path, recursive)
+        except Exception as error:
+            raise _load_error(path, error) from error
+        try:
+            handlers = await self._validate_module(
+                imported.module,
+                path,
+                photon_base,
+                other_classes,
+                checksum=imported.checksum,
+                modules=[
+                    module
+                    for name, module in imported.modules.items()
+                    if name != imported.module.__name__
+                ],
+            )
+        except PhotonLoadError:
+            _drop_modules(imported.modules)
+            raise
+        for handler in handlers:
+            handler._origin = origin
+        return PhotonSource(
+            path=path,
+            module_name=imported.module.__name__,
+            checksum=imported.checksum,
+            handlers=handlers,
+            modules=imported.modules,
+            helpers=imported.helpers,
+            photon_base=photon_base,
+            other_classes=list(other_classes),
+            recursive=recursive,
+            origin=origin,
+            package_files=imported.files if imported.is_package else {},
+        )
+
+    def _commit_source(self, source: PhotonSource) -> None:
+        """Make a prepared source visible: in the registry, its root open to helper imports."""
+        self._sources[source.path] = source
+        for handler in source.handlers:
+            self._photons[handler.name] = handler
+        self._helper_finder.add_root(source.root)
+        if source.package_files:
+            self._package_finder.add(source.module_name, source.package_files)
+
+    def _discard_source(self, source: PhotonSource) -> None:
+        """Remove a source from the registry and ``sys.modules``; helpers still used elsewhere
+        stay."""
+        if self._sources.get(source.path) is source:
+            del self._sources[source.path]
+        for handler in source.handlers:
+            if self._photons.get(handler.name) is handler:
+                del self._photons[handler.name]
+            handler._release()
+        self._helper_finder.remove_root(source.root)
+        self._package_finder.discard(source.module_name)
+        _drop_modules(source.modules)
+        still_used = {name for other in self._sources.values() for name in other.helpers}
+        _drop_modules(
+            {name: module for name, module in source.helpers.items() if name not in still_used}
+        )
+        self._remove_finders_when_idle()
+
+    async def _emit_photons(
+        self,
+        photons_directory: str | os.PathLike[str],
+        photon_base: type = IPhoton,
+        other_classes: Sequence[str] = (),
+        recursive: bool = False,
+    ) -> list[Handler]:
+        """Load every photon source of a directory; return the handlers that loaded.
+
+        Loose ``.py`` files are always loaded. Packages are loaded when ``recursive`` is set or
+        when the directory holds only packages; plain sub-directories are descended into when
+        ``recursive`` is set. A file that fails is reported and the others load all the same.
+
+        :raises DirectoryLoadError: if any source failed and ``suppress_errors`` is off; the
+            photons that loaded stay loaded and are listed in ``handlers``.
+        """
+        directory = canonical_path(photons_directory)
+        found, packages_only = await self._find_modules(directory)
+        handlers: list[Handler] = []
+        errors: list[PhotonLoadError] = []
+        for module_path, is_dir in found:
+            is_package = is_dir and Path(module_path, "__init__.py").is_file()
+            if is_dir and not (recursive or (is_package and packages_only)):
+                continue
+            try:
+                if is_dir and not is_package:
+                    handlers.extend(
+                        await self._emit_photons(module_path, photon_base, other_classes, recursive)
+                    )
+                else:
+                    handlers.extend(
+                        await self._emit_photon(
+                            (module_path, is_dir, packages_only),
+                            photon_base,
+                            other_classes,
+                            recursive,
+                        )
+                    )
+            except DirectoryLoadError as error:
+                handlers.extend(error.handlers)
+                errors.extend(error.errors)
+            except PhotonLoadError as error:
+                errors.append(error)
+        if errors and not self._suppress_errors:
+            raise DirectoryLoadError(str(directory), errors, handlers)
+        return handlers
+
+    async def load_photon(
+        self,
+        photon_path: str | os.PathLike[str],
+        photon_base: type = IPhoton,
+        other_classes: Sequence[str] | None = None,
+        recursive: bool = False,
+    ) -> Handler | list[Handler]:
+        """Load the photons of one file and return their handler(s), ready to start.
+
+        Returns the :class:`Handler` when the file holds one photon, a list when it holds
+        several, and ``[]`` when it holds none (or failed with ``suppress_errors``). A path to a
+        package's ``__init__.py`` loads the package; ``recursive`` then also imports the
+        package's sub-modules to find their photons.
+
+        :raises TypeError: if an argument has the wrong type.
+        :raises PhotonNotFoundError: if the path does not exist or is a directory.
+        :raises PhotonLoadError: if the file fails to import or validate (subclasses:
+            :class:`PhotonNameConflictError`, :class:`PhotonTrustError`), unless
+            ``suppress_errors`` is set.
+        """
+        _check_arguments(photon_path, photon_base, other_classes, recursive)
+        path = canonical_path(photon_path)
+        if not path.exists():
+            raise PhotonNotFoundError(
+                f"photon file {os.fspath(photon_path)!r} does not exist", photon_path
+            )
+        if path.is_dir():
+            raise PhotonNotFoundError(
+                f"{os.fspath(photon_path)!r} is a directory; use load_photons for directories",
+                photon_path,
+            )
+        if path.name == "__init__.py":
+            path = path.parent
+        try:
+            handlers = await self._emit_photon(path, photon_base, other_classes or [], recursive)
+        except PhotonLoadError:
+            if self._suppress_errors:
+                return []
+            raise
+        return handlers[0] if len(handlers) == 1 else handlers
+
+    async def load_photons(
+        self,
+        photons_directory: str | os.PathLike[str],
+        photon_base: type = IPhoton,
+        other_classes: Sequence[str] | None = None,
+        recursive: bool = False,
+    ) -> list[Handler]:
+        """Load the photons of every source in a directory; return their handlers.
+
+        See :meth:`_emit_photons` for which entries are sources. A source that fails is reported
+        (log and ``luminal_photon_error``), and the others load all the same.
+
+        :raises TypeError: if an argument has the wrong type.
+        :raises DirectoryNotFoundError: if the path does not exist or is a file.
+        :raises DirectoryLoadError: if some sources failed and ``suppress_errors`` is off.
+        """
+        _check_arguments(photons_directory, photon_base, other_classes, recursive)
+        directory = canonical_path(photons_directory)
+        if not directory.is_dir():
+            raise DirectoryNotFoundError(
+                f"photon directory {os.fspath(photons_directory)!r} is missing or not a directory",
+                photons_directory,
+            )
+        return await self._emit_photons(directory, photon_base, other_classes or [], recursive)
+
+    async def _absorb_source(
+        self, path: Path, force_stop: bool, discard_unstarted: bool = False
+    ) -> bool:
+        async with self._locked([path]):
+            source = self._sources.get(path)
+            if source is None:
+                raise PhotonNotFoundError(f"no loaded photon at {path}", path)
+            if not (force_stop or discard_unstarted) and not any(
+                h.started for h in source.handlers
+            ):
+                raise PhotonNotInitializedError(
+                    f"no photon of {path} was started (unload it with force_stop=True)",
+                    source.handlers[0].name if source.handlers else None,
+                )
+            clean = True
+            for handler in source.handlers:
+                if handler.started:
+                    clean = await handler._stop(force_stop) and clean
+            self._discard_source(source)
+        for handler in source.handlers:
+            self._log(logging.INFO, "unloaded photon %s from %s", handler.name, path)
+            await broadcast(self._plugin_manager, "luminal_photon_unloaded", handler=handler)
+        return clean
+
+    async def _absorb_photon(
+        self, photon: PhotonRef, force_stop: bool = False, suppress_finalizer_log: bool = False
+    ) -> bool:
+        """Stop a photon and remove its whole source from the registry and ``sys.modules``.
+
+        Returns whether everything the photons owned stopped (the source is removed either way).
+        ``suppress_finalizer_log`` is accepted for the seed's signature; finalizer problems are
+        always reported through ``luminal_photon_error``.
+
+        :raises PhotonNotFoundError: if the photon is not loaded.
+        :raises PhotonNotInitializedError: if it was never started and ``force_stop`` is off.
+        """
+        source = self._checked_for_unload(photon, force_stop)
+        return await self._absorb_source(source.path, force_stop)
+
+    def _checked_for_unload(self, photon: PhotonRef, force_stop: bool) -> PhotonSource:
+        source = self._source_of(photon)
+        named = photon if isinstance(photon, Handler) else self._photons.get(os.fspath(photon))
+        if force_stop:
+            return source
+        if named is not None and not named.started:
+            raise PhotonNotInitializedError(f"photon {named.name!r} was never started", named.name)
+        if not any(handler.started for handler in source.handlers):
+            raise PhotonNotInitializedError(
+                f"no photon of {source.path} was started; start it or unload with force_stop=True"
+            )
+        return source
+
+    async def _absorb_photons(
+        self, photons: Sequence[PhotonRef], force_stop: bool = False
+    ) -> list[str]:
+        """Unload each photon in turn; return the file path of each one given.
+
+        Every reference is checked before anything is unloaded, so a bad one changes nothing.
+        """
+        _check_photon_list(photons)
+        sources = [self._checked_for_unload(photon, force_stop) for photon in photons]
+        unloaded: list[str] = []
+        for source in sources:
+            if self._sources.get(source.path) is source:
+                await self._absorb_source(source.path, force_stop)
+            unloaded.append(str(source.path))
+        return unloaded
+
+    async def unload_photon(self, photon: PhotonRef, force_stop: bool = False) -> bool:
+        """Stop a photon (finalizer, then whatever it still owns) and unload its whole file.
+
+        Returns ``True`` when everything the file's photons owned stopped; ``False`` when
+        something was left running (reported through ``luminal_photon_error``). The photons are
+        removed in both cases. ``force_stop`` skips the finalizer, and also discards a photon
+        that was never started.
+
+        :raises TypeError: if ``photon`` is not a handler, name or path.
+        :raises PhotonNotFoundError: if the photon is not loaded.
+        :raises PhotonNotInitializedError: if the photon was never started (without ``force_stop``).
+        """
+        return await self._absorb_photon(photon, force_stop)
+
+    async def unload_photons(
+        self, photons: Sequence[PhotonRef], force_stop: bool = False
+    ) -> list[str]:
+        """Unload several photons; return the file path of each one given (as ``unload_photon``).
+
+        :raises TypeError: if ``photons`` is not a list of handlers, names or paths.
+        :raises PhotonNotFoundError: if any of them is not loaded; nothing is unloaded then.
+        """
+        return await self._absorb_photons(photons, force_stop)
+
+    async def _revert_photon(
+        self,
+        validated_photon: Handler | list[Handler],
+        validated_modules: dict[str, ModuleType],
+        states: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Put the previous version of a photon back after a failed reload.
+
+        Its modules return to ``sys.modules`` and its handlers to the registry; those the reload
+        had stopped start again on a fresh instance of their previous class, importing the state
+        they exported. A restart that fails is reported and the others go on.
+        """
+        handlers = validated_photon if isinstance(validated_photon, list) else [validated_photon]
+        sys.modules.update(validated_modules)
+        for handler in handlers:
+            self._photons[handler.name] = handler
+        for handler in handlers:
+            if handler.state is HandlerState.STOPPED:
+                try:
+                    await handler._restart((states or {}).get(handler.name, _MISSING))
+                except LuminalError as error:
+                    await self._report(handler.filepath, error)
+
+    async def _reload_photon(self, photon: PhotonRef) -> Handler | list[Handler]:
+        """Reload the source of one photon atomically (see :meth:`_reload_sources`)."""
+        result = await self._reload_sources([self._source_of(photon).path])
+        return result[0] if len(result) == 1 else result
+
+    async def _reload_photons(self, photons: Sequence[PhotonRef]) -> list[Handler]:
+        """Reload the sources of several photons, all or nothing."""
+        _check_photon_list(photons)
+        paths = list(dict.fromkeys(self._source_of(photon).path for photon in photons))
+        return await self._reload_sources(paths)
+
+    async def _reload_sources(self, paths: Sequence[Path]) -> list[Handler]:
+        """Reload sources atomically: all new versions run, or all old versions are back.
+
+        New code is imported and validated first, while the old photons keep running. Then,
+        per source, new instances are created, the old ones export their state and are
+        finalized, and the new ones import the state and start. If any step fails, every
+        source touched is put back as it was and :class:`PhotonReloadError` is raised.
+        """
+        async with self._locked(paths):
+            olds = []
+            for path in paths:
+                source = self._sources.get(path)
+                if source is None:
+                    raise PhotonNotFoundError(f"no loaded photon at {path}", path)
+                olds.append(source)
+            stashed = _stash_modules(olds)
+            pending: list[_PendingReload] = []
+            try:
+                for old in olds:
+                    new = await self._prepare_source(
+                        old.path, old.photon_base, old.other_classes, old.recursive, old.origin
+                    )
+                    pending.append(_PendingReload(old, new, any(h.started for h in old.handlers)))
+                conflict = self._conflict(
+                    [handler for item in pending for handler in item.new.handlers],
+                    replacing=paths,
+                )
+                if conflict is not None:
+                    raise conflict
+                new_names = [handler.name for item in pending for handler in item.new.handlers]
+                if len(new_names) != len(set(new_names)):
+                    duplicate = next(name for name in new_names if new_names.count(name) > 1)
+                    raise PhotonNameConflictError(duplicate, str(paths[0]), str(paths[-1]))
+            except Exception as error:
+                for item in pending:
+                    _drop_modules(item.new.modules)
+                    _drop_modules(item.new.helpers)
+                sys.modules.update(stashed)
+                reload_error = PhotonReloadError(
+                    f"reload of {', '.join(map(str, paths))} failed, nothing changed: {error}",
+                    [str(path) for path in paths],
+                )
+                reload_error.__cause__ = error
+                await self._report(str(paths[0]), reload_error)
+                raise reload_error from error
+            try:
+                for item in pending:
+                    await self._swap(item)
+            except Exception as error:
+                await self._roll_back(pending, stashed)
+                reload_error = PhotonReloadError(
+                    f"reload of {', '.join(map(str, paths))} failed and was rolled back: {error}",
+                    [str(path) for path in paths],
+                )
+                reload_error.__cause__ = error
+                await self._report(str(paths[0]), reload_error)
+                raise reload_error from error
+            for item in pending:
+                for handler in item.old.handlers:
+                    handler._release()
+                self._release_stale_helpers(item.old)
+        result: list[Handler] = []
+        for item in pending:
+            old_by_name = {handler.name: handler for handler in item.old.handlers}
+            for handler in item.new.handlers:
+                result.append(handler)
+                self._log(logging.INFO, "reloaded photon %s from %s", handler.name, item.new.path)
+                previous = old_by_name.get(handler.name)
+                if previous is not None:
+                    await broadcast(
+                        self._plugin_manager, "luminal_photon_reloaded", old=previous, new=handler
+                    )
+                else:
+                    await broadcast(self._plugin_manager, "luminal_photon_loaded", handler=handler)
+            new_names_set = {handler.name for handler in item.new.handlers}
+            for handler in item.old.handlers:
+                if handler.name not in new_names_set:
+                    await broadcast(
+                        self._plugin_manager, "luminal_photon_unloaded", handler=handler
+                    )
+        return result
+
+    async def _swap(self, item: _PendingReload) -> None:
+        """Replace one source's running photons by the new version's."""
+        if item.was_started:
+            for handler in item.new.handlers:
+                item.instances[handler.name] = handler._create_instance()
+            for handler in item.old.handlers:
+                if handler.started:
+                    item.states[handler.name] = await handler._export_state()
+        for handler in item.old.handlers:
+            if handler.started:
+                item.stopped.append(handler)
+                await handler._stop()
+        self._sources[item.new.path] = item.new
+        for handler in item.old.handlers:
+            if self._photons.get(handler.name) is handler:
+                del self._photons[handler.name]
+        for handler in item.new.handlers:
+            self._photons[handler.name] = handler
+        if item.new.package_files:
+            self._package_finder.add(item.new.module_name, item.new.package_files)
+        if item.was_started:
+            for handler in item.new.handlers:
+                await handler._activate(
+                    item.instances[handler.name], item.states.get(handler.name, _MISSING)
+                )
+                item.started.append(handler)
+
+    async def _roll_back(
+        self, pending: list[_PendingReload], stashed: dict[str, ModuleType]
+    ) -> None:
+        """Undo :meth:`_swap` for every pending reload: stop the new, restart the old."""
+        for item in reversed(pending):
+            for handler in item.started:
+                if handler.started:
+                    await handler._stop(force_stop=True)
+            for handler in item.new.handlers:
+                if self._photons.get(handler.name) is handler:
+                    del self._photons[handler.name]
+                handler._release()
+            _drop_modules(item.new.modules)
+            _drop_modules(item.new.helpers)
+        for item in pending:
+            self._sources[item.old.path] = item.old
+            if item.old.package_files:
+                self._package_finder.add(item.old.module_name, item.old.package_files)
+            await self._revert_photon(item.old.handlers, stashed, item.states)
+
+    def _release_stale_helpers(self, old: PhotonSource) -> None:
+        """Forget the previous version's helper modules that nothing loaded uses any more."""
+        in_use = {
+            id(module) for source in self._sources.values() for module in source.helpers.values()
+        }
+        for name, module in old.helpers.items():
+            if id(module) not in in_use and sys.modules.get(name) is module:
+                del sys.modules[name]
+
+    async def reload_photon(self, photon: PhotonRef) -> Handler | list[Handler]:
+        """Atomically reload a photon's file and return the fresh handler(s).
+
+        The new code is imported and validated before the running version is touched; then the
+        old version exports its state, is finalized, and the new one imports the state and starts
+        (if the old one was started). On any failure the old version is back exactly as it was
+        and :class:`PhotonReloadError` is raised with the cause chained.
+
+        :raises TypeError: if ``photon`` is not a handler, name or path.
+        :raises PhotonNotFoundError: if the photon is not loaded.
+        :raises PhotonReloadError: if the reload failed and was rolled back.
+        """
+        return await self._reload_photon(photon)
+
+    async def reload_photons(self, photons: Sequence[PhotonRef]) -> list[Handler]:
+        """Atomically reload several photons' files, all or nothing; return the fresh handlers.
+
+        :raises TypeError: if ``photons`` is not a list of handlers, names or paths.
+        :raises PhotonNotFoundError: if any of them is not loaded; nothing is reloaded then.
+        :raises PhotonReloadError: if any reload failed; every photon is rolled back.
+        """
+        return await self._reload_photons(photons)
+
+
+def _check_arguments(
+    path: object, photon_base: object, other_classes: object, recursive: object
+) -> None:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"the photon path must be a str or os.PathLike, not {type(path).__name__}")
+    if not isinstance(photon_base, type):
+        raise TypeError(f"photon_base must be a class, not {type(photon_base).__name__}")
+    if other_classes is not None and (
+        isinstance(other_classes, str)
+        or not isinstance(other_classes, Sequence)
+        or not all(isinstance(name, str) for name in other_classes)
+    ):
+        raise TypeError("other_classes must be a list of class names (str)")
+    if not isinstance(recursive, bool):
+        raise TypeError(f"recursive must be a bool, not {type(recursive).__name__}")
+
+
+def _check_photon_list(photons: object) -> None:
+    if isinstance(photons, (str, Handler, os.PathLike)) or not isinstance(photons, Sequence):
+        raise TypeError("photons must be a list of handlers, names or paths")
+
+
+def _source_path(photon: str | os.PathLike[str]) -> Path:
+    path = canonical_path(photon)
+    return path.parent if path.name == "__init__.py" else path
+
+
+def _load_error(path: Path, error: BaseException) -> PhotonLoadError:
+    if isinstance(error, PhotonLoadError):
+        return error
+    if isinstance(error, SyntaxError):
+        where = f"{error.filename}, line {error.lineno}"
+        return PhotonLoadError(f"syntax error in photon {path} ({where}): {error.msg}", path)
+    return PhotonLoadError(f"importing photon {path} raised {type(error).__name__}: {error}", path)
+
+
+def _drop_modules(modules: Mapping[str, ModuleType]) -> None:
+    for name, module in modules.items():
+        if sys.modules.get(name) is module:
+            del sys.modules[name]
+
+
+def _stash_modules(sources: Iterable[PhotonSource]) -> dict[str, ModuleType]:
+    """Take the sources' modules out of ``sys.modules`` so a reload imports them afresh."""
+    stashed: dict[str, ModuleType] = {}
+    for source in sources:
+        for name, module in {**source.modules, **source.helpers}.items():
+            if sys.modules.get(name) is module:
+                stashed[name] = sys.modules.pop(name)
+    return stashed

@@ -1,0 +1,117 @@
+"""``IPhoton``, the base class of photons, with metadata given as class keywords."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, ClassVar, TypeVar
+
+from luminal.errors import FinalizerNotImplementedError
+from luminal.hookspecs import hookimpl
+from luminal.ownership import Ownership, PhotonThread
+
+__all__ = ["IPhoton"]
+
+T = TypeVar("T")
+
+DEFAULT_TAGS = ("luminal", "photon")
+
+
+class IPhoton:
+    """Base class of photons.
+
+    Metadata is given as class keywords and read back as class attributes::
+
+        class Greeter(IPhoton, name="greeter", author="Ada", version="1.2.0", tags=["demo"]):
+            \"\"\"Says hello.\"\"\"
+
+    ``name`` defaults to the class name and ``description`` to the class docstring; ``author``
+    (``"Unknown"``), ``version`` (``"0.0.0"``) and ``tags`` (``["luminal", "photon"]``) are
+    inherited from a parent photon class when not given.
+
+    Background work started through :meth:`spawn_thread`, :meth:`create_task` and
+    :meth:`spawn_process` is owned by the photon and stopped when it is unloaded or reloaded.
+    """
+
+    photon_name: ClassVar[str] = "IPhoton"
+    photon_author: ClassVar[str] = "Unknown"
+    photon_version: ClassVar[str] = "0.0.0"
+    photon_description: ClassVar[str] = ""
+    photon_tags: ClassVar[list[str]] = list(DEFAULT_TAGS)
+
+    def __init_subclass__(
+        cls,
+        *,
+        name: str | None = None,
+        author: str | None = None,
+        version: str | None = None,
+        description: str | None = None,
+        tags: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        for keyword, value in (("name", name), ("author", author), ("version", version)):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"photon {keyword} must be a str, not {type(value).__name__}")
+        if isinstance(tags, str) or (
+            tags is not None and not all(isinstance(tag, str) for tag in tags)
+        ):
+            raise TypeError("photon tags must be a sequence of str")
+        cls.photon_name = name if name is not None else cls.__name__
+        if author is not None:
+            cls.photon_author = author
+        if version is not None:
+            cls.photon_version = version
+        doc = cls.__dict__.get("__doc__")
+        cls.photon_description = (
+            description if description is not None else (doc.strip() if doc else "")
+        )
+        cls.photon_tags = list(tags) if tags is not None else list(cls.photon_tags)
+
+    @property
+    def _luminal_ownership(self) -> Ownership:
+        """What this instance started; created on first use, so ``__init__`` need not call super."""
+        ownership: Ownership | None = self.__dict__.get("_luminal_owned")
+        if ownership is None:
+            ownership = Ownership()
+            self.__dict__["_luminal_owned"] = ownership
+        return ownership
+
+    def spawn_thread(
+        self, target: Callable[..., object], *args: object, name: str | None = None, **kwargs: Any
+    ) -> PhotonThread:
+        """Start a daemon thread owned by this photon.
+
+        ``target`` is called as ``target(stop_event, *args, **kwargs)``; it should return soon
+        after ``stop_event`` is set. One that does not is interrupted when the photon stops.
+        """
+        return self._luminal_ownership.spawn_thread(
+            target, args, kwargs, name or f"{self.photon_name}-thread"
+        )
+
+    def create_task(
+        self, coro: Coroutine[Any, Any, T], *, name: str | None = None
+    ) -> asyncio.Task[T]:
+        """Start an asyncio task on the running loop, cancelled when the photon stops."""
+        return self._luminal_ownership.create_task(coro, name or f"{self.photon_name}-task")
+
+    def spawn_process(self, argv: Sequence[str], **popen_kwargs: Any) -> subprocess.Popen[bytes]:
+        """Start a child process (``subprocess.Popen``), terminated then killed when the photon
+        stops."""
+        return self._luminal_ownership.spawn_process(argv, popen_kwargs)
+
+    async def finalize(self) -> None:
+        """Release what the photon holds; called on graceful unload.
+
+        The base implementation raises :class:`FinalizerNotImplementedError`, which makes
+        Luminal force-stop the photon instead.
+        """
+        raise FinalizerNotImplementedError(
+            f"photon {self.photon_name!r} does not implement finalize()", self.photon_name
+        )
+
+    @hookimpl
+    async def photon_finalize(self) -> None:
+        """Await :meth:`finalize`, so photons written against the seed API keep working."""
+        await self.finalize()
