@@ -127,6 +127,7 @@ class Loader:
         self._namespace = f"luminal_photon{next(_loader_numbers)}"
         self._package_finder = PackageFinder(self._namespace)
         self._helper_finder = HelperFinder()
+        self._imports_in_flight = 0
         self._is_watching = False
 
     @property
@@ -170,6 +171,7 @@ class Loader:
         for path in list(self._sources):
             with contextlib.suppress(PhotonNotFoundError):
                 await self._absorb_source(path, force_stop=False, discard_unstarted=True)
+        self._remove_finders_when_idle()
 
     def _log(self, level: int, message: str, *args: object, exc_info: bool = False) -> None:
         if self._logging:
@@ -179,13 +181,16 @@ class Loader:
         self._log(logging.ERROR, "%s", error, exc_info=error.__cause__ is not None)
         await broadcast(self._plugin_manager, "luminal_photon_error", path=path, error=error)
 
+    def _lock_of(self, path: Path) -> asyncio.Lock:
+        return self._locks.setdefault(path, asyncio.Lock())
+
     @contextlib.asynccontextmanager
     async def _locked(self, paths: Iterable[Path]) -> AsyncIterator[None]:
         """Serialise operations per source; several are locked in path order (no deadlock)."""
         ordered = sorted(set(paths))
         async with contextlib.AsyncExitStack() as stack:
             for path in ordered:
-                await stack.enter_async_context(self._locks.setdefault(path, asyncio.Lock()))
+                await stack.enter_async_context(self._lock_of(path))
             yield
 
     def _install_finders(self) -> None:
@@ -195,7 +200,8 @@ class Loader:
             sys.meta_path.append(self._helper_finder)
 
     def _remove_finders_when_idle(self) -> None:
-        if self._sources:
+        """Take the finders out of ``sys.meta_path`` once no source is loaded or importing."""
+        if self._sources or self._imports_in_flight:
             return
         for finder in (self._package_finder, self._helper_finder):
             with contextlib.suppress(ValueError):
@@ -217,6 +223,7 @@ class Loader:
         if not path.exists():
             raise ModuleNotFoundError(f"no photon source at {path}", path=str(path))
         self._install_finders()
+        self._imports_in_flight += 1
         self._helper_finder.add_root(path.parent)
         try:
             return await asyncio.get_running_loop().run_in_executor(
@@ -229,6 +236,7 @@ class Loader:
             )
         finally:
             self._helper_finder.remove_root(path.parent)
+            self._imports_in_flight -= 1
 
     async def _validate_module(
         self,
@@ -282,6 +290,7 @@ class Loader:
                     module_name=imported_module.__name__,
                     finalize_timeout=self._finalize_timeout,
                     stop_timeout=self._stop_timeout,
+                    lock=self._lock_of(canonical_path(path)),
                 )
             )
         return handlers
@@ -425,8 +434,10 @@ class Loader:
                 )
                 conflict = self._conflict(source.handlers)
                 if conflict is not None:
+                    self._drop_imported(source.module_name, source.modules, source.helpers)
                     raise conflict
             except PhotonLoadError as error:
+                self._remove_finders_when_idle()
                 await self._report(str(path), error)
                 raise
             self._commit_source(source)
@@ -464,7 +475,7 @@ class Loader:
                 ],
             )
         except PhotonLoadError:
-            _drop_modules(imported.modules)
+            self._drop_imported(imported.module.__name__, imported.modules, imported.helpers)
             raise
         for handler in handlers:
             handler._origin = origin
@@ -481,6 +492,18 @@ class Loader:
             origin=origin,
             package_files=imported.files if imported.is_package else {},
         )
+
+    def _drop_imported(
+        self,
+        module_name: str,
+        modules: Mapping[str, ModuleType],
+        helpers: Mapping[str, ModuleType],
+    ) -> None:
+        """Forget an import that will not be committed; helpers loaded sources use stay."""
+        self._package_finder.discard(module_name)
+        _drop_modules(modules)
+        still_used = {name for other in self._sources.values() for name in other.helpers}
+        _drop_modules({name: module for name, module in helpers.items() if name not in still_used})
 
     def _commit_source(self, source: PhotonSource) -> None:
         """Make a prepared source visible: in the registry, its root open to helper imports."""
