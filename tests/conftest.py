@@ -75,6 +75,9 @@ class Observer:
     def names(self) -> list[str]:
         return [name for name, _ in self.events]
 
+    def last(self) -> tuple[str, tuple[object, ...]]:
+        return self.events[-1]
+
     @hookimpl
     def luminal_photon_loaded(self, handler: Handler) -> None:
         self.events.append(("loaded", (handler,)))
