@@ -225,15 +225,18 @@ class Loader:
         self._install_finders()
         self._imports_in_flight += 1
         self._helper_finder.add_root(path.parent)
+        # The result is handed over in a list that is emptied at once: the executor's work
+        # item (and its future) may outlive this call for a moment in the worker thread, and
+        # must not keep the module alive after the photon is unloaded.
+        handover: list[ImportedSource] = []
+        name = module_name_for(path, self._namespace)
+
+        def run_import() -> None:
+            handover.append(import_source(path, name, self._package_finder, recursive))
+
         try:
-            return await asyncio.get_running_loop().run_in_executor(
-                None,
-                import_source,
-                path,
-                module_name_for(path, self._namespace),
-                self._package_finder,
-                recursive,
-            )
+            await asyncio.get_running_loop().run_in_executor(None, run_import)
+            return handover.pop()
         finally:
             self._helper_finder.remove_root(path.parent)
             self._imports_in_flight -= 1
