@@ -1,7 +1,7 @@
 """Luminal: load, start, hot-reload and unload Python plugins (photons) on pluggy."""
 
+import importlib.metadata
 import logging
-from importlib.metadata import PackageNotFoundError, version
 
 from luminal.errors import (
     DirectoryLoadError,
@@ -25,8 +25,8 @@ from luminal.ownership import PhotonThread
 from luminal.photon import IPhoton
 
 try:
-    __version__ = version("luminal-photons")
-except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = importlib.metadata.version("luminal-photons")
+except importlib.metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import subprocess
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, ClassVar, TypeVar
@@ -65,7 +66,7 @@ class IPhoton:
             cls.photon_version = version
         doc = cls.__dict__.get("__doc__")
         cls.photon_description = (
-            description if description is not None else (doc.strip() if doc else "")
+            description if description is not None else (inspect.cleandoc(doc) if doc else "")
         )
         cls.photon_tags = list(tags) if tags is not None else list(cls.photon_tags)
 
@@ -104,8 +105,8 @@ class IPhoton:
     async def finalize(self) -> None:
         """Release what the photon holds; called on graceful unload.
 
-        The base implementation raises :class:`FinalizerNotImplementedError`, which makes
-        Luminal force-stop the photon instead.
+        It may be overridden by a plain ``def`` too. The base implementation raises
+        :class:`FinalizerNotImplementedError`, which makes Luminal force-stop the photon instead.
         """
         raise FinalizerNotImplementedError(
             f"photon {self.photon_name!r} does not implement finalize()", self.photon_name
@@ -113,5 +114,7 @@ class IPhoton:
 
     @hookimpl
     async def photon_finalize(self) -> None:
-        """Await :meth:`finalize`, so photons written against the seed API keep working."""
-        await self.finalize()
+        """Call :meth:`finalize` (awaiting it when async), so seed-style photons keep working."""
+        outcome: object = self.finalize()
+        if inspect.isawaitable(outcome):
+            await outcome

@@ -254,8 +254,15 @@ def import_source(
         if is_package and recursive:
             _import_submodules(name, path, files)
     except BaseException:
+        # Only what this import brought in: other threads may be importing at the same time.
         for added in set(sys.modules) - before:
-            del sys.modules[added]
+            added_module = sys.modules.get(added)
+            if (
+                added == name
+                or added.startswith(name + ".")
+                or (added_module is not None and is_helper_module(added_module))
+            ):
+                sys.modules.pop(added, None)
         package_finder.discard(name)
         raise
     imported = ImportedSource(path, is_package, module, checksum_files(files, path), files)

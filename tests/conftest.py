@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from luminal import Loader
+from luminal import Handler, Loader, hookimpl
 
 
 @pytest.fixture(autouse=True)
@@ -63,3 +63,46 @@ def write_photon(photon_dir: Path) -> WritePhoton:
 async def loader() -> AsyncIterator[Loader]:
     async with Loader(finalize_timeout=2.0, stop_timeout=2.0) as fresh:
         yield fresh
+
+
+class Observer:
+    """A host-side plugin that records every loader event it receives."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, tuple[object, ...]]] = []
+        self.errors: list[tuple[str, BaseException]] = []
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.events]
+
+    def last(self) -> tuple[str, tuple[object, ...]]:
+        return self.events[-1]
+
+    @hookimpl
+    def luminal_photon_loaded(self, handler: Handler) -> None:
+        self.events.append(("loaded", (handler,)))
+
+    @hookimpl
+    def luminal_photon_started(self, handler: Handler) -> None:
+        self.events.append(("started", (handler,)))
+
+    @hookimpl
+    def luminal_photon_unloaded(self, handler: Handler) -> None:
+        self.events.append(("unloaded", (handler,)))
+
+    @hookimpl
+    def luminal_photon_reloaded(self, old: Handler, new: Handler) -> None:
+        self.events.append(("reloaded", (old, new)))
+
+    @hookimpl
+    def luminal_photon_error(self, path: str, error: BaseException) -> None:
+        self.events.append(("error", (path, error)))
+        self.errors.append((path, error))
+
+
+@pytest.fixture
+def observer(loader: Loader) -> Observer:
+    """An :class:`Observer` registered in the loader's plugin manager."""
+    recorder = Observer()
+    loader.plugin_manager.register(recorder, name="test-observer")
+    return recorder

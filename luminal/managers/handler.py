@@ -54,7 +54,9 @@ class Handler:
 
     ``instance`` is the photon *class* (the seed's name is kept); :meth:`start` creates the
     instance and registers it in the loader's pluggy ``PluginManager`` under :attr:`name`.
-    Handlers are created by :class:`~luminal.managers.loader.Loader`, not by hosts.
+    Handlers are created by :class:`~luminal.managers.loader.Loader`, not by hosts. ``lock`` is
+    the loader's lock of the photon's source, so that starting it is serialised with loading,
+    unloading and reloading that source.
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class Handler:
         finalize_timeout: float = 10.0,
         stop_timeout: float = 5.0,
         origin: PhotonOrigin | None = None,
+        lock: asyncio.Lock | None = None,
     ) -> None:
         self._logging = logging
         self._name = name
@@ -83,6 +86,7 @@ class Handler:
         self._finalize_timeout = finalize_timeout
         self._stop_timeout = stop_timeout
         self._origin = origin
+        self._lock = lock or asyncio.Lock()
 
     @property
     def name(self) -> str:
@@ -367,11 +371,12 @@ class Handler:
 
         :raises PhotonStartError: if ``__init__`` or ``photon_start`` raised; the photon stays
             loaded and unregistered.
-        :raises PhotonNotFoundError: if the photon was unloaded.
+        :raises PhotonNotFoundError: if the photon was unloaded (or replaced by a reload).
         """
-        if self._state is HandlerState.STARTED:
-            return
-        await self._activate(self._create_instance())
+        async with self._lock:
+            if self._state is HandlerState.STARTED:
+                return
+            await self._activate(self._create_instance())
 
     async def _export_state(self) -> Any:
         """The running instance's ``photon_export_state`` result, or ``_MISSING``."""

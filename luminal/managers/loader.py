@@ -8,11 +8,11 @@ import itertools
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType, ModuleType, TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 import pluggy
 
@@ -76,7 +76,7 @@ class _PendingReload:
 
     old: PhotonSource
     new: PhotonSource
-    was_started: bool
+    started_names: set[str]
     instances: dict[str, Any] = field(default_factory=dict)
     states: dict[str, Any] = field(default_factory=dict)
     stopped: list[Handler] = field(default_factory=list)
@@ -127,6 +127,7 @@ class Loader:
         self._namespace = f"luminal_photon{next(_loader_numbers)}"
         self._package_finder = PackageFinder(self._namespace)
         self._helper_finder = HelperFinder()
+        self._imports_in_flight = 0
         self._is_watching = False
 
     @property
@@ -170,6 +171,7 @@ class Loader:
         for path in list(self._sources):
             with contextlib.suppress(PhotonNotFoundError):
                 await self._absorb_source(path, force_stop=False, discard_unstarted=True)
+        self._remove_finders_when_idle()
 
     def _log(self, level: int, message: str, *args: object, exc_info: bool = False) -> None:
         if self._logging:
@@ -179,13 +181,16 @@ class Loader:
         self._log(logging.ERROR, "%s", error, exc_info=error.__cause__ is not None)
         await broadcast(self._plugin_manager, "luminal_photon_error", path=path, error=error)
 
+    def _lock_of(self, path: Path) -> asyncio.Lock:
+        return self._locks.setdefault(path, asyncio.Lock())
+
     @contextlib.asynccontextmanager
     async def _locked(self, paths: Iterable[Path]) -> AsyncIterator[None]:
         """Serialise operations per source; several are locked in path order (no deadlock)."""
         ordered = sorted(set(paths))
         async with contextlib.AsyncExitStack() as stack:
             for path in ordered:
-                await stack.enter_async_context(self._locks.setdefault(path, asyncio.Lock()))
+                await stack.enter_async_context(self._lock_of(path))
             yield
 
     def _install_finders(self) -> None:
@@ -195,7 +200,8 @@ class Loader:
             sys.meta_path.append(self._helper_finder)
 
     def _remove_finders_when_idle(self) -> None:
-        if self._sources:
+        """Take the finders out of ``sys.meta_path`` once no source is loaded or importing."""
+        if self._sources or self._imports_in_flight:
             return
         for finder in (self._package_finder, self._helper_finder):
             with contextlib.suppress(ValueError):
@@ -217,18 +223,23 @@ class Loader:
         if not path.exists():
             raise ModuleNotFoundError(f"no photon source at {path}", path=str(path))
         self._install_finders()
+        self._imports_in_flight += 1
         self._helper_finder.add_root(path.parent)
+        # The result is handed over in a list that is emptied at once: the executor's work
+        # item (and its future) may outlive this call for a moment in the worker thread, and
+        # must not keep the module alive after the photon is unloaded.
+        handover: list[ImportedSource] = []
+        name = module_name_for(path, self._namespace)
+
+        def run_import() -> None:
+            handover.append(import_source(path, name, self._package_finder, recursive))
+
         try:
-            return await asyncio.get_running_loop().run_in_executor(
-                None,
-                import_source,
-                path,
-                module_name_for(path, self._namespace),
-                self._package_finder,
-                recursive,
-            )
+            await asyncio.get_running_loop().run_in_executor(None, run_import)
+            return handover.pop()
         finally:
             self._helper_finder.remove_root(path.parent)
+            self._imports_in_flight -= 1
 
     async def _validate_module(
         self,
@@ -282,6 +293,7 @@ class Loader:
                     module_name=imported_module.__name__,
                     finalize_timeout=self._finalize_timeout,
                     stop_timeout=self._stop_timeout,
+                    lock=self._lock_of(canonical_path(path)),
                 )
             )
         return handlers
@@ -425,8 +437,10 @@ class Loader:
                 )
                 conflict = self._conflict(source.handlers)
                 if conflict is not None:
+                    self._drop_imported(source.module_name, source.modules, source.helpers)
                     raise conflict
             except PhotonLoadError as error:
+                self._remove_finders_when_idle()
                 await self._report(str(path), error)
                 raise
             self._commit_source(source)
@@ -464,7 +478,7 @@ class Loader:
                 ],
             )
         except PhotonLoadError:
-            _drop_modules(imported.modules)
+            self._drop_imported(imported.module.__name__, imported.modules, imported.helpers)
             raise
         for handler in handlers:
             handler._origin = origin
@@ -481,6 +495,29 @@ class Loader:
             origin=origin,
             package_files=imported.files if imported.is_package else {},
         )
+
+    def _drop_imported(
+        self,
+        module_name: str,
+        modules: Mapping[str, ModuleType],
+        helpers: Mapping[str, ModuleType],
+        replacing: Iterable[Path] = (),
+    ) -> None:
+        """Forget an import that will not be committed.
+
+        Helpers that other loaded sources use stay; those of the sources it was to replace
+        (``replacing``) go, since their previous versions are put back by the caller.
+        """
+        self._package_finder.discard(module_name)
+        _drop_modules(modules)
+        replaced = set(replacing)
+        still_used = {
+            name
+            for other in self._sources.values()
+            if other.path not in replaced
+            for name in other.helpers
+        }
+        _drop_modules({name: module for name, module in helpers.items() if name not in still_used})
 
     def _commit_source(self, source: PhotonSource) -> None:
         """Make a prepared source visible: in the registry, its root open to helper imports."""
@@ -622,6 +659,24 @@ class Loader:
             )
         return await self._emit_photons(directory, photon_base, other_classes or [], recursive)
 
+    @contextlib.asynccontextmanager
+    async def _locked_sources(
+        self, photons: Sequence[PhotonRef], check: Callable[[PhotonRef], PhotonSource]
+    ) -> AsyncIterator[list[PhotonSource]]:
+        """Lock the sources that ``photons`` name and yield them, checked under the lock.
+
+        A reference is checked again once its lock is held: while waiting, a reload may have
+        replaced a handler (which then raises :class:`PhotonNotFoundError`) or a name may have
+        moved to another file (then the new file is locked instead).
+        """
+        while True:
+            paths = [check(photon).path for photon in photons]
+            async with self._locked(paths):
+                sources = [check(photon) for photon in photons]
+                if [source.path for source in sources] == paths:
+                    yield sources
+                    return
+
     async def _absorb_source(
         self, path: Path, force_stop: bool, discard_unstarted: bool = False
     ) -> bool:
@@ -636,15 +691,23 @@ class Loader:
                     f"no photon of {path} was started (unload it with force_stop=True)",
                     source.handlers[0].name if source.handlers else None,
                 )
-            clean = True
-            for handler in source.handlers:
-                if handler.started:
-                    clean = await handler._stop(force_stop) and clean
-            self._discard_source(source)
-        for handler in source.handlers:
-            self._log(logging.INFO, "unloaded photon %s from %s", handler.name, path)
-            await broadcast(self._plugin_manager, "luminal_photon_unloaded", handler=handler)
+            clean = await self._stop_and_discard(source, force_stop)
+        await self._announce_unloaded(source)
         return clean
+
+    async def _stop_and_discard(self, source: PhotonSource, force_stop: bool) -> bool:
+        """Stop a source's started photons and forget it; whether all they owned stopped."""
+        clean = True
+        for handler in source.handlers:
+            if handler.started:
+                clean = await handler._stop(force_stop) and clean
+        self._discard_source(source)
+        return clean
+
+    async def _announce_unloaded(self, source: PhotonSource) -> None:
+        for handler in source.handlers:
+            self._log(logging.INFO, "unloaded photon %s from %s", handler.name, source.path)
+            await broadcast(self._plugin_manager, "luminal_photon_unloaded", handler=handler)
 
     async def _absorb_photon(
         self, photon: PhotonRef, force_stop: bool = False, suppress_finalizer_log: bool = False
@@ -658,8 +721,7 @@ class Loader:
         :raises PhotonNotFoundError: if the photon is not loaded.
         :raises PhotonNotInitializedError: if it was never started and ``force_stop`` is off.
         """
-        source = self._checked_for_unload(photon, force_stop)
-        return await self._absorb_source(source.path, force_stop)
+        return (await self._absorb_checked([photon], force_stop))[0]
 
     def _checked_for_unload(self, photon: PhotonRef, force_stop: bool) -> PhotonSource:
         source = self._source_of(photon)
@@ -674,6 +736,23 @@ class Loader:
             )
         return source
 
+    async def _absorb_checked(self, photons: Sequence[PhotonRef], force_stop: bool) -> list[bool]:
+        """Check every reference, then unload each source once; whether each stopped cleanly."""
+        unloaded: list[PhotonSource] = []
+        outcomes: dict[Path, bool] = {}
+
+        def check(photon: PhotonRef) -> PhotonSource:
+            return self._checked_for_unload(photon, force_stop)
+
+        async with self._locked_sources(photons, check) as sources:
+            for source in sources:
+                if source.path not in outcomes:
+                    outcomes[source.path] = await self._stop_and_discard(source, force_stop)
+                    unloaded.append(source)
+        for source in unloaded:
+            await self._announce_unloaded(source)
+        return [outcomes[source.path] for source in sources]
+
     async def _absorb_photons(
         self, photons: Sequence[PhotonRef], force_stop: bool = False
     ) -> list[str]:
@@ -682,13 +761,11 @@ class Loader:
         Every reference is checked before anything is unloaded, so a bad one changes nothing.
         """
         _check_photon_list(photons)
-        sources = [self._checked_for_unload(photon, force_stop) for photon in photons]
-        unloaded: list[str] = []
-        for source in sources:
-            if self._sources.get(source.path) is source:
-                await self._absorb_source(source.path, force_stop)
-            unloaded.append(str(source.path))
-        return unloaded
+        for photon in photons:
+            self._source_of(photon)
+        paths = [str(self._source_of(photon).path) for photon in photons]
+        await self._absorb_checked(photons, force_stop)
+        return paths
 
     async def unload_photon(self, photon: PhotonRef, force_stop: bool = False) -> bool:
         """Stop a photon (finalizer, then whatever it still owns) and unload its whole file.
@@ -739,76 +816,95 @@ class Loader:
 
     async def _reload_photon(self, photon: PhotonRef) -> Handler | list[Handler]:
         """Reload the source of one photon atomically (see :meth:`_reload_sources`)."""
-        result = await self._reload_sources([self._source_of(photon).path])
+        async with self._locked_sources([photon], self._source_of) as olds:
+            pending = await self._reload_locked(olds)
+        result = await self._announce_reloaded(pending)
         return result[0] if len(result) == 1 else result
 
     async def _reload_photons(self, photons: Sequence[PhotonRef]) -> list[Handler]:
         """Reload the sources of several photons, all or nothing."""
         _check_photon_list(photons)
-        paths = list(dict.fromkeys(self._source_of(photon).path for photon in photons))
-        return await self._reload_sources(paths)
+        async with self._locked_sources(photons, self._source_of) as sources:
+            olds = list({id(source): source for source in sources}.values())
+            pending = await self._reload_locked(olds)
+        return await self._announce_reloaded(pending)
 
     async def _reload_sources(self, paths: Sequence[Path]) -> list[Handler]:
+        """Reload the sources at ``paths`` atomically (see :meth:`_reload_locked`).
+
+        :raises PhotonNotFoundError: if a path is not loaded; nothing is reloaded then.
+        """
+        async with self._locked(paths):
+            olds = []
+            for path in dict.fromkeys(paths):
+                source = self._sources.get(path)
+                if source is None:
+                    raise PhotonNotFoundError(f"no loaded photon at {path}", path)
+                olds.append(source)
+            pending = await self._reload_locked(olds)
+        return await self._announce_reloaded(pending)
+
+    async def _reload_locked(self, olds: Sequence[PhotonSource]) -> list[_PendingReload]:
         """Reload sources atomically: all new versions run, or all old versions are back.
 
         New code is imported and validated first, while the old photons keep running. Then,
         per source, new instances are created, the old ones export their state and are
         finalized, and the new ones import the state and start. If any step fails, every
-        source touched is put back as it was and :class:`PhotonReloadError` is raised.
+        source touched is put back as it was and :class:`PhotonReloadError` is raised. The
+        caller holds the sources' locks.
         """
-        async with self._locked(paths):
-            olds = []
-            for path in paths:
-                source = self._sources.get(path)
-                if source is None:
-                    raise PhotonNotFoundError(f"no loaded photon at {path}", path)
-                olds.append(source)
-            stashed = _stash_modules(olds)
-            pending: list[_PendingReload] = []
-            try:
-                for old in olds:
-                    new = await self._prepare_source(
-                        old.path, old.photon_base, old.other_classes, old.recursive, old.origin
-                    )
-                    pending.append(_PendingReload(old, new, any(h.started for h in old.handlers)))
-                conflict = self._conflict(
-                    [handler for item in pending for handler in item.new.handlers],
-                    replacing=paths,
+        paths = [old.path for old in olds]
+        stashed = _stash_modules(olds)
+        pending: list[_PendingReload] = []
+        try:
+            for old in olds:
+                new = await self._prepare_source(
+                    old.path, old.photon_base, old.other_classes, old.recursive, old.origin
                 )
-                if conflict is not None:
-                    raise conflict
-                new_names = [handler.name for item in pending for handler in item.new.handlers]
-                if len(new_names) != len(set(new_names)):
-                    duplicate = next(name for name in new_names if new_names.count(name) > 1)
-                    raise PhotonNameConflictError(duplicate, str(paths[0]), str(paths[-1]))
-            except Exception as error:
-                for item in pending:
-                    _drop_modules(item.new.modules)
-                    _drop_modules(item.new.helpers)
-                sys.modules.update(stashed)
-                reload_error = PhotonReloadError(
-                    f"reload of {', '.join(map(str, paths))} failed, nothing changed: {error}",
-                    [str(path) for path in paths],
-                )
-                reload_error.__cause__ = error
-                await self._report(str(paths[0]), reload_error)
-                raise reload_error from error
-            try:
-                for item in pending:
-                    await self._swap(item)
-            except Exception as error:
-                await self._roll_back(pending, stashed)
-                reload_error = PhotonReloadError(
-                    f"reload of {', '.join(map(str, paths))} failed and was rolled back: {error}",
-                    [str(path) for path in paths],
-                )
-                reload_error.__cause__ = error
-                await self._report(str(paths[0]), reload_error)
-                raise reload_error from error
+                started = {handler.name for handler in old.handlers if handler.started}
+                pending.append(_PendingReload(old, new, started))
+            conflict = self._conflict(
+                [handler for item in pending for handler in item.new.handlers],
+                replacing=paths,
+            )
+            if conflict is not None:
+                raise conflict
+            new_names = [handler.name for item in pending for handler in item.new.handlers]
+            if len(new_names) != len(set(new_names)):
+                duplicate = next(name for name in new_names if new_names.count(name) > 1)
+                raise PhotonNameConflictError(duplicate, str(paths[0]), str(paths[-1]))
+        except Exception as error:
             for item in pending:
-                for handler in item.old.handlers:
-                    handler._release()
-                self._release_stale_helpers(item.old)
+                self._drop_imported(
+                    item.new.module_name, item.new.modules, item.new.helpers, replacing=paths
+                )
+            sys.modules.update(stashed)
+            await self._raise_reload_error(paths, error, "nothing changed")
+        try:
+            for item in pending:
+                await self._swap(item)
+        except Exception as error:
+            await self._roll_back(pending, stashed)
+            await self._raise_reload_error(paths, error, "it was rolled back")
+        for item in pending:
+            for handler in item.old.handlers:
+                handler._release()
+            self._release_stale_helpers(item.old)
+        return pending
+
+    async def _raise_reload_error(
+        self, paths: Sequence[Path], error: Exception, outcome: str
+    ) -> NoReturn:
+        reload_error = PhotonReloadError(
+            f"reload of {', '.join(map(str, paths))} failed, {outcome}: {error}",
+            [str(path) for path in paths],
+        )
+        reload_error.__cause__ = error
+        await self._report(str(paths[0]), reload_error)
+        raise reload_error from error
+
+    async def _announce_reloaded(self, pending: Sequence[_PendingReload]) -> list[Handler]:
+        """Log and broadcast a committed reload; return the fresh handlers."""
         result: list[Handler] = []
         for item in pending:
             old_by_name = {handler.name: handler for handler in item.old.handlers}
@@ -822,22 +918,32 @@ class Loader:
                     )
                 else:
                     await broadcast(self._plugin_manager, "luminal_photon_loaded", handler=handler)
-            new_names_set = {handler.name for handler in item.new.handlers}
+            new_names = {handler.name for handler in item.new.handlers}
             for handler in item.old.handlers:
-                if handler.name not in new_names_set:
+                if handler.name not in new_names:
                     await broadcast(
                         self._plugin_manager, "luminal_photon_unloaded", handler=handler
                     )
         return result
 
     async def _swap(self, item: _PendingReload) -> None:
-        """Replace one source's running photons by the new version's."""
-        if item.was_started:
-            for handler in item.new.handlers:
-                item.instances[handler.name] = handler._create_instance()
-            for handler in item.old.handlers:
-                if handler.started:
-                    item.states[handler.name] = await handler._export_state()
+        """Replace one source's running photons by the new version's.
+
+        A new photon starts when its previous version was started; one new to the file starts
+        when any photon of the file was started.
+        """
+        old_names = {handler.name for handler in item.old.handlers}
+        to_start = [
+            handler
+            for handler in item.new.handlers
+            if handler.name in item.started_names
+            or (item.started_names and handler.name not in old_names)
+        ]
+        for handler in to_start:
+            item.instances[handler.name] = handler._create_instance()
+        for handler in item.old.handlers:
+            if handler.started:
+                item.states[handler.name] = await handler._export_state()
         for handler in item.old.handlers:
             if handler.started:
                 item.stopped.append(handler)
@@ -850,12 +956,11 @@ class Loader:
             self._photons[handler.name] = handler
         if item.new.package_files:
             self._package_finder.add(item.new.module_name, item.new.package_files)
-        if item.was_started:
-            for handler in item.new.handlers:
-                await handler._activate(
-                    item.instances[handler.name], item.states.get(handler.name, _MISSING)
-                )
-                item.started.append(handler)
+        for handler in to_start:
+            await handler._activate(
+                item.instances[handler.name], item.states.get(handler.name, _MISSING)
+            )
+            item.started.append(handler)
 
     async def _roll_back(
         self, pending: list[_PendingReload], stashed: dict[str, ModuleType]
@@ -869,8 +974,12 @@ class Loader:
                 if self._photons.get(handler.name) is handler:
                     del self._photons[handler.name]
                 handler._release()
-            _drop_modules(item.new.modules)
-            _drop_modules(item.new.helpers)
+            self._drop_imported(
+                item.new.module_name,
+                item.new.modules,
+                item.new.helpers,
+                replacing=[other.old.path for other in pending],
+            )
         for item in pending:
             self._sources[item.old.path] = item.old
             if item.old.package_files:

@@ -1,0 +1,447 @@
+"""``Loader.reload_photon`` and ``reload_photons``: atomic, rolled back as a whole, stateful."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from luminal import (
+    Handler,
+    HandlerState,
+    Loader,
+    PhotonLoadError,
+    PhotonNameConflictError,
+    PhotonNotFoundError,
+    PhotonReloadError,
+    PhotonStartError,
+    hookspec,
+)
+from tests.conftest import Observer, WritePhoton
+
+EVENTS: list[str] = []
+
+
+class HostSpecs:
+    @hookspec
+    def version_of(self, name: str) -> str:  # type: ignore[empty-body]
+        """The answering photon's version tag."""
+
+
+VERSIONED = """
+    from luminal import IPhoton, hookimpl
+    from tests.test_loader_reload import EVENTS
+
+    class {name}(IPhoton, name="{name}"):
+        def __init__(self):
+            {init}
+
+        @hookimpl
+        def version_of(self, name):
+            if name == "{name}":
+                return "{name}-{version}"
+
+        @hookimpl
+        def photon_start(self):
+            {start}
+            EVENTS.append("start {name}-{version}")
+
+        async def finalize(self):
+            EVENTS.append("finalize {name}-{version}")
+"""
+
+
+def versioned(name: str, version: str, *, init: str = "pass", start: str = "pass") -> str:
+    return textwrap.dedent(VERSIONED.format(name=name, version=version, init=init, start=start))
+
+
+@pytest.fixture(autouse=True)
+def _clear_events(loader: Loader) -> None:
+    EVENTS.clear()
+    loader.plugin_manager.add_hookspecs(HostSpecs)
+
+
+async def load(loader: Loader, path: Path, start: bool = True) -> Handler:
+    handler = await loader.load_photon(path)
+    assert isinstance(handler, Handler)
+    if start:
+        await handler.start()
+    return handler
+
+
+def answers(loader: Loader, name: str) -> list[str]:
+    result: list[str] = loader.plugin_manager.hook.version_of(name=name)
+    return result
+
+
+def rewrite(path: Path, source: str) -> None:
+    """Replace a photon's source the way an editor does: in place, in the same second."""
+    path.write_text(textwrap.dedent(source))
+
+
+@pytest.mark.parametrize("how", ["handler", "name", "path", "str path"])
+async def test_reload_runs_new_code_and_finalizes_the_old(
+    loader: Loader, observer: Observer, write_photon: WritePhoton, how: str
+) -> None:
+    path = write_photon("lamp.py", versioned("lamp", "1"))
+    old = await load(loader, path)
+    rewrite(path, versioned("lamp", "2"))
+    reference: Any = {"handler": old, "name": "lamp", "path": path, "str path": str(path)}[how]
+    new = await loader.reload_photon(reference)
+    assert isinstance(new, Handler)
+    assert new is not old
+    assert EVENTS == ["start lamp-1", "finalize lamp-1", "start lamp-2"]
+    assert answers(loader, "lamp") == ["lamp-2"]
+    assert loader.photons["lamp"] is new
+    assert new.started
+    assert old.state is HandlerState.STOPPED
+    assert old.photon_class is None
+    assert new.checksum == hashlib.sha512(path.read_bytes()).hexdigest()
+    assert observer.last() == ("reloaded", (old, new))
+
+
+async def test_unstarted_photon_stays_unstarted(loader: Loader, write_photon: WritePhoton) -> None:
+    path = write_photon("lamp.py", versioned("lamp", "1"))
+    await load(loader, path, start=False)
+    rewrite(path, versioned("lamp", "2"))
+    new = await loader.reload_photon("lamp")
+    assert isinstance(new, Handler)
+    assert not new.started
+    assert EVENTS == []
+    assert answers(loader, "lamp") == []
+    await new.start()
+    assert answers(loader, "lamp") == ["lamp-2"]
+
+
+async def test_each_photon_of_a_file_keeps_its_started_state(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    path = write_photon("pair.py", versioned("left", "1") + versioned("right", "1"))
+    await loader.load_photon(path)
+    await loader.photons["left"].start()
+    rewrite(path, versioned("left", "2") + versioned("right", "2"))
+    new = await loader.reload_photon(path)
+    assert isinstance(new, list)
+    assert loader.photons["left"].started
+    assert not loader.photons["right"].started
+    assert answers(loader, "left") == ["left-2"]
+    assert answers(loader, "right") == []
+
+
+async def test_same_second_same_size_rewrites_run_the_new_code(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    path = write_photon("lamp.py", versioned("lamp", "00"))
+    await load(loader, path)
+    stat = path.stat()
+    for round_number in range(1, 21):
+        version = f"{round_number:02}"
+        rewrite(path, versioned("lamp", version))
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        assert path.stat().st_size == stat.st_size
+        new = await loader.reload_photon("lamp")
+        assert isinstance(new, Handler)
+        assert answers(loader, "lamp") == [f"lamp-{version}"]
+        assert new.checksum == hashlib.sha512(path.read_bytes()).hexdigest()
+
+
+BROKEN_SOURCES = {
+    "syntax": ("def broken(:\n", SyntaxError),
+    "import": ("import module_that_does_not_exist_anywhere\n", ModuleNotFoundError),
+    "runtime": ("raise RuntimeError('at import')\n", RuntimeError),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN_SOURCES))
+async def test_broken_new_code_keeps_the_old_photon_running(
+    loader: Loader, observer: Observer, write_photon: WritePhoton, kind: str
+) -> None:
+    path = write_photon("lamp.py", versioned("lamp", "1"))
+    old = await load(loader, path)
+    module = sys.modules[old.module_name]
+    source, cause_type = BROKEN_SOURCES[kind]
+    rewrite(path, versioned("lamp", "2") + source)
+    with pytest.raises(PhotonReloadError) as caught:
+        await loader.reload_photon(old)
+    error = caught.value
+    assert isinstance(error.__cause__, PhotonLoadError)
+    assert isinstance(error.__cause__.__cause__, cause_type)
+    assert error.paths == [str(path.resolve())]
+    assert loader.photons["lamp"] is old
+    assert old.started
+    assert loader.plugin_manager.is_registered(old.instance)
+    assert answers(loader, "lamp") == ["lamp-1"]
+    assert sys.modules[old.module_name] is module
+    assert EVENTS == ["start lamp-1"]
+    assert observer.errors[-1] == (str(path.resolve()), error)
+
+
+async def test_deleted_file_reload_keeps_the_old_photon(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    path = write_photon("lamp.py", versioned("lamp", "1"))
+    old = await load(loader, path)
+    path.unlink()
+    with pytest.raises(PhotonReloadError):
+        await loader.reload_photon("lamp")
+    assert loader.photons["lamp"] is old
+    assert answers(loader, "lamp") == ["lamp-1"]
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [{"init": "raise ValueError('init')"}, {"start": "raise ValueError('start')"}],
+    ids=["__init__", "photon_start"],
+)
+async def test_failing_new_instance_restarts_the_old_version(
+    loader: Loader, write_photon: WritePhoton, broken: dict[str, str]
+) -> None:
+    path = write_photon("lamp.py", versioned("lamp", "1"))
+    old = await load(loader, path)
+    module = sys.modules[old.module_name]
+    rewrite(path, versioned("lamp", "2", **broken))
+    with pytest.raises(PhotonReloadError) as caught:
+        await loader.reload_photon(path)
+    assert isinstance(caught.value.__cause__, PhotonStartError)
+    assert isinstance(caught.value.__cause__.__cause__, ValueError)
+    assert loader.photons["lamp"] is old
+    assert old.started
+    assert answers(loader, "lamp") == ["lamp-1"]
+    assert sys.modules[old.module_name] is module
+    assert len(loader.plugin_manager.hook.version_of.get_hookimpls()) == 1
+    assert loader.plugin_manager.get_plugin("lamp") is old.instance
+
+
+async def test_state_is_carried_across_a_reload(loader: Loader, write_photon: WritePhoton) -> None:
+    counter = """
+        from luminal import IPhoton, hookimpl
+
+        class Counter(IPhoton, name="counter"):
+            def __init__(self):
+                self.count = 0
+                self.generation = {generation}
+
+            @hookimpl
+            def photon_export_state(self):
+                return {{"count": self.count + 1}}
+
+            @hookimpl
+            def photon_import_state(self, state):
+                self.count = state["count"]
+
+            async def finalize(self):
+                pass
+        """
+    path = write_photon("counter.py", counter.format(generation=1))
+    handler = await load(loader, path)
+    handler.instance.count = 41
+    rewrite(path, counter.format(generation=2))
+    new = await loader.reload_photon(handler)
+    assert isinstance(new, Handler)
+    assert new.instance.count == 42
+    assert new.instance.generation == 2
+
+
+async def test_state_survives_a_failed_reload_too(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    counter = """
+        from luminal import IPhoton, hookimpl
+
+        class Counter(IPhoton, name="counter"):
+            def __init__(self):
+                self.count = 0
+
+            @hookimpl
+            def photon_export_state(self):
+                return self.count
+
+            @hookimpl
+            def photon_import_state(self, state):
+                self.count = state
+
+            @hookimpl
+            def photon_start(self):
+                {start}
+
+            async def finalize(self):
+                pass
+        """
+    path = write_photon("counter.py", counter.format(start="pass"))
+    handler = await load(loader, path)
+    handler.instance.count = 7
+    rewrite(path, counter.format(start="raise RuntimeError('no')"))
+    with pytest.raises(PhotonReloadError):
+        await loader.reload_photon(handler)
+    assert handler.started
+    assert handler.instance.count == 7
+
+
+async def test_reload_photons_rolls_back_as_a_whole_on_bad_code(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    paths = [write_photon(f"{name}.py", versioned(name, "1")) for name in ("a", "b", "c")]
+    olds = [await load(loader, path) for path in paths]
+    modules = {handler.module_name: sys.modules[handler.module_name] for handler in olds}
+    rewrite(paths[0], versioned("a", "2"))
+    rewrite(paths[1], versioned("b", "2") + "def broken(:\n")
+    rewrite(paths[2], versioned("c", "2"))
+    with pytest.raises(PhotonReloadError) as caught:
+        await loader.reload_photons(olds)
+    assert sorted(caught.value.paths) == sorted(str(path.resolve()) for path in paths)
+    for old in olds:
+        assert loader.photons[old.name] is old
+        assert old.started
+        assert answers(loader, old.name) == [f"{old.name}-1"]
+        assert sys.modules[old.module_name] is modules[old.module_name]
+    assert EVENTS == ["start a-1", "start b-1", "start c-1"]
+
+
+async def test_reload_photons_rolls_back_photons_already_swapped(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    paths = [write_photon(f"{name}.py", versioned(name, "1")) for name in ("a", "b", "c")]
+    olds = [await load(loader, path) for path in paths]
+    rewrite(paths[0], versioned("a", "2"))
+    rewrite(paths[1], versioned("b", "2"))
+    rewrite(paths[2], versioned("c", "2", start="raise RuntimeError('c refuses')"))
+    with pytest.raises(PhotonReloadError) as caught:
+        await loader.reload_photons(["a", "b", "c"])
+    assert isinstance(caught.value.__cause__, PhotonStartError)
+    for old in olds:
+        assert loader.photons[old.name] is old
+        assert old.started
+        assert answers(loader, old.name) == [f"{old.name}-1"]
+    assert len(loader.plugin_manager.hook.version_of.get_hookimpls()) == 3
+    assert "start a-2" in EVENTS
+    assert "finalize a-2" not in EVENTS
+
+
+async def test_reload_photons_returns_every_fresh_handler(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    pair = write_photon("pair.py", versioned("left", "1") + versioned("right", "1"))
+    solo = write_photon("solo.py", versioned("solo", "1"))
+    await loader.load_photon(pair)
+    await load(loader, solo)
+    rewrite(pair, versioned("left", "2") + versioned("right", "2"))
+    rewrite(solo, versioned("solo", "2"))
+    fresh = await loader.reload_photons(["left", "right", solo])
+    assert sorted(handler.name for handler in fresh) == ["left", "right", "solo"]
+    assert all(loader.photons[handler.name] is handler for handler in fresh)
+    assert answers(loader, "solo") == ["solo-2"]
+
+
+async def test_reload_that_takes_another_files_name_is_refused(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    first = write_photon("first.py", versioned("first", "1"))
+    second = write_photon("second.py", versioned("second", "1"))
+    await load(loader, first)
+    old = await load(loader, second)
+    rewrite(second, versioned("first", "2"))
+    with pytest.raises(PhotonReloadError) as caught:
+        await loader.reload_photon(old)
+    assert isinstance(caught.value.__cause__, PhotonNameConflictError)
+    assert loader.photons["second"] is old
+    assert answers(loader, "second") == ["second-1"]
+    assert answers(loader, "first") == ["first-1"]
+
+
+async def test_reload_of_a_package_picks_up_submodule_changes(
+    loader: Loader, write_photon: WritePhoton, photon_dir: Path
+) -> None:
+    write_photon("pkg/__init__.py", "from .lamp import *\n")
+    lamp = write_photon("pkg/lamp.py", versioned("lamp", "1"))
+    await load(loader, photon_dir / "pkg" / "__init__.py")
+    rewrite(lamp, versioned("lamp", "2"))
+    await loader.reload_photon("lamp")
+    assert answers(loader, "lamp") == ["lamp-2"]
+
+
+@pytest.mark.parametrize("bad", [42, None, b"lamp.py"])
+async def test_reload_rejects_wrong_types(
+    loader: Loader, write_photon: WritePhoton, bad: Any
+) -> None:
+    await load(loader, write_photon("lamp.py", versioned("lamp", "1")))
+    with pytest.raises(TypeError):
+        await loader.reload_photon(bad)
+    with pytest.raises(TypeError):
+        await loader.reload_photons([bad])
+    with pytest.raises(TypeError):
+        await loader.reload_photons(bad)
+    with pytest.raises(TypeError):
+        await loader.reload_photons("lamp")
+
+
+async def test_reload_of_unknown_photons_raises_photon_not_found(
+    loader: Loader, write_photon: WritePhoton, photon_dir: Path
+) -> None:
+    old = await load(loader, write_photon("lamp.py", versioned("lamp", "1")))
+    for unknown in ("nobody", photon_dir / "missing.py"):
+        with pytest.raises(PhotonNotFoundError):
+            await loader.reload_photon(unknown)
+        with pytest.raises(PhotonNotFoundError):
+            await loader.reload_photons(["lamp", unknown])
+    assert loader.photons["lamp"] is old
+    assert EVENTS == ["start lamp-1"]
+    await loader.reload_photon(old)
+    with pytest.raises(PhotonNotFoundError):
+        await loader.reload_photon(old)
+
+
+async def test_concurrent_reloads_of_one_file_serialise(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    path = write_photon("lamp.py", versioned("lamp", "1"))
+    await load(loader, path)
+    rewrite(path, versioned("lamp", "2"))
+    results = await asyncio.gather(
+        *(loader.reload_photon("lamp") for _ in range(10)),
+        *(loader.reload_photon(path) for _ in range(5)),
+        *(loader.load_photon(path) for _ in range(5)),
+        return_exceptions=True,
+    )
+    assert [result for result in results if isinstance(result, BaseException)] == []
+    handler = loader.photons["lamp"]
+    assert handler.started
+    assert answers(loader, "lamp") == ["lamp-2"]
+    assert len(loader.plugin_manager.hook.version_of.get_hookimpls()) == 1
+    assert EVENTS.count("start lamp-2") - EVENTS.count("finalize lamp-2") == 1
+    assert EVENTS.count("start lamp-1") == EVENTS.count("finalize lamp-1") == 1
+
+
+async def test_concurrent_reloads_by_stale_handler_raise_only_not_found(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    path = write_photon("lamp.py", versioned("lamp", "1"))
+    old = await load(loader, path)
+    results = await asyncio.gather(
+        *(loader.reload_photon(old) for _ in range(20)), return_exceptions=True
+    )
+    errors = [result for result in results if isinstance(result, BaseException)]
+    assert all(isinstance(error, PhotonNotFoundError) for error in errors)
+    assert len(errors) == 19
+    assert loader.photons["lamp"].started
+    assert len(loader.plugin_manager.hook.version_of.get_hookimpls()) == 1
+
+
+async def test_unload_by_a_handler_a_reload_replaced_does_not_unload_the_new_version(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    path = write_photon("lamp.py", versioned("lamp", "1"))
+    old = await load(loader, path)
+    rewrite(path, versioned("lamp", "2"))
+    reloaded, unloaded = await asyncio.gather(
+        loader.reload_photon(old), loader.unload_photon(old), return_exceptions=True
+    )
+    assert isinstance(reloaded, Handler)
+    assert isinstance(unloaded, PhotonNotFoundError)
+    assert loader.photons["lamp"] is reloaded
+    assert answers(loader, "lamp") == ["lamp-2"]
