@@ -70,6 +70,7 @@ class Handler:
         finalize_timeout: float = 10.0,
         stop_timeout: float = 5.0,
         origin: PhotonOrigin | None = None,
+        lock: asyncio.Lock | None = None,
     ) -> None:
         self._logging = logging
         self._name = name
@@ -83,6 +84,7 @@ class Handler:
         self._finalize_timeout = finalize_timeout
         self._stop_timeout = stop_timeout
         self._origin = origin
+        self._lock = lock or asyncio.Lock()
 
     @property
     def name(self) -> str:
@@ -363,15 +365,17 @@ class Handler:
     async def start(self) -> None:
         """Create the photon instance, register it and call its ``photon_start`` hook.
 
-        Starting a started photon does nothing.
+        Starting a started photon does nothing. It waits for any load, reload or unload of the
+        photon's file that is under way, so it never interleaves with one.
 
         :raises PhotonStartError: if ``__init__`` or ``photon_start`` raised; the photon stays
             loaded and unregistered.
         :raises PhotonNotFoundError: if the photon was unloaded.
         """
-        if self._state is HandlerState.STARTED:
-            return
-        await self._activate(self._create_instance())
+        async with self._lock:
+            if self._state is HandlerState.STARTED:
+                return
+            await self._activate(self._create_instance())
 
     async def _export_state(self) -> Any:
         """The running instance's ``photon_export_state`` result, or ``_MISSING``."""

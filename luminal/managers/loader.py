@@ -302,6 +302,7 @@ class Loader:
                     module_name=imported_module.__name__,
                     finalize_timeout=self._finalize_timeout,
                     stop_timeout=self._stop_timeout,
+                    lock=self._locks.setdefault(Path(path), asyncio.Lock()),
                 )
             )
         return handlers
