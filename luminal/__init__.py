@@ -23,6 +23,7 @@ from luminal.managers.handler import Handler, HandlerState, PhotonOrigin
 from luminal.managers.loader import Loader
 from luminal.ownership import PhotonThread
 from luminal.photon import IPhoton
+from luminal.trust import TrustPolicy
 
 try:
     __version__ = importlib.metadata.version("luminal-photons")
@@ -51,6 +52,7 @@ __all__ = [
     "PhotonThread",
     "PhotonTrustError",
     "ThreadManagerAlreadyRunningError",
+    "TrustPolicy",
     "__version__",
     "hookimpl",
     "hookspec",

@@ -20,7 +20,7 @@ import os
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import CodeType, ModuleType
@@ -228,19 +228,27 @@ def read_source(path: Path) -> dict[Path, bytes]:
 
 
 def import_source(
-    path: Path, name: str, package_finder: PackageFinder, recursive: bool = False
+    path: Path,
+    name: str,
+    package_finder: PackageFinder,
+    recursive: bool = False,
+    verify: Callable[[Path, str], None] | None = None,
 ) -> ImportedSource:
     """Import the source at ``path`` as module ``name`` and return it with all it brought in.
 
     For a package, ``recursive`` also imports every sub-module, so photons defined below
     ``__init__`` are found. Runs in a worker thread. On failure every module it added to
-    ``sys.modules`` is removed again and the exception propagates.
+    ``sys.modules`` is removed again and the exception propagates. ``verify(path, checksum)``
+    runs on the bytes read, before any of them is executed, and may refuse them by raising.
     """
     is_package = path.is_dir()
     files = read_source(path)
     init_file = path / "__init__.py" if is_package else path
     if init_file not in files:
         raise ModuleNotFoundError(f"{path} is not a Python module or package", path=str(path))
+    checksum = checksum_files(files, path)
+    if verify is not None:
+        verify(path, checksum)
     spec = _spec_for(name, path, files[init_file], is_package)
     if spec is None or spec.loader is None:
         raise ModuleNotFoundError(f"no module spec for {path}", path=str(path))
@@ -265,7 +273,7 @@ def import_source(
                 sys.modules.pop(added, None)
         package_finder.discard(name)
         raise
-    imported = ImportedSource(path, is_package, module, checksum_files(files, path), files)
+    imported = ImportedSource(path, is_package, module, checksum, files)
     for added in set(sys.modules) - before:
         added_module = sys.modules[added]
         if added == name or added.startswith(name + "."):

@@ -367,7 +367,8 @@ class Handler:
     async def start(self) -> None:
         """Create the photon instance, register it and call its ``photon_start`` hook.
 
-        Starting a started photon does nothing.
+        Starting a started photon does nothing. It waits for any load, reload or unload of the
+        photon's file that is under way, so it never interleaves with one.
 
         :raises PhotonStartError: if ``__init__`` or ``photon_start`` raised; the photon stays
             loaded and unregistered.

@@ -39,6 +39,7 @@ from luminal.sources import (
     is_ignored_name,
     module_name_for,
 )
+from luminal.trust import TrustPolicy
 
 __all__ = ["Loader"]
 
@@ -97,6 +98,8 @@ class Loader:
     :param finalize_timeout: seconds a finalizer may take before the photon is force-stopped.
     :param stop_timeout: seconds to wait for a photon's threads and processes at each stop step.
     :param plugin_manager: a ``PluginManager`` of project ``"luminal"`` to use instead of a new one.
+    :param trust: a :class:`~luminal.trust.TrustPolicy` applied before any photon source runs;
+        ``None`` (the default, as in the seed) applies none. ``luminal run`` turns it on.
     """
 
     def __init__(
@@ -107,6 +110,7 @@ class Loader:
         finalize_timeout: float = 10.0,
         stop_timeout: float = 5.0,
         plugin_manager: pluggy.PluginManager | None = None,
+        trust: TrustPolicy | None = None,
     ) -> None:
         if plugin_manager is None:
             plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
@@ -129,6 +133,8 @@ class Loader:
         self._helper_finder = HelperFinder()
         self._imports_in_flight = 0
         self._is_watching = False
+        self._trust = trust
+        self._photon_directories: dict[Path, Path] = {}
 
     @property
     def photons(self) -> Mapping[str, Handler]:
@@ -143,6 +149,11 @@ class Loader:
     @property
     def suppress_errors(self) -> bool:
         return self._suppress_errors
+
+    @property
+    def trust(self) -> TrustPolicy | None:
+        """The trust policy applied before photon sources run, if any."""
+        return self._trust
 
     async def acall(self, hook_name: str, **kwargs: Any) -> Any:
         """Call a hook on every running photon and await its ``async`` implementations.
@@ -222,6 +233,10 @@ class Loader:
     async def _import_source(self, path: Path, recursive: bool = False) -> ImportedSource:
         if not path.exists():
             raise ModuleNotFoundError(f"no photon source at {path}", path=str(path))
+        verify = None
+        if self._trust is not None:
+            self._trust.check_location(path, self._photon_directories.get(path))
+            verify = self._trust.check_checksum
         self._install_finders()
         self._imports_in_flight += 1
         self._helper_finder.add_root(path.parent)
@@ -232,7 +247,7 @@ class Loader:
         name = module_name_for(path, self._namespace)
 
         def run_import() -> None:
-            handover.append(import_source(path, name, self._package_finder, recursive))
+            handover.append(import_source(path, name, self._package_finder, recursive, verify))
 
         try:
             await asyncio.get_running_loop().run_in_executor(None, run_import)
@@ -240,6 +255,7 @@ class Loader:
         finally:
             self._helper_finder.remove_root(path.parent)
             self._imports_in_flight -= 1
+            self._remove_finders_when_idle()
 
     async def _validate_module(
         self,
@@ -521,6 +537,7 @@ class Loader:
 
     def _commit_source(self, source: PhotonSource) -> None:
         """Make a prepared source visible: in the registry, its root open to helper imports."""
+        self._install_finders()
         self._sources[source.path] = source
         for handler in source.handlers:
             self._photons[handler.name] = handler
@@ -533,6 +550,7 @@ class Loader:
         stay."""
         if self._sources.get(source.path) is source:
             del self._sources[source.path]
+            self._photon_directories.pop(source.path, None)
         for handler in source.handlers:
             if self._photons.get(handler.name) is handler:
                 del self._photons[handler.name]
@@ -567,6 +585,7 @@ class Loader:
         handlers: list[Handler] = []
         errors: list[PhotonLoadError] = []
         for module_path, is_dir in found:
+            self._photon_directories[Path(module_path)] = directory
             is_package = is_dir and Path(module_path, "__init__.py").is_file()
             if is_dir and not (recursive or (is_package and packages_only)):
                 continue
@@ -626,6 +645,7 @@ class Loader:
             )
         if path.name == "__init__.py":
             path = path.parent
+        self._photon_directories[path] = _given_directory(photon_path)
         try:
             handlers = await self._emit_photon(path, photon_base, other_classes or [], recursive)
         except PhotonLoadError:
@@ -1039,6 +1059,11 @@ def _check_arguments(
 def _check_photon_list(photons: object) -> None:
     if isinstance(photons, (str, Handler, os.PathLike)) or not isinstance(photons, Sequence):
         raise TypeError("photons must be a list of handlers, names or paths")
+
+
+def _given_directory(photon_path: str | os.PathLike[str]) -> Path:
+    """The directory a photon path was given in, before its own symlinks are followed."""
+    return canonical_path(os.path.dirname(os.path.abspath(os.fspath(photon_path))))
 
 
 def _source_path(photon: str | os.PathLike[str]) -> Path:

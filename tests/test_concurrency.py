@@ -1,0 +1,129 @@
+"""Many tasks loading, reloading and unloading photons while a host calls hooks in a loop."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+from pathlib import Path
+
+import pluggy
+
+from luminal import (
+    Loader,
+    PhotonNotFoundError,
+    PhotonNotInitializedError,
+)
+from tests.conftest import WritePhoton
+
+hookspec = pluggy.HookspecMarker("luminal")
+
+PHOTON = """
+import asyncio
+from luminal import IPhoton, hookimpl
+
+class Photon(IPhoton, name="{name}"):
+    def __init__(self):
+        self.live = False
+
+    @hookimpl
+    async def photon_start(self):
+        self.live = True
+        await asyncio.sleep(0)
+
+    async def finalize(self):
+        self.live = False
+        await asyncio.sleep(0)
+
+    @hookimpl
+    def probe(self):
+        return (self.photon_name, self.live)
+"""
+
+NAMES = [f"photon{index}" for index in range(6)]
+DOCUMENTED = (PhotonNotFoundError, PhotonNotInitializedError)
+
+
+class HostSpecs:
+    @hookspec
+    def probe(self) -> tuple[str, bool]:  # type: ignore[empty-body]
+        """Whether the photon answering is live."""
+
+
+async def test_fifty_tasks_keep_the_registry_consistent(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    loader.plugin_manager.add_hookspecs(HostSpecs)
+    paths = {name: write_photon(f"{name}.py", PHOTON.format(name=name)) for name in NAMES}
+    unexpected: list[BaseException] = []
+    answers_seen = 0
+    stop_probing = asyncio.Event()
+
+    async def probe_forever() -> None:
+        nonlocal answers_seen
+        while not stop_probing.is_set():
+            for name, live in loader.plugin_manager.hook.probe():
+                assert live, f"a hook call reached {name} while it was not live"
+                answers_seen += 1
+            await asyncio.sleep(0)
+
+    async def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(15):
+            name = rng.choice(NAMES)
+            operation = rng.choice(["load", "start", "reload", "unload", "force"])
+            try:
+                if operation == "load":
+                    await loader.load_photon(paths[name])
+                elif operation == "start":
+                    handler = loader.photons.get(name)
+                    if handler is not None:
+                        await handler.start()
+                elif operation == "reload":
+                    await loader.reload_photon(paths[name])
+                elif operation == "unload":
+                    await loader.unload_photon(paths[name])
+                else:
+                    await loader.unload_photon(paths[name], force_stop=True)
+            except DOCUMENTED:
+                pass
+            except Exception as error:
+                unexpected.append(error)
+
+    prober = asyncio.create_task(probe_forever())
+    await asyncio.gather(*(worker(seed) for seed in range(50)))
+    stop_probing.set()
+    await prober
+
+    assert unexpected == []
+    assert answers_seen > 0
+    registered = {
+        name for name, plugin in loader.plugin_manager.list_name_plugin() if name in NAMES
+    }
+    started = {name for name, handler in loader.photons.items() if handler.started}
+    assert registered == started
+    for name, handler in loader.photons.items():
+        assert handler.module_name in sys.modules
+        assert Path(handler.filepath) == paths[name]
+    prefix = loader._namespace + "_"
+    loaded_modules = {module for module in sys.modules if module.startswith(prefix)}
+    assert loaded_modules == {handler.module_name for handler in loader.photons.values()}
+
+
+async def test_concurrent_operations_on_one_file_are_serialised(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    path = write_photon("solo.py", PHOTON.format(name="solo"))
+    handler = await loader.load_photon(path)
+    assert not isinstance(handler, list)
+    await handler.start()
+    operations = [loader.reload_photon(path) for _ in range(10)]
+    results = await asyncio.gather(*operations, return_exceptions=True)
+    assert not [result for result in results if isinstance(result, BaseException)]
+    final = await loader.unload_photon(path)
+    assert final is True
+    assert "solo" not in loader.photons
+
+    loaded = await asyncio.gather(*(loader.load_photon(path) for _ in range(10)))
+    assert len({id(result) for result in loaded}) == 1
+    assert list(loader.photons) == ["solo"]

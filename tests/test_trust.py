@@ -1,0 +1,167 @@
+"""The trust policy: writable files, symlinks out of the photon directory, and lock pinning."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from luminal import Loader, PhotonReloadError, PhotonTrustError
+from luminal.trust import LOCK_FILE_NAME, TrustPolicy, read_lock, write_lock
+from tests.conftest import WritePhoton
+
+PHOTON = """
+    from luminal import IPhoton
+
+    class {name}(IPhoton):
+        pass
+"""
+
+
+async def test_default_loader_has_no_trust_policy() -> None:
+    assert Loader().trust is None
+
+
+async def test_world_writable_file_is_refused_naming_file_and_rule(
+    write_photon: WritePhoton,
+) -> None:
+    path = write_photon("open.py", PHOTON.format(name="Open"))
+    path.chmod(0o666)
+    async with Loader(trust=TrustPolicy()) as loader:
+        with pytest.raises(PhotonTrustError) as caught:
+            await loader.load_photon(path)
+    assert caught.value.rule == "writable"
+    assert str(path) in str(caught.value)
+    assert "writable" in str(caught.value)
+
+
+async def test_group_writable_photon_directory_is_refused(
+    photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    path = write_photon("fine.py", PHOTON.format(name="Fine"))
+    photon_dir.chmod(0o775)
+    async with Loader(trust=TrustPolicy()) as loader:
+        with pytest.raises(PhotonTrustError, match="trust rule 'writable'"):
+            await loader.load_photon(path)
+        assert dict(loader.photons) == {}
+
+
+async def test_writable_file_loads_when_the_rule_is_off(write_photon: WritePhoton) -> None:
+    path = write_photon("open.py", PHOTON.format(name="Open"))
+    path.chmod(0o666)
+    async with Loader(trust=TrustPolicy(refuse_writable=False)) as loader:
+        handler = await loader.load_photon(path)
+        assert not isinstance(handler, list)
+        assert handler.name == "Open"
+
+
+async def test_symlink_out_of_photon_directory_is_refused_others_load(
+    tmp_path: Path, photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "intruder.py").write_text(
+        "from luminal import IPhoton\nclass Intruder(IPhoton): pass\n"
+    )
+    (photon_dir / "intruder.py").symlink_to(outside / "intruder.py")
+    write_photon("good.py", PHOTON.format(name="Good"))
+    errors: list[BaseException] = []
+
+    class Observer:
+        from luminal import hookimpl
+
+        @hookimpl
+        def luminal_photon_error(self, path: str, error: BaseException) -> None:
+            errors.append(error)
+
+    async with Loader(trust=TrustPolicy(), suppress_errors=True) as loader:
+        loader.plugin_manager.register(Observer())
+        handlers = await loader.load_photons(photon_dir)
+        assert [handler.name for handler in handlers] == ["Good"]
+    assert len(errors) == 1
+    assert isinstance(errors[0], PhotonTrustError)
+    assert errors[0].rule == "symlink"
+    assert "intruder.py" in str(errors[0])
+
+
+async def test_symlinked_photon_directory_itself_is_accepted(
+    tmp_path: Path, photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    write_photon("good.py", PHOTON.format(name="Good"))
+    link = tmp_path / "link"
+    link.symlink_to(photon_dir, target_is_directory=True)
+    async with Loader(trust=TrustPolicy()) as loader:
+        handlers = await loader.load_photons(link)
+        assert [handler.name for handler in handlers] == ["Good"]
+
+
+async def test_lock_pins_sources_and_refuses_changed_file(
+    photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    path = write_photon("pinned.py", PHOTON.format(name="Pinned"))
+    lock_file = write_lock(photon_dir)
+    assert lock_file == photon_dir / LOCK_FILE_NAME
+    async with Loader(trust=TrustPolicy(lock_file=lock_file)) as loader:
+        handler = await loader.load_photon(path)
+        assert not isinstance(handler, list)
+        await handler.start()
+        path.write_text(path.read_text() + "\n# tampered\n")
+        with pytest.raises(PhotonReloadError) as caught:
+            await loader.reload_photon(handler)
+        assert isinstance(caught.value.__cause__, PhotonTrustError)
+        assert caught.value.__cause__.rule == "lock"
+        assert loader.photons["Pinned"] is handler
+        assert handler.started
+
+        write_lock(photon_dir)
+        fresh = await loader.reload_photon(handler)
+        assert not isinstance(fresh, list)
+        assert fresh.started
+
+
+async def test_lock_refuses_unpinned_source(photon_dir: Path, write_photon: WritePhoton) -> None:
+    write_photon("pinned.py", PHOTON.format(name="Pinned"))
+    lock_file = write_lock(photon_dir)
+    newcomer = write_photon("newcomer.py", PHOTON.format(name="Newcomer"))
+    async with Loader(trust=TrustPolicy(lock_file=lock_file)) as loader:
+        with pytest.raises(PhotonTrustError, match="not pinned") as caught:
+            await loader.load_photon(newcomer)
+        assert caught.value.rule == "lock"
+        assert str(newcomer) in str(caught.value)
+
+
+def test_lock_file_covers_files_and_packages_with_relative_keys(
+    photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    write_photon("one.py", PHOTON.format(name="One"))
+    write_photon("pack/__init__.py", PHOTON.format(name="Pack"))
+    write_photon("pack/inner.py", "VALUE = 1\n")
+    write_photon("nested/two.py", PHOTON.format(name="Two"))
+    lock_file = write_lock(photon_dir)
+    pins = read_lock(lock_file)
+    assert set(pins) == {
+        photon_dir / "one.py",
+        photon_dir / "pack",
+        photon_dir / "nested" / "two.py",
+    }
+    assert all(len(digest) == 128 for digest in pins.values())
+
+
+def test_malformed_lock_file_is_refused_clearly(photon_dir: Path) -> None:
+    bogus = photon_dir / LOCK_FILE_NAME
+    bogus.write_text("{not json")
+    with pytest.raises(ValueError, match="not a Luminal lock file"):
+        read_lock(bogus)
+    policy = TrustPolicy(lock_file=bogus)
+    with pytest.raises(PhotonTrustError, match="cannot read lock file"):
+        policy.check_checksum(photon_dir / "x.py", "0" * 128)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create a file owned by another user")
+async def test_file_owned_by_another_user_is_refused(write_photon: WritePhoton) -> None:
+    path = write_photon("foreign.py", PHOTON.format(name="Foreign"))
+    os.chown(path, 12345, 12345)
+    async with Loader(trust=TrustPolicy()) as loader:
+        with pytest.raises(PhotonTrustError, match="another user"):
+            await loader.load_photon(path)
