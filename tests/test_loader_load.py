@@ -127,6 +127,16 @@ async def test_directory_raises_photon_not_found(loader: Loader, photon_dir: Pat
         await loader.load_photon(photon_dir)
 
 
+async def test_a_file_that_is_not_python_source_is_refused_unrun(
+    loader: Loader, photon_dir: Path
+) -> None:
+    notes = photon_dir / "notes.txt"
+    notes.write_text("raise SystemExit('this must never run')\n")
+    with pytest.raises(PhotonLoadError, match=r"not a Python source file \(\.py\)"):
+        await loader.load_photon(notes)
+    assert dict(loader.photons) == {}
+
+
 async def test_missing_directory_raises_directory_not_found(
     loader: Loader, photon_dir: Path
 ) -> None:

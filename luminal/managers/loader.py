@@ -628,9 +628,9 @@ class Loader:
 
         :raises TypeError: if an argument has the wrong type.
         :raises PhotonNotFoundError: if the path does not exist or is a directory.
-        :raises PhotonLoadError: if the file fails to import or validate (subclasses:
-            :class:`PhotonNameConflictError`, :class:`PhotonTrustError`), unless
-            ``suppress_errors`` is set.
+        :raises PhotonLoadError: if the file is no ``.py`` file (always), or fails to import or
+            validate (subclasses :class:`PhotonNameConflictError`, :class:`PhotonTrustError`;
+            not raised with ``suppress_errors``).
         """
         _check_arguments(photon_path, photon_base, other_classes, recursive)
         path = canonical_path(photon_path)
@@ -643,6 +643,8 @@ class Loader:
                 f"{os.fspath(photon_path)!r} is a directory; use load_photons for directories",
                 photon_path,
             )
+        if path.suffix != ".py":
+            raise PhotonLoadError(f"{path} is not a Python source file (.py)", path)
         if path.name == "__init__.py":
             path = path.parent
         self._photon_directories[path] = _given_directory(photon_path)
