@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import itertools
 import logging
 import os
@@ -1086,6 +1087,20 @@ def _drop_modules(modules: Mapping[str, ModuleType]) -> None:
     for name, module in modules.items():
         if sys.modules.get(name) is module:
             del sys.modules[name]
+    _clear_class_caches()
+
+
+def _clear_class_caches() -> None:
+    """Let go of photon classes that the standard library caches strongly.
+
+    CPython 3.12.0-3.12.3 keep up to 128 class MROs alive in the cache behind
+    ``inspect.getattr_static`` (CPython gh-118013), which pluggy calls on every photon. Later
+    versions cache weak references under another name, so this does nothing there.
+    """
+    cache = getattr(inspect, "_shadowed_dict_from_mro_tuple", None)
+    cache_clear = getattr(cache, "cache_clear", None)
+    if cache_clear is not None:
+        cache_clear()
 
 
 def _stash_modules(sources: Iterable[PhotonSource]) -> dict[str, ModuleType]:
