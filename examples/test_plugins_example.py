@@ -38,12 +38,8 @@ async def test_greeter_keeps_its_count_across_a_reload(luminal_start: StartPhoto
 
 async def test_every_example_photon_answers(luminal_start: StartPhotons) -> None:
     photons = await luminal_start(PHOTONS, hookspecs=HostSpecs, recursive=True)
-    assert sorted(handler.name for handler in photons.handlers) == [
-        "clock",
-        "greeter",
-        "rainy",
-        "sunny",
-    ]
+    names = {handler.name for handler in photons.handlers}
+    assert {"clock", "greeter", "rainy", "sunny"} <= names
     answers = await photons.call("greet", who="Ada")
+    assert "Hello, Ada! (greeting #1)" in answers
     assert "It rains on Ada." in answers
-    assert len(answers) == 4
