@@ -4,6 +4,8 @@ check that no photon leaves work running after it is unloaded.
 pytest loads it through the ``pytest11`` entry point ``luminal.testing`` (or ``-p
 luminal.testing``). It only defines fixtures, so a test run that asks for none of them is left
 as it was. The async fixtures need pytest-asyncio (``pip install "luminal-photons[pytest]"``).
+
+PYTEST_DONT_REWRITE: the plugin asserts nothing, and may be imported before pytest could rewrite it.
 """
 
 from __future__ import annotations
