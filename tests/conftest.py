@@ -12,6 +12,8 @@ import pytest
 
 from luminal import Handler, Loader, hookimpl
 
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture(autouse=True)
 def _no_thread_leaks() -> Iterator[None]:

@@ -1,0 +1,7 @@
+"""``python -m luminal``: the ``luminal`` command."""
+
+import sys
+
+from luminal.cli import main
+
+sys.exit(main())
