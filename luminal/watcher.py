@@ -21,13 +21,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from watchdog.events import (
-    EVENT_TYPE_CLOSED_NO_WRITE,
-    EVENT_TYPE_MODIFIED,
-    EVENT_TYPE_OPENED,
-    FileSystemEvent,
-    FileSystemEventHandler,
-)
+from watchdog.events import EVENT_TYPE_MODIFIED, FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
@@ -47,7 +41,8 @@ POLLING_INTERVAL = 1.0
 ObserverFactory = Callable[[], BaseObserver]
 
 _EXHAUSTION_ERRNOS = frozenset({errno.ENOSPC, errno.EMFILE})
-_IGNORED_EVENT_TYPES = frozenset({EVENT_TYPE_OPENED, EVENT_TYPE_CLOSED_NO_WRITE})
+# Reading a file changes nothing. Spelled out: watchdog < 5 has no constants for these.
+_IGNORED_EVENT_TYPES = frozenset({"opened", "closed_no_write"})
 
 
 class _EventForwarder(FileSystemEventHandler):
