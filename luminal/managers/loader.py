@@ -960,6 +960,7 @@ class Loader:
         :raises TypeError: if ``photons_directory`` is not a ``str`` or path.
         :raises DirectoryNotFoundError: if it is missing or not a directory.
         :raises ThreadManagerAlreadyRunningError: if this loader is already watching.
+        :raises ValueError: if ``debounce`` is negative.
         """
         if not isinstance(photons_directory, (str, os.PathLike)):
             raise TypeError(
@@ -1159,6 +1160,8 @@ class Loader:
             handlers = await self._reload_sources(paths)
         except PhotonReloadError:
             return  # reported by _reload_sources; the previous version keeps running
+        except PhotonNotFoundError:
+            return  # unloaded meanwhile by the host
         await self._start_watched(handlers)
 
     async def _load_watched(self, watch: _WatchState, path: Path, force: bool) -> bool:
