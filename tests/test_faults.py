@@ -128,13 +128,14 @@ async def test_load_faults_are_reported_and_change_nothing(
 async def test_start_faults_leave_the_photon_loaded_and_unregistered(
     host: tuple[Loader, ErrorLog], write_photon: WritePhoton, body: str
 ) -> None:
-    loader, _ = host
+    loader, errors = host
     path = write_photon("faulty.py", faulty(body))
     handler = await loader.load_photon(path)
     assert isinstance(handler, Handler)
     with pytest.raises(PhotonStartError, match="faulty") as caught:
         await handler.start()
     assert isinstance(caught.value.__cause__, ValueError)
+    assert errors.reports == [(str(path), caught.value)]
     assert caught.value.path == str(path)
     assert not handler.started
     assert loader.plugin_manager.get_plugin("faulty") is None

@@ -371,13 +371,17 @@ class Handler:
         photon's file that is under way, so it never interleaves with one.
 
         :raises PhotonStartError: if ``__init__`` or ``photon_start`` raised; the photon stays
-            loaded and unregistered.
+            loaded and unregistered, and the error is also sent to ``luminal_photon_error``.
         :raises PhotonNotFoundError: if the photon was unloaded (or replaced by a reload).
         """
         async with self._lock:
             if self._state is HandlerState.STARTED:
                 return
-            await self._activate(self._create_instance())
+            try:
+                await self._activate(self._create_instance())
+            except PhotonStartError as error:
+                await self._report(error)
+                raise
 
     async def _export_state(self) -> Any:
         """The running instance's ``photon_export_state`` result, or ``_MISSING``."""

@@ -1318,14 +1318,12 @@ class Loader:
         return not handlers
 
     async def _start_watched(self, handlers: Iterable[Handler]) -> None:
-        """Start what is not started yet; a photon that fails stays loaded and is reported, and
-        its next save reloads and starts it."""
+        """Start what is not started yet; a photon that fails stays loaded (``start`` reports
+        it), and its next save reloads and starts it."""
         for handler in handlers:
             if handler.state is HandlerState.LOADED:
-                try:
+                with contextlib.suppress(PhotonStartError):
                     await handler.start()
-                except PhotonStartError as error:
-                    await self._report(handler.filepath, error)
 
 
 def _check_arguments(
