@@ -23,9 +23,11 @@ from luminal import (
     PhotonNameConflictError,
     PhotonOrigin,
     PhotonReloadError,
+    PhotonTrustError,
     find_photon_entry_points,
     hookimpl,
 )
+from luminal.trust import TrustPolicy, write_lock
 from tests.conftest import WritePhoton
 from tests.distributions import install_distribution, install_editable, loaded_files
 
@@ -366,6 +368,19 @@ async def test_photon_name_taken_by_a_loose_photon_is_reported(
     assert isinstance(error.__cause__, PhotonNameConflictError)
     assert loader.photons["sunny"].filepath == str(loose.resolve())
     assert "weather_photon" not in sys.modules
+
+
+async def test_trust_lock_file_refuses_unpinned_installed_photons(site_dir: Path) -> None:
+    install_weather(site_dir)
+    lock_file = write_lock(site_dir)
+    install_hello(site_dir)
+    async with Loader(trust=TrustPolicy(lock_file=lock_file)) as loader:
+        with pytest.raises(EntryPointGroupLoadError) as raised:
+            await loader.load_entry_points()
+
+        assert list(loader.photons) == ["sunny"]
+    assert {error.entry_point for error in raised.value.errors} == {"farewell", "hello"}
+    assert all(isinstance(error.__cause__, PhotonTrustError) for error in raised.value.errors)
 
 
 async def test_loading_twice_returns_the_loaded_photons(loader: Loader, site_dir: Path) -> None:
