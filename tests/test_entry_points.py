@@ -95,6 +95,10 @@ class ErrorLog:
         self.errors.append((path, error))
 
 
+def python_files(directory: Path) -> set[Path]:
+    return {path.resolve() for path in directory.rglob("*.py")}
+
+
 @pytest.fixture
 def site_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty site-packages directory first on ``sys.path``; ``sys.path`` is restored after."""
@@ -128,7 +132,6 @@ def install_weather(site_dir: Path) -> None:
 def test_scan_finds_entry_points_without_importing_them(site_dir: Path) -> None:
     install_hello(site_dir)
     install_weather(site_dir)
-    before = loaded_files()
 
     entries = find_photon_entry_points()
 
@@ -138,7 +141,7 @@ def test_scan_finds_entry_points_without_importing_them(site_dir: Path) -> None:
         ("farewell", "hello_photon.farewell", "hello-photon", "2.1"),
         ("weather", "weather_photon", "Weather_Photon", "1.0"),
     }
-    assert loaded_files() == before
+    assert not python_files(site_dir) & loaded_files()
     assert "hello_photon" not in sys.modules
     assert "weather_photon" not in sys.modules
 
@@ -185,8 +188,7 @@ async def test_names_select_entry_points_and_nothing_else_is_imported(
     handlers = await loader.load_entry_points(names=["weather"])
 
     assert [handler.name for handler in handlers] == ["sunny"]
-    hello_files = {path.resolve() for path in (site_dir / "hello_photon").rglob("*.py")}
-    assert not hello_files & loaded_files()
+    assert not python_files(site_dir / "hello_photon") & loaded_files()
 
 
 async def test_names_not_installed_are_skipped(loader: Loader, site_dir: Path) -> None:
@@ -226,8 +228,7 @@ async def test_blocked_distribution_is_never_imported(loader: Loader, site_dir: 
 
     await loader.load_entry_points(policy=EntryPointPolicy(block_distributions=["hello_photon"]))
 
-    hello_files = {path.resolve() for path in (site_dir / "hello_photon").rglob("*.py")}
-    assert not hello_files & loaded_files()
+    assert not python_files(site_dir / "hello_photon") & loaded_files()
 
 
 # Sorts after Weather_Photon, which therefore loads first and keeps the name "sunny".
@@ -573,7 +574,8 @@ def test_example_distribution_installs_with_pip(tmp_path: Path, editable: bool) 
     install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index"]
     install += ["--no-build-isolation", "--no-deps", "--quiet"]
     install += ["-e", str(EXAMPLE_DISTRIBUTION)] if editable else [str(EXAMPLE_DISTRIBUTION)]
-    subprocess.run(install, check=True, timeout=300)
+    installed = subprocess.run(install, capture_output=True, text=True, timeout=300)
+    assert installed.returncode == 0, f"pip failed (is hatchling installed?):\n{installed.stderr}"
 
     probe = subprocess.run(
         [str(python), "-c", textwrap.dedent(PROBE)],
