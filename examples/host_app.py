@@ -1,4 +1,5 @@
-"""An example host: loads the photons of a directory, calls a host hook, reloads, unloads.
+"""An example host: loads the photons of a directory and of installed distributions, calls a
+host hook, reloads, unloads.
 
 Run it with ``python examples/host_app.py plugins_example``.
 """
@@ -26,6 +27,8 @@ async def main(directory: str) -> None:
     async with luminal.Loader(logging=True) as loader:
         loader.plugin_manager.add_hookspecs(HostSpecs)
         handlers = await loader.load_photons(directory, recursive=True)
+        # Photons of installed distributions, e.g. `pip install ./plugins_example/hello_dist`.
+        handlers += await loader.load_entry_points()
         for handler in handlers:
             await handler.start()
         print("running:", ", ".join(sorted(loader.photons)))

@@ -3,9 +3,12 @@
 import importlib.metadata
 import logging
 
+from luminal.discovery import EntryPointPolicy, PhotonEntryPoint, find_photon_entry_points
 from luminal.errors import (
     DirectoryLoadError,
     DirectoryNotFoundError,
+    EntryPointGroupLoadError,
+    EntryPointLoadError,
     FinalizerNotImplementedError,
     LuminalError,
     PhotonLoadError,
@@ -35,12 +38,16 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 __all__ = [
     "DirectoryLoadError",
     "DirectoryNotFoundError",
+    "EntryPointGroupLoadError",
+    "EntryPointLoadError",
+    "EntryPointPolicy",
     "FinalizerNotImplementedError",
     "Handler",
     "HandlerState",
     "IPhoton",
     "Loader",
     "LuminalError",
+    "PhotonEntryPoint",
     "PhotonLoadError",
     "PhotonNameConflictError",
     "PhotonNotFoundError",
@@ -54,6 +61,7 @@ __all__ = [
     "ThreadManagerAlreadyRunningError",
     "TrustPolicy",
     "__version__",
+    "find_photon_entry_points",
     "hookimpl",
     "hookspec",
 ]

@@ -10,14 +10,16 @@ The hierarchy::
     ├── ThreadManagerAlreadyRunningError (RuntimeError)  watching twice
     ├── PhotonLoadError (ImportError)                 a source fails to import or validate
     │   ├── PhotonNameConflictError                   two files define photons with one name
-    │   └── PhotonTrustError                          the trust policy refuses a file
+    │   ├── PhotonTrustError                          the trust policy refuses a file
+    │   └── EntryPointLoadError                       an installed photon's entry point failed
     ├── DirectoryLoadError                            some files of a directory failed to load
+    ├── EntryPointGroupLoadError                      some entry points of a group failed to load
     ├── PhotonStartError (RuntimeError)               ``__init__`` or ``photon_start`` raised
     ├── PhotonStopError (RuntimeError)                something a photon owned could not be stopped
     └── PhotonReloadError (RuntimeError)              a reload failed and was rolled back
 
-Errors carry their context as attributes (``path``, ``photon_name``) and chain the underlying
-exception as ``__cause__``.
+Errors carry their context as attributes (``path``, ``photon_name``, ``distribution``) and chain
+the underlying exception as ``__cause__``.
 """
 
 from __future__ import annotations
@@ -27,11 +29,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from luminal.discovery import PhotonEntryPoint
     from luminal.managers.handler import Handler
 
 __all__ = [
     "DirectoryLoadError",
     "DirectoryNotFoundError",
+    "EntryPointGroupLoadError",
+    "EntryPointLoadError",
     "FinalizerNotImplementedError",
     "LuminalError",
     "PhotonLoadError",
@@ -118,6 +123,26 @@ class PhotonTrustError(PhotonLoadError):
         self.rule = rule
 
 
+class EntryPointLoadError(PhotonLoadError):
+    """An installed photon's entry point failed: not installed, failed to import, names no photon,
+    or a photon whose name is taken. Only this entry point is skipped.
+
+    ``distribution``, ``version``, ``entry_point`` (its name), ``group`` and ``value`` say which
+    one; ``path`` is its source when it was found. An underlying exception (the import error, the
+    :class:`PhotonNameConflictError`) is the ``__cause__``.
+    """
+
+    def __init__(
+        self, message: str, entry: PhotonEntryPoint, path: str | os.PathLike[str] | None = None
+    ) -> None:
+        super().__init__(message, path)
+        self.distribution = entry.distribution
+        self.version = entry.version
+        self.entry_point = entry.name
+        self.group = entry.group
+        self.value = entry.value
+
+
 class DirectoryLoadError(LuminalError):
     """Some files of a directory failed to load; the others were loaded and stay loaded.
 
@@ -131,6 +156,23 @@ class DirectoryLoadError(LuminalError):
         details = "; ".join(str(error) for error in errors)
         super().__init__(f"{len(errors)} photon source(s) in {path} failed to load: {details}")
         self.path = path
+        self.errors = list(errors)
+        self.handlers = list(handlers)
+
+
+class EntryPointGroupLoadError(LuminalError):
+    """Some entry points of a group failed to load; the others were loaded and stay loaded.
+
+    ``errors`` holds one :class:`EntryPointLoadError` per failed entry point and ``handlers`` the
+    photons that did load.
+    """
+
+    def __init__(
+        self, group: str, errors: Sequence[EntryPointLoadError], handlers: Sequence[Handler]
+    ) -> None:
+        details = "; ".join(str(error) for error in errors)
+        super().__init__(f"{len(errors)} entry point(s) of group {group!r} failed: {details}")
+        self.group = group
         self.errors = list(errors)
         self.handlers = list(handlers)
 

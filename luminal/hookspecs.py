@@ -83,5 +83,6 @@ def luminal_photon_error(path: str, error: BaseException) -> None:
     """Broadcast when a photon failed to load, start, stop or reload.
 
     ``path`` is the photon's file (or package directory); ``error`` is a
-    :class:`~luminal.LuminalError` whose ``__cause__`` is the original exception.
+    :class:`~luminal.LuminalError` whose ``__cause__`` is the original exception. For an entry
+    point whose module is not installed, ``path`` is the entry point's value.
     """

@@ -233,11 +233,13 @@ def import_source(
     package_finder: PackageFinder,
     recursive: bool = False,
     verify: Callable[[Path, str], None] | None = None,
+    submodules: Sequence[str] = (),
 ) -> ImportedSource:
     """Import the source at ``path`` as module ``name`` and return it with all it brought in.
 
     For a package, ``recursive`` also imports every sub-module, so photons defined below
-    ``__init__`` are found. Runs in a worker thread. On failure every module it added to
+    ``__init__`` are found; ``submodules`` (dotted, relative to the package) imports just those,
+    as entry points name them. Runs in a worker thread. On failure every module it added to
     ``sys.modules`` is removed again and the exception propagates. ``verify(path, checksum)``
     runs on the bytes read, before any of them is executed, and may refuse them by raising.
     """
@@ -261,6 +263,8 @@ def import_source(
         spec.loader.exec_module(module)
         if is_package and recursive:
             _import_submodules(name, path, files)
+        for submodule in submodules:
+            importlib.import_module(f"{name}.{submodule}")
     except BaseException:
         # Only what this import brought in: other threads may be importing at the same time.
         for added in set(sys.modules) - before:

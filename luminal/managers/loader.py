@@ -18,9 +18,20 @@ from typing import Any, NoReturn
 import pluggy
 
 from luminal import hookspecs
+from luminal.discovery import (
+    DEFAULT_GROUP,
+    EntryPointPolicy,
+    EntryPointSelection,
+    EntryPointSource,
+    PhotonEntryPoint,
+    find_photon_entry_points,
+    locate_sources,
+)
 from luminal.errors import (
     DirectoryLoadError,
     DirectoryNotFoundError,
+    EntryPointGroupLoadError,
+    EntryPointLoadError,
     LuminalError,
     PhotonLoadError,
     PhotonNameConflictError,
@@ -71,6 +82,7 @@ class PhotonSource:
     recursive: bool
     origin: PhotonOrigin | None = None
     package_files: dict[Path, bytes] = field(default_factory=dict)
+    entry_points: EntryPointSelection | None = None
 
     @property
     def root(self) -> Path:
@@ -249,7 +261,9 @@ class Loader:
         imported = await self._import_source(path)
         return imported.module
 
-    async def _import_source(self, path: Path, recursive: bool = False) -> ImportedSource:
+    async def _import_source(
+        self, path: Path, recursive: bool = False, submodules: Sequence[str] = ()
+    ) -> ImportedSource:
         if not path.exists():
             raise ModuleNotFoundError(f"no photon source at {path}", path=str(path))
         verify = None
@@ -266,7 +280,9 @@ class Loader:
         name = module_name_for(path, self._namespace)
 
         def run_import() -> None:
-            handover.append(import_source(path, name, self._package_finder, recursive, verify))
+            handover.append(
+                import_source(path, name, self._package_finder, recursive, verify, submodules)
+            )
 
         try:
             await asyncio.get_running_loop().run_in_executor(None, run_import)
@@ -493,10 +509,18 @@ class Loader:
         other_classes: Sequence[str],
         recursive: bool,
         origin: PhotonOrigin | None,
+        *,
+        entry_points: EntryPointSelection | None = None,
     ) -> PhotonSource:
-        """Import and validate a source without making it visible; undo the import on failure."""
+        """Import and validate a source without making it visible; undo the import on failure.
+
+        With ``entry_points``, the modules they name are imported too and only the photons they
+        name are kept, each with the entry point as its origin.
+        """
         try:
-            imported = await self._import_source(path, recursive)
+            imported = await self._import_source(
+                path, recursive, entry_points.submodules if entry_points else ()
+            )
         except Exception as error:
             raise _load_error(path, error) from error
         try:
@@ -512,11 +536,13 @@ class Loader:
                     if name != imported.module.__name__
                 ],
             )
+            for handler in handlers:
+                handler._origin = origin
+            if entry_points is not None:
+                handlers = _select_entry_point_photons(entry_points, imported, handlers)
         except PhotonLoadError:
             self._drop_imported(imported.module.__name__, imported.modules, imported.helpers)
             raise
-        for handler in handlers:
-            handler._origin = origin
         return PhotonSource(
             path=path,
             module_name=imported.module.__name__,
@@ -529,6 +555,7 @@ class Loader:
             recursive=recursive,
             origin=origin,
             package_files=imported.files if imported.is_package else {},
+            entry_points=entry_points,
         )
 
     def _drop_imported(
@@ -594,7 +621,9 @@ class Loader:
 
         Loose ``.py`` files are always loaded. Packages are loaded when ``recursive`` is set or
         when the directory holds only packages; plain sub-directories are descended into when
-        ``recursive`` is set. A file that fails is reported and the others load all the same.
+        ``recursive`` is set, except a distribution's project directory (one holding a
+        ``pyproject.toml`` or ``setup.py``): its photons are installed and found through
+        :meth:`load_entry_points`. A file that fails is reported and the others load all the same.
 
         :raises DirectoryLoadError: if any source failed and ``suppress_errors`` is off; the
             photons that loaded stay loaded and are listed in ``handlers``.
@@ -607,6 +636,14 @@ class Loader:
             self._photon_directories[Path(module_path)] = directory
             is_package = is_dir and Path(module_path, "__init__.py").is_file()
             if is_dir and not (recursive or (is_package and packages_only)):
+                continue
+            if is_dir and not is_package and _is_project_directory(Path(module_path)):
+                self._log(
+                    logging.INFO,
+                    "skipping %s: it is a distribution's project; install it and use "
+                    "load_entry_points",
+                    module_path,
+                )
                 continue
             try:
                 if is_dir and not is_package:
@@ -699,6 +736,132 @@ class Loader:
                 photons_directory,
             )
         return await self._emit_photons(directory, photon_base, other_classes or [], recursive)
+
+    async def load_entry_points(
+        self,
+        group: str = DEFAULT_GROUP,
+        names: Iterable[str] | None = None,
+        *,
+        policy: EntryPointPolicy | None = None,
+        photon_base: type = IPhoton,
+    ) -> list[Handler]:
+        """Load the photons that installed distributions declare in the entry-point ``group``.
+
+        ``names`` picks entry points by name for this call; ``policy`` is the host's standing
+        rule of which distributions and entry-point names may load. Nothing else is imported.
+        Each entry point's source (its top-level package, or its module file; see
+        :mod:`luminal.discovery`) loads like a loose photon package, so reload, unload and
+        checksum work the same; :attr:`Handler.origin` names the distribution and entry point.
+
+        An entry point that fails (module not installed, import error, missing attribute, not a
+        photon, photon name already taken) is reported (log and ``luminal_photon_error``) as an
+        :class:`EntryPointLoadError` and skipped; the others load all the same. Entry points of
+        one package import it once, so an import error in it fails each of them. A name in
+        ``names`` that no entry point has is logged as a warning.
+
+        :raises TypeError: if an argument has the wrong type.
+        :raises EntryPointGroupLoadError: if some entry points failed and ``suppress_errors`` is
+            off; the photons that loaded stay loaded and are listed in ``handlers``.
+        """
+        wanted = _check_entry_point_arguments(group, names, policy, photon_base)
+        entries = await asyncio.to_thread(find_photon_entry_points, group, wanted, policy)
+        if wanted is not None:
+            missing = sorted(set(wanted) - {entry.name for entry in entries})
+            if missing:
+                self._log(
+                    logging.WARNING,
+                    "no entry point named %s in group %r (not installed, or refused by policy)",
+                    ", ".join(missing),
+                    group,
+                )
+        located, errors = await asyncio.to_thread(locate_sources, entries)
+        for error in errors:
+            await self._report(error.path or error.value, error)
+        by_path: dict[Path, list[EntryPointSource]] = {}
+        for source in located:
+            by_path.setdefault(source.path, []).append(source)
+        handlers: list[Handler] = []
+        for path, sources in by_path.items():
+            loaded, failed = await self._load_entry_point_source(path, sources, photon_base)
+            handlers.extend(loaded)
+            errors.extend(failed)
+        if errors and not self._suppress_errors:
+            raise EntryPointGroupLoadError(group, errors, handlers)
+        return handlers
+
+    async def _load_entry_point_source(
+        self, path: Path, sources: list[EntryPointSource], photon_base: type
+    ) -> tuple[list[Handler], list[EntryPointLoadError]]:
+        """Load one source with the photons its entry points name; report what fails.
+
+        An entry point that names no photon, or a photon whose name is taken, is dropped and the
+        source imported again for the others: an import is cheap, and a partly broken
+        distribution should not take its working photons down.
+        """
+        errors: list[EntryPointLoadError] = []
+        installed_name = sources[0].package
+        was_imported = installed_name in sys.modules
+        async with self._locked([path]):
+            loaded = self._sources.get(path)
+            if loaded is not None:
+                self._log(
+                    logging.WARNING, "%s is already loaded; use reload_photon to refresh it", path
+                )
+                return list(loaded.handlers), []
+            remaining = list(sources)
+            committed: PhotonSource | None = None
+            while remaining and committed is None:
+                try:
+                    source = await self._prepare_source(
+                        path,
+                        photon_base,
+                        (),
+                        False,
+                        None,
+                        entry_points=EntryPointSelection(tuple(remaining)),
+                    )
+                except EntryPointLoadError as error:
+                    kept = [item for item in remaining if not _raised_for(item, error)]
+                    remaining = kept if len(kept) < len(remaining) else []
+                    errors.append(error)
+                    await self._report(str(path), error)
+                    continue
+                except PhotonLoadError as error:
+                    for item in remaining:
+                        failure = EntryPointLoadError(f"{item.entry}: {error}", item.entry, path)
+                        failure.__cause__ = error
+                        errors.append(failure)
+                        await self._report(str(path), failure)
+                    break
+                conflict = self._conflict(source.handlers)
+                if conflict is None:
+                    self._commit_source(source)
+                    committed = source
+                    break
+                self._drop_imported(source.module_name, source.modules, source.helpers)
+                taken = next(
+                    (item for item in remaining if _names_photon(item, source, conflict)),
+                    remaining[0],
+                )
+                remaining.remove(taken)
+                failure = EntryPointLoadError(f"{taken.entry}: {conflict}", taken.entry, path)
+                failure.__cause__ = conflict
+                errors.append(failure)
+                await self._report(str(path), failure)
+        if not was_imported and installed_name in sys.modules:
+            self._log(
+                logging.WARNING,
+                "photon package %s imported itself by its installed name %r; that copy is not "
+                "reloaded (use relative imports inside the package)",
+                path,
+                installed_name,
+            )
+        if committed is None:
+            return [], errors
+        for handler in committed.handlers:
+            self._log(logging.INFO, "loaded photon %s from %s", handler.name, path)
+            await broadcast(self._plugin_manager, "luminal_photon_loaded", handler=handler)
+        return list(committed.handlers), errors
 
     @contextlib.asynccontextmanager
     async def _locked_sources(
@@ -900,7 +1063,12 @@ class Loader:
         try:
             for old in olds:
                 new = await self._prepare_source(
-                    old.path, old.photon_base, old.other_classes, old.recursive, old.origin
+                    old.path,
+                    old.photon_base,
+                    old.other_classes,
+                    old.recursive,
+                    old.origin,
+                    entry_points=old.entry_points,
                 )
                 started = {handler.name for handler in old.handlers if handler.started}
                 pending.append(_PendingReload(old, new, started))
@@ -1341,6 +1509,63 @@ def _check_arguments(
         raise TypeError("other_classes must be a list of class names (str)")
     if not isinstance(recursive, bool):
         raise TypeError(f"recursive must be a bool, not {type(recursive).__name__}")
+
+
+def _check_entry_point_arguments(
+    group: object, names: object, policy: object, photon_base: object
+) -> list[str] | None:
+    """Check ``load_entry_points``' arguments; return ``names`` as a list."""
+    if not isinstance(group, str) or not group:
+        raise TypeError(f"group must be a non-empty str, not {group!r}")
+    if policy is not None and not isinstance(policy, EntryPointPolicy):
+        raise TypeError(f"policy must be an EntryPointPolicy, not {type(policy).__name__}")
+    if not isinstance(photon_base, type):
+        raise TypeError(f"photon_base must be a class, not {type(photon_base).__name__}")
+    if names is None:
+        return None
+    if isinstance(names, str) or not isinstance(names, Iterable):
+        raise TypeError("names must be a collection of entry-point names (str), not a str")
+    wanted = list(names)
+    if not all(isinstance(name, str) for name in wanted):
+        raise TypeError("names must be a collection of entry-point names (str)")
+    return wanted
+
+
+def _select_entry_point_photons(
+    selection: EntryPointSelection, imported: ImportedSource, handlers: list[Handler]
+) -> list[Handler]:
+    """Keep the handlers of the photons the entry points name, with their origins."""
+    classes = [handler.photon_class for handler in handlers if handler.photon_class is not None]
+    chosen = selection.select(imported.module.__name__, imported.modules, classes)
+    selected: list[Handler] = []
+    for handler in handlers:
+        entry = chosen.get(handler.photon_class) if handler.photon_class is not None else None
+        if entry is not None:
+            handler._origin = _origin_of(entry)
+            selected.append(handler)
+    return selected
+
+
+def _origin_of(entry: PhotonEntryPoint) -> PhotonOrigin:
+    return PhotonOrigin(entry.distribution, entry.version, entry.name, entry.group)
+
+
+def _raised_for(source: EntryPointSource, error: EntryPointLoadError) -> bool:
+    return source.entry.name == error.entry_point and source.entry.value == error.value
+
+
+def _names_photon(
+    source: EntryPointSource, prepared: PhotonSource, conflict: PhotonNameConflictError
+) -> bool:
+    return any(
+        handler.name == conflict.photon_name and handler.origin == _origin_of(source.entry)
+        for handler in prepared.handlers
+    )
+
+
+def _is_project_directory(path: Path) -> bool:
+    """A distribution's project root: its photons are meant to be installed, not walked."""
+    return (path / "pyproject.toml").is_file() or (path / "setup.py").is_file()
 
 
 def _check_photon_list(photons: object) -> None:

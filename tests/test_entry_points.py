@@ -1,0 +1,598 @@
+"""Photons from installed distributions: discovery, selection, isolation, reload, unload."""
+
+from __future__ import annotations
+
+import json
+import os
+import site
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pluggy
+import pytest
+
+from luminal import (
+    EntryPointGroupLoadError,
+    EntryPointLoadError,
+    EntryPointPolicy,
+    Handler,
+    Loader,
+    PhotonLoadError,
+    PhotonNameConflictError,
+    PhotonOrigin,
+    PhotonReloadError,
+    PhotonTrustError,
+    find_photon_entry_points,
+    hookimpl,
+)
+from luminal.trust import TrustPolicy, write_lock
+from tests.conftest import WritePhoton
+from tests.distributions import install_distribution, install_editable, loaded_files
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+EXAMPLE_DISTRIBUTION = REPOSITORY / "plugins_example" / "hello_dist"
+
+hookspec = pluggy.HookspecMarker("luminal")
+
+HELLO_PACKAGE = {
+    "hello_photon/__init__.py": """
+        from luminal import IPhoton, hookimpl
+
+        from ._words import WORD
+
+        class Hello(IPhoton, name="hello"):
+            @hookimpl
+            def greet(self, who):
+                return f"{WORD} {who}"
+
+        class Unnamed(IPhoton, name="unnamed"):
+            '''A photon of the package that no entry point names.'''
+    """,
+    "hello_photon/_words.py": """
+        WORD = "hello"
+    """,
+    "hello_photon/farewell.py": """
+        from luminal import IPhoton, hookimpl
+
+        class Bye(IPhoton, name="bye"):
+            @hookimpl
+            def greet(self, who):
+                return f"bye {who}"
+
+        class Ciao(IPhoton, name="ciao"):
+            pass
+    """,
+}
+
+SUNNY = "from luminal import IPhoton\nclass Sunny(IPhoton, name='sunny'): pass\n"
+
+WEATHER_MODULE = {
+    "weather_photon.py": """
+        from luminal import IPhoton
+
+        class Sunny(IPhoton, name="sunny"):
+            pass
+    """,
+}
+
+
+class HostSpecs:
+    @hookspec
+    def greet(self, who: str) -> str:  # type: ignore[empty-body]
+        """Greet someone."""
+
+
+class ErrorLog:
+    """Collects what ``luminal_photon_error`` broadcasts."""
+
+    def __init__(self) -> None:
+        self.errors: list[tuple[str, BaseException]] = []
+
+    @hookimpl
+    def luminal_photon_error(self, path: str, error: BaseException) -> None:
+        self.errors.append((path, error))
+
+
+def python_files(directory: Path) -> set[Path]:
+    return {path.resolve() for path in directory.rglob("*.py")}
+
+
+@pytest.fixture
+def site_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty site-packages directory first on ``sys.path``; ``sys.path`` is restored after."""
+    directory = tmp_path / "site-packages"
+    directory.mkdir()
+    monkeypatch.setattr(sys, "path", [str(directory), *sys.path])
+    return directory
+
+
+@pytest.fixture
+def error_log(loader: Loader) -> ErrorLog:
+    log = ErrorLog()
+    loader.plugin_manager.register(log)
+    return log
+
+
+def install_hello(site_dir: Path) -> None:
+    install_distribution(
+        site_dir,
+        "hello-photon",
+        {"hello": "hello_photon:Hello", "farewell": "hello_photon.farewell"},
+        HELLO_PACKAGE,
+        version="2.1",
+    )
+
+
+def install_weather(site_dir: Path) -> None:
+    install_distribution(site_dir, "Weather_Photon", {"weather": "weather_photon"}, WEATHER_MODULE)
+
+
+def test_scan_finds_entry_points_without_importing_them(site_dir: Path) -> None:
+    install_hello(site_dir)
+    install_weather(site_dir)
+
+    entries = find_photon_entry_points()
+
+    found = {(entry.name, entry.value, entry.distribution, entry.version) for entry in entries}
+    assert found == {
+        ("hello", "hello_photon:Hello", "hello-photon", "2.1"),
+        ("farewell", "hello_photon.farewell", "hello-photon", "2.1"),
+        ("weather", "weather_photon", "Weather_Photon", "1.0"),
+    }
+    assert not python_files(site_dir) & loaded_files()
+    assert "hello_photon" not in sys.modules
+    assert "weather_photon" not in sys.modules
+
+
+async def test_class_entry_point_loads_that_class_and_module_entry_point_all_its_photons(
+    loader: Loader, site_dir: Path
+) -> None:
+    install_hello(site_dir)
+
+    handlers = await loader.load_entry_points()
+
+    assert sorted(handler.name for handler in handlers) == ["bye", "ciao", "hello"]
+    package_dir = (site_dir / "hello_photon").resolve()
+    assert {handler.filepath for handler in handlers} == {str(package_dir)}
+    origins = {handler.name: handler.origin for handler in handlers}
+    assert origins["hello"] == PhotonOrigin("hello-photon", "2.1", "hello", "luminal.photons")
+    assert (
+        origins["bye"]
+        == origins["ciao"]
+        == PhotonOrigin("hello-photon", "2.1", "farewell", "luminal.photons")
+    )
+    assert "unnamed" not in loader.photons
+    assert "hello_photon" not in sys.modules, "the installed name must stay free"
+
+
+async def test_entry_point_photon_runs_with_relative_imports(
+    loader: Loader, site_dir: Path
+) -> None:
+    loader.plugin_manager.add_hookspecs(HostSpecs)
+    install_hello(site_dir)
+    await loader.load_entry_points(names=["hello"])
+
+    await loader.photons["hello"].start()
+
+    assert loader.plugin_manager.hook.greet(who="ada") == ["hello ada"]
+
+
+async def test_names_select_entry_points_and_nothing_else_is_imported(
+    loader: Loader, site_dir: Path
+) -> None:
+    install_hello(site_dir)
+    install_weather(site_dir)
+
+    handlers = await loader.load_entry_points(names=["weather"])
+
+    assert [handler.name for handler in handlers] == ["sunny"]
+    assert not python_files(site_dir / "hello_photon") & loaded_files()
+
+
+async def test_names_not_installed_are_skipped(loader: Loader, site_dir: Path) -> None:
+    install_weather(site_dir)
+
+    assert await loader.load_entry_points(names=["no-such-photon"]) == []
+    assert dict(loader.photons) == {}
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        (EntryPointPolicy(block_distributions=["weather-photon"]), ["bye", "ciao", "hello"]),
+        (EntryPointPolicy(block_names=["farewell"]), ["hello", "sunny"]),
+        (EntryPointPolicy(allow_distributions=["WEATHER.photon"]), ["sunny"]),
+        (EntryPointPolicy(allow_names=["hello", "weather"]), ["hello", "sunny"]),
+        (
+            EntryPointPolicy(allow_distributions=["hello-photon"], block_names=["hello"]),
+            ["bye", "ciao"],
+        ),
+    ],
+)
+async def test_policy_allows_and_blocks_distributions_and_names(
+    loader: Loader, site_dir: Path, policy: EntryPointPolicy, expected: list[str]
+) -> None:
+    install_hello(site_dir)
+    install_weather(site_dir)
+
+    handlers = await loader.load_entry_points(policy=policy)
+
+    assert sorted(handler.name for handler in handlers) == expected
+
+
+async def test_blocked_distribution_is_never_imported(loader: Loader, site_dir: Path) -> None:
+    install_hello(site_dir)
+    install_weather(site_dir)
+
+    await loader.load_entry_points(policy=EntryPointPolicy(block_distributions=["hello_photon"]))
+
+    assert not python_files(site_dir / "hello_photon") & loaded_files()
+
+
+# Sorts after Weather_Photon, which therefore loads first and keeps the name "sunny".
+BROKEN_DISTRIBUTION = "z-broken-photon"
+
+BROKEN = {
+    "not installed": ({"broken": "missing_module:Photon"}, {}, None),
+    "import error": (
+        {"broken": "broken_photon:Photon"},
+        {"broken_photon.py": "import no_such_dependency_xyz\n"},
+        PhotonLoadError,
+    ),
+    "syntax error": (
+        {"broken": "broken_photon"},
+        {"broken_photon.py": "def broken(:\n"},
+        PhotonLoadError,
+    ),
+    "missing attribute": (
+        {"broken": "broken_photon:Renamed"},
+        {"broken_photon.py": "from luminal import IPhoton\nclass Photon(IPhoton): pass\n"},
+        AttributeError,
+    ),
+    "not a photon": (
+        {"broken": "broken_photon:helper"},
+        {"broken_photon.py": "def helper():\n    return 1\n"},
+        None,
+    ),
+    "plain class": (
+        {"broken": "broken_photon:Plain"},
+        {"broken_photon.py": "class Plain:\n    pass\n"},
+        None,
+    ),
+    "module without photons": (
+        {"broken": "broken_photon"},
+        {"broken_photon.py": "VALUE = 1\n"},
+        None,
+    ),
+    "name collision": (
+        {"broken": "broken_photon:Sunny"},
+        {"broken_photon.py": SUNNY},
+        PhotonNameConflictError,
+    ),
+    "compiled module": ({"broken": "math:pi"}, {}, None),
+}
+
+
+@pytest.mark.parametrize("kind", list(BROKEN))
+async def test_broken_distribution_is_reported_and_the_others_load(
+    loader: Loader, site_dir: Path, error_log: ErrorLog, kind: str
+) -> None:
+    entry_points, files, cause_type = BROKEN[kind]
+    install_weather(site_dir)
+    install_distribution(site_dir, BROKEN_DISTRIBUTION, entry_points, files, version="0.3")
+
+    with pytest.raises(EntryPointGroupLoadError) as raised:
+        await loader.load_entry_points()
+
+    assert [handler.name for handler in raised.value.handlers] == ["sunny"]
+    assert list(loader.photons) == ["sunny"]
+    [error] = raised.value.errors
+    assert isinstance(error, EntryPointLoadError)
+    assert (error.distribution, error.version, error.entry_point) == (
+        BROKEN_DISTRIBUTION,
+        "0.3",
+        "broken",
+    )
+    assert BROKEN_DISTRIBUTION in str(error)
+    if cause_type is None:
+        assert error.__cause__ is None
+    else:
+        assert isinstance(error.__cause__, cause_type)
+    assert [reported for _, reported in error_log.errors] == [error]
+    assert "broken_photon" not in sys.modules
+
+
+async def test_suppress_errors_reports_and_returns_what_loaded(site_dir: Path) -> None:
+    install_weather(site_dir)
+    install_distribution(site_dir, "broken-photon", {"broken": "missing_module"}, {})
+    log = ErrorLog()
+    async with Loader(suppress_errors=True) as loader:
+        loader.plugin_manager.register(log)
+
+        handlers = await loader.load_entry_points()
+
+        assert [handler.name for handler in handlers] == ["sunny"]
+    [(path, error)] = log.errors
+    assert isinstance(error, EntryPointLoadError)
+    assert path == "missing_module"
+
+
+async def test_a_broken_entry_point_does_not_take_down_its_package_siblings(
+    loader: Loader, site_dir: Path, error_log: ErrorLog
+) -> None:
+    install_distribution(
+        site_dir,
+        "hello-photon",
+        {"hello": "hello_photon:Hello", "gone": "hello_photon:Gone"},
+        HELLO_PACKAGE,
+    )
+
+    with pytest.raises(EntryPointGroupLoadError) as raised:
+        await loader.load_entry_points()
+
+    assert [handler.name for handler in raised.value.handlers] == ["hello"]
+    assert [error.entry_point for error in raised.value.errors] == ["gone"]
+    assert len(error_log.errors) == 1
+
+
+async def test_of_two_distributions_with_one_photon_name_the_first_by_name_loads(
+    loader: Loader, site_dir: Path
+) -> None:
+    install_weather(site_dir)
+    install_distribution(site_dir, "rival", {"rival": "rival_photon"}, {"rival_photon.py": SUNNY})
+
+    with pytest.raises(EntryPointGroupLoadError) as raised:
+        await loader.load_entry_points()
+
+    assert list(loader.photons) == ["sunny"]
+    [error] = raised.value.errors
+    assert error.distribution == "Weather_Photon"
+    assert isinstance(error.__cause__, PhotonNameConflictError)
+    origin = loader.photons["sunny"].origin
+    assert origin is not None
+    assert origin.distribution == "rival"
+
+
+async def test_photon_name_taken_by_a_loose_photon_is_reported(
+    loader: Loader, site_dir: Path, write_photon: WritePhoton
+) -> None:
+    loose = write_photon("sunny.py", SUNNY)
+    await loader.load_photon(loose)
+    install_weather(site_dir)
+
+    with pytest.raises(EntryPointGroupLoadError) as raised:
+        await loader.load_entry_points()
+
+    [error] = raised.value.errors
+    assert isinstance(error.__cause__, PhotonNameConflictError)
+    assert loader.photons["sunny"].filepath == str(loose.resolve())
+    assert "weather_photon" not in sys.modules
+
+
+async def test_trust_lock_file_refuses_unpinned_installed_photons(site_dir: Path) -> None:
+    install_weather(site_dir)
+    lock_file = write_lock(site_dir)
+    install_hello(site_dir)
+    async with Loader(trust=TrustPolicy(lock_file=lock_file)) as loader:
+        with pytest.raises(EntryPointGroupLoadError) as raised:
+            await loader.load_entry_points()
+
+        assert list(loader.photons) == ["sunny"]
+    assert {error.entry_point for error in raised.value.errors} == {"farewell", "hello"}
+    assert all(isinstance(error.__cause__, PhotonTrustError) for error in raised.value.errors)
+
+
+async def test_loading_twice_returns_the_loaded_photons(loader: Loader, site_dir: Path) -> None:
+    install_weather(site_dir)
+    [first] = await loader.load_entry_points()
+
+    [again] = await loader.load_entry_points()
+
+    assert again is first
+
+
+async def test_namespace_package_entry_point_loads_its_module(
+    loader: Loader, site_dir: Path
+) -> None:
+    install_distribution(
+        site_dir,
+        "acme-photons",
+        {"rocket": "acme.photons.rocket:Rocket"},
+        {
+            "acme/photons/rocket.py": (
+                "from luminal import IPhoton\nclass Rocket(IPhoton, name='rocket'): pass\n"
+            )
+        },
+    )
+
+    [handler] = await loader.load_entry_points()
+
+    assert handler.filepath == str((site_dir / "acme" / "photons" / "rocket.py").resolve())
+
+
+EDITABLE_FILES = {
+    "editable_photon/__init__.py": """
+        from luminal import IPhoton, hookimpl
+
+        from ._words import WORD
+
+        class Editable(IPhoton, name="editable"):
+            @hookimpl
+            def greet(self, who):
+                return f"{WORD} {who}"
+
+            async def finalize(self):
+                pass
+    """,
+    "editable_photon/_words.py": 'WORD = "hello"\n',
+}
+
+
+@pytest.fixture
+def editable_src(site_dir: Path, tmp_path: Path) -> Path:
+    """An editable install of ``editable-photon`` whose files live in ``project/src``."""
+    src = tmp_path / "project" / "src"
+    install_editable(
+        site_dir, src, "editable-photon", {"editable": "editable_photon:Editable"}, EDITABLE_FILES
+    )
+    return src
+
+
+async def test_editable_install_is_loaded_from_its_project(
+    loader: Loader, editable_src: Path
+) -> None:
+    [handler] = await loader.load_entry_points()
+
+    assert handler.filepath == str((editable_src / "editable_photon").resolve())
+
+
+async def test_editable_install_reloads_after_its_source_changed(
+    loader: Loader, editable_src: Path
+) -> None:
+    loader.plugin_manager.add_hookspecs(HostSpecs)
+    [handler] = await loader.load_entry_points()
+    await handler.start()
+    assert loader.plugin_manager.hook.greet(who="ada") == ["hello ada"]
+
+    (editable_src / "editable_photon" / "_words.py").write_text('WORD = "howdy"\n')
+    fresh = await loader.reload_photon(handler)
+
+    assert isinstance(fresh, Handler)
+    assert loader.plugin_manager.hook.greet(who="ada") == ["howdy ada"]
+    assert fresh.checksum != handler.checksum
+    assert fresh.origin == handler.origin
+    assert fresh.origin is not None
+    assert fresh.origin.distribution == "editable-photon"
+
+
+async def test_reload_that_loses_the_named_class_rolls_back(
+    loader: Loader, editable_src: Path
+) -> None:
+    loader.plugin_manager.add_hookspecs(HostSpecs)
+    [handler] = await loader.load_entry_points()
+    await handler.start()
+    init_file = editable_src / "editable_photon" / "__init__.py"
+    init_file.write_text(init_file.read_text().replace("class Editable", "class Renamed"))
+
+    with pytest.raises(PhotonReloadError):
+        await loader.reload_photon(handler)
+
+    assert loader.photons["editable"] is handler
+    assert handler.started
+    assert loader.plugin_manager.hook.greet(who="ada") == ["hello ada"]
+
+
+async def test_unload_releases_an_entry_point_photon(loader: Loader, editable_src: Path) -> None:
+    [handler] = await loader.load_entry_points()
+    await handler.start()
+    module_name = handler.module_name
+
+    assert await loader.unload_photon(handler) is True
+
+    assert dict(loader.photons) == {}
+    assert not [name for name in sys.modules if name.startswith(module_name)]
+    [again] = await loader.load_entry_points()
+    assert again.name == "editable"
+
+
+async def test_load_photons_skips_a_distribution_project(
+    loader: Loader, write_photon: WritePhoton, photon_dir: Path
+) -> None:
+    write_photon("loose.py", "from luminal import IPhoton\nclass Loose(IPhoton): pass\n")
+    write_photon("project/pyproject.toml", "[project]\nname = 'packaged'\n")
+    write_photon(
+        "project/src/packaged/__init__.py",
+        "from luminal import IPhoton\nclass Packaged(IPhoton): pass\n",
+    )
+
+    handlers = await loader.load_photons(photon_dir, recursive=True)
+
+    assert [handler.name for handler in handlers] == ["Loose"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"names": "hello"}, "not a str"),
+        ({"names": ["hello", 1]}, "names"),
+        ({"group": ""}, "group"),
+        ({"policy": {"block_names": ["x"]}}, "EntryPointPolicy"),
+        ({"photon_base": "IPhoton"}, "photon_base"),
+    ],
+)
+async def test_bad_arguments_raise_type_error(
+    loader: Loader, arguments: dict[str, object], message: str
+) -> None:
+    with pytest.raises(TypeError, match=message):
+        await loader.load_entry_points(**arguments)  # type: ignore[arg-type]
+
+
+def test_policy_rejects_a_single_string() -> None:
+    with pytest.raises(TypeError, match="single str"):
+        EntryPointPolicy(block_distributions="evil-photons")
+
+
+PROBE = """
+import asyncio, json, luminal
+
+async def main():
+    async with luminal.Loader() as loader:
+        handlers = await loader.load_entry_points()
+        answers = {}
+        for handler in handlers:
+            await handler.start()
+            answers[handler.name] = {
+                "filepath": handler.filepath,
+                "distribution": handler.origin.distribution,
+                "entry_point": handler.origin.entry_point,
+            }
+    print(json.dumps(answers))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("editable", [False, True], ids=["regular", "editable"])
+def test_example_distribution_installs_with_pip(tmp_path: Path, editable: bool) -> None:
+    venv = tmp_path / "venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60
+    )
+    python = venv / ("Scripts" if os.name == "nt" else "bin") / "python"
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.strip()
+    # The new environment sees this one's packages (pluggy, hatchling, ...), so pip can build
+    # offline without build isolation.
+    Path(purelib, "_outer_environment.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index"]
+    install += ["--no-build-isolation", "--no-deps", "--quiet"]
+    install += ["-e", str(EXAMPLE_DISTRIBUTION)] if editable else [str(EXAMPLE_DISTRIBUTION)]
+    installed = subprocess.run(install, capture_output=True, text=True, timeout=300)
+    assert installed.returncode == 0, f"pip failed (is hatchling installed?):\n{installed.stderr}"
+
+    probe = subprocess.run(
+        [str(python), "-c", textwrap.dedent(PROBE)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPOSITORY,
+        env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
+    )
+
+    answers = json.loads(probe.stdout.splitlines()[-1])
+    assert sorted(answers) == ["farewell", "hello"]
+    assert {answer["distribution"] for answer in answers.values()} == {"luminal-hello"}
+    assert answers["hello"]["entry_point"] == "hello"
+    source = Path(answers["hello"]["filepath"])
+    if editable:
+        assert source == (EXAMPLE_DISTRIBUTION / "src" / "luminal_hello").resolve()
+    else:
+        assert source.parent == Path(purelib).resolve()
