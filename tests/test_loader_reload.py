@@ -445,3 +445,30 @@ async def test_unload_by_a_handler_a_reload_replaced_does_not_unload_the_new_ver
     assert isinstance(unloaded, PhotonNotFoundError)
     assert loader.photons["lamp"] is reloaded
     assert answers(loader, "lamp") == ["lamp-2"]
+
+
+async def test_failed_reload_keeps_the_running_package_s_own_submodule_code(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    init = write_photon(
+        "lazy/__init__.py",
+        """
+        from luminal import IPhoton, hookimpl
+
+        class Lazy(IPhoton, name="lazy"):
+            @hookimpl
+            def late_value(self):
+                from . import late
+                return late.VALUE
+        """,
+    )
+    late = write_photon("lazy/late.py", "VALUE = 1\n")
+    handler = await loader.load_photon(init)
+    assert isinstance(handler, Handler)
+    await handler.start()
+    late.write_text("VALUE = 2\n")
+    init.write_text(init.read_text() + "\ndef broken(:\n")
+    with pytest.raises(PhotonReloadError):
+        await loader.reload_photon(handler)
+    method = handler.instance.late_value
+    assert method() == 1

@@ -1088,6 +1088,9 @@ class Loader:
                     item.new.module_name, item.new.modules, item.new.helpers, replacing=paths
                 )
             sys.modules.update(stashed)
+            for old in olds:
+                if old.package_files:
+                    self._package_finder.add(old.module_name, old.package_files)
             await self._raise_reload_error(paths, error, "nothing changed")
         try:
             for item in pending:
