@@ -26,6 +26,8 @@ from luminal.errors import (
     PhotonNotFoundError,
     PhotonNotInitializedError,
     PhotonReloadError,
+    PhotonStartError,
+    ThreadManagerAlreadyRunningError,
 )
 from luminal.events import acall_hook, broadcast
 from luminal.managers.handler import _MISSING, Handler, HandlerState, PhotonOrigin
@@ -35,10 +37,13 @@ from luminal.sources import (
     ImportedSource,
     PackageFinder,
     canonical_path,
+    checksum_files,
     import_source,
     is_ignored_name,
     module_name_for,
+    read_source,
 )
+from luminal.watcher import DEFAULT_DEBOUNCE, DirectoryWatcher, ObserverFactory
 
 __all__ = ["Loader"]
 
@@ -81,6 +86,18 @@ class _PendingReload:
     states: dict[str, Any] = field(default_factory=dict)
     stopped: list[Handler] = field(default_factory=list)
     started: list[Handler] = field(default_factory=list)
+
+
+@dataclass
+class _WatchState:
+    """What ``watch_photons`` keeps between two batches of changes."""
+
+    watcher: DirectoryWatcher
+    dirty: set[Path] = field(default_factory=set)
+    worker: asyncio.Task[None] | None = None
+    halting: bool = False
+    failed: dict[Path, str | None] = field(default_factory=dict)
+    helper_checksums: dict[Path, str] = field(default_factory=dict)
 
 
 class Loader:
@@ -129,6 +146,7 @@ class Loader:
         self._helper_finder = HelperFinder()
         self._imports_in_flight = 0
         self._is_watching = False
+        self._watch: _WatchState | None = None
 
     @property
     def photons(self) -> Mapping[str, Handler]:
@@ -1018,6 +1036,271 @@ class Loader:
         """
         return await self._reload_photons(photons)
 
+    async def watch_photons(
+        self,
+        photons_directory: str | os.PathLike[str],
+        *,
+        debounce: float = DEFAULT_DEBOUNCE,
+        observer_factory: ObserverFactory | None = None,
+    ) -> None:
+        """Load and start the photons of a directory tree, then keep the loader in step with it.
+
+        The tree is loaded as ``load_photons(directory, recursive=True)`` loads it, and every
+        photon is started. From then on, a new source is loaded and started, a changed one is
+        reloaded atomically (:meth:`reload_photons`, with rollback), a deleted one is unloaded,
+        and a moved one is unloaded and loaded from its new place. A change to a helper module
+        the photons import (a ``.py`` file of the tree that is not a photon, or a module of a
+        photon package) reloads every photon that uses it, in one atomic reload. A file whose
+        SHA-512 did not change (``touch``) is left alone. Failures are reported (log and
+        ``luminal_photon_error``) and the previous version keeps running; the next save that
+        fixes the file loads it. Sources that fail at the initial load are reported the same way
+        and do not make this call raise.
+
+        Returns as soon as the observer runs and the tree is loaded. The seed's polling thread
+        (``_observe_photons``, re-hashing every file each second) is replaced by watchdog events:
+        watchdog's daemon thread only hands each changed path to this event loop through
+        ``loop.call_soon_threadsafe``; debouncing (``debounce`` seconds per file, on loop
+        timers) and every load, reload and unload run on the loop that called this method.
+        A host that exits without :meth:`stop_watching_photons` still exits.
+
+        :param observer_factory: makes the watchdog observer (watchdog's native ``Observer`` by
+            default; ``PollingObserver`` for file systems without change events). If inotify is
+            out of watches, a WARNING is logged and the tree is polled instead.
+        :raises TypeError: if ``photons_directory`` is not a ``str`` or path.
+        :raises DirectoryNotFoundError: if it is missing or not a directory.
+        :raises ThreadManagerAlreadyRunningError: if this loader is already watching.
+        """
+        if not isinstance(photons_directory, (str, os.PathLike)):
+            raise TypeError(
+                "photons_directory must be a str or os.PathLike, "
+                f"not {type(photons_directory).__name__}"
+            )
+        directory = canonical_path(photons_directory)
+        if not directory.is_dir():
+            raise DirectoryNotFoundError(
+                f"photon directory {os.fspath(photons_directory)!r} is missing or not a directory",
+                photons_directory,
+            )
+        if self._is_watching:
+            raise ThreadManagerAlreadyRunningError(
+                "this loader is already watching photons; call stop_watching_photons first"
+            )
+        watcher = DirectoryWatcher(
+            directory,
+            self._on_watched_change,
+            loop=asyncio.get_running_loop(),
+            debounce=debounce,
+            observer_factory=observer_factory,
+        )
+        self._is_watching = True
+        self._watch = _WatchState(watcher)
+        try:
+            await asyncio.to_thread(watcher.start)
+            await self._load_watched_tree(self._watch, directory)
+        except BaseException:
+            await self.stop_watching_photons(halt_threads=True)
+            raise
+        self._log(logging.INFO, "watching %s for photon changes", directory)
+
+    async def stop_watching_photons(self, halt_threads: bool = False) -> None:
+        """Stop watching: stop and join watchdog's thread, and let the work in progress end.
+
+        Changes still waiting for their debounce delay are dropped. By default the batch of
+        changes being applied is finished; ``halt_threads=True`` stops after the one load,
+        reload or unload in progress (cutting it in half would leave a photon neither old nor
+        new). Afterwards no watcher thread is left, and :meth:`watch_photons` may be called
+        again. Does nothing when the loader is not watching.
+        """
+        watch, self._watch = self._watch, None
+        if watch is None:
+            self._is_watching = False
+            return
+        watch.watcher.cancel_pending()
+        watch.dirty.clear()
+        watch.halting = halt_threads
+        try:
+            stopped = await asyncio.to_thread(watch.watcher.stop, self._stop_timeout)
+            if not stopped:
+                logger.warning(
+                    "the watchdog observer of %s did not stop within %s s",
+                    watch.watcher.root,
+                    self._stop_timeout,
+                )
+            worker = watch.worker
+            if worker is not None and worker is not asyncio.current_task():
+                await worker
+        finally:
+            self._is_watching = False
+        self._log(logging.INFO, "stopped watching %s", watch.watcher.root)
+
+    def _on_watched_change(self, path: Path) -> None:
+        """A watched path settled (on the loop): queue it for the one worker that applies changes
+        in order."""
+        watch = self._watch
+        if watch is None or watch.halting:
+            return
+        watch.dirty.add(path)
+        if watch.worker is None or watch.worker.done():
+            watch.worker = asyncio.get_running_loop().create_task(
+                self._follow_changes(watch), name=f"luminal-watch {watch.watcher.root}"
+            )
+
+    async def _follow_changes(self, watch: _WatchState) -> None:
+        while watch.dirty and not watch.halting:
+            paths, watch.dirty = watch.dirty, set()
+            try:
+                await self._apply_changes(watch, paths)
+            except Exception:
+                logger.exception("applying the changes to %s failed", sorted(map(str, paths)))
+
+    async def _load_watched_tree(self, watch: _WatchState, directory: Path) -> None:
+        try:
+            handlers = await self.load_photons(directory, recursive=True)
+        except DirectoryLoadError as error:
+            handlers = error.handlers
+            for failure in error.errors:
+                if failure.path is not None:
+                    failed_path = Path(failure.path)
+                    watch.failed[failed_path] = await asyncio.to_thread(
+                        _current_checksum, failed_path
+                    )
+        await self._start_watched(handlers)
+
+    async def _apply_changes(self, watch: _WatchState, paths: set[Path]) -> None:
+        """Bring the loader in step with the settled ``paths``: unload what vanished, reload
+        what changed (with the photons that use a changed helper), load what is new."""
+        root = watch.watcher.root
+        affected: set[Path] = set()
+        candidates: set[Path] = set()
+        for path in paths:
+            affected |= self._sources_touched_by(root, path)
+            candidates |= _sources_at(root, path)
+        gone = {path for path in affected if not _source_present(path)}
+        helpers_changed = False
+        for path in sorted(gone):
+            if watch.halting:
+                return
+            helpers_changed |= await self._unload_watched(path)
+            if path.is_dir():
+                candidates |= _sources_at(root, path)
+        groups: list[set[Path]] = []
+        for path in sorted(affected - gone):
+            source = self._sources.get(path)
+            current = await asyncio.to_thread(_current_checksum, path)
+            if source is not None and current is not None and current != source.checksum:
+                groups.append({path})
+                helpers_changed |= not source.handlers
+        for location, users in self._helper_users().items():
+            if not any(path == location or path.is_relative_to(location) for path in paths):
+                continue
+            current = await asyncio.to_thread(_current_checksum, location)
+            if current is not None and watch.helper_checksums.get(location) == current:
+                continue
+            if current is not None:
+                watch.helper_checksums[location] = current
+            helpers_changed = True
+            groups.append(users - gone)
+        for group in _merge_overlapping(groups):
+            if watch.halting:
+                return
+            await self._reload_watched(group)
+        to_load = {path for path in candidates if path not in self._sources}
+        if to_load:
+            for path in [path for path in self._sources if path.is_relative_to(root)]:
+                if not _source_present(path):
+                    await self._unload_watched(path)
+        tried_since_helper_change: set[Path] = set()
+        for path in sorted(to_load):
+            if watch.halting:
+                return
+            if await self._load_watched(watch, path, force=False):
+                helpers_changed = True
+                tried_since_helper_change.clear()
+            else:
+                tried_since_helper_change.add(path)
+        if not helpers_changed:
+            return
+        for path in sorted(set(watch.failed) - tried_since_helper_change):
+            if watch.halting:
+                return
+            await self._load_watched(watch, path, force=True)
+
+    def _sources_touched_by(self, root: Path, path: Path) -> set[Path]:
+        """Loaded sources that ``path`` is, lies in (a package's module) or contains."""
+        touched = set()
+        for candidate in (path, *path.parents):
+            if candidate in self._sources:
+                touched.add(candidate)
+            if candidate == root:
+                break
+        if path.suffix != ".py" or path.is_dir():
+            touched.update(source for source in self._sources if source.is_relative_to(path))
+        return touched
+
+    def _helper_users(self) -> dict[Path, set[Path]]:
+        """Each helper module's file (or package directory) → the sources that import it."""
+        users: dict[Path, set[Path]] = {}
+        for source in self._sources.values():
+            for module in source.helpers.values():
+                file = getattr(module, "__file__", None)
+                if file is None:
+                    continue
+                location = Path(file)
+                if location.name == "__init__.py":
+                    location = location.parent
+                users.setdefault(location, set()).add(source.path)
+        return users
+
+    async def _unload_watched(self, path: Path) -> bool:
+        """Unload a vanished source; whether it was a helper (a source without photons)."""
+        source = self._sources.get(path)
+        if source is None:
+            return False
+        with contextlib.suppress(PhotonNotFoundError):
+            await self._absorb_source(path, force_stop=False, discard_unstarted=True)
+        return not source.handlers
+
+    async def _reload_watched(self, group: set[Path]) -> None:
+        paths = sorted(path for path in group if path in self._sources)
+        if not paths:
+            return
+        try:
+            handlers = await self._reload_sources(paths)
+        except PhotonReloadError:
+            return  # reported by _reload_sources; the previous version keeps running
+        await self._start_watched(handlers)
+
+    async def _load_watched(self, watch: _WatchState, path: Path, force: bool) -> bool:
+        """Load and start a new source; whether it is a helper (a source without photons).
+
+        A source that fails is remembered, so that it is tried again when its content or a
+        helper changes, not on every ``touch``.
+        """
+        current = await asyncio.to_thread(_current_checksum, path)
+        if current is None or path in self._sources:
+            watch.failed.pop(path, None)
+            return False
+        if not force and path in watch.failed and watch.failed[path] == current:
+            return False
+        try:
+            handlers = await self._emit_photon(path, IPhoton, [], recursive=True)
+        except PhotonLoadError:
+            watch.failed[path] = current  # reported by _emit_photon
+            return False
+        watch.failed.pop(path, None)
+        await self._start_watched(handlers)
+        return not handlers
+
+    async def _start_watched(self, handlers: Iterable[Handler]) -> None:
+        """Start what is not started yet; a photon that fails stays loaded and is reported, and
+        its next save reloads and starts it."""
+        for handler in handlers:
+            if handler.state is HandlerState.LOADED:
+                try:
+                    await handler.start()
+                except PhotonStartError as error:
+                    await self._report(handler.filepath, error)
+
 
 def _check_arguments(
     path: object, photon_base: object, other_classes: object, recursive: object
@@ -1069,3 +1352,53 @@ def _stash_modules(sources: Iterable[PhotonSource]) -> dict[str, ModuleType]:
             if sys.modules.get(name) is module:
                 stashed[name] = sys.modules.pop(name)
     return stashed
+
+
+def _source_present(path: Path) -> bool:
+    """Whether a loaded source is still there: its file, or its package's ``__init__.py``."""
+    return (path / "__init__.py").is_file() if path.is_dir() else path.is_file()
+
+
+def _current_checksum(path: Path) -> str | None:
+    """SHA-512 of a source as it is on disk now (as the loader computes it), or ``None`` if it
+    cannot be read (it vanished meanwhile)."""
+    try:
+        files = read_source(path)
+    except OSError:
+        return None
+    return checksum_files(files, path) if files else None
+
+
+def _sources_at(root: Path, path: Path) -> set[Path]:
+    """The photon sources at or below ``path`` as ``load_photons(root, recursive=True)`` sees
+    them: loose ``.py`` files and top-level packages of plain directories."""
+    current = root
+    for part in path.relative_to(root).parts[:-1]:
+        current = current / part
+        if (current / "__init__.py").is_file():
+            return {current}
+    if path.is_file():
+        return {path} if path.suffix == ".py" and path.name != "__init__.py" else set()
+    if not path.is_dir():
+        return set()
+    if (path / "__init__.py").is_file():
+        return {path}
+    found: set[Path] = set()
+    with contextlib.suppress(OSError), os.scandir(path) as entries:
+        for entry in entries:
+            if not is_ignored_name(entry.name):
+                found |= _sources_at(root, Path(entry.path))
+    return found
+
+
+def _merge_overlapping(groups: Iterable[set[Path]]) -> list[set[Path]]:
+    """Merge groups of sources that share a source, so each is reloaded in one atomic step."""
+    merged: list[set[Path]] = []
+    for group in groups:
+        combined = set(group)
+        for other in [other for other in merged if other & combined]:
+            merged.remove(other)
+            combined |= other
+        if combined:
+            merged.append(combined)
+    return merged

@@ -1,0 +1,203 @@
+"""Turning watchdog file events into debounced per-file change notices on the event loop.
+
+The threading model: watchdog's observer thread runs :meth:`_EventForwarder.dispatch`, which
+filters the event and hands each path to the event loop with ``loop.call_soon_threadsafe``;
+that is the only hand-off between the threads. Everything else (the per-file debounce timers
+and the callback that receives a settled path) runs on the loop. A path settles once
+``debounce`` seconds pass without a new event for it, so an editor's burst of writes, renames
+and ``touch`` calls becomes one notice per file.
+
+Where the native observer cannot start because inotify ran out of watches or instances
+(``ENOSPC``/``EMFILE``), a WARNING says so and watchdog's polling observer watches the tree
+instead, rather than missing changes silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from watchdog.events import (
+    EVENT_TYPE_CLOSED_NO_WRITE,
+    EVENT_TYPE_MODIFIED,
+    EVENT_TYPE_OPENED,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+from luminal.sources import is_ignored_name
+
+__all__ = ["DEFAULT_DEBOUNCE", "DirectoryWatcher", "ObserverFactory"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DEBOUNCE = 0.015
+"""Seconds a file must stay quiet before its change is handed on."""
+
+POLLING_INTERVAL = 1.0
+"""Seconds between scans of the polling observer used when inotify is exhausted."""
+
+ObserverFactory = Callable[[], BaseObserver]
+
+_EXHAUSTION_ERRNOS = frozenset({errno.ENOSPC, errno.EMFILE})
+_IGNORED_EVENT_TYPES = frozenset({EVENT_TYPE_OPENED, EVENT_TYPE_CLOSED_NO_WRITE})
+
+
+class _EventForwarder(FileSystemEventHandler):
+    """Runs on watchdog's thread: keeps the paths that matter and passes them to the loop."""
+
+    def __init__(self, watcher: DirectoryWatcher) -> None:
+        super().__init__()
+        self._watcher = watcher
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        if event.event_type in _IGNORED_EVENT_TYPES:
+            return
+        if event.is_directory and event.event_type == EVENT_TYPE_MODIFIED:
+            return
+        for raw_path in (event.src_path, event.dest_path):
+            if raw_path:
+                path = Path(os.fsdecode(raw_path))
+                if self._watcher.is_relevant(path, event.is_directory):
+                    self._watcher._hand_over(path)
+
+
+class DirectoryWatcher:
+    """Watches a directory tree and calls ``on_settled(path)`` on ``loop`` once a path is quiet.
+
+    ``path`` is a ``.py`` file or a directory below ``root`` that changed, appeared or vanished
+    (a move gives both its ends); hidden, temporary and ``__pycache__`` names are ignored. The
+    callback decides what the change means.
+
+    :param observer_factory: makes the watchdog observer; watchdog's native ``Observer`` by
+        default. Pass ``PollingObserver`` for file systems without change events (network
+        shares, some container mounts).
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        on_settled: Callable[[Path], None],
+        *,
+        loop: asyncio.AbstractEventLoop,
+        debounce: float = DEFAULT_DEBOUNCE,
+        observer_factory: ObserverFactory | None = None,
+    ) -> None:
+        if debounce < 0:
+            raise ValueError(f"debounce must be >= 0 seconds, not {debounce}")
+        self._root = root
+        self._on_settled = on_settled
+        self._loop = loop
+        self._debounce = debounce
+        self._observer_factory: ObserverFactory = observer_factory or Observer
+        self._observer: BaseObserver | None = None
+        self._timers: dict[Path, asyncio.TimerHandle] = {}
+        self._closed = False
+        self.polling = False
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    @property
+    def pending(self) -> frozenset[Path]:
+        """The paths waiting for their debounce delay."""
+        return frozenset(self._timers)
+
+    def is_relevant(self, path: Path, is_directory: bool) -> bool:
+        """Whether a change to ``path`` can concern a photon: a ``.py`` file or a directory in
+        the tree, with no hidden or temporary component."""
+        try:
+            parts = path.relative_to(self._root).parts
+        except ValueError:
+            return False
+        if not parts or any(is_ignored_name(part) for part in parts):
+            return False
+        return is_directory or path.suffix == ".py"
+
+    def start(self) -> None:
+        """Schedule the tree and start the observer thread; blocking, so call it in a thread.
+
+        :raises OSError: if the observer cannot start for another reason than inotify limits.
+        """
+        try:
+            self._observer = self._start_observer(self._observer_factory)
+        except OSError as error:
+            if error.errno not in _EXHAUSTION_ERRNOS:
+                raise
+            logger.warning(
+                "cannot watch %s with inotify (%s); raise fs.inotify.max_user_watches or "
+                "max_user_instances. Falling back to polling the tree every %s s.",
+                self._root,
+                error,
+                POLLING_INTERVAL,
+            )
+            self._observer = self._start_observer(lambda: PollingObserver(timeout=POLLING_INTERVAL))
+            self.polling = True
+
+    def _start_observer(self, factory: ObserverFactory) -> BaseObserver:
+        observer = factory()
+        try:
+            observer.schedule(_EventForwarder(self), str(self._root), recursive=True)
+            observer.start()
+        except BaseException:
+            _discard_observer(observer, timeout=5.0)
+            raise
+        return observer
+
+    def stop(self, timeout: float) -> bool:
+        """Stop the observer thread and join it; whether it ended within ``timeout``.
+
+        Blocking, so call it in a thread. Events still in flight are dropped on the loop.
+        """
+        self._closed = True
+        observer, self._observer = self._observer, None
+        if observer is None:
+            return True
+        return _discard_observer(observer, timeout)
+
+    def cancel_pending(self) -> None:
+        """Forget the paths still waiting for their debounce delay (call on the loop)."""
+        self._closed = True
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+
+    def _hand_over(self, path: Path) -> None:
+        """Called on watchdog's thread: the one hand-off to the loop."""
+        if self._closed:
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._touch, path)
+        except RuntimeError:
+            # The host's loop is closed: it exited without stop_watching_photons.
+            self._closed = True
+
+    def _touch(self, path: Path) -> None:
+        if self._closed:
+            return
+        timer = self._timers.pop(path, None)
+        if timer is not None:
+            timer.cancel()
+        self._timers[path] = self._loop.call_later(self._debounce, self._settle, path)
+
+    def _settle(self, path: Path) -> None:
+        self._timers.pop(path, None)
+        if not self._closed:
+            self._on_settled(path)
+
+
+def _discard_observer(observer: BaseObserver, timeout: float) -> bool:
+    """Stop an observer (started or not) and every thread it made; whether all ended."""
+    observer.stop()
+    if observer.is_alive():
+        observer.join(timeout)
+        return not observer.is_alive()
+    return True
