@@ -78,7 +78,7 @@ def child(arguments: dict[str, Any]) -> dict[str, Any]:
                 started = time.perf_counter()
                 for photon_class in classes:
                     assert photon_class is not None
-                    registered.register(photon_class(), name=photon_class.photon_name)
+                    registered.register(photon_class(), name=photon_class.__name__)
                 samples["start_pluggy"].append(time.perf_counter() - started)
 
             if round_number % 2:
@@ -106,8 +106,8 @@ def child(arguments: dict[str, Any]) -> dict[str, Any]:
             if await loader.acall("bench_aecho", value=1) != expected:
                 raise RuntimeError("Luminal and pluggy disagree on the async hook's results")
             for sample in range(arguments["async_samples"]):
-                order = ("luminal", "pluggy") if sample % 2 else ("pluggy", "luminal")
-                for side in order:
+                sides = ("luminal", "pluggy") if sample % 2 else ("pluggy", "luminal")
+                for side in sides:
                     started = time.perf_counter()
                     if side == "luminal":
                         await loader.acall("bench_aecho", value=1)

@@ -46,7 +46,7 @@ class Row:
     section: str
     measure: str
     unit: str
-    luminal: Stats
+    luminal: Stats | None
     baseline_name: str
     baseline: Stats | None
     target: str = ""
@@ -55,7 +55,7 @@ class Row:
 
     @property
     def ratio(self) -> float | None:
-        if self.baseline is None or self.baseline.median <= 0:
+        if self.luminal is None or self.baseline is None or self.baseline.median <= 0:
             return None
         return self.luminal.median / self.baseline.median
 
@@ -122,8 +122,12 @@ def render(rows: Sequence[Row], mode: str, command: str, method_notes: Sequence[
         baseline_median, baseline_p95 = _cells(row.baseline, row.unit)
         ratio = row.ratio
         met = {None: "", True: "yes", False: "**no**"}[row.met]
-        samples = str(row.luminal.samples)
-        if row.baseline is not None and row.baseline.samples != row.luminal.samples:
+        samples = "-" if row.luminal is None else str(row.luminal.samples)
+        if (
+            row.baseline is not None
+            and row.luminal is not None
+            and row.baseline.samples != row.luminal.samples
+        ):
             samples += f" / {row.baseline.samples}"
         lines.append(
             f"| {row.section} | {row.measure} | {luminal_median} | {luminal_p95} "

@@ -40,7 +40,7 @@ class _Section(Protocol):
 
 
 def _section(number: str) -> _Section:
-    module: _Section = importlib.import_module(SECTIONS[number])  # type: ignore[assignment]
+    module: _Section = importlib.import_module(SECTIONS[number])
     return module
 
 
