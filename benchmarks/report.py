@@ -64,7 +64,7 @@ def _format(value: float, unit: str) -> str:
     if unit == "ms":
         return f"{value * 1000:.3g} ms" if value < 0.1 else f"{value * 1000:.0f} ms"
     if unit == "µs":
-        return f"{value * 1e6:.3g} µs"
+        return f"{value * 1e6:.3g} µs" if value < 1e-3 else _format(value, "ms")
     if unit == "%":
         return f"{value:.3f} %"
     if unit == "KiB":
