@@ -1,0 +1,191 @@
+"""2. Starting, calling and unloading many photons, against pluggy holding the same plugins."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.config import Config
+from benchmarks.photonsets import HostSpecs, write_photons
+from benchmarks.report import Row, Stats
+from benchmarks.worker import run_child
+
+__all__ = ["METHOD", "child", "expected", "measure"]
+
+METHOD = (
+    "**2. Lifecycle and hook calls** run in one fresh interpreter. Each round loads the photon "
+    "directory, then times starting every photon one by one (`await handler.start()`: create, "
+    "register, `photon_start`) beside creating and registering instances of the same classes "
+    "in a bare `pluggy.PluginManager` with the same hook specs; unloading is "
+    "`loader.unload_photons(handlers)` (finalizer, ownership, modules) beside "
+    "`PluginManager.unregister` of each. Hook calls compare Luminal's plugin manager with a "
+    "bare one holding *the same running instances*: sync is `plugin_manager.hook.bench_echo("
+    "value=1)` on both; async is `await loader.acall('bench_aecho', value=1)` beside "
+    "`await asyncio.gather(*pm.hook.bench_aecho(value=1))`. One sample is one call (or one "
+    "round for start/unload); sides alternate sample by sample."
+)
+
+
+def _measures(count: int) -> list[str]:
+    return [
+        f"Start {count} photons",
+        f"Unload {count} photons",
+        f"Sync host hook call across {count} photons",
+        f"Async host hook call across {count} photons (`loader.acall`)",
+    ]
+
+
+def expected(config: Config) -> list[str]:
+    return _measures(config.lifecycle_photons)
+
+
+def child(arguments: dict[str, Any]) -> dict[str, Any]:
+    import pluggy
+
+    import luminal
+    from luminal import hookspecs
+
+    def bare_manager() -> pluggy.PluginManager:
+        manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        manager.add_hookspecs(hookspecs)
+        manager.add_hookspecs(HostSpecs)
+        return manager
+
+    samples: dict[str, list[float]] = {
+        f"{measure}_{side}": []
+        for measure in ("start", "unload", "call", "acall")
+        for side in ("luminal", "pluggy")
+    }
+
+    async def one_round(round_number: int) -> None:
+        async with luminal.Loader() as loader:
+            loader.plugin_manager.add_hookspecs(HostSpecs)
+            handlers = await loader.load_photons(arguments["directory"])
+            if len(handlers) != arguments["count"]:
+                raise RuntimeError(f"loaded {len(handlers)} of {arguments['count']} photons")
+            classes = [handler.photon_class for handler in handlers]
+            registered = bare_manager()
+
+            async def start_luminal() -> None:
+                started = time.perf_counter()
+                for handler in handlers:
+                    await handler.start()
+                samples["start_luminal"].append(time.perf_counter() - started)
+
+            def start_pluggy() -> None:
+                started = time.perf_counter()
+                for photon_class in classes:
+                    assert photon_class is not None
+                    registered.register(photon_class(), name=photon_class.__name__)
+                samples["start_pluggy"].append(time.perf_counter() - started)
+
+            if round_number % 2:
+                start_pluggy()
+                await start_luminal()
+            else:
+                await start_luminal()
+                start_pluggy()
+
+            same = bare_manager()
+            for handler in handlers:
+                same.register(handler.instance, name=handler.name)
+            luminal_hook = loader.plugin_manager.hook
+            if luminal_hook.bench_echo(value=1) != same.hook.bench_echo(value=1):
+                raise RuntimeError("Luminal and pluggy disagree on the sync hook's results")
+            for sample in range(arguments["sync_samples"]):
+                order = (luminal_hook, same.hook) if sample % 2 else (same.hook, luminal_hook)
+                for hook in order:
+                    started = time.perf_counter()
+                    hook.bench_echo(value=1)
+                    elapsed = time.perf_counter() - started
+                    side = "luminal" if hook is luminal_hook else "pluggy"
+                    samples[f"call_{side}"].append(elapsed)
+            expected = await asyncio.gather(*same.hook.bench_aecho(value=1))
+            if await loader.acall("bench_aecho", value=1) != expected:
+                raise RuntimeError("Luminal and pluggy disagree on the async hook's results")
+            for sample in range(arguments["async_samples"]):
+                sides = ("luminal", "pluggy") if sample % 2 else ("pluggy", "luminal")
+                for side in sides:
+                    started = time.perf_counter()
+                    if side == "luminal":
+                        await loader.acall("bench_aecho", value=1)
+                    else:
+                        await asyncio.gather(*same.hook.bench_aecho(value=1))
+                    samples[f"acall_{side}"].append(time.perf_counter() - started)
+            for plugin in list(same.get_plugins()):
+                same.unregister(plugin)
+
+            started = time.perf_counter()
+            await loader.unload_photons(handlers)
+            samples["unload_luminal"].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            for plugin in list(registered.get_plugins()):
+                registered.unregister(plugin)
+            samples["unload_pluggy"].append(time.perf_counter() - started)
+
+    for round_number in range(arguments["rounds"]):
+        asyncio.run(one_round(round_number))
+    return samples
+
+
+def measure(config: Config, workdir: Path) -> list[Row]:
+    directory = workdir / "lifecycle"
+    count = config.lifecycle_photons
+    write_photons(directory, count)
+    samples = run_child(
+        "lifecycle",
+        {
+            "directory": str(directory),
+            "count": count,
+            "rounds": config.lifecycle_rounds,
+            "sync_samples": config.sync_call_samples,
+            "async_samples": config.async_call_samples,
+        },
+    )
+
+    def stats(key: str) -> Stats:
+        return Stats.of(samples[key])
+
+    call = stats("call_luminal"), stats("call_pluggy")
+    acall = stats("acall_luminal"), stats("acall_pluggy")
+    start, unload, sync_call, async_call = _measures(count)
+    return [
+        Row(
+            "2",
+            start,
+            "ms",
+            stats("start_luminal"),
+            "create + `PluginManager.register` each",
+            stats("start_pluggy"),
+        ),
+        Row(
+            "2",
+            unload,
+            "ms",
+            stats("unload_luminal"),
+            "`PluginManager.unregister` each",
+            stats("unload_pluggy"),
+        ),
+        Row(
+            "2",
+            sync_call,
+            "µs",
+            call[0],
+            "pluggy hook call, same instances",
+            call[1],
+            target="≤ 1.1x",
+            met=call[0].median <= 1.1 * call[1].median,
+        ),
+        Row(
+            "2",
+            async_call,
+            "µs",
+            acall[0],
+            "pluggy hook call + `asyncio.gather`",
+            acall[1],
+            target="≤ 1.1x",
+            met=acall[0].median <= 1.1 * acall[1].median,
+        ),
+    ]
