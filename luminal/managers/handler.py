@@ -277,7 +277,9 @@ class Handler:
         used because it waits for a cancelled finalizer without bound. A finalizer that blocks
         the event loop (synchronous code that never returns) cannot be bounded at all.
         """
-        finalizer = asyncio.ensure_future(self._call_own_hook("photon_finalize"))
+        finalizer = asyncio.get_running_loop().create_task(
+            self._call_own_hook("photon_finalize"), name=f"{self._name}-finalize"
+        )
         try:
             await asyncio.wait({finalizer}, timeout=self._finalize_timeout)
             timed_out = not finalizer.done()
