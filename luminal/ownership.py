@@ -253,9 +253,12 @@ class Ownership:
     async def stop_tasks(self, timeout: float) -> list[asyncio.Task[Any]]:
         """Cancel the tasks and wait up to ``timeout`` for them; return those still running.
 
-        A task on another thread's event loop is cancelled through that loop.
+        A task on another thread's event loop is cancelled through that loop. The task running
+        this stop (a photon task that unloads or reloads its own photon) is left alone: it
+        cannot wait for itself, and cancelling it would abort the stop half-way.
         """
-        tasks = self.tasks
+        current = asyncio.current_task()
+        tasks = [task for task in self.tasks if task is not current]
         loop = asyncio.get_running_loop()
         for task in tasks:
             task_loop = task.get_loop()

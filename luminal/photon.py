@@ -89,13 +89,13 @@ class IPhoton:
         promptly, wait on the event instead of sleeping (``while not stop_event.wait(1.0):``)
         and give blocking calls a timeout (``queue.get(timeout=...)``, socket timeouts).
 
-        A thread that ignores the event is then interrupted: :class:`~luminal.ownership.
-        PhotonStopRequested` (a ``SystemExit``, so ``except Exception`` does not swallow it) is
-        raised at its next Python bytecode; ``finally`` blocks still run. Do not catch
-        ``BaseException`` or ``SystemExit`` in a photon thread. CPython cannot interrupt a
-        call blocked in C (``time.sleep``, ``Event.wait()`` without a timeout, a socket read):
-        such a thread is reported through ``luminal_photon_error`` and ends only when the call
-        returns.
+        A thread that ignores the event is then interrupted:
+        :class:`~luminal.ownership.PhotonStopRequested`, a ``SystemExit`` that ``except
+        Exception`` does not catch, is raised at its next Python bytecode; ``finally`` blocks
+        still run. Do not catch ``BaseException`` or ``SystemExit`` in a photon thread.
+        CPython cannot interrupt a call blocked in C (``time.sleep``, ``Event.wait()`` without
+        a timeout, a socket read): such a thread is reported through ``luminal_photon_error``
+        and ends only when the call returns.
 
         :raises PhotonStopError: if the photon is already being stopped.
         """

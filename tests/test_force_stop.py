@@ -635,3 +635,38 @@ async def test_hundred_reloads_leave_exactly_one_thread_task_and_process(
         assert observer.errors == []
         assert await loader.unload_photon(handler) is True
         assert running() == (0, 0, 0)
+
+
+SELF_UNLOADING = """
+    import asyncio
+
+    from luminal import IPhoton, hookimpl
+
+    class SelfUnloading(IPhoton, name="self-unloading"):
+        def __init__(self):
+            self.loader = None
+            self.outcome = None
+
+        @hookimpl
+        def photon_start(self):
+            self.sibling = self.create_task(asyncio.sleep(3600), name="sibling-task")
+
+        async def unload_myself(self):
+            self.outcome = await self.loader.unload_photon("self-unloading")
+
+        async def finalize(self):
+            pass
+"""
+
+
+async def test_a_photon_task_can_unload_its_own_photon(write_photon: WritePhoton) -> None:
+    async with observed_loader() as (loader, observer):
+        handler = await start(loader, write_photon("self_unloading.py", SELF_UNLOADING))
+        instance = handler.instance
+        instance.loader = loader
+        unloader = instance.create_task(instance.unload_myself(), name="unloader")
+        await unloader
+        assert instance.outcome is True
+        assert instance.sibling.cancelled()
+        assert dict(loader.photons) == {}
+        assert observer.errors == []

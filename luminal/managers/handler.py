@@ -185,8 +185,8 @@ class Handler:
         return owned if isinstance(owned, Ownership) else None
 
     async def _stop_photon_threads(self) -> bool:
-        """Set the photon's threads' stop events, join them, and interrupt those that ignore
-        theirs (see :meth:`Ownership.stop_threads`); whether all of them ended."""
+        """Set the photon's threads' stop events and interrupt those that ignore theirs; whether
+        all of them ended (see :meth:`~luminal.ownership.Ownership.stop_threads`)."""
         ownership = self._ownership()
         return ownership is None or not await ownership.stop_threads(self._stop_timeout)
 
@@ -200,9 +200,9 @@ class Handler:
         """Stop the photon's tasks, threads and processes without its finalizer.
 
         The photon can start nothing new from here on. Tasks are cancelled and awaited, then
-        threads and processes are stopped together (see :meth:`Ownership.stop`), each step
-        bounded by ``stop_timeout``. Returns whether everything stopped; what did not is
-        reported through ``luminal_photon_error`` as a :class:`PhotonStopError`.
+        threads and processes are stopped together, each step bounded by ``stop_timeout`` (see
+        :meth:`~luminal.ownership.Ownership.stop`). Returns whether everything stopped; what did
+        not is reported through ``luminal_photon_error`` as a :class:`PhotonStopError`.
         """
         ownership = self._ownership()
         if ownership is None:
