@@ -16,7 +16,7 @@ from typing import Any
 import pluggy
 import pytest
 
-from luminal import Handler, Loader, PhotonStopError
+from luminal import Handler, Loader, PhotonStartError, PhotonStopError
 from luminal.ownership import PhotonStopRequested, PhotonThread
 from tests.conftest import Observer, WritePhoton, child_pids
 
@@ -669,4 +669,67 @@ async def test_a_photon_task_can_unload_its_own_photon(write_photon: WritePhoton
         assert instance.outcome is True
         assert instance.sibling.cancelled()
         assert dict(loader.photons) == {}
+        assert observer.errors == []
+
+
+FAILING_START = f"""
+    from luminal import IPhoton, hookimpl
+
+    class FailingStart(IPhoton, name="failing-start"):
+        @hookimpl
+        def photon_start(self):
+            self.thread = self.spawn_thread(lambda stop_event: stop_event.wait(), name="early-t")
+            self.process = self.spawn_process({SLEEPER!r})
+            raise RuntimeError("start broke")
+"""
+
+
+async def test_a_failed_start_stops_what_photon_start_had_started(
+    write_photon: WritePhoton,
+) -> None:
+    before = child_pids()
+    async with observed_loader() as (loader, _):
+        handler = await loader.load_photon(write_photon("failing_start.py", FAILING_START))
+        assert isinstance(handler, Handler)
+        with pytest.raises(PhotonStartError):
+            await handler.start()
+        assert "early-t" not in {thread.name for thread in threading.enumerate()}
+        assert child_pids() == before, "the process was stopped and reaped"
+
+
+OWN_LOOP = """
+    import asyncio
+
+    from luminal import IPhoton, hookimpl
+
+    class OwnLoop(IPhoton, name="own-loop"):
+        @hookimpl
+        def photon_start(self):
+            self.task = None
+            self.thread = self.spawn_thread(self.serve, name="own-loop-t")
+
+        def serve(self, stop_event):
+            asyncio.run(self.main())
+
+        async def main(self):
+            self.task = self.create_task(asyncio.sleep(3600), name="own-loop-task")
+            try:
+                await self.task
+            except asyncio.CancelledError:
+                pass
+
+        async def finalize(self):
+            pass
+"""
+
+
+async def test_a_task_on_a_photon_threads_own_loop_is_cancelled(write_photon: WritePhoton) -> None:
+    async with observed_loader() as (loader, observer):
+        handler = await start(loader, write_photon("own_loop.py", OWN_LOOP))
+        instance = handler.instance
+        await wait_until(lambda: instance.task is not None)
+        assert await loader.unload_photon(handler) is True
+        assert instance.task.cancelled()
+        assert not instance.thread.is_alive()
+        assert not instance.thread.interrupted
         assert observer.errors == []
