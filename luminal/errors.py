@@ -188,7 +188,10 @@ class PhotonStartError(LuminalError, RuntimeError):
 
 class PhotonStopError(LuminalError, RuntimeError):
     """Stopping a photon left something running (a thread, task or process) or its finalizer
-    failed. Reported through ``luminal_photon_error``; the photon is removed all the same."""
+    failed. Reported through ``luminal_photon_error``; the photon is removed all the same.
+
+    Also raised to a photon that starts a thread, task or process while it is being stopped.
+    """
 
     def __init__(self, message: str, photon_name: str, path: str) -> None:
         super().__init__(message)

@@ -3,6 +3,10 @@
 A photon starts background work through :class:`~luminal.IPhoton` (``spawn_thread``,
 ``create_task``, ``spawn_process``), which records it here, so that unloading or reloading the
 photon can stop all of it and report whatever refused to stop.
+
+Stopping never blocks the event loop: threads and processes are polled with a short back-off
+until a deadline, instead of being joined or waited for in the loop (which would freeze the host)
+or in executor threads (which would tie up one worker per thread for the whole timeout).
 """
 
 from __future__ import annotations
@@ -17,19 +21,52 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-__all__ = ["Ownership", "PhotonThread", "StopReport"]
+from luminal.errors import PhotonStopError
+
+__all__ = ["Ownership", "PhotonStopRequested", "PhotonThread", "StopReport"]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+MAX_POLL_INTERVAL = 0.05
+
+
+def _async_exc_setters() -> tuple[Callable[[int, type], int], Callable[[int, None], int]] | None:
+    """``PyThreadState_SetAsyncExc`` typed twice: to raise a class, and to clear (NULL).
+
+    Own prototypes rather than ``argtypes`` on the shared ``ctypes.pythonapi`` function; with a
+    ``py_object`` argument ``None`` would be passed as ``Py_None``, not as NULL.
+    """
+    pythonapi = getattr(ctypes, "pythonapi", None)
+    if pythonapi is None or not hasattr(pythonapi, "PyThreadState_SetAsyncExc"):
+        return None
+    raise_prototype = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.py_object)
+    clear_prototype = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p)
+    return (
+        raise_prototype(("PyThreadState_SetAsyncExc", pythonapi)),
+        clear_prototype(("PyThreadState_SetAsyncExc", pythonapi)),
+    )
+
+
+_SET_ASYNC_EXC = _async_exc_setters()
+
 
 class PhotonStopRequested(SystemExit):
-    """Raised inside a photon thread that ignored its stop event; ends the thread quietly."""
+    """Raised inside a photon thread that ignored its stop event, to end it.
+
+    A ``SystemExit``, so ``except Exception`` in photon code does not swallow it; ``finally``
+    blocks and context managers still run. :class:`PhotonThread` catches it, so the thread ends
+    quietly instead of printing a traceback through ``threading.excepthook`` (which only
+    silences ``SystemExit`` itself, not its subclasses).
+    """
 
 
 class PhotonThread(threading.Thread):
-    """A daemon thread owned by a photon; its target receives the stop event first."""
+    """A daemon thread owned by a photon; its target receives the stop event first.
+
+    Daemon, so a thread that cannot be stopped never keeps the host from exiting.
+    """
 
     def __init__(
         self,
@@ -38,23 +75,66 @@ class PhotonThread(threading.Thread):
         kwargs: dict[str, Any],
         name: str | None,
     ) -> None:
+        super().__init__(name=name, daemon=True)
         self.stop_event = threading.Event()
-        super().__init__(
-            target=target, args=(self.stop_event, *args), kwargs=kwargs, name=name, daemon=True
-        )
+        self._photon_call: tuple[Callable[..., object], tuple[object, ...], dict[str, Any]] | None
+        self._photon_call = (target, tuple(args), dict(kwargs))
+        self._target_lock = threading.Lock()
+        self._in_target = False
+        self._interrupted = False
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether :meth:`interrupt` raised :class:`PhotonStopRequested` in this thread."""
+        return self._interrupted
+
+    def run(self) -> None:
+        try:
+            self._run_target()
+        except PhotonStopRequested:
+            logger.debug("photon thread %s ended by PhotonStopRequested", self.name)
+        finally:
+            self._leave_target()
+            self._photon_call = None
+
+    def _run_target(self) -> None:
+        if self._photon_call is None:
+            return
+        target, args, kwargs = self._photon_call
+        with self._target_lock:
+            self._in_target = True
+        try:
+            target(self.stop_event, *args, **kwargs)
+        finally:
+            self._leave_target()
+
+    def _leave_target(self) -> None:
+        """Close the window in which :meth:`interrupt` may fire, and drop an exception it set
+        that has not gone off yet, so it cannot escape into ``threading``'s own code."""
+        with self._target_lock:
+            self._in_target = False
+            if self._interrupted and _SET_ASYNC_EXC is not None:
+                _SET_ASYNC_EXC[1](threading.get_ident(), None)
 
     def interrupt(self) -> bool:
-        """Raise :class:`PhotonStopRequested` in the thread at its next Python instruction.
+        """Raise :class:`PhotonStopRequested` in the thread; whether it was set.
 
-        CPython can only interrupt Python code this way: a thread blocked in C (``time.sleep``,
-        a socket read) sees the exception when that call returns.
+        It goes off at the thread's next Python bytecode. CPython cannot interrupt a thread
+        blocked in C code (``time.sleep``, ``Event.wait``, a socket read): the exception stays
+        pending and goes off when that call returns. It is set at most once, and only while the
+        target runs; holding the lock meanwhile means the thread is alive, so its identifier
+        cannot belong to another thread. Only CPython has the API; elsewhere this returns False.
         """
-        if self.ident is None or not self.is_alive():
-            return True
-        changed = ctypes.pythonapi.PyThreadState_SetAsyncExc(
-            ctypes.c_ulong(self.ident), ctypes.py_object(PhotonStopRequested)
-        )
-        return bool(changed == 1)
+        if _SET_ASYNC_EXC is None:
+            return False
+        with self._target_lock:
+            if not self._in_target or self._interrupted or self.ident is None:
+                return False
+            changed = _SET_ASYNC_EXC[0](self.ident, PhotonStopRequested)
+            if changed > 1:
+                _SET_ASYNC_EXC[1](self.ident, None)
+            self._interrupted = changed == 1
+            return self._interrupted
 
 
 @dataclass
@@ -63,26 +143,71 @@ class StopReport:
 
     threads: list[PhotonThread] = field(default_factory=list)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    processes: list[subprocess.Popen[Any]] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
         return not (self.threads or self.tasks or self.processes)
 
     def describe(self) -> str:
-        parts = [f"thread {thread.name}" for thread in self.threads]
+        """One comma-separated entry per leftover, e.g. ``thread poller (why), task sync``."""
+        parts = [f"thread {thread.name} ({_thread_state(thread)})" for thread in self.threads]
         parts += [f"task {task.get_name()}" for task in self.tasks]
-        parts += [f"process {process.pid}" for process in self.processes]
+        parts += [f"process {process.pid} (survived SIGKILL)" for process in self.processes]
         return ", ".join(parts)
 
 
+def _thread_state(thread: PhotonThread) -> str:
+    if thread.interrupted:
+        return "blocked outside Python or caught PhotonStopRequested"
+    return "ignored its stop event and could not be interrupted"
+
+
 class Ownership:
-    """The threads, tasks and processes one photon instance started."""
+    """The threads, tasks and processes one photon instance started.
+
+    Spawning is thread-safe. Once :meth:`close` is called (when the photon is being stopped),
+    spawning raises :class:`~luminal.PhotonStopError`, so nothing can start behind the stop.
+    """
 
     def __init__(self) -> None:
-        self.threads: list[PhotonThread] = []
-        self.tasks: set[asyncio.Task[Any]] = set()
-        self.processes: list[subprocess.Popen[bytes]] = []
+        self._lock = threading.Lock()
+        self._threads: list[PhotonThread] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._processes: list[subprocess.Popen[Any]] = []
+        self._closed_by: tuple[str, str] | None = None
+
+    @property
+    def threads(self) -> list[PhotonThread]:
+        """The photon's threads that are still alive."""
+        with self._lock:
+            return [thread for thread in self._threads if thread.is_alive()]
+
+    @property
+    def tasks(self) -> list[asyncio.Task[Any]]:
+        """The photon's tasks that are not done."""
+        with self._lock:
+            return [task for task in self._tasks if not task.done()]
+
+    @property
+    def processes(self) -> list[subprocess.Popen[Any]]:
+        """The photon's child processes that have not exited (exited ones are reaped)."""
+        with self._lock:
+            return [process for process in self._processes if process.poll() is None]
+
+    def close(self, photon_name: str, path: str) -> None:
+        """Refuse new threads, tasks and processes from now on."""
+        with self._lock:
+            self._closed_by = (photon_name, path)
+
+    def _check_open(self, what: str) -> None:
+        if self._closed_by is not None:
+            photon_name, path = self._closed_by
+            raise PhotonStopError(
+                f"photon {photon_name!r} is being stopped and cannot start a new {what}",
+                photon_name,
+                path,
+            )
 
     def spawn_thread(
         self,
@@ -91,93 +216,133 @@ class Ownership:
         kwargs: dict[str, Any],
         name: str | None,
     ) -> PhotonThread:
-        thread = PhotonThread(target, args, kwargs, name)
-        self.threads = [known for known in self.threads if known.is_alive()]
-        self.threads.append(thread)
-        thread.start()
+        with self._lock:
+            self._check_open("thread")
+            thread = PhotonThread(target, args, kwargs, name)
+            self._threads = [known for known in self._threads if known.is_alive()]
+            self._threads.append(thread)
+            thread.start()
         return thread
 
     def create_task(self, coro: Coroutine[Any, Any, T], name: str | None) -> asyncio.Task[T]:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        with self._lock:
+            try:
+                self._check_open("task")
+                task = asyncio.get_running_loop().create_task(coro, name=name)
+            except BaseException:
+                coro.close()
+                raise
+            self._tasks.add(task)
+        task.add_done_callback(self._forget_task)
         return task
+
+    def _forget_task(self, task: asyncio.Task[Any]) -> None:
+        with self._lock:
+            self._tasks.discard(task)
 
     def spawn_process(
         self, argv: Sequence[str], popen_kwargs: dict[str, Any]
-    ) -> subprocess.Popen[bytes]:
-        process: subprocess.Popen[bytes] = subprocess.Popen(list(argv), **popen_kwargs)
-        self.processes = [known for known in self.processes if known.poll() is None]
-        self.processes.append(process)
+    ) -> subprocess.Popen[Any]:
+        with self._lock:
+            self._check_open("process")
+            process: subprocess.Popen[Any] = subprocess.Popen(list(argv), **popen_kwargs)
+            self._processes = [known for known in self._processes if known.poll() is None]
+            self._processes.append(process)
         return process
 
-    @property
-    def empty(self) -> bool:
-        return not (
-            any(thread.is_alive() for thread in self.threads)
-            or self.tasks
-            or any(process.poll() is None for process in self.processes)
-        )
-
     async def stop_tasks(self, timeout: float) -> list[asyncio.Task[Any]]:
-        """Cancel the tasks and wait up to ``timeout`` for them; return those still running."""
-        tasks = [task for task in self.tasks if not task.done()]
+        """Cancel the tasks and wait up to ``timeout`` for them; return those still running.
+
+        A task on another thread's event loop is cancelled through that loop. The task running
+        this stop (a photon task that unloads or reloads its own photon) is left alone: it
+        cannot wait for itself, and cancelling it would abort the stop half-way.
+        """
+        current = asyncio.current_task()
+        tasks = [task for task in self.tasks if task is not current]
+        loop = asyncio.get_running_loop()
         for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
+            task_loop = task.get_loop()
+            if task_loop is loop:
+                task.cancel()
+            elif not task_loop.is_closed():
+                with contextlib.suppress(RuntimeError):
+                    task_loop.call_soon_threadsafe(task.cancel)
+        await _wait_until(lambda: all(task.done() for task in tasks), timeout)
         for task in tasks:
             if task.done() and not task.cancelled() and task.exception() is not None:
                 logger.debug("task %s ended with %r", task.get_name(), task.exception())
         return [task for task in tasks if not task.done()]
 
     async def stop_threads(self, timeout: float) -> list[PhotonThread]:
-        """Signal, join, then interrupt what ignored the signal; return the threads still alive."""
-        threads = [thread for thread in self.threads if thread.is_alive()]
+        """Set the stop events and wait up to ``timeout``; interrupt the threads that ignored
+        theirs and wait up to ``timeout`` again. Return the threads still alive."""
+        threads = self.threads
         for thread in threads:
             thread.stop_event.set()
-        await _join_all(threads, timeout)
+        if await _wait_until(lambda: not any(thread.is_alive() for thread in threads), timeout):
+            return []
         stubborn = [thread for thread in threads if thread.is_alive()]
         for thread in stubborn:
-            thread.interrupt()
-        await _join_all(stubborn, timeout)
-        alive = [thread for thread in threads if thread.is_alive()]
-        self.threads = alive
-        return alive
+            if thread.interrupt():
+                logger.debug("photon thread %s ignored its stop event; interrupted", thread.name)
+        await _wait_until(lambda: not any(thread.is_alive() for thread in stubborn), timeout)
+        return [thread for thread in stubborn if thread.is_alive()]
 
-    async def stop_processes(self, timeout: float) -> list[subprocess.Popen[bytes]]:
-        """Terminate, wait, then kill what did not exit; return the processes still running."""
-        running = [process for process in self.processes if process.poll() is None]
+    async def stop_processes(self, timeout: float) -> list[subprocess.Popen[Any]]:
+        """Terminate the processes and wait up to ``timeout``; kill the ones still running and
+        wait up to ``timeout`` again. Exited processes are reaped (no zombies) and their pipes
+        closed. Return the processes still running."""
+        with self._lock:
+            owned = list(self._processes)
+        running = [process for process in owned if process.poll() is None]
         for process in running:
             with contextlib.suppress(ProcessLookupError):
                 process.terminate()
-        await _wait_all(running, timeout)
-        for process in running:
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-        await _wait_all(running, timeout)
-        alive = [process for process in running if process.poll() is None]
-        self.processes = alive
-        return alive
+        if not await _wait_until(lambda: _all_exited(running), timeout):
+            for process in running:
+                if process.poll() is None:
+                    logger.debug("process %s ignored SIGTERM; killing it", process.pid)
+                    with contextlib.suppress(ProcessLookupError):
+                        process.kill()
+            await _wait_until(lambda: _all_exited(running), timeout)
+        for process in owned:
+            if process.poll() is not None:
+                _close_pipes(process)
+        return [process for process in running if process.poll() is None]
 
     async def stop(self, timeout: float) -> StopReport:
-        """Stop everything; tasks first, since they may be waiting on threads or processes."""
+        """Stop everything; return what is still running.
+
+        Tasks go first, since they may be waiting on threads or processes; threads and
+        processes are then stopped together. This takes at most ``3 * timeout``.
+        """
         tasks = await self.stop_tasks(timeout)
-        threads = await self.stop_threads(timeout)
-        processes = await self.stop_processes(timeout)
+        threads, processes = await asyncio.gather(
+            self.stop_threads(timeout), self.stop_processes(timeout)
+        )
         return StopReport(threads, tasks, processes)
 
 
-async def _join_all(threads: Sequence[threading.Thread], timeout: float) -> None:
-    if threads:
-        await asyncio.gather(*(asyncio.to_thread(thread.join, timeout) for thread in threads))
+async def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    """Poll ``condition`` with a growing interval until it holds or ``timeout`` passes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    interval = 0.001
+    while not condition():
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return False
+        await asyncio.sleep(min(interval, remaining))
+        interval = min(interval * 2, MAX_POLL_INTERVAL)
+    return True
 
 
-async def _wait_all(processes: Sequence[subprocess.Popen[bytes]], timeout: float) -> None:
-    async def wait(process: subprocess.Popen[bytes]) -> None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            await asyncio.to_thread(process.wait, timeout)
+def _all_exited(processes: Sequence[subprocess.Popen[Any]]) -> bool:
+    return all(process.poll() is not None for process in processes)
 
-    if processes:
-        await asyncio.gather(*(wait(process) for process in processes))
+
+def _close_pipes(process: subprocess.Popen[Any]) -> None:
+    for stream in (process.stdin, process.stdout, process.stderr):
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()

@@ -84,8 +84,20 @@ class IPhoton:
     ) -> PhotonThread:
         """Start a daemon thread owned by this photon.
 
-        ``target`` is called as ``target(stop_event, *args, **kwargs)``; it should return soon
-        after ``stop_event`` is set. One that does not is interrupted when the photon stops.
+        ``target`` is called as ``target(stop_event, *args, **kwargs)``. When the photon stops,
+        ``stop_event`` is set and the thread gets ``stop_timeout`` seconds to return. To exit
+        promptly, wait on the event instead of sleeping (``while not stop_event.wait(1.0):``)
+        and give blocking calls a timeout (``queue.get(timeout=...)``, socket timeouts).
+
+        A thread that ignores the event is then interrupted:
+        :class:`~luminal.ownership.PhotonStopRequested`, a ``SystemExit`` that ``except
+        Exception`` does not catch, is raised at its next Python bytecode; ``finally`` blocks
+        still run. Do not catch ``BaseException`` or ``SystemExit`` in a photon thread.
+        CPython cannot interrupt a call blocked in C (``time.sleep``, ``Event.wait()`` without
+        a timeout, a socket read): such a thread is reported through ``luminal_photon_error``
+        and ends only when the call returns.
+
+        :raises PhotonStopError: if the photon is already being stopped.
         """
         return self._luminal_ownership.spawn_thread(
             target, args, kwargs, name or f"{self.photon_name}-thread"
@@ -94,12 +106,27 @@ class IPhoton:
     def create_task(
         self, coro: Coroutine[Any, Any, T], *, name: str | None = None
     ) -> asyncio.Task[T]:
-        """Start an asyncio task on the running loop, cancelled when the photon stops."""
+        """Start an asyncio task on the running loop, owned by this photon.
+
+        When the photon stops, the task is cancelled and awaited for ``stop_timeout`` seconds;
+        one that swallows ``CancelledError`` and keeps running is reported.
+
+        :raises PhotonStopError: if the photon is already being stopped (``coro`` is closed).
+        """
         return self._luminal_ownership.create_task(coro, name or f"{self.photon_name}-task")
 
-    def spawn_process(self, argv: Sequence[str], **popen_kwargs: Any) -> subprocess.Popen[bytes]:
-        """Start a child process (``subprocess.Popen``), terminated then killed when the photon
-        stops."""
+    def spawn_process(self, argv: Sequence[str], **popen_kwargs: Any) -> subprocess.Popen[Any]:
+        """Start a child process with ``subprocess.Popen(argv, **popen_kwargs)``, owned by this
+        photon.
+
+        When the photon stops, the process gets ``SIGTERM`` and ``stop_timeout`` seconds to
+        exit, then ``SIGKILL``; it is reaped and its pipes are closed. Only the child itself is
+        signalled: a child that starts processes of its own must stop them on ``SIGTERM``.
+        ``Popen`` rather than an asyncio subprocess because it works from any thread and any
+        event loop; use ``asyncio.to_thread(process.wait)`` to await one.
+
+        :raises PhotonStopError: if the photon is already being stopped.
+        """
         return self._luminal_ownership.spawn_process(argv, popen_kwargs)
 
     async def finalize(self) -> None:

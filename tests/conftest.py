@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -29,6 +31,39 @@ def _no_thread_leaks() -> Iterator[None]:
         thread.join(timeout=5)
     still_alive = [thread.name for thread in leaked if thread.is_alive()]
     assert not still_alive, f"threads left running: {still_alive}"
+
+
+def child_pids() -> set[int]:
+    """The processes whose parent is this one, zombies included; empty without ``/proc``."""
+    me = os.getpid()
+    found: set[int] = set()
+    try:
+        entries = list(os.scandir("/proc"))
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        state_and_ppid = stat.rpartition(")")[2].split()
+        if int(state_and_ppid[1]) == me:
+            found.add(int(entry.name))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _no_child_process_leaks() -> Iterator[None]:
+    """Fail a test that leaves a child process running or unreaped (a zombie)."""
+    before = child_pids()
+    yield
+    deadline = time.monotonic() + 2.0
+    while (leaked := child_pids() - before) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not leaked, f"child processes left behind: {sorted(leaked)}"
 
 
 @pytest.fixture(autouse=True)

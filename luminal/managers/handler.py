@@ -185,24 +185,29 @@ class Handler:
         return owned if isinstance(owned, Ownership) else None
 
     async def _stop_photon_threads(self) -> bool:
-        """Signal, join and if need be interrupt the photon's threads; whether all stopped."""
+        """Set the photon's threads' stop events and interrupt those that ignore theirs; whether
+        all of them ended (see :meth:`~luminal.ownership.Ownership.stop_threads`)."""
         ownership = self._ownership()
         return ownership is None or not await ownership.stop_threads(self._stop_timeout)
 
     async def _stop_photon_processes(self) -> bool:
-        """Terminate, then kill, the photon's child processes; whether all exited."""
+        """Terminate, then kill, the photon's child processes and reap them; whether all
+        exited."""
         ownership = self._ownership()
         return ownership is None or not await ownership.stop_processes(self._stop_timeout)
 
     async def _force_stop(self) -> bool:
         """Stop the photon's tasks, threads and processes without its finalizer.
 
-        Returns whether everything stopped; what did not is reported through
-        ``luminal_photon_error`` as a :class:`PhotonStopError`.
+        The photon can start nothing new from here on. Tasks are cancelled and awaited, then
+        threads and processes are stopped together, each step bounded by ``stop_timeout`` (see
+        :meth:`~luminal.ownership.Ownership.stop`). Returns whether everything stopped; what did
+        not is reported through ``luminal_photon_error`` as a :class:`PhotonStopError`.
         """
         ownership = self._ownership()
         if ownership is None:
             return True
+        ownership.close(self._name, self._filepath)
         report = await ownership.stop(self._stop_timeout)
         if not report.clean:
             await self._report(self._leftover_error(report))
@@ -256,29 +261,56 @@ class Handler:
             raise PhotonNotInitializedError(f"photon {self._name!r} was never started", self._name)
         if self._plugin_manager.is_registered(self._instance):
             self._plugin_manager.unregister(self._instance)
-        if not force_stop:
-            await self._finalize()
+        finalized = force_stop or await self._finalize()
         clean = await self._force_stop()
         self._state = HandlerState.STOPPED
         self._instance = None
-        return clean
+        return finalized and clean
 
-    async def _finalize(self) -> None:
-        """Run the finalizer; report it missing, raising or timing out (the caller force-stops)."""
+    async def _finalize(self) -> bool:
+        """Run the finalizer in a task bounded by ``finalize_timeout``; whether it is not left
+        running.
+
+        A finalizer that is missing, raises or times out is reported (the caller force-stops
+        the photon). One that times out is cancelled; if it swallows the cancellation for
+        another ``stop_timeout``, it is reported as left running. ``asyncio.wait_for`` is not
+        used because it waits for a cancelled finalizer without bound. A finalizer that blocks
+        the event loop (synchronous code that never returns) cannot be bounded at all.
+        """
+        finalizer = asyncio.get_running_loop().create_task(
+            self._call_own_hook("photon_finalize"), name=f"{self._name}-finalize"
+        )
         try:
-            outcome = await asyncio.wait_for(
-                self._call_own_hook("photon_finalize"), self._finalize_timeout
+            await asyncio.wait({finalizer}, timeout=self._finalize_timeout)
+            timed_out = not finalizer.done()
+            if timed_out:
+                finalizer.cancel()
+                await asyncio.wait({finalizer}, timeout=self._stop_timeout)
+        except asyncio.CancelledError:
+            finalizer.cancel()
+            raise
+        if not finalizer.done():
+            await self._report(
+                self._stop_error(
+                    f"did not finish within {self._finalize_timeout} s and ignored cancellation "
+                    f"for {self._stop_timeout} s; task {finalizer.get_name()!r} is left running"
+                )
             )
+            return False
+        if timed_out or finalizer.cancelled():
+            cause = None if finalizer.cancelled() else finalizer.exception()
+            what = "was cancelled"
+            if timed_out:
+                what = f"did not finish within {self._finalize_timeout} s"
+            await self._report(self._stop_error(what, cause))
+            return True
+        try:
+            outcome = finalizer.result()
         except FinalizerNotImplementedError:
             outcome = _MISSING
-        except asyncio.TimeoutError as error:
-            await self._report(
-                self._stop_error(f"did not finish within {self._finalize_timeout} s", error)
-            )
-            return
         except Exception as error:
             await self._report(self._stop_error(f"raised {type(error).__name__}: {error}", error))
-            return
+            return True
         if outcome is _MISSING:
             await self._report(
                 FinalizerNotImplementedError(
@@ -288,8 +320,9 @@ class Handler:
                 ),
                 logging.WARNING,
             )
+        return True
 
-    def _stop_error(self, what: str, cause: BaseException) -> PhotonStopError:
+    def _stop_error(self, what: str, cause: BaseException | None = None) -> PhotonStopError:
         error = PhotonStopError(
             f"finalizer of photon {self._name!r} from {self._filepath} {what}; force-stopping it",
             self._name,
