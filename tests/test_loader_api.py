@@ -204,3 +204,11 @@ async def test_reload_internals_return_fresh_handlers(
     assert isinstance(fresh, Handler)
     assert fresh is not one
     assert await loader._reload_photons([fresh]) == [loader.photons["one"]]
+
+
+@pytest.mark.parametrize("seconds", [0, -1.0, float("nan"), float("inf")])
+@pytest.mark.parametrize("keyword", ["finalize_timeout", "stop_timeout"])
+def test_timeouts_must_be_positive_and_finite(keyword: str, seconds: float) -> None:
+    timeouts: dict[str, Any] = {keyword: seconds}
+    with pytest.raises(ValueError, match=keyword):
+        Loader(**timeouts)

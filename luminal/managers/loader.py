@@ -7,6 +7,7 @@ import contextlib
 import inspect
 import itertools
 import logging
+import math
 import operator
 import os
 import sys
@@ -131,6 +132,7 @@ class Loader:
     :param finalize_timeout: seconds a finalizer may take before the photon is force-stopped.
     :param stop_timeout: seconds to wait for a photon's threads and processes at each stop step.
     :param plugin_manager: a ``PluginManager`` of project ``"luminal"`` to use instead of a new one.
+    :raises ValueError: if a timeout is not a positive, finite number of seconds.
     :param trust: a :class:`~luminal.trust.TrustPolicy` applied before any photon source runs;
         ``None`` (the default, as in the seed) applies none. ``luminal run`` turns it on.
     """
@@ -156,6 +158,12 @@ class Loader:
         self._plugin_manager = plugin_manager
         self._logging = bool(logging)
         self._suppress_errors = bool(suppress_errors)
+        for keyword, seconds in (
+            ("finalize_timeout", finalize_timeout),
+            ("stop_timeout", stop_timeout),
+        ):
+            if not isinstance(seconds, (int, float)) or not 0 < seconds < math.inf:
+                raise ValueError(f"{keyword} must be a positive number of seconds, not {seconds!r}")
         self._finalize_timeout = finalize_timeout
         self._stop_timeout = stop_timeout
         self._photons: dict[str, Handler] = {}
