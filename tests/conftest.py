@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from luminal import Handler, Loader, hookimpl
+from tests.watch_support import HostSpecs, Recorder
 
 pytest_plugins = ["pytester"]
 
@@ -143,3 +144,18 @@ def observer(loader: Loader) -> Observer:
     recorder = Observer()
     loader.plugin_manager.register(recorder, name="test-observer")
     return recorder
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    """Records the loader events of the ``watching`` loader."""
+    return Recorder()
+
+
+@pytest.fixture
+async def watching(photon_dir: Path, recorder: Recorder) -> AsyncIterator[Loader]:
+    """A logging loader with the watch tests' host specs and a recorder, not watching yet."""
+    async with Loader(logging=True, finalize_timeout=5.0, stop_timeout=2.0) as loader:
+        loader.plugin_manager.add_hookspecs(HostSpecs)
+        loader.plugin_manager.register(recorder)
+        yield loader

@@ -18,9 +18,8 @@ from luminal import (
     PhotonReloadError,
     PhotonStartError,
     PhotonStopError,
-    hookimpl,
 )
-from tests.conftest import WritePhoton
+from tests.conftest import Observer, WritePhoton
 
 hookspec = pluggy.HookspecMarker("luminal")
 
@@ -55,19 +54,10 @@ class HostSpecs:
         """Who answers."""
 
 
-class ErrorLog:
-    def __init__(self) -> None:
-        self.reports: list[tuple[str, BaseException]] = []
-
-    @hookimpl
-    def luminal_photon_error(self, path: str, error: BaseException) -> None:
-        self.reports.append((path, error))
-
-
 @pytest.fixture
-async def host(loader: Loader, write_photon: WritePhoton) -> tuple[Loader, ErrorLog]:
+async def host(loader: Loader, write_photon: WritePhoton) -> tuple[Loader, Observer]:
     loader.plugin_manager.add_hookspecs(HostSpecs)
-    errors = ErrorLog()
+    errors = Observer()
     loader.plugin_manager.register(errors)
     bystander = await loader.load_photon(write_photon("bystander.py", BYSTANDER))
     assert isinstance(bystander, Handler)
@@ -99,7 +89,7 @@ def faulty(body: str) -> str:
     ],
 )
 async def test_load_faults_are_reported_and_change_nothing(
-    host: tuple[Loader, ErrorLog],
+    host: tuple[Loader, Observer],
     write_photon: WritePhoton,
     source: str,
     cause: type[BaseException],
@@ -112,7 +102,7 @@ async def test_load_faults_are_reported_and_change_nothing(
     assert isinstance(caught.value.__cause__, cause)
     assert str(path) in str(caught.value)
     assert detail in str(caught.value)
-    assert errors.reports[-1][0] == str(path)
+    assert errors.errors[-1][0] == str(path)
     assert list(loader.photons) == ["bystander"]
     assert_consistent(loader)
 
@@ -126,7 +116,7 @@ async def test_load_faults_are_reported_and_change_nothing(
     ],
 )
 async def test_start_faults_leave_the_photon_loaded_and_unregistered(
-    host: tuple[Loader, ErrorLog], write_photon: WritePhoton, body: str
+    host: tuple[Loader, Observer], write_photon: WritePhoton, body: str
 ) -> None:
     loader, errors = host
     path = write_photon("faulty.py", faulty(body))
@@ -135,7 +125,7 @@ async def test_start_faults_leave_the_photon_loaded_and_unregistered(
     with pytest.raises(PhotonStartError, match="faulty") as caught:
         await handler.start()
     assert isinstance(caught.value.__cause__, ValueError)
-    assert errors.reports == [(str(path), caught.value)]
+    assert errors.errors == [(str(path), caught.value)]
     assert caught.value.path == str(path)
     assert not handler.started
     assert loader.plugin_manager.get_plugin("faulty") is None
@@ -151,7 +141,7 @@ async def test_start_faults_leave_the_photon_loaded_and_unregistered(
     ],
 )
 async def test_finalize_faults_still_remove_the_photon(
-    host: tuple[Loader, ErrorLog], write_photon: WritePhoton, body: str, reason: str
+    host: tuple[Loader, Observer], write_photon: WritePhoton, body: str, reason: str
 ) -> None:
     loader, errors = host
     path = write_photon("faulty.py", faulty(body))
@@ -160,7 +150,7 @@ async def test_finalize_faults_still_remove_the_photon(
     await handler.start()
     assert await loader.unload_photon(handler) is True
     assert "faulty" not in loader.photons
-    reported = [error for where, error in errors.reports if where == str(path)]
+    reported = [error for where, error in errors.errors if where == str(path)]
     assert len(reported) == 1
     assert isinstance(reported[0], PhotonStopError)
     assert reason in str(reported[0])
@@ -168,7 +158,7 @@ async def test_finalize_faults_still_remove_the_photon(
 
 
 async def test_photon_that_deletes_its_own_file_unloads_and_cannot_reload(
-    host: tuple[Loader, ErrorLog], write_photon: WritePhoton
+    host: tuple[Loader, Observer], write_photon: WritePhoton
 ) -> None:
     loader, errors = host
     path = write_photon(
@@ -189,13 +179,13 @@ async def test_photon_that_deletes_its_own_file_unloads_and_cannot_reload(
     assert handler.started
     assert "faulty" in loader.plugin_manager.hook.ping()
     assert await loader.unload_photon(handler) is True
-    assert any(where == str(path) for where, _ in errors.reports)
+    assert any(where == str(path) for where, _ in errors.errors)
     assert_consistent(loader)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
 async def test_unreadable_file_is_reported_with_its_path(
-    host: tuple[Loader, ErrorLog], write_photon: WritePhoton
+    host: tuple[Loader, Observer], write_photon: WritePhoton
 ) -> None:
     loader, _ = host
     path = write_photon("secret.py", faulty("pass"))

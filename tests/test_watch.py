@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,21 +17,7 @@ from luminal import (
     ThreadManagerAlreadyRunningError,
 )
 from tests.conftest import WritePhoton
-from tests.watch_support import HostSpecs, Recorder, greeter, greetings, wait_for
-
-
-@pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
-
-
-@pytest.fixture
-async def watching(photon_dir: Path, recorder: Recorder) -> AsyncIterator[Loader]:
-    """A logging loader with host specs and a recorder, not watching yet."""
-    async with Loader(logging=True, finalize_timeout=2.0, stop_timeout=2.0) as loader:
-        loader.plugin_manager.add_hookspecs(HostSpecs)
-        loader.plugin_manager.register(recorder)
-        yield loader
+from tests.watch_support import Recorder, greeter, greetings, wait_for
 
 
 async def test_watch_loads_and_starts_the_tree(

@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from luminal import Loader
 from tests.conftest import WritePhoton
 from tests.watch_support import (
-    HostSpecs,
     Recorder,
     greeter,
     greetings,
     replace_atomically,
     wait_for,
 )
-
-
-@pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
-
-
-@pytest.fixture
-async def watching(photon_dir: Path, recorder: Recorder) -> AsyncIterator[Loader]:
-    async with Loader(logging=True, finalize_timeout=2.0, stop_timeout=2.0) as loader:
-        loader.plugin_manager.add_hookspecs(HostSpecs)
-        loader.plugin_manager.register(recorder)
-        yield loader
 
 
 async def test_atomic_save_is_reloaded_once(

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from luminal import Loader, PhotonReloadError
 from tests.conftest import WritePhoton
-from tests.watch_support import HostSpecs, Recorder, greetings, wait_for
+from tests.watch_support import Recorder, greetings, wait_for
 
 USER = """
     import helpers
@@ -36,19 +33,6 @@ PACKAGE_INIT = """
         async def finalize(self):
             pass
 """
-
-
-@pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
-
-
-@pytest.fixture
-async def watching(photon_dir: Path, recorder: Recorder) -> AsyncIterator[Loader]:
-    async with Loader(logging=True, finalize_timeout=2.0, stop_timeout=2.0) as loader:
-        loader.plugin_manager.add_hookspecs(HostSpecs)
-        loader.plugin_manager.register(recorder)
-        yield loader
 
 
 async def test_helper_change_reloads_every_photon_that_imports_it(

@@ -11,7 +11,7 @@ import sys
 import textwrap
 import threading
 import types
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from watchdog.observers.inotify import InotifyObserver
 
 from luminal import Loader
 from tests.conftest import WritePhoton
-from tests.watch_support import HostSpecs, Recorder, greeter, greetings, wait_for
+from tests.watch_support import Recorder, greeter, greetings, wait_for
 
 GATE_MODULE = "luminal_test_watch_gate"
 
@@ -37,19 +37,6 @@ GATED = """
             {gate}.entered.set()
             await {gate}.release.wait()
 """
-
-
-@pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
-
-
-@pytest.fixture
-async def watching(photon_dir: Path, recorder: Recorder) -> AsyncIterator[Loader]:
-    async with Loader(logging=True, finalize_timeout=5.0, stop_timeout=2.0) as loader:
-        loader.plugin_manager.add_hookspecs(HostSpecs)
-        loader.plugin_manager.register(recorder)
-        yield loader
 
 
 @pytest.fixture
