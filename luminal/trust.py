@@ -56,13 +56,14 @@ def write_lock(
 ) -> Path:
     """Pin every photon source under ``directory`` to its SHA-512; return the lock file's path.
 
-    Keys are paths relative to the lock file's directory, so a checkout can be moved.
+    Keys are paths relative to the lock file's directory (with ``..`` when the lock lies
+    elsewhere), so a checkout can be moved.
     """
     root = canonical_path(directory)
     target = Path(lock_file) if lock_file is not None else root / LOCK_FILE_NAME
     base = canonical_path(target.parent)
     pins = {
-        source.relative_to(base).as_posix(): checksum_files(read_source(source), source)
+        Path(os.path.relpath(source, base)).as_posix(): checksum_files(read_source(source), source)
         for source in iter_photon_sources(root)
     }
     document = {"luminal-lock": LOCK_FORMAT_VERSION, "algorithm": "sha512", "photons": pins}
