@@ -65,8 +65,8 @@ exit codes:
        every photon
   {EXIT_FAILURE}    a photon failed to import or validate (one line each on stderr), or an
        unexpected error
-  {EXIT_USAGE}    bad usage: an unknown option, a PATH that is missing or not Python, or a
-       lock file that cannot be used
+  {EXIT_USAGE}    bad usage: an unknown option, a PATH that is missing or not Python, DIRs
+       that overlap, or a lock file that cannot be used
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C; for run: a second Ctrl-C while unloading)"""
 
 LIFECYCLE_PREFIXES = ("photon_", "luminal_")

@@ -123,8 +123,8 @@ def start_run(tmp_path: Path) -> Iterator[StartRun]:
     """Start ``luminal run ARGS`` in ``tmp_path``; every process is killed at teardown."""
     started: list[LuminalRun] = []
 
-    def start(*args: str, env: dict[str, str] | None = None) -> LuminalRun:
-        run = LuminalRun(list(args), tmp_path, env or child_env())
+    def start(*args: str, env: dict[str, str] | None = None, cwd: Path = tmp_path) -> LuminalRun:
+        run = LuminalRun(list(args), cwd, env or child_env())
         started.append(run)
         return run
 
@@ -161,6 +161,25 @@ def photons(tmp_path: Path) -> Path:
 
 def wait_until_running(run: LuminalRun, count: int) -> None:
     run.expect(rf"running {count} photons?; press Ctrl-C to stop")
+
+
+def test_the_readme_main_job_runs_the_example_photons(start_run: StartRun) -> None:
+    """``luminal run plugins_example`` from a checkout: the trust policy accepts its files."""
+    run = start_run("plugins_example", cwd=REPO_ROOT)
+    run.expect(r"running \d+ photons; press Ctrl-C to stop")
+    started = {line.split()[3] for line in run.lines() if " started photon " in line}
+    assert {"clock", "greeter", "rainy", "sunny"} <= started
+    run.expect(r"^\[greeter\] started, version 1\.0\.0$", "stdout")
+    run.send(signal.SIGINT)
+    assert run.wait() == cli.EXIT_OK
+    finalized = [line for line in run.lines("stdout") if "finalized" in line]
+    assert set(finalized) >= {
+        "[greeter] finalized after 0 greeting(s)",
+        "[clock] finalized",
+        "[sunny] finalized",
+        "[rainy] finalized",
+    }
+    assert [line for line in run.lines() if " error: " in line or " warning: " in line] == []
 
 
 def test_run_loads_starts_reloads_and_unloads_on_sigint(start_run: StartRun, photons: Path) -> None:
