@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from luminal import Loader, PhotonReloadError, PhotonTrustError
+from luminal import DirectoryLoadError, Loader, PhotonReloadError, PhotonTrustError
 from luminal.trust import LOCK_FILE_NAME, TrustPolicy, read_lock, write_lock
 from tests.conftest import WritePhoton
 
@@ -49,6 +49,21 @@ async def test_photon_directory_writable_by_a_group_with_other_members_is_refuse
     async with Loader(trust=TrustPolicy()) as loader:
         with pytest.raises(PhotonTrustError, match="trust rule 'writable'"):
             await loader.load_photon(path)
+        assert dict(loader.photons) == {}
+
+
+async def test_writable_photon_directory_refuses_the_sources_of_its_sub_directories(
+    photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    write_photon("nested/deeper/inner.py", PHOTON.format(name="Inner"))
+    photon_dir.chmod(0o777)
+    async with Loader(trust=TrustPolicy()) as loader:
+        with pytest.raises(DirectoryLoadError) as caught:
+            await loader.load_photons(photon_dir, recursive=True)
+        [error] = caught.value.errors
+        assert isinstance(error, PhotonTrustError)
+        assert error.rule == "writable"
+        assert f"{photon_dir} can be written by other users" in str(error)
         assert dict(loader.photons) == {}
 
 

@@ -487,7 +487,13 @@ class Loader:
             raw_path, is_dir = os.fspath(photon_path), Path(photon_path).is_dir()
         path = _source_path(raw_path)
         if is_dir and not (path / "__init__.py").is_file():
-            return await self._emit_photons(path, photon_base, other_classes, recursive)
+            return await self._emit_photons(
+                path,
+                photon_base,
+                other_classes,
+                recursive,
+                photon_directory=self._photon_directories.get(path),
+            )
         async with self._locked([path]):
             loaded = self._sources.get(path)
             if loaded is not None:
@@ -629,6 +635,8 @@ class Loader:
         photon_base: type = IPhoton,
         other_classes: Sequence[str] = (),
         recursive: bool = False,
+        *,
+        photon_directory: Path | None = None,
     ) -> list[Handler]:
         """Load every photon source of a directory; return the handlers that loaded.
 
@@ -642,11 +650,14 @@ class Loader:
             photons that loaded stay loaded and are listed in ``handlers``.
         """
         directory = canonical_path(photons_directory)
+        # The trust policy judges every source of the tree against the directory the host named,
+        # not the sub-directory it sits in.
+        photon_directory = photon_directory or directory
         found, packages_only = await self._find_modules(directory)
         handlers: list[Handler] = []
         errors: list[PhotonLoadError] = []
         for module_path, is_dir in found:
-            self._photon_directories[Path(module_path)] = directory
+            self._photon_directories[Path(module_path)] = photon_directory
             is_package = is_dir and Path(module_path, "__init__.py").is_file()
             if is_dir and not (recursive or (is_package and packages_only)):
                 continue
@@ -661,7 +672,13 @@ class Loader:
             try:
                 if is_dir and not is_package:
                     handlers.extend(
-                        await self._emit_photons(module_path, photon_base, other_classes, recursive)
+                        await self._emit_photons(
+                            module_path,
+                            photon_base,
+                            other_classes,
+                            recursive,
+                            photon_directory=photon_directory,
+                        )
                     )
                 else:
                     handlers.extend(
