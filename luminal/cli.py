@@ -1,8 +1,9 @@
-"""The ``luminal`` command: list and check photons from a shell or a CI job.
+"""The ``luminal`` command: run, list, check and lock photons from a shell or a CI job.
 
 Each subcommand is a coroutine taking the parsed arguments and returning an exit code; ``main``
 parses, runs it on a fresh event loop and turns every failure into one line on stderr (the
-traceback only with ``--verbose``).
+traceback only with ``--verbose``). Log records of the ``luminal`` loggers are written to stderr
+one line each while a command runs; the library itself never configures logging.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import argparse
 import asyncio
 import contextlib
 import difflib
+import io
 import json
 import logging
 import os
 import sys
 import textwrap
 import traceback
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,23 +27,32 @@ from typing import Any
 import pluggy
 
 from luminal import __version__, hookspecs
+from luminal.discovery import DEFAULT_GROUP
 from luminal.errors import (
     DirectoryLoadError,
+    EntryPointGroupLoadError,
     LuminalError,
     PhotonLoadError,
     PhotonNameConflictError,
 )
 from luminal.managers.handler import Handler
 from luminal.managers.loader import Loader
+from luminal.runner import serve
+from luminal.sources import canonical_path
+from luminal.trust import LOCK_FILE_NAME, TrustPolicy, read_lock, write_lock
 
 __all__ = [
     "EXIT_FAILURE",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "LineFormatter",
+    "UsageError",
     "build_parser",
     "main",
 ]
+
+logger = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -50,15 +61,58 @@ EXIT_INTERRUPTED = 130
 
 EXIT_CODES = f"""\
 exit codes:
-  {EXIT_OK}    success
+  {EXIT_OK}    success; for run: stopped by Ctrl-C (SIGINT) or SIGTERM after unloading
+       every photon
   {EXIT_FAILURE}    a photon failed to import or validate (one line each on stderr), or an
        unexpected error
-  {EXIT_USAGE}    bad usage: an unknown option, or a PATH that is missing or not Python
-  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)"""
+  {EXIT_USAGE}    bad usage: an unknown option, a PATH that is missing or not Python, DIRs
+       that overlap, or a lock file that cannot be used
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C; for run: a second Ctrl-C while unloading)"""
 
 LIFECYCLE_PREFIXES = ("photon_", "luminal_")
 
 Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+class UsageError(Exception):
+    """Bad command-line input found after parsing; ``main`` prints it and exits 2."""
+
+
+class LineFormatter(logging.Formatter):
+    """One line per log record: the time, the level for warnings and errors, the message.
+
+    With ``verbose``, the logger's name and any traceback are shown too.
+    """
+
+    def __init__(self, verbose: bool = False) -> None:
+        super().__init__(
+            "%(asctime)s %(levelname)s %(name)s: %(message)s" if verbose else None,
+            datefmt="%H:%M:%S",
+        )
+        self._verbose = verbose
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self._verbose:
+            return super().format(record)
+        message = " ".join(line.strip() for line in record.getMessage().splitlines())
+        level = f"{record.levelname.lower()}: " if record.levelno >= logging.WARNING else ""
+        return f"{self.formatTime(record, self.datefmt)} {level}{message}"
+
+
+@contextlib.contextmanager
+def logging_to_stderr(verbose: bool) -> Iterator[None]:
+    """Write the ``luminal`` loggers' INFO and higher records to stderr while the block runs."""
+    luminal_logger = logging.getLogger("luminal")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LineFormatter(verbose))
+    level = luminal_logger.level
+    luminal_logger.addHandler(handler)
+    luminal_logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    try:
+        yield
+    finally:
+        luminal_logger.removeHandler(handler)
+        luminal_logger.setLevel(level)
 
 
 @dataclass
@@ -223,14 +277,25 @@ def new_loader(args: argparse.Namespace) -> Loader:
     return Loader(logging=args.verbose, finalize_timeout=5.0, stop_timeout=2.0)
 
 
+async def collect_entry_points(loader: Loader, group: str) -> Collected:
+    """Load (never start) the photons of the installed entry points of ``group``."""
+    collected = Collected()
+    try:
+        collected.handlers = await loader.load_entry_points(group)
+    except EntryPointGroupLoadError as error:
+        collected.handlers = list(error.handlers)
+        collected.problems.extend(str(each) for each in error.errors)
+    return collected
+
+
 async def list_command(args: argparse.Namespace) -> int:
     """``luminal list``: load the photons without starting them, print them, discard them."""
-    if not args.paths:
-        print("luminal: error: nothing to list: give at least one DIR", file=sys.stderr)
-        return EXIT_USAGE
     async with new_loader(args) as loader:
         with contextlib.redirect_stdout(sys.stderr):
-            collected = await collect(loader, args.paths, args.recursive)
+            if args.paths:
+                collected = await collect(loader, args.paths, args.recursive)
+            else:
+                collected = await collect_entry_points(loader, args.group)
         records = sorted((photon_record(handler) for handler in collected.handlers), key=_by_name)
     collected.report()
     if args.json:
@@ -265,6 +330,91 @@ async def check_command(args: argparse.Namespace) -> int:
     return collected.exit_code
 
 
+def trust_policy(args: argparse.Namespace) -> TrustPolicy | None:
+    """The trust policy ``luminal run`` applies: on unless ``--no-trust``; pinned to ``--lock``
+    or, without it, to the one ``luminal.lock`` found in the DIRs.
+
+    :raises UsageError: if the lock file is missing or unreadable, or several DIRs hold one.
+    """
+    if not args.trust:
+        if args.lock is not None:
+            raise UsageError("--lock and --no-trust contradict each other")
+        return None
+    lock_file: Path | None = args.lock
+    if lock_file is None:
+        found = [Path(each) / LOCK_FILE_NAME for each in args.directories]
+        found = [each for each in found if each.is_file()]
+        if len(found) > 1:
+            raise UsageError(
+                f"several lock files ({', '.join(map(str, found))}); one lock pins every photon "
+                "of a run, so choose it with --lock FILE"
+            )
+        lock_file = found[0] if found else None
+    if lock_file is not None:
+        try:
+            read_lock(lock_file)
+        except (OSError, ValueError) as error:
+            raise UsageError(
+                f"cannot use lock file {lock_file}: {error}; write it with 'luminal lock DIR'"
+            ) from error
+    return TrustPolicy(lock_file=lock_file)
+
+
+def check_directories(raw_directories: Sequence[str]) -> list[Path]:
+    """The DIRs of ``luminal run``, each an existing directory, none inside another.
+
+    :raises UsageError: otherwise.
+    """
+    directories: list[Path] = []
+    for raw in raw_directories:
+        if not Path(raw).is_dir():
+            raise UsageError(f"{raw}: no such directory")
+        directory = canonical_path(raw)
+        for other in directories:
+            if directory.is_relative_to(other) or other.is_relative_to(directory):
+                raise UsageError(f"{raw}: overlaps {display_path(other)}; give each tree once")
+        directories.append(directory)
+    return directories
+
+
+async def run_command(args: argparse.Namespace) -> int:
+    """``luminal run``: serve the photons of the DIRs and entry points until a signal."""
+    directories = check_directories(args.directories)
+    policy = trust_policy(args)
+    if policy is None:
+        logger.warning("trust policy off (--no-trust): every photon file is run")
+    else:
+        lock = f"; pinned to {display_path(policy.lock_file)}" if policy.lock_file else ""
+        logger.info(
+            "trust policy: refusing files other users can write and symlinks out of the photon "
+            "directory%s",
+            lock,
+        )
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # what photons print shows up at once
+    loader = Loader(
+        logging=True,
+        suppress_errors=True,
+        finalize_timeout=args.finalize_timeout,
+        stop_timeout=2.0,
+        trust=policy,
+    )
+    await serve(
+        loader, directories, entry_point_group=None if not args.entry_points else args.group
+    )
+    return EXIT_OK
+
+
+async def lock_command(args: argparse.Namespace) -> int:
+    """``luminal lock``: pin every photon source of DIR to its SHA-512 in a lock file."""
+    if not Path(args.directory).is_dir():
+        raise UsageError(f"{args.directory}: no such directory")
+    written = await asyncio.to_thread(write_lock, args.directory, args.output)
+    count = len(read_lock(written))
+    print(f"wrote {display_path(written)}: {count} photon source{'s' if count != 1 else ''} pinned")
+    return EXIT_OK
+
+
 def _by_name(record: dict[str, Any]) -> str:
     return str(record["name"])
 
@@ -283,7 +433,13 @@ def _common_options() -> argparse.ArgumentParser:
 
 
 def _add_subcommand(
-    subcommands: Any, name: str, command: Command, summary: str, description: str
+    subcommands: Any,
+    name: str,
+    command: Command,
+    summary: str,
+    description: str,
+    *,
+    recursive_option: bool = True,
 ) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subcommands.add_parser(
         name,
@@ -294,6 +450,8 @@ def _add_subcommand(
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(command=command)
+    if not recursive_option:
+        return parser
     parser.add_argument(
         "--recursive",
         action=argparse.BooleanOptionalAction,
@@ -307,7 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser; each subcommand sets ``command`` to the coroutine that runs it."""
     parser = argparse.ArgumentParser(
         prog="luminal",
-        description="Load, inspect and check Luminal photons.",
+        description="Run, inspect, check and lock Luminal photons.",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -317,16 +475,62 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subcommands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
+    run_parser = _add_subcommand(
+        subcommands,
+        "run",
+        run_command,
+        "run photons and hot-reload them until Ctrl-C",
+        "Load and start the photons of each DIR and of the installed entry points, watch the "
+        "DIRs and hot-reload what changes, logging each load, start, reload, rollback and "
+        "unload as one line on stderr. Ctrl-C (SIGINT) or SIGTERM unloads every photon "
+        "gracefully and exits 0. The trust policy is on: photon files that other users can "
+        f"write and symlinks leading out of a DIR are refused, and with a lock file (--lock, "
+        f"else DIR/{LOCK_FILE_NAME} when it exists) only the pinned, unchanged sources run.",
+        recursive_option=False,
+    )
+    run_parser.add_argument(
+        "directories", nargs="*", metavar="DIR", help="photon directory to run and watch"
+    )
+    run_parser.add_argument(
+        "--entry-points",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the photons of installed distributions (default: on)",
+    )
+    _add_group_option(run_parser)
+    run_parser.add_argument(
+        "--lock",
+        type=Path,
+        metavar="FILE",
+        help=f"run only the sources pinned in this lock file (default: DIR/{LOCK_FILE_NAME} "
+        "if there is one)",
+    )
+    run_parser.add_argument(
+        "--finalize-timeout",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="how long a photon's finalizer may take before it is force-stopped (default: 5)",
+    )
+    run_parser.add_argument(
+        "--trust",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="apply the trust policy (default: on; --no-trust runs any file)",
+    )
+
     list_parser = _add_subcommand(
         subcommands,
         "list",
         list_command,
-        "list the photons of directories without starting them",
+        "list photons without starting them",
         "Load the photons of each DIR (or photon file) without starting them, print name, "
-        "version, author, source and path, then discard them.",
+        "version, author, source and path, then discard them. Without DIR, list the photons "
+        "of the installed distributions (entry points).",
     )
     list_parser.add_argument("paths", nargs="*", metavar="DIR", help="photon directory or file")
     list_parser.add_argument("--json", action="store_true", help="print a JSON array instead")
+    _add_group_option(list_parser)
 
     check_parser = _add_subcommand(
         subcommands,
@@ -339,7 +543,44 @@ def build_parser() -> argparse.ArgumentParser:
         "Luminal hook or takes arguments its spec lacks.",
     )
     check_parser.add_argument("paths", nargs="+", metavar="PATH", help="photon file or directory")
+
+    lock_parser = _add_subcommand(
+        subcommands,
+        "lock",
+        lock_command,
+        "pin the photon sources of a directory to their SHA-512",
+        f"Write a lock file (DIR/{LOCK_FILE_NAME} unless --output) that pins every photon "
+        "source of DIR to its SHA-512. 'luminal run' then refuses any source that is not "
+        "pinned or has changed, until the lock is written again.",
+        recursive_option=False,
+    )
+    lock_parser.add_argument("directory", metavar="DIR", help="photon directory to pin")
+    lock_parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help=f"where to write (default: DIR/{LOCK_FILE_NAME})",
+    )
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return seconds
+
+
+def _add_group_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--group",
+        default=DEFAULT_GROUP,
+        help=f"the entry-point group of installed photons (default: {DEFAULT_GROUP})",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -350,13 +591,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_request:
         return exit_request.code if isinstance(exit_request.code, int) else EXIT_USAGE
-    if args.verbose:
-        logging.basicConfig(
-            level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-        )
     command: Command = args.command
+    logs = logging_to_stderr(args.verbose) if args.verbose or command is run_command else None
     try:
-        return asyncio.run(command(args))
+        with logs or contextlib.nullcontext():
+            return asyncio.run(command(args))
+    except UsageError as error:
+        print(f"luminal: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("luminal: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

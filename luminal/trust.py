@@ -4,8 +4,11 @@ Three rules, each refusing with a :class:`~luminal.PhotonTrustError` that names 
 rule:
 
 - ``writable``: the file, or a directory it sits in below the photon directory, can be written by
-  users other than its owner (group- or world-writable), or belongs to another user than the one
-  running the host (or root). Anyone who can write there could run code in the host.
+  users other than its owner (world-writable, or group-writable for a group that is not the
+  owner's private group), or belongs to another user than the one running the host (or root).
+  Anyone who can write there could run code in the host. A user private group (Debian, Ubuntu
+  and Fedora give each user one, and a umask of 002 with it) has no one else in it, so a
+  checkout made with that umask is accepted.
 - ``symlink``: a photon reached through the photon directory resolves to a path outside it.
 - ``lock``: a lock file pins each photon source to its SHA-512; a source that is missing from the
   lock or whose bytes changed is refused until ``luminal lock DIR`` is run again. The check runs
@@ -56,13 +59,14 @@ def write_lock(
 ) -> Path:
     """Pin every photon source under ``directory`` to its SHA-512; return the lock file's path.
 
-    Keys are paths relative to the lock file's directory, so a checkout can be moved.
+    Keys are paths relative to the lock file's directory (with ``..`` when the lock lies
+    elsewhere), so a checkout can be moved.
     """
     root = canonical_path(directory)
     target = Path(lock_file) if lock_file is not None else root / LOCK_FILE_NAME
     base = canonical_path(target.parent)
     pins = {
-        source.relative_to(base).as_posix(): checksum_files(read_source(source), source)
+        Path(os.path.relpath(source, base)).as_posix(): checksum_files(read_source(source), source)
         for source in iter_photon_sources(root)
     }
     document = {"luminal-lock": LOCK_FORMAT_VERSION, "algorithm": "sha512", "photons": pins}
@@ -164,7 +168,9 @@ class TrustPolicy:
             status = path.stat()
         except FileNotFoundError:
             return
-        if status.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        if status.st_mode & stat.S_IWOTH or (
+            status.st_mode & stat.S_IWGRP and not _is_private_group(status.st_gid, status.st_uid)
+        ):
             raise PhotonTrustError(
                 f"refusing {source}: {path} can be written by other users "
                 f"(mode {stat.filemode(status.st_mode)}) (trust rule 'writable')",
@@ -202,3 +208,21 @@ class TrustPolicy:
                     ) from error
                 self._pins_key = key
             return self._pins
+
+
+def _is_private_group(gid: int, uid: int) -> bool:
+    """Whether ``gid`` is the user private group of ``uid``: the owner's primary group, named
+    after the owner, with no other member and no other user's primary group."""
+    import grp  # POSIX only, as the ``writable`` rule is
+    import pwd
+
+    try:
+        owner = pwd.getpwuid(uid)
+        group = grp.getgrgid(gid)
+    except KeyError:
+        return False
+    if owner.pw_gid != gid or group.gr_name != owner.pw_name:
+        return False
+    if any(member != owner.pw_name for member in group.gr_mem):
+        return False
+    return all(user.pw_gid != gid or user.pw_uid == uid for user in pwd.getpwall())

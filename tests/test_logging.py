@@ -61,6 +61,7 @@ async def test_logging_true_logs_through_the_luminal_loggers(
     assert all(record.name.startswith("luminal.") for record in records)
     messages = [record.getMessage() for record in records]
     assert any(message.startswith("loaded photon tidy from") for message in messages)
+    assert any(message.startswith("started photon tidy from") for message in messages)
     assert any(message.startswith("reloaded photon tidy from") for message in messages)
     assert any(message.startswith("unloaded photon tidy from") for message in messages)
     errors = [record for record in records if record.levelno == logging.ERROR]

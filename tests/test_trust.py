@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 from pathlib import Path
 
 import pytest
 
-from luminal import Loader, PhotonReloadError, PhotonTrustError
+from luminal import DirectoryLoadError, Loader, PhotonReloadError, PhotonTrustError
 from luminal.trust import LOCK_FILE_NAME, TrustPolicy, read_lock, write_lock
 from tests.conftest import WritePhoton
 
@@ -36,15 +38,62 @@ async def test_world_writable_file_is_refused_naming_file_and_rule(
     assert "writable" in str(caught.value)
 
 
-async def test_group_writable_photon_directory_is_refused(
-    photon_dir: Path, write_photon: WritePhoton
+async def test_photon_directory_writable_by_a_group_with_other_members_is_refused(
+    photon_dir: Path, write_photon: WritePhoton, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write_photon("fine.py", PHOTON.format(name="Fine"))
     photon_dir.chmod(0o775)
+    owner = pwd.getpwuid(os.geteuid()).pw_name
+    shared = grp.struct_group((owner, "x", photon_dir.stat().st_gid, [owner, "mallory"]))
+    monkeypatch.setattr(grp, "getgrgid", lambda gid: shared)
     async with Loader(trust=TrustPolicy()) as loader:
         with pytest.raises(PhotonTrustError, match="trust rule 'writable'"):
             await loader.load_photon(path)
         assert dict(loader.photons) == {}
+
+
+async def test_writable_photon_directory_refuses_the_sources_of_its_sub_directories(
+    photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    write_photon("nested/deeper/inner.py", PHOTON.format(name="Inner"))
+    photon_dir.chmod(0o777)
+    async with Loader(trust=TrustPolicy()) as loader:
+        with pytest.raises(DirectoryLoadError) as caught:
+            await loader.load_photons(photon_dir, recursive=True)
+        [error] = caught.value.errors
+        assert isinstance(error, PhotonTrustError)
+        assert error.rule == "writable"
+        assert f"{photon_dir} can be written by other users" in str(error)
+        assert dict(loader.photons) == {}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to any group")
+async def test_photon_writable_by_another_group_is_refused(write_photon: WritePhoton) -> None:
+    path = write_photon("fine.py", PHOTON.format(name="Fine"))
+    path.chmod(0o664)
+    os.chown(path, -1, 4242)
+    async with Loader(trust=TrustPolicy()) as loader:
+        with pytest.raises(PhotonTrustError, match="can be written by other users"):
+            await loader.load_photon(path)
+
+
+def own_group_is_private() -> bool:
+    owner = pwd.getpwuid(os.geteuid())
+    group = grp.getgrgid(os.getegid())
+    return group.gr_name == owner.pw_name and set(group.gr_mem) <= {owner.pw_name}
+
+
+@pytest.mark.skipif(not own_group_is_private(), reason="this user has no user private group")
+async def test_checkout_made_with_umask_002_in_a_user_private_group_is_accepted(
+    photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    path = write_photon("fine.py", PHOTON.format(name="Fine"))
+    path.chmod(0o664)
+    photon_dir.chmod(0o775)
+    async with Loader(trust=TrustPolicy()) as loader:
+        handler = await loader.load_photon(path)
+        assert not isinstance(handler, list)
+        assert handler.name == "Fine"
 
 
 async def test_writable_file_loads_when_the_rule_is_off(write_photon: WritePhoton) -> None:

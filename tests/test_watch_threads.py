@@ -106,7 +106,7 @@ async def test_halt_drops_changes_still_waiting_for_their_debounce(
     path.write_text(greeter("never"))
     watch_state = watching._watch
     assert watch_state is not None
-    await wait_for(lambda: watch_state.watcher.pending)
+    await wait_for(lambda: watch_state.pending)
     await asyncio.wait_for(watching.stop_watching_photons(halt_threads=True), timeout=15)
     assert recorder.reloaded == []
     assert greetings(watching) == ["hello ada"]

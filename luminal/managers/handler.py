@@ -370,8 +370,12 @@ class Handler:
                     f"{sorted(unknown)}; the spec has {list(spec.argnames)}",
                 )
 
-    async def _activate(self, instance: Any, state: Any = _MISSING) -> None:
+    async def _activate(
+        self, instance: Any, state: Any = _MISSING, *, action: str = "started"
+    ) -> None:
         """Register ``instance`` and run its ``photon_import_state`` and ``photon_start``.
+
+        ``action`` opens the INFO line logged on success (``started photon NAME from PATH``).
 
         On failure the instance is unregistered, what it started is stopped, and
         :class:`PhotonStartError` is raised with the cause chained.
@@ -395,6 +399,8 @@ class Handler:
                 self._filepath,
             ) from error
         self._state = HandlerState.STARTED
+        if self._logging:
+            logger.info("%s photon %s from %s", action, self._name, self._filepath)
         await broadcast(self._plugin_manager, "luminal_photon_started", handler=self)
 
     async def start(self) -> None:
@@ -425,7 +431,9 @@ class Handler:
     async def _restart(self, state: Any = _MISSING) -> None:
         """Start a stopped handler again with a fresh instance (used to roll a reload back)."""
         self._state = HandlerState.LOADED
-        await self._activate(self._create_instance(), state)
+        await self._activate(
+            self._create_instance(), state, action="restarted the previous version of"
+        )
 
     def _release(self) -> None:
         """Drop the references to the photon class and instance, so its module can be freed."""

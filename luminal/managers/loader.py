@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import itertools
 import logging
@@ -108,14 +109,26 @@ class _PendingReload:
 
 @dataclass
 class _WatchState:
-    """What ``watch_photons`` keeps between two batches of changes."""
+    """What ``watch_photons`` keeps between two batches of changes.
 
-    watcher: DirectoryWatcher
-    dirty: set[Path] = field(default_factory=set)
+    ``dirty`` maps each watched root to its settled paths not applied yet.
+    """
+
+    watchers: list[DirectoryWatcher]
+    dirty: dict[Path, set[Path]] = field(default_factory=dict)
     worker: asyncio.Task[None] | None = None
     halting: bool = False
     failed: dict[Path, str | None] = field(default_factory=dict)
     helper_checksums: dict[Path, str] = field(default_factory=dict)
+
+    @property
+    def roots(self) -> list[Path]:
+        return [watcher.root for watcher in self.watchers]
+
+    @property
+    def pending(self) -> frozenset[Path]:
+        """The paths still waiting for their debounce delay, in every watched tree."""
+        return frozenset().union(*(watcher.pending for watcher in self.watchers))
 
 
 class Loader:
@@ -521,7 +534,13 @@ class Loader:
             raw_path, is_dir = os.fspath(photon_path), Path(photon_path).is_dir()
         path = _source_path(raw_path)
         if is_dir and not (path / "__init__.py").is_file():
-            return await self._emit_photons(path, photon_base, other_classes, recursive)
+            return await self._emit_photons(
+                path,
+                photon_base,
+                other_classes,
+                recursive,
+                photon_directory=self._photon_directories.get(path),
+            )
         handlers, errors = await self._emit_sources(
             [path], photon_base, other_classes, recursive, origin=origin
         )
@@ -712,6 +731,8 @@ class Loader:
         photon_base: type = IPhoton,
         other_classes: Sequence[str] = (),
         recursive: bool = False,
+        *,
+        photon_directory: Path | None = None,
     ) -> list[Handler]:
         """Load every photon source of a directory; return the handlers that loaded.
 
@@ -725,12 +746,15 @@ class Loader:
             photons that loaded stay loaded and are listed in ``handlers``.
         """
         directory = canonical_path(photons_directory)
+        # The trust policy judges every source of the tree against the directory the host named,
+        # not the sub-directory it sits in.
+        photon_directory = photon_directory or directory
         found, packages_only = await self._find_modules(directory)
         handlers: list[Handler] = []
         errors: list[PhotonLoadError] = []
         selected: list[tuple[Path, bool]] = []
         for module_path, is_dir in found:
-            self._photon_directories[Path(module_path)] = directory
+            self._photon_directories[Path(module_path)] = photon_directory
             is_package = is_dir and Path(module_path, "__init__.py").is_file()
             if is_dir and not (recursive or (is_package and packages_only)):
                 continue
@@ -757,7 +781,13 @@ class Loader:
             for path in paths:
                 try:
                     handlers.extend(
-                        await self._emit_photons(path, photon_base, other_classes, recursive)
+                        await self._emit_photons(
+                            path,
+                            photon_base,
+                            other_classes,
+                            recursive,
+                            photon_directory=photon_directory,
+                        )
                     )
                 except DirectoryLoadError as error:
                     handlers.extend(error.handlers)
@@ -1332,6 +1362,7 @@ class Loader:
         self,
         photons_directory: str | os.PathLike[str],
         *,
+        more_directories: Iterable[str | os.PathLike[str]] = (),
         debounce: float = DEFAULT_DEBOUNCE,
         observer_factory: ObserverFactory | None = None,
     ) -> None:
@@ -1348,7 +1379,11 @@ class Loader:
         fixes the file loads it. Sources that fail at the initial load are reported the same way
         and do not make this call raise.
 
-        Returns as soon as the observer runs and the tree is loaded. The seed's polling thread
+        A loader watches once at a time: to watch several trees with one loader (their photons
+        share :attr:`plugin_manager`), name the others in ``more_directories``; they are loaded
+        in the order given, after ``photons_directory``, and followed the same way.
+
+        Returns as soon as the observers run and the trees are loaded. The seed's polling thread
         (``_observe_photons``, re-hashing every file each second) is replaced by watchdog events:
         watchdog's daemon thread only hands each changed path to this event loop through
         ``loop.call_soon_threadsafe``; debouncing (``debounce`` seconds per file, on loop
@@ -1358,45 +1393,52 @@ class Loader:
         :param observer_factory: makes the watchdog observer (watchdog's native ``Observer`` by
             default; ``PollingObserver`` for file systems without change events). If inotify is
             out of watches, a WARNING is logged and the tree is polled instead.
-        :raises TypeError: if ``photons_directory`` is not a ``str`` or path.
-        :raises DirectoryNotFoundError: if it is missing or not a directory.
-        :raises ThreadManagerAlreadyRunningError: if this loader is already watching.
-        :raises ValueError: if ``debounce`` is negative.
+        :raises TypeError: if a directory is not a ``str`` or path, or ``more_directories`` is
+            not a collection of them.
+        :raises DirectoryNotFoundError: if a directory is missing or not a directory.
+        :raises ValueError: if two directories are the same or one lies inside another, or if
+            ``debounce`` is negative.
+        :raises ThreadManagerAlreadyRunningError: if this loader is already watching (call
+            :meth:`stop_watching_photons` first, or pass every tree in one call).
         """
-        if not isinstance(photons_directory, (str, os.PathLike)):
+        if isinstance(more_directories, (str, bytes, os.PathLike)):
             raise TypeError(
-                "photons_directory must be a str or os.PathLike, "
-                f"not {type(photons_directory).__name__}"
+                "more_directories must be a collection of directories, "
+                f"not a single {type(more_directories).__name__}"
             )
-        directory = canonical_path(photons_directory)
-        if not directory.is_dir():
-            raise DirectoryNotFoundError(
-                f"photon directory {os.fspath(photons_directory)!r} is missing or not a directory",
-                photons_directory,
-            )
+        directories = [_watched_directory(photons_directory)]
+        directories += [_watched_directory(directory) for directory in more_directories]
+        _check_disjoint(directories)
         if self._is_watching:
             raise ThreadManagerAlreadyRunningError(
                 "this loader is already watching photons; call stop_watching_photons first"
             )
-        watcher = DirectoryWatcher(
-            directory,
-            self._on_watched_change,
-            loop=asyncio.get_running_loop(),
-            debounce=debounce,
-            observer_factory=observer_factory,
-        )
+        loop = asyncio.get_running_loop()
+        watchers = [
+            DirectoryWatcher(
+                directory,
+                functools.partial(self._on_watched_change, directory),
+                loop=loop,
+                debounce=debounce,
+                observer_factory=observer_factory,
+            )
+            for directory in directories
+        ]
         self._is_watching = True
-        self._watch = _WatchState(watcher)
+        watch = self._watch = _WatchState(watchers)
         try:
-            await asyncio.to_thread(watcher.start)
-            await self._load_watched_tree(self._watch, directory)
+            for watcher in watchers:
+                await asyncio.to_thread(watcher.start)
+            for directory in directories:
+                await self._load_watched_tree(watch, directory)
         except BaseException:
             await self.stop_watching_photons(halt_threads=True)
             raise
-        self._log(logging.INFO, "watching %s for photon changes", directory)
+        for directory in directories:
+            self._log(logging.INFO, "watching %s for photon changes", directory)
 
     async def stop_watching_photons(self, halt_threads: bool = False) -> None:
-        """Stop watching: stop and join watchdog's thread, and let the work in progress end.
+        """Stop watching: stop and join watchdog's threads, and let the work in progress end.
 
         Changes still waiting for their debounce delay are dropped. By default the batch of
         changes being applied is finished; ``halt_threads=True`` stops after the one load,
@@ -1408,43 +1450,49 @@ class Loader:
         if watch is None:
             self._is_watching = False
             return
-        watch.watcher.cancel_pending()
+        for watcher in watch.watchers:
+            watcher.cancel_pending()
         watch.dirty.clear()
         watch.halting = halt_threads
         try:
-            stopped = await asyncio.to_thread(watch.watcher.stop, self._stop_timeout)
-            if not stopped:
-                logger.warning(
-                    "the watchdog observer of %s did not stop within %s s",
-                    watch.watcher.root,
-                    self._stop_timeout,
-                )
+            for watcher in watch.watchers:
+                stopped = await asyncio.to_thread(watcher.stop, self._stop_timeout)
+                if not stopped:
+                    logger.warning(
+                        "the watchdog observer of %s did not stop within %s s",
+                        watcher.root,
+                        self._stop_timeout,
+                    )
             worker = watch.worker
             if worker is not None and worker is not asyncio.current_task():
                 await worker
         finally:
             self._is_watching = False
-        self._log(logging.INFO, "stopped watching %s", watch.watcher.root)
+        for root in watch.roots:
+            self._log(logging.INFO, "stopped watching %s", root)
 
-    def _on_watched_change(self, path: Path) -> None:
-        """A watched path settled (on the loop): queue it for the one worker that applies changes
-        in order."""
+    def _on_watched_change(self, root: Path, path: Path) -> None:
+        """A path of the tree at ``root`` settled (on the loop): queue it for the one worker that
+        applies changes in order."""
         watch = self._watch
         if watch is None or watch.halting:
             return
-        watch.dirty.add(path)
+        watch.dirty.setdefault(root, set()).add(path)
         if watch.worker is None or watch.worker.done():
             watch.worker = asyncio.get_running_loop().create_task(
-                self._follow_changes(watch), name=f"luminal-watch {watch.watcher.root}"
+                self._follow_changes(watch), name=f"luminal-watch {watch.roots[0]}"
             )
 
     async def _follow_changes(self, watch: _WatchState) -> None:
         while watch.dirty and not watch.halting:
-            paths, watch.dirty = watch.dirty, set()
-            try:
-                await self._apply_changes(watch, paths)
-            except Exception:
-                logger.exception("applying the changes to %s failed", sorted(map(str, paths)))
+            batches, watch.dirty = watch.dirty, {}
+            for root, paths in batches.items():
+                if watch.halting:
+                    return
+                try:
+                    await self._apply_changes(watch, root, paths)
+                except Exception:
+                    logger.exception("applying the changes to %s failed", sorted(map(str, paths)))
 
     async def _load_watched_tree(self, watch: _WatchState, directory: Path) -> None:
         try:
@@ -1459,10 +1507,10 @@ class Loader:
                     )
         await self._start_watched(handlers)
 
-    async def _apply_changes(self, watch: _WatchState, paths: set[Path]) -> None:
-        """Bring the loader in step with the settled ``paths``: unload what vanished, reload
-        what changed (with the photons that use a changed helper), load what is new."""
-        root = watch.watcher.root
+    async def _apply_changes(self, watch: _WatchState, root: Path, paths: set[Path]) -> None:
+        """Bring the loader in step with the settled ``paths`` of the tree at ``root``: unload
+        what vanished, reload what changed (with the photons that use a changed helper), load
+        what is new."""
         affected: set[Path] = set()
         candidates: set[Path] = set()
         for path in paths:
@@ -1506,7 +1554,7 @@ class Loader:
         for path in sorted(to_load):
             if watch.halting:
                 return
-            if await self._load_watched(watch, path, force=False):
+            if await self._load_watched(watch, root, path, force=False):
                 helpers_changed = True
                 tried_since_helper_change.clear()
             else:
@@ -1516,7 +1564,7 @@ class Loader:
         for path in sorted(set(watch.failed) - tried_since_helper_change):
             if watch.halting:
                 return
-            await self._load_watched(watch, path, force=True)
+            await self._load_watched(watch, root, path, force=True)
 
     def _sources_touched_by(self, root: Path, path: Path) -> set[Path]:
         """Loaded sources that ``path`` is, lies in (a package's module) or contains."""
@@ -1565,8 +1613,9 @@ class Loader:
             return  # unloaded meanwhile by the host
         await self._start_watched(handlers)
 
-    async def _load_watched(self, watch: _WatchState, path: Path, force: bool) -> bool:
-        """Load and start a new source; whether it is a helper (a source without photons).
+    async def _load_watched(self, watch: _WatchState, root: Path, path: Path, force: bool) -> bool:
+        """Load and start a new source of the tree at ``root``; whether it is a helper (a source
+        without photons).
 
         A source that fails is remembered, so that it is tried again when its content or a
         helper changes, not on every ``touch``.
@@ -1577,6 +1626,9 @@ class Loader:
             return False
         if not force and path in watch.failed and watch.failed[path] == current:
             return False
+        # The trust policy judges symlinks and permissions against the watched tree, as it
+        # does for the sources of the initial load.
+        self._photon_directories[_source_path(path)] = root
         try:
             handlers = await self._emit_photon(path, IPhoton, [], recursive=True)
         except PhotonLoadError:
@@ -1674,6 +1726,32 @@ def _check_photon_list(photons: object) -> None:
         raise TypeError("photons must be a list of handlers, names or paths")
 
 
+def _watched_directory(directory: str | os.PathLike[str]) -> Path:
+    """The canonical path of a directory to watch.
+
+    :raises TypeError: if ``directory`` is not a ``str`` or path.
+    :raises DirectoryNotFoundError: if it is missing or not a directory.
+    """
+    if not isinstance(directory, (str, os.PathLike)):
+        raise TypeError(
+            f"photons_directory must be a str or os.PathLike, not {type(directory).__name__}"
+        )
+    path = canonical_path(directory)
+    if not path.is_dir():
+        raise DirectoryNotFoundError(
+            f"photon directory {os.fspath(directory)!r} is missing or not a directory", directory
+        )
+    return path
+
+
+def _check_disjoint(directories: Sequence[Path]) -> None:
+    """Refuse two watched trees that share files: each source has one tree to follow it."""
+    for index, directory in enumerate(directories):
+        for other in directories[:index]:
+            if directory.is_relative_to(other) or other.is_relative_to(directory):
+                raise ValueError(f"watched directories overlap: {other} and {directory}")
+
+
 def _given_directory(photon_path: str | os.PathLike[str]) -> Path:
     """The directory a photon path was given in, before its own symlinks are followed."""
     return canonical_path(os.path.dirname(os.path.abspath(os.fspath(photon_path))))
@@ -1740,18 +1818,23 @@ def _current_checksum(path: Path) -> str | None:
 
 def _sources_at(root: Path, path: Path) -> set[Path]:
     """The photon sources at or below ``path`` as ``load_photons(root, recursive=True)`` sees
-    them: loose ``.py`` files and top-level packages of plain directories."""
+    them: loose ``.py`` files and top-level packages of plain directories, none inside a
+    distribution's project directory."""
     current = root
     for part in path.relative_to(root).parts[:-1]:
         current = current / part
         if (current / "__init__.py").is_file():
             return {current}
+        if _is_project_directory(current):
+            return set()
     if path.is_file():
         return {path} if path.suffix == ".py" and path.name != "__init__.py" else set()
     if not path.is_dir():
         return set()
     if (path / "__init__.py").is_file():
         return {path}
+    if _is_project_directory(path):
+        return set()
     found: set[Path] = set()
     with contextlib.suppress(OSError), os.scandir(path) as entries:
         for entry in entries:
