@@ -1766,8 +1766,10 @@ def _load_error(path: Path, error: BaseException) -> PhotonLoadError:
     if isinstance(error, PhotonLoadError):
         return error
     if isinstance(error, SyntaxError):
-        where = f"{error.filename}, line {error.lineno}"
-        return PhotonLoadError(f"syntax error in photon {path} ({where}): {error.msg}", path)
+        where = f"line {error.lineno}"
+        if error.filename != str(path):
+            where = f"{error.filename}, {where}"
+        return PhotonLoadError(f"syntax error in photon {path}, {where}: {error.msg}", path)
     return PhotonLoadError(f"importing photon {path} raised {type(error).__name__}: {error}", path)
 
 
