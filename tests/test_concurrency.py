@@ -14,7 +14,7 @@ from luminal import (
     PhotonNotFoundError,
     PhotonNotInitializedError,
 )
-from tests.conftest import WritePhoton
+from tests.conftest import Observer, WritePhoton
 
 hookspec = pluggy.HookspecMarker("luminal")
 
@@ -90,6 +90,8 @@ async def test_fifty_tasks_keep_the_registry_consistent(
             except Exception as error:
                 unexpected.append(error)
 
+    observer = Observer()
+    loader.plugin_manager.register(observer)
     prober = asyncio.create_task(probe_forever())
     await asyncio.gather(*(worker(seed) for seed in range(50)))
     stop_probing.set()
@@ -108,6 +110,24 @@ async def test_fifty_tasks_keep_the_registry_consistent(
     prefix = loader._namespace + "_"
     loaded_modules = {module for module in sys.modules if module.startswith(prefix)}
     assert loaded_modules == {handler.module_name for handler in loader.photons.values()}
+
+    # The loader's own events, in the order they were sent, say what the final state must be:
+    # a photon is loaded exactly when its last event loaded or reloaded it, as that handler.
+    last_event: dict[str, tuple[str, object]] = {}
+    for kind, arguments in observer.events:
+        if kind in ("loaded", "unloaded"):
+            subject = arguments[0]
+            last_event[getattr(subject, "name", "")] = (kind, subject)
+        elif kind == "reloaded":
+            fresh = arguments[1]
+            last_event[getattr(fresh, "name", "")] = (kind, fresh)
+    assert len(last_event) > 0
+    for name in NAMES:
+        kind, subject = last_event.get(name, ("unloaded", None))
+        if kind == "unloaded":
+            assert name not in loader.photons
+        else:
+            assert loader.photons[name] is subject
 
 
 async def test_concurrent_operations_on_one_file_are_serialised(
