@@ -24,9 +24,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import CodeType, ModuleType
+from typing import NamedTuple
 
 __all__ = [
     "HelperFinder",
+    "ImportRequest",
     "ImportedSource",
     "SourceLoader",
     "canonical_path",
@@ -305,8 +307,17 @@ def _added_modules(before: dict[str, ModuleType], name: str) -> Iterable[str]:
     return sys.modules.keys() - before.keys()
 
 
+class ImportRequest(NamedTuple):
+    """One source for :func:`import_sources`: its path, its private module name, and the
+    sub-modules to import with it (dotted, relative to the package, as entry points name them)."""
+
+    path: Path
+    name: str
+    submodules: Sequence[str] = ()
+
+
 def import_sources(
-    requests: Sequence[tuple[Path, str]],
+    requests: Sequence[ImportRequest],
     package_finder: PackageFinder,
     helper_finder: HelperFinder,
     recursive: bool = False,
@@ -321,15 +332,17 @@ def import_sources(
     ``sys.modules`` again. ``verify`` is applied to each source as in :func:`import_source`.
     """
     results: list[ImportedSource | Exception] = []
-    roots = list(dict.fromkeys(path.parent for path, _ in requests))
+    roots = list(dict.fromkeys(request.path.parent for request in requests))
     for root in roots:
         helper_finder.add_root(root)
     try:
-        for path, name in requests:
+        for path, name, submodules in requests:
             try:
                 if not path.exists():
                     raise ModuleNotFoundError(f"no photon source at {path}", path=str(path))
-                results.append(import_source(path, name, package_finder, recursive, verify))
+                results.append(
+                    import_source(path, name, package_finder, recursive, verify, submodules)
+                )
             except Exception as error:
                 results.append(error)
     except BaseException:
