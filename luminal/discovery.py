@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Protocol
 
 import importlib_metadata
 
@@ -164,10 +165,64 @@ def _distribution_of(
         return "", ""
     known = cache.get(id(dist))
     if known is None:
-        metadata = dist.metadata
-        known = (metadata["Name"] or "", metadata["Version"] or "")
+        known = _name_and_version(dist)
         cache[id(dist)] = known
     return known
+
+
+class _Distribution(Protocol):
+    """What :func:`_name_and_version` needs of an ``importlib_metadata`` distribution."""
+
+    def read_text(self, filename: str) -> str | None: ...
+
+    @property
+    def metadata(self) -> importlib_metadata.PackageMetadata: ...
+
+
+def _name_and_version(dist: _Distribution) -> tuple[str, str]:
+    """A distribution's ``Name`` and ``Version``, as ``dist.metadata`` gives them.
+
+    Both are read from the metadata file's header lines: parsing the whole file as an email
+    message costs ten times more than reading it. Metadata in any unusual shape (folded or
+    missing values, other line ends, no ``METADATA``/``PKG-INFO`` file) goes to
+    ``dist.metadata``, so the answer is the parser's.
+    """
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO")
+    headers = _simple_headers(text, ("name", "version")) if text else None
+    if headers is None or len(headers) < 2:
+        metadata = dist.metadata
+        return metadata["Name"] or "", metadata["Version"] or ""
+    return headers["name"], headers["version"]
+
+
+_HEADER_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")
+
+
+def _simple_headers(text: str, wanted: Sequence[str]) -> dict[str, str] | None:
+    """The first value of each ``wanted`` header (lower-case names) of an RFC 822 header block.
+
+    ``None`` when a line is one that the email parser might read otherwise: a continuation of a
+    wanted header, a line that is not ``Name: value``, or a stray carriage return.
+    """
+    found: dict[str, str] = {}
+    previous = ""
+    for raw_line in text.split("\n"):
+        line = raw_line[:-1] if raw_line.endswith("\r") else raw_line
+        if not line:
+            break
+        if "\r" in line:
+            return None
+        if line[0] in " \t":
+            if previous in wanted:
+                return None
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or _HEADER_NAME.fullmatch(name) is None:
+            return None
+        previous = name.lower()
+        if previous in wanted and previous not in found:
+            found[previous] = value.lstrip(" \t")
+    return found
 
 
 @dataclass(frozen=True)

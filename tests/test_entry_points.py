@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import importlib_metadata
 import pluggy
 import pytest
 
@@ -144,6 +145,34 @@ def test_scan_finds_entry_points_without_importing_them(site_dir: Path) -> None:
     assert not python_files(site_dir) & loaded_files()
     assert "hello_photon" not in sys.modules
     assert "weather_photon" not in sys.modules
+
+
+METADATA_SHAPES: dict[str, tuple[str, str]] = {
+    "plain": ("Metadata-Version: 2.1\nName: Odd_Photon\nVersion: 2.0\n\nName: body\n", "2.0"),
+    "crlf line ends": ("Metadata-Version: 2.1\r\nName: Odd_Photon\r\nVersion: 2.0\r\n", "2.0"),
+    "lower-case names, trailing blanks": ("name: Odd_Photon\nversion:\t2.0  \n", "2.0  "),
+    "a name given twice": ("Name: Odd_Photon\nName: other\nVersion: 2.0\n", "2.0"),
+    "a folded header before": ("Summary: one\n  two\nName: Odd_Photon\nVersion: 2.0\n", "2.0"),
+    "a folded version": ("Name: Odd_Photon\nVersion: 2.0\n        .post1\n", "2.0\n.post1"),
+    "a unix-from line first": ("From nobody\nName: Odd_Photon\nVersion: 2.0\n", "2.0"),
+}
+
+
+@pytest.mark.parametrize("shape", list(METADATA_SHAPES))
+def test_distribution_name_and_version_are_read_as_importlib_metadata_reads_them(
+    site_dir: Path, shape: str
+) -> None:
+    text, expected_version = METADATA_SHAPES[shape]
+    dist_info = install_distribution(site_dir, "Odd_Photon", {"odd": "odd_photon"}, {})
+    (dist_info / "METADATA").write_bytes(text.encode())
+    [entry_point] = importlib_metadata.entry_points(group="luminal.photons")
+    assert entry_point.dist is not None
+    metadata = entry_point.dist.metadata
+
+    [entry] = find_photon_entry_points()
+
+    assert (entry.distribution, entry.version) == ("Odd_Photon", expected_version)
+    assert (entry.distribution, entry.version) == (metadata["Name"], metadata["Version"])
 
 
 async def test_class_entry_point_loads_that_class_and_module_entry_point_all_its_photons(
