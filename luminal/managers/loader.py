@@ -353,12 +353,14 @@ class Loader:
         *,
         checksum: str = "",
         modules: Iterable[ModuleType] = (),
+        canonical: Path | None = None,
     ) -> list[Handler]:
         """Create a handler for each photon class the module defines.
 
         A photon class is a subclass of ``photon_base`` defined in the module (or, for a
         package, in one of its modules), or a class named in ``other_classes``. The seed
         returned ``False`` for a module without photons; this returns an empty list.
+        ``canonical`` is ``photon_path`` resolved, when the caller has it already.
 
         :raises PhotonNameConflictError: if two photon classes of the module share a name.
         """
@@ -378,7 +380,10 @@ class Loader:
                 ):
                     classes[id(value)] = value
         handlers: list[Handler] = []
+        if not classes:
+            return handlers
         path = os.fspath(photon_path)
+        lock = self._lock_of(canonical if canonical is not None else canonical_path(path))
         for photon_class in classes.values():
             name = getattr(photon_class, "photon_name", None)
             if not isinstance(name, str) or (name == "IPhoton" and photon_class is not IPhoton):
@@ -396,7 +401,7 @@ class Loader:
                     module_name=imported_module.__name__,
                     finalize_timeout=self._finalize_timeout,
                     stop_timeout=self._stop_timeout,
-                    lock=self._lock_of(canonical_path(path)),
+                    lock=lock,
                 )
             )
         return handlers
@@ -637,6 +642,7 @@ class Loader:
                     for name, module in imported.modules.items()
                     if name != imported.module.__name__
                 ],
+                canonical=path,
             )
             for handler in handlers:
                 handler._origin = origin
@@ -737,11 +743,12 @@ class Loader:
         errors: list[PhotonLoadError] = []
         selected: list[tuple[Path, bool]] = []
         for module_path, is_dir in found:
-            self._photon_directories[Path(module_path)] = directory
-            is_package = is_dir and Path(module_path, "__init__.py").is_file()
+            source_path = Path(module_path)
+            self._photon_directories[source_path] = directory
+            is_package = is_dir and (source_path / "__init__.py").is_file()
             if is_dir and not (recursive or (is_package and packages_only)):
                 continue
-            if is_dir and not is_package and _is_project_directory(Path(module_path)):
+            if is_dir and not is_package and _is_project_directory(source_path):
                 self._log(
                     logging.INFO,
                     "skipping %s: it is a distribution's project; install it and use "
@@ -749,7 +756,7 @@ class Loader:
                     module_path,
                 )
                 continue
-            selected.append((Path(module_path), is_dir and not is_package))
+            selected.append((source_path, is_dir and not is_package))
         # Runs of files and packages load as one batch each; plain sub-directories in between
         # are descended into in their place, so the order stays the sorted one.
         for is_plain_directory, group in itertools.groupby(selected, key=operator.itemgetter(1)):
