@@ -12,11 +12,14 @@ standard library or installed packages.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import itertools
 import os
+import stat
 import sys
 import threading
 from collections import Counter
@@ -40,6 +43,10 @@ __all__ = [
 ]
 
 CHUNK_SIZE = 2**20
+# What pathlib's exists() and is_dir() take for "not there" (ENOENT, ENOTDIR, EBADF, ELOOP;
+# on Windows not ready, invalid name, unresolvable name).
+_MISSING_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
+_MISSING_WINERRORS = frozenset({21, 123, 1921})
 IGNORED_DIRECTORIES = frozenset({"__pycache__"})
 
 
@@ -246,8 +253,11 @@ def import_source(
     ``sys.modules`` is removed again and the exception propagates. ``verify(path, checksum)``
     runs on the bytes read, before any of them is executed, and may refuse them by raising.
     """
-    is_package = path.is_dir()
-    files = read_source(path)
+    mode = _existing_mode(path)
+    if mode is None:
+        raise ModuleNotFoundError(f"no photon source at {path}", path=str(path))
+    is_package = stat.S_ISDIR(mode)
+    files = {path: path.read_bytes()} if stat.S_ISREG(mode) else read_source(path)
     init_file = path / "__init__.py" if is_package else path
     if init_file not in files:
         raise ModuleNotFoundError(f"{path} is not a Python module or package", path=str(path))
@@ -291,19 +301,33 @@ def import_source(
     return imported
 
 
+def _existing_mode(path: Path) -> int | None:
+    """The ``st_mode`` of ``path`` (symlinks followed), or ``None`` where ``Path.exists`` would
+    say that it does not exist: one ``stat`` instead of ``exists``, ``is_dir`` and ``is_file``."""
+    try:
+        return os.stat(path).st_mode
+    except OSError as error:
+        if error.errno in _MISSING_ERRNOS or getattr(error, "winerror", None) in _MISSING_WINERRORS:
+            return None
+        raise
+    except ValueError:
+        return None
+
+
 def _added_modules(before: dict[str, ModuleType], name: str) -> Iterable[str]:
     """The names added to ``sys.modules`` since ``before`` was copied from it.
 
-    A photon file usually adds only its own module: one more entry and none gone is answered
-    without building a set of every module name, which grows with each photon loaded.
+    A photon file usually adds only its own module, which is answered without going over every
+    module name (they grow with each photon loaded): ``sys.modules`` keeps insertion order, so
+    when it is one longer, ends with ``name`` and, just before it, with the last entry of
+    ``before`` (the same module), nothing else was added.
     """
-    if (
-        len(sys.modules) == len(before) + 1
-        and name in sys.modules
-        and name not in before
-        and before.keys() <= sys.modules.keys()
-    ):
-        return (name,)
+    if len(sys.modules) == len(before) + 1 and before and name not in before:
+        last_before = next(reversed(before))
+        # One C call, so no other thread changes sys.modules while it runs.
+        newest = tuple(itertools.islice(reversed(sys.modules), 2))
+        if newest == (name, last_before) and sys.modules.get(last_before) is before[last_before]:
+            return (name,)
     return sys.modules.keys() - before.keys()
 
 
@@ -338,8 +362,6 @@ def import_sources(
     try:
         for path, name, submodules in requests:
             try:
-                if not path.exists():
-                    raise ModuleNotFoundError(f"no photon source at {path}", path=str(path))
                 results.append(
                     import_source(path, name, package_finder, recursive, verify, submodules)
                 )
