@@ -19,6 +19,7 @@ import importlib.machinery
 import importlib.util
 import itertools
 import os
+import re
 import stat
 import sys
 import threading
@@ -47,6 +48,8 @@ CHUNK_SIZE = 2**20
 # on Windows not ready, invalid name, unresolvable name).
 _MISSING_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
 _MISSING_WINERRORS = frozenset({21, 123, 1921})
+# Any character but a letter or digit (str.isalnum), and "_", which becomes "_" all the same.
+_NOT_ALPHANUMERIC = re.compile(r"\W")
 IGNORED_DIRECTORIES = frozenset({"__pycache__"})
 
 
@@ -92,7 +95,7 @@ def checksum_files(files: dict[Path, bytes], root: Path) -> str:
 def module_name_for(path: Path, namespace: str) -> str:
     """A private, stable module name for the source at ``path`` within one loader."""
     stem = path.stem if path.is_file() else path.name
-    safe_stem = "".join(char if char.isalnum() else "_" for char in stem)
+    safe_stem = _NOT_ALPHANUMERIC.sub("_", stem)
     path_digest = hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:10]
     return f"{namespace}_{safe_stem}_{path_digest}"
 

@@ -82,7 +82,7 @@ class PhotonSource:
     modules: dict[str, ModuleType]
     helpers: dict[str, ModuleType]
     photon_base: type
-    other_classes: list[str]
+    other_classes: tuple[str, ...]
     recursive: bool
     origin: PhotonOrigin | None = None
     package_files: dict[Path, bytes] = field(default_factory=dict)
@@ -659,7 +659,7 @@ class Loader:
             modules=imported.modules,
             helpers=imported.helpers,
             photon_base=photon_base,
-            other_classes=list(other_classes),
+            other_classes=tuple(other_classes),
             recursive=recursive,
             origin=origin,
             package_files=imported.files if imported.is_package else {},
