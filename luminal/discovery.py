@@ -134,16 +134,17 @@ def find_photon_entry_points(
 ) -> list[PhotonEntryPoint]:
     """The entry points of ``group`` that ``names`` and ``policy`` select.
 
-    Imports nothing: it reads ``entry_points.txt`` (one ``entry_points(group=...)`` call) and the
-    metadata of the distributions that declare an entry point in the group. When a distribution
-    is installed twice on ``sys.path``, the first one wins, as for imports. The result is sorted
+    Imports nothing: it reads ``entry_points.txt`` (what ``entry_points(group=...)`` answers, see
+    :func:`_group_entry_points`) and the metadata of the distributions that declare an entry point
+    in the group. When a distribution is installed twice on ``sys.path``, the first one wins, as
+    for imports. The result is sorted
     by normalized distribution name, then entry-point name, so the order (and which of two
     photons with one name loads) does not depend on how the file system lists directories.
     """
     wanted = None if names is None else frozenset(_names(names))
     metadata_by_distribution: dict[int, tuple[str, str]] = {}
     found: list[PhotonEntryPoint] = []
-    for entry_point in importlib_metadata.entry_points(group=group):
+    for entry_point in _group_entry_points(group):
         if wanted is not None and entry_point.name not in wanted:
             continue
         distribution, version = _distribution_of(entry_point, metadata_by_distribution)
@@ -155,6 +156,50 @@ def find_photon_entry_points(
         found.append(entry)
     found.sort(key=lambda entry: (normalize_distribution_name(entry.distribution), entry.name))
     return found
+
+
+def _group_entry_points(group: str) -> list[importlib_metadata.EntryPoint]:
+    """``importlib_metadata.entry_points(group=group)``, without parsing every distribution's.
+
+    The same distributions are asked, and the same one wins for each name (the first with
+    metadata, as ``entry_points()`` picks it), but only a winner whose ``entry_points.txt``
+    mentions ``group`` has that file parsed: a large environment then costs one read per
+    distribution. The result is in ``entry_points()``'s order. This relies on how
+    ``entry_points()`` chooses, through two private names of ``importlib_metadata``; without
+    them, ``entry_points()`` itself is called.
+    """
+    prefer_valid = getattr(importlib_metadata.Distribution, "_prefer_valid", None)
+    if prefer_valid is None:
+        return list(importlib_metadata.entry_points(group=group))
+    by_name: dict[str, list[tuple[int, _Distribution]]] = {}
+    for position, dist in enumerate(importlib_metadata.distributions()):
+        normalized = getattr(dist, "_normalized_name", None)
+        if not isinstance(normalized, str):
+            return list(importlib_metadata.entry_points(group=group))
+        by_name.setdefault(normalized, []).append((position, dist))
+    declaring: list[tuple[int, _Distribution]] = []
+    for candidates in by_name.values():
+        winner = candidates[0]
+        if len(candidates) > 1:
+            first_valid = next(iter(prefer_valid([dist for _, dist in candidates])))
+            winner = next(item for item in candidates if item[1] is first_valid)
+        if _may_declare(winner[1], group):
+            declaring.append(winner)
+    declaring.sort(key=lambda item: item[0])
+    return [
+        entry_point
+        for dist in prefer_valid([dist for _, dist in declaring])
+        for entry_point in dist.entry_points.select(group=group)
+    ]
+
+
+def _may_declare(dist: _Distribution, group: str) -> bool:
+    """Whether ``dist`` may have entry points in ``group``: its ``entry_points.txt`` names it, or
+    it is a provider's distribution that answers ``entry_points`` its own way."""
+    if type(dist).entry_points is not importlib_metadata.Distribution.entry_points:
+        return True
+    text = dist.read_text("entry_points.txt")
+    return text is not None and group in text
 
 
 def _distribution_of(
@@ -171,12 +216,15 @@ def _distribution_of(
 
 
 class _Distribution(Protocol):
-    """What :func:`_name_and_version` needs of an ``importlib_metadata`` distribution."""
+    """What discovery reads of an ``importlib_metadata`` distribution."""
 
     def read_text(self, filename: str) -> str | None: ...
 
     @property
     def metadata(self) -> importlib_metadata.PackageMetadata: ...
+
+    @property
+    def entry_points(self) -> importlib_metadata.EntryPoints: ...
 
 
 def _name_and_version(dist: _Distribution) -> tuple[str, str]:

@@ -8,7 +8,9 @@ import site
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import importlib_metadata
 import pluggy
@@ -28,6 +30,7 @@ from luminal import (
     find_photon_entry_points,
     hookimpl,
 )
+from luminal.discovery import _group_entry_points
 from luminal.trust import TrustPolicy, write_lock
 from tests.conftest import WritePhoton
 from tests.distributions import install_distribution, install_editable, loaded_files
@@ -128,6 +131,40 @@ def install_hello(site_dir: Path) -> None:
 
 def install_weather(site_dir: Path) -> None:
     install_distribution(site_dir, "Weather_Photon", {"weather": "weather_photon"}, WEATHER_MODULE)
+
+
+def test_group_scan_answers_as_importlib_metadata_entry_points(
+    site_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    later_site = tmp_path / "later-site-packages"
+    later_site.mkdir()
+    monkeypatch.setattr(sys, "path", [str(site_dir), str(later_site), *sys.path])
+    install_distribution(site_dir, "alpha", {"a": "alpha:A"}, {})
+    install_distribution(site_dir, "beta", {"b": "beta:B"}, {}, group="luminal.photons.extra")
+    # Names the group, but not as a section.
+    install_distribution(site_dir, "gamma", {"gamma": "g:main  # luminal.photons"}, {}, group="x")
+    spaced = install_distribution(site_dir, "delta", {}, {})
+    (spaced / "entry_points.txt").write_text("[ luminal.photons ]\nd = delta:D\n")
+    # Installed twice: the first copy wins, though only the second declares a photon.
+    install_distribution(site_dir, "dupe", {"old": "dupe:Old"}, {}, group="console_scripts")
+    install_distribution(later_site, "dupe", {"new": "dupe:New"}, {}, version="2.0")
+    # Installed twice, the first copy without metadata: the second one wins.
+    install_distribution(site_dir, "revived", {"x": "revived:X"}, {})
+    install_distribution(later_site, "revived", {"y": "revived:Y"}, {}, version="2.0")
+    (site_dir / "revived-1.0.dist-info" / "METADATA").unlink()
+    lonely = install_distribution(later_site, "lonely", {"z": "lonely:Z"}, {})
+    (lonely / "METADATA").unlink()
+
+    def described(entry_points: Iterable[Any]) -> list[tuple[str, str, str, str]]:
+        return [
+            (entry.name, entry.value, entry.group, str(entry.dist.locate_file("")))
+            for entry in entry_points
+        ]
+
+    expected = described(importlib_metadata.entry_points(group="luminal.photons"))
+
+    assert described(_group_entry_points("luminal.photons")) == expected
+    assert [name for name, *_ in expected] == ["a", "y", "z"]
 
 
 def test_scan_finds_entry_points_without_importing_them(site_dir: Path) -> None:
