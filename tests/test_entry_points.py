@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import site
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -662,3 +663,43 @@ def test_example_distribution_installs_with_pip(tmp_path: Path, editable: bool) 
         assert source == (EXAMPLE_DISTRIBUTION / "src" / "luminal_hello").resolve()
     else:
         assert source.parent == Path(purelib).resolve()
+
+
+SELF_IMPORTING = {
+    "selfish_photon/__init__.py": """
+        from luminal import IPhoton
+
+        import selfish_photon.words
+
+        class Selfish(IPhoton, name="selfish"):
+            pass
+    """,
+    "selfish_photon/words.py": "WORD = 'me'\n",
+}
+
+
+@pytest.fixture
+def installed_name_freed() -> Iterator[None]:
+    """Removes what a photon package imported by its installed name (Luminal leaves it)."""
+    yield
+    for name in [name for name in sys.modules if name.partition(".")[0] == "selfish_photon"]:
+        del sys.modules[name]
+
+
+@pytest.mark.usefixtures("installed_name_freed")
+async def test_a_package_importing_itself_by_its_installed_name_is_warned_about(
+    site_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    install_distribution(site_dir, "selfish", {"selfish": "selfish_photon:Selfish"}, SELF_IMPORTING)
+    install_weather(site_dir)
+
+    with caplog.at_level(logging.WARNING, logger="luminal"):
+        async with Loader(logging=True) as loader:
+            handlers = await loader.load_entry_points()
+
+    assert sorted(handler.name for handler in handlers) == ["selfish", "sunny"]
+    warnings = [
+        record.getMessage() for record in caplog.records if "installed name" in record.getMessage()
+    ]
+    assert len(warnings) == 1
+    assert "'selfish_photon'" in warnings[0]
