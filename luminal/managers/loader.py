@@ -228,16 +228,24 @@ class Loader:
         await broadcast(self._plugin_manager, "luminal_photon_error", path=path, error=error)
 
     def _lock_of(self, path: Path) -> asyncio.Lock:
-        return self._locks.setdefault(path, asyncio.Lock())
+        lock = self._locks.get(path)
+        if lock is None:
+            lock = self._locks[path] = asyncio.Lock()
+        return lock
 
     @contextlib.asynccontextmanager
     async def _locked(self, paths: Iterable[Path]) -> AsyncIterator[None]:
         """Serialise operations per source; several are locked in path order (no deadlock)."""
-        ordered = sorted(set(paths))
-        async with contextlib.AsyncExitStack() as stack:
-            for path in ordered:
-                await stack.enter_async_context(self._lock_of(path))
+        locks = [self._lock_of(path) for path in sorted(set(paths))]
+        held = 0
+        try:
+            for lock in locks:
+                await lock.acquire()
+                held += 1
             yield
+        finally:
+            for lock in reversed(locks[:held]):
+                lock.release()
 
     def _install_finders(self) -> None:
         if self._package_finder not in sys.meta_path:
