@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Protocol
 
 import importlib_metadata
 
@@ -133,16 +134,17 @@ def find_photon_entry_points(
 ) -> list[PhotonEntryPoint]:
     """The entry points of ``group`` that ``names`` and ``policy`` select.
 
-    Imports nothing: it reads ``entry_points.txt`` (one ``entry_points(group=...)`` call) and the
-    metadata of the distributions that declare an entry point in the group. When a distribution
-    is installed twice on ``sys.path``, the first one wins, as for imports. The result is sorted
+    Imports nothing: it reads ``entry_points.txt`` (what ``entry_points(group=...)`` answers, see
+    :func:`_group_entry_points`) and the metadata of the distributions that declare an entry point
+    in the group. When a distribution is installed twice on ``sys.path``, the first one wins, as
+    for imports. The result is sorted
     by normalized distribution name, then entry-point name, so the order (and which of two
     photons with one name loads) does not depend on how the file system lists directories.
     """
     wanted = None if names is None else frozenset(_names(names))
     metadata_by_distribution: dict[int, tuple[str, str]] = {}
     found: list[PhotonEntryPoint] = []
-    for entry_point in importlib_metadata.entry_points(group=group):
+    for entry_point in _group_entry_points(group):
         if wanted is not None and entry_point.name not in wanted:
             continue
         distribution, version = _distribution_of(entry_point, metadata_by_distribution)
@@ -156,6 +158,50 @@ def find_photon_entry_points(
     return found
 
 
+def _group_entry_points(group: str) -> list[importlib_metadata.EntryPoint]:
+    """``importlib_metadata.entry_points(group=group)``, without parsing every distribution's.
+
+    The same distributions are asked, and the same one wins for each name (the first with
+    metadata, as ``entry_points()`` picks it), but only a winner whose ``entry_points.txt``
+    mentions ``group`` has that file parsed: a large environment then costs one read per
+    distribution. The result is in ``entry_points()``'s order. This relies on how
+    ``entry_points()`` chooses, through two private names of ``importlib_metadata``; without
+    them, ``entry_points()`` itself is called.
+    """
+    prefer_valid = getattr(importlib_metadata.Distribution, "_prefer_valid", None)
+    if prefer_valid is None:
+        return list(importlib_metadata.entry_points(group=group))
+    by_name: dict[str, list[tuple[int, _Distribution]]] = {}
+    for position, dist in enumerate(importlib_metadata.distributions()):
+        normalized = getattr(dist, "_normalized_name", None)
+        if not isinstance(normalized, str):
+            return list(importlib_metadata.entry_points(group=group))
+        by_name.setdefault(normalized, []).append((position, dist))
+    declaring: list[tuple[int, _Distribution]] = []
+    for candidates in by_name.values():
+        winner = candidates[0]
+        if len(candidates) > 1:
+            first_valid = next(iter(prefer_valid([dist for _, dist in candidates])))
+            winner = next(item for item in candidates if item[1] is first_valid)
+        if _may_declare(winner[1], group):
+            declaring.append(winner)
+    declaring.sort(key=lambda item: item[0])
+    return [
+        entry_point
+        for dist in prefer_valid([dist for _, dist in declaring])
+        for entry_point in dist.entry_points.select(group=group)
+    ]
+
+
+def _may_declare(dist: _Distribution, group: str) -> bool:
+    """Whether ``dist`` may have entry points in ``group``: its ``entry_points.txt`` names it, or
+    it is a provider's distribution that answers ``entry_points`` its own way."""
+    if type(dist).entry_points is not importlib_metadata.Distribution.entry_points:
+        return True
+    text = dist.read_text("entry_points.txt")
+    return text is not None and group in text
+
+
 def _distribution_of(
     entry_point: importlib_metadata.EntryPoint, cache: dict[int, tuple[str, str]]
 ) -> tuple[str, str]:
@@ -164,10 +210,67 @@ def _distribution_of(
         return "", ""
     known = cache.get(id(dist))
     if known is None:
-        metadata = dist.metadata
-        known = (metadata["Name"] or "", metadata["Version"] or "")
+        known = _name_and_version(dist)
         cache[id(dist)] = known
     return known
+
+
+class _Distribution(Protocol):
+    """What discovery reads of an ``importlib_metadata`` distribution."""
+
+    def read_text(self, filename: str) -> str | None: ...
+
+    @property
+    def metadata(self) -> importlib_metadata.PackageMetadata: ...
+
+    @property
+    def entry_points(self) -> importlib_metadata.EntryPoints: ...
+
+
+def _name_and_version(dist: _Distribution) -> tuple[str, str]:
+    """A distribution's ``Name`` and ``Version``, as ``dist.metadata`` gives them.
+
+    Both are read from the metadata file's header lines: parsing the whole file as an email
+    message costs ten times more than reading it. Metadata in any unusual shape (folded or
+    missing values, other line ends, no ``METADATA``/``PKG-INFO`` file) goes to
+    ``dist.metadata``, so the answer is the parser's.
+    """
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO")
+    headers = _simple_headers(text, ("name", "version")) if text else None
+    if headers is None or len(headers) < 2:
+        metadata = dist.metadata
+        return metadata["Name"] or "", metadata["Version"] or ""
+    return headers["name"], headers["version"]
+
+
+_HEADER_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")
+
+
+def _simple_headers(text: str, wanted: Sequence[str]) -> dict[str, str] | None:
+    """The first value of each ``wanted`` header (lower-case names) of an RFC 822 header block.
+
+    ``None`` when a line is one that the email parser might read otherwise: a continuation of a
+    wanted header, a line that is not ``Name: value``, or a stray carriage return.
+    """
+    found: dict[str, str] = {}
+    previous = ""
+    for raw_line in text.split("\n"):
+        line = raw_line[:-1] if raw_line.endswith("\r") else raw_line
+        if not line:
+            break
+        if "\r" in line:
+            return None
+        if line[0] in " \t":
+            if previous in wanted:
+                return None
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or _HEADER_NAME.fullmatch(name) is None:
+            return None
+        previous = name.lower()
+        if previous in wanted and previous not in found:
+            found[previous] = value.lstrip(" \t")
+    return found
 
 
 @dataclass(frozen=True)

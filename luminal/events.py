@@ -32,6 +32,8 @@ async def acall_hook(plugin_manager: pluggy.PluginManager, hook_name: str, **kwa
     if spec is not None and spec.opts.get("firstresult"):
         return await outcome if inspect.isawaitable(outcome) else outcome
     pending = [result for result in outcome if inspect.isawaitable(result)]
+    if not pending:
+        return [value for value in outcome if value is not None]
     awaited = iter(await asyncio.gather(*pending))
     values = [next(awaited) if inspect.isawaitable(result) else result for result in outcome]
     return [value for value in values if value is not None]

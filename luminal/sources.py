@@ -12,11 +12,15 @@ standard library or installed packages.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import itertools
 import os
+import re
+import stat
 import sys
 import threading
 from collections import Counter
@@ -24,9 +28,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import CodeType, ModuleType
+from typing import NamedTuple
 
 __all__ = [
     "HelperFinder",
+    "ImportRequest",
     "ImportedSource",
     "SourceLoader",
     "canonical_path",
@@ -38,6 +44,12 @@ __all__ = [
 ]
 
 CHUNK_SIZE = 2**20
+# What pathlib's exists() and is_dir() take for "not there" (ENOENT, ENOTDIR, EBADF, ELOOP;
+# on Windows not ready, invalid name, unresolvable name).
+_MISSING_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
+_MISSING_WINERRORS = frozenset({21, 123, 1921})
+# Any character but a letter or digit (str.isalnum), and "_", which becomes "_" all the same.
+_NOT_ALPHANUMERIC = re.compile(r"\W")
 IGNORED_DIRECTORIES = frozenset({"__pycache__"})
 
 
@@ -83,7 +95,7 @@ def checksum_files(files: dict[Path, bytes], root: Path) -> str:
 def module_name_for(path: Path, namespace: str) -> str:
     """A private, stable module name for the source at ``path`` within one loader."""
     stem = path.stem if path.is_file() else path.name
-    safe_stem = "".join(char if char.isalnum() else "_" for char in stem)
+    safe_stem = _NOT_ALPHANUMERIC.sub("_", stem)
     path_digest = hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:10]
     return f"{namespace}_{safe_stem}_{path_digest}"
 
@@ -244,8 +256,11 @@ def import_source(
     ``sys.modules`` is removed again and the exception propagates. ``verify(path, checksum)``
     runs on the bytes read, before any of them is executed, and may refuse them by raising.
     """
-    is_package = path.is_dir()
-    files = read_source(path)
+    mode = _existing_mode(path)
+    if mode is None:
+        raise ModuleNotFoundError(f"no photon source at {path}", path=str(path))
+    is_package = stat.S_ISDIR(mode)
+    files = {path: path.read_bytes()} if stat.S_ISREG(mode) else read_source(path)
     init_file = path / "__init__.py" if is_package else path
     if init_file not in files:
         raise ModuleNotFoundError(f"{path} is not a Python module or package", path=str(path))
@@ -289,24 +304,47 @@ def import_source(
     return imported
 
 
+def _existing_mode(path: Path) -> int | None:
+    """The ``st_mode`` of ``path`` (symlinks followed), or ``None`` where ``Path.exists`` would
+    say that it does not exist: one ``stat`` instead of ``exists``, ``is_dir`` and ``is_file``."""
+    try:
+        return os.stat(path).st_mode
+    except OSError as error:
+        if error.errno in _MISSING_ERRNOS or getattr(error, "winerror", None) in _MISSING_WINERRORS:
+            return None
+        raise
+    except ValueError:
+        return None
+
+
 def _added_modules(before: dict[str, ModuleType], name: str) -> Iterable[str]:
     """The names added to ``sys.modules`` since ``before`` was copied from it.
 
-    A photon file usually adds only its own module: one more entry and none gone is answered
-    without building a set of every module name, which grows with each photon loaded.
+    A photon file usually adds only its own module, which is answered without going over every
+    module name (they grow with each photon loaded): ``sys.modules`` keeps insertion order, so
+    when it is one longer, ends with ``name`` and, just before it, with the last entry of
+    ``before`` (the same module), nothing else was added.
     """
-    if (
-        len(sys.modules) == len(before) + 1
-        and name in sys.modules
-        and name not in before
-        and before.keys() <= sys.modules.keys()
-    ):
-        return (name,)
+    if len(sys.modules) == len(before) + 1 and before and name not in before:
+        last_before = next(reversed(before))
+        # One C call, so no other thread changes sys.modules while it runs.
+        newest = tuple(itertools.islice(reversed(sys.modules), 2))
+        if newest == (name, last_before) and sys.modules.get(last_before) is before[last_before]:
+            return (name,)
     return sys.modules.keys() - before.keys()
 
 
+class ImportRequest(NamedTuple):
+    """One source for :func:`import_sources`: its path, its private module name, and the
+    sub-modules to import with it (dotted, relative to the package, as entry points name them)."""
+
+    path: Path
+    name: str
+    submodules: Sequence[str] = ()
+
+
 def import_sources(
-    requests: Sequence[tuple[Path, str]],
+    requests: Sequence[ImportRequest],
     package_finder: PackageFinder,
     helper_finder: HelperFinder,
     recursive: bool = False,
@@ -321,15 +359,15 @@ def import_sources(
     ``sys.modules`` again. ``verify`` is applied to each source as in :func:`import_source`.
     """
     results: list[ImportedSource | Exception] = []
-    roots = list(dict.fromkeys(path.parent for path, _ in requests))
+    roots = list(dict.fromkeys(request.path.parent for request in requests))
     for root in roots:
         helper_finder.add_root(root)
     try:
-        for path, name in requests:
+        for path, name, submodules in requests:
             try:
-                if not path.exists():
-                    raise ModuleNotFoundError(f"no photon source at {path}", path=str(path))
-                results.append(import_source(path, name, package_finder, recursive, verify))
+                results.append(
+                    import_source(path, name, package_finder, recursive, verify, submodules)
+                )
             except Exception as error:
                 results.append(error)
     except BaseException:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import site
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
+import importlib_metadata
 import pluggy
 import pytest
 
@@ -27,6 +31,7 @@ from luminal import (
     find_photon_entry_points,
     hookimpl,
 )
+from luminal.discovery import _group_entry_points
 from luminal.trust import TrustPolicy, write_lock
 from tests.conftest import WritePhoton
 from tests.distributions import install_distribution, install_editable, loaded_files
@@ -129,6 +134,40 @@ def install_weather(site_dir: Path) -> None:
     install_distribution(site_dir, "Weather_Photon", {"weather": "weather_photon"}, WEATHER_MODULE)
 
 
+def test_group_scan_answers_as_importlib_metadata_entry_points(
+    site_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    later_site = tmp_path / "later-site-packages"
+    later_site.mkdir()
+    monkeypatch.setattr(sys, "path", [str(site_dir), str(later_site), *sys.path])
+    install_distribution(site_dir, "alpha", {"a": "alpha:A"}, {})
+    install_distribution(site_dir, "beta", {"b": "beta:B"}, {}, group="luminal.photons.extra")
+    # Names the group, but not as a section.
+    install_distribution(site_dir, "gamma", {"gamma": "g:main  # luminal.photons"}, {}, group="x")
+    spaced = install_distribution(site_dir, "delta", {}, {})
+    (spaced / "entry_points.txt").write_text("[ luminal.photons ]\nd = delta:D\n")
+    # Installed twice: the first copy wins, though only the second declares a photon.
+    install_distribution(site_dir, "dupe", {"old": "dupe:Old"}, {}, group="console_scripts")
+    install_distribution(later_site, "dupe", {"new": "dupe:New"}, {}, version="2.0")
+    # Installed twice, the first copy without metadata: the second one wins.
+    install_distribution(site_dir, "revived", {"x": "revived:X"}, {})
+    install_distribution(later_site, "revived", {"y": "revived:Y"}, {}, version="2.0")
+    (site_dir / "revived-1.0.dist-info" / "METADATA").unlink()
+    lonely = install_distribution(later_site, "lonely", {"z": "lonely:Z"}, {})
+    (lonely / "METADATA").unlink()
+
+    def described(entry_points: Iterable[Any]) -> list[tuple[str, str, str, str]]:
+        return [
+            (entry.name, entry.value, entry.group, str(entry.dist.locate_file("")))
+            for entry in entry_points
+        ]
+
+    expected = described(importlib_metadata.entry_points(group="luminal.photons"))
+
+    assert described(_group_entry_points("luminal.photons")) == expected
+    assert [name for name, *_ in expected] == ["a", "y", "z"]
+
+
 def test_scan_finds_entry_points_without_importing_them(site_dir: Path) -> None:
     install_hello(site_dir)
     install_weather(site_dir)
@@ -144,6 +183,34 @@ def test_scan_finds_entry_points_without_importing_them(site_dir: Path) -> None:
     assert not python_files(site_dir) & loaded_files()
     assert "hello_photon" not in sys.modules
     assert "weather_photon" not in sys.modules
+
+
+METADATA_SHAPES: dict[str, tuple[str, str]] = {
+    "plain": ("Metadata-Version: 2.1\nName: Odd_Photon\nVersion: 2.0\n\nName: body\n", "2.0"),
+    "crlf line ends": ("Metadata-Version: 2.1\r\nName: Odd_Photon\r\nVersion: 2.0\r\n", "2.0"),
+    "lower-case names, trailing blanks": ("name: Odd_Photon\nversion:\t2.0  \n", "2.0  "),
+    "a name given twice": ("Name: Odd_Photon\nName: other\nVersion: 2.0\n", "2.0"),
+    "a folded header before": ("Summary: one\n  two\nName: Odd_Photon\nVersion: 2.0\n", "2.0"),
+    "a folded version": ("Name: Odd_Photon\nVersion: 2.0\n        .post1\n", "2.0\n.post1"),
+    "a unix-from line first": ("From nobody\nName: Odd_Photon\nVersion: 2.0\n", "2.0"),
+}
+
+
+@pytest.mark.parametrize("shape", list(METADATA_SHAPES))
+def test_distribution_name_and_version_are_read_as_importlib_metadata_reads_them(
+    site_dir: Path, shape: str
+) -> None:
+    text, expected_version = METADATA_SHAPES[shape]
+    dist_info = install_distribution(site_dir, "Odd_Photon", {"odd": "odd_photon"}, {})
+    (dist_info / "METADATA").write_bytes(text.encode())
+    [entry_point] = importlib_metadata.entry_points(group="luminal.photons")
+    assert entry_point.dist is not None
+    metadata = entry_point.dist.metadata
+
+    [entry] = find_photon_entry_points()
+
+    assert (entry.distribution, entry.version) == ("Odd_Photon", expected_version)
+    assert (entry.distribution, entry.version) == (metadata["Name"], metadata["Version"])
 
 
 async def test_class_entry_point_loads_that_class_and_module_entry_point_all_its_photons(
@@ -596,3 +663,43 @@ def test_example_distribution_installs_with_pip(tmp_path: Path, editable: bool) 
         assert source == (EXAMPLE_DISTRIBUTION / "src" / "luminal_hello").resolve()
     else:
         assert source.parent == Path(purelib).resolve()
+
+
+SELF_IMPORTING = {
+    "selfish_photon/__init__.py": """
+        from luminal import IPhoton
+
+        import selfish_photon.words
+
+        class Selfish(IPhoton, name="selfish"):
+            pass
+    """,
+    "selfish_photon/words.py": "WORD = 'me'\n",
+}
+
+
+@pytest.fixture
+def installed_name_freed() -> Iterator[None]:
+    """Removes what a photon package imported by its installed name (Luminal leaves it)."""
+    yield
+    for name in [name for name in sys.modules if name.partition(".")[0] == "selfish_photon"]:
+        del sys.modules[name]
+
+
+@pytest.mark.usefixtures("installed_name_freed")
+async def test_a_package_importing_itself_by_its_installed_name_is_warned_about(
+    site_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    install_distribution(site_dir, "selfish", {"selfish": "selfish_photon:Selfish"}, SELF_IMPORTING)
+    install_weather(site_dir)
+
+    with caplog.at_level(logging.WARNING, logger="luminal"):
+        async with Loader(logging=True) as loader:
+            handlers = await loader.load_entry_points()
+
+    assert sorted(handler.name for handler in handlers) == ["selfish", "sunny"]
+    warnings = [
+        record.getMessage() for record in caplog.records if "installed name" in record.getMessage()
+    ]
+    assert len(warnings) == 1
+    assert "'selfish_photon'" in warnings[0]

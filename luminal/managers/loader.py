@@ -51,6 +51,7 @@ from luminal.photon import IPhoton
 from luminal.sources import (
     HelperFinder,
     ImportedSource,
+    ImportRequest,
     PackageFinder,
     canonical_path,
     checksum_files,
@@ -83,7 +84,7 @@ class PhotonSource:
     modules: dict[str, ModuleType]
     helpers: dict[str, ModuleType]
     photon_base: type
-    other_classes: list[str]
+    other_classes: tuple[str, ...]
     recursive: bool
     origin: PhotonOrigin | None = None
     package_files: dict[Path, bytes] = field(default_factory=dict)
@@ -248,16 +249,24 @@ class Loader:
         await broadcast(self._plugin_manager, "luminal_photon_error", path=path, error=error)
 
     def _lock_of(self, path: Path) -> asyncio.Lock:
-        return self._locks.setdefault(path, asyncio.Lock())
+        lock = self._locks.get(path)
+        if lock is None:
+            lock = self._locks[path] = asyncio.Lock()
+        return lock
 
     @contextlib.asynccontextmanager
     async def _locked(self, paths: Iterable[Path]) -> AsyncIterator[None]:
         """Serialise operations per source; several are locked in path order (no deadlock)."""
-        ordered = sorted(set(paths))
-        async with contextlib.AsyncExitStack() as stack:
-            for path in ordered:
-                await stack.enter_async_context(self._lock_of(path))
+        locks = [self._lock_of(path) for path in sorted(set(paths))]
+        held = 0
+        try:
+            for lock in locks:
+                await lock.acquire()
+                held += 1
             yield
+        finally:
+            for lock in reversed(locks[:held]):
+                lock.release()
 
     def _install_finders(self) -> None:
         if self._package_finder not in sys.meta_path:
@@ -317,9 +326,16 @@ class Loader:
             self._remove_finders_when_idle()
 
     async def _import_sources(
-        self, paths: Sequence[Path], recursive: bool
+        self,
+        paths: Sequence[Path],
+        recursive: bool,
+        submodules: Mapping[Path, Sequence[str]] | None = None,
     ) -> dict[Path, ImportedSource | Exception]:
-        """Import several sources in one worker-thread call; a failure is kept in its place."""
+        """Import several sources in one worker-thread call; a failure is kept in its place.
+
+        ``submodules`` names, per source, the modules to import besides its top module (those
+        its entry points name).
+        """
         refused: dict[Path, ImportedSource | Exception] = {}
         verify = None
         if self._trust is not None:
@@ -334,7 +350,14 @@ class Loader:
             return refused
         self._install_finders()
         self._imports_in_flight += 1
-        requests = [(path, module_name_for(path, self._namespace)) for path in allowed]
+        requests = [
+            ImportRequest(
+                path,
+                module_name_for(path, self._namespace),
+                submodules.get(path, ()) if submodules is not None else (),
+            )
+            for path in allowed
+        ]
         handover: list[list[ImportedSource | Exception]] = []  # as in _import_source
 
         def run_imports() -> None:
@@ -359,12 +382,14 @@ class Loader:
         *,
         checksum: str = "",
         modules: Iterable[ModuleType] = (),
+        canonical: Path | None = None,
     ) -> list[Handler]:
         """Create a handler for each photon class the module defines.
 
         A photon class is a subclass of ``photon_base`` defined in the module (or, for a
         package, in one of its modules), or a class named in ``other_classes``. The seed
         returned ``False`` for a module without photons; this returns an empty list.
+        ``canonical`` is ``photon_path`` resolved, when the caller has it already.
 
         :raises PhotonNameConflictError: if two photon classes of the module share a name.
         """
@@ -384,7 +409,10 @@ class Loader:
                 ):
                     classes[id(value)] = value
         handlers: list[Handler] = []
+        if not classes:
+            return handlers
         path = os.fspath(photon_path)
+        lock = self._lock_of(canonical if canonical is not None else canonical_path(path))
         for photon_class in classes.values():
             name = getattr(photon_class, "photon_name", None)
             if not isinstance(name, str) or (name == "IPhoton" and photon_class is not IPhoton):
@@ -402,7 +430,7 @@ class Loader:
                     module_name=imported_module.__name__,
                     finalize_timeout=self._finalize_timeout,
                     stop_timeout=self._stop_timeout,
-                    lock=self._lock_of(canonical_path(path)),
+                    lock=lock,
                 )
             )
         return handlers
@@ -649,6 +677,7 @@ class Loader:
                     for name, module in imported.modules.items()
                     if name != imported.module.__name__
                 ],
+                canonical=path,
             )
             for handler in handlers:
                 handler._origin = origin
@@ -665,7 +694,7 @@ class Loader:
             modules=imported.modules,
             helpers=imported.helpers,
             photon_base=photon_base,
-            other_classes=list(other_classes),
+            other_classes=tuple(other_classes),
             recursive=recursive,
             origin=origin,
             package_files=imported.files if imported.is_package else {},
@@ -754,11 +783,12 @@ class Loader:
         errors: list[PhotonLoadError] = []
         selected: list[tuple[Path, bool]] = []
         for module_path, is_dir in found:
-            self._photon_directories[Path(module_path)] = photon_directory
-            is_package = is_dir and Path(module_path, "__init__.py").is_file()
+            source_path = Path(module_path)
+            self._photon_directories[source_path] = photon_directory
+            is_package = is_dir and (source_path / "__init__.py").is_file()
             if is_dir and not (recursive or (is_package and packages_only)):
                 continue
-            if is_dir and not is_package and _is_project_directory(Path(module_path)):
+            if is_dir and not is_package and _is_project_directory(source_path):
                 self._log(
                     logging.INFO,
                     "skipping %s: it is a distribution's project; install it and use "
@@ -766,7 +796,7 @@ class Loader:
                     module_path,
                 )
                 continue
-            selected.append((Path(module_path), is_dir and not is_package))
+            selected.append((source_path, is_dir and not is_package))
         # Runs of files and packages load as one batch each; plain sub-directories in between
         # are descended into in their place, so the order stays the sorted one.
         for is_plain_directory, group in itertools.groupby(selected, key=operator.itemgetter(1)):
@@ -892,7 +922,7 @@ class Loader:
             off; the photons that loaded stay loaded and are listed in ``handlers``.
         """
         wanted = _check_entry_point_arguments(group, names, policy, photon_base)
-        entries = await asyncio.to_thread(find_photon_entry_points, group, wanted, policy)
+        entries, located, errors = await asyncio.to_thread(_discover, group, wanted, policy)
         if wanted is not None:
             missing = sorted(set(wanted) - {entry.name for entry in entries})
             if missing:
@@ -902,94 +932,135 @@ class Loader:
                     ", ".join(missing),
                     group,
                 )
-        located, errors = await asyncio.to_thread(locate_sources, entries)
         for error in errors:
             await self._report(error.path or error.value, error)
         by_path: dict[Path, list[EntryPointSource]] = {}
         for source in located:
             by_path.setdefault(source.path, []).append(source)
-        handlers: list[Handler] = []
-        for path, sources in by_path.items():
-            loaded, failed = await self._load_entry_point_source(path, sources, photon_base)
-            handlers.extend(loaded)
-            errors.extend(failed)
+        handlers, failed = await self._load_entry_point_sources(by_path, photon_base)
+        errors.extend(failed)
         if errors and not self._suppress_errors:
             raise EntryPointGroupLoadError(group, errors, handlers)
         return handlers
 
-    async def _load_entry_point_source(
-        self, path: Path, sources: list[EntryPointSource], photon_base: type
+    async def _load_entry_point_sources(
+        self, by_path: Mapping[Path, Sequence[EntryPointSource]], photon_base: type
     ) -> tuple[list[Handler], list[EntryPointLoadError]]:
-        """Load one source with the photons its entry points name; report what fails.
+        """Load sources with the photons their entry points name; report what fails.
+
+        The sources are imported in one worker-thread call, as a directory's are, then
+        validated and committed one by one in the order given. Reports and events are sent in
+        that order, source by source, once the locks are released.
+        """
+        handlers: list[Handler] = []
+        outcomes: list[tuple[Path, list[EntryPointLoadError], PhotonSource | None, bool]] = []
+        async with self._locked(by_path):
+            pending = [path for path in by_path if path not in self._sources]
+            installed_names = {path: by_path[path][0].package for path in pending}
+            imported_before = {name for name in installed_names.values() if name in sys.modules}
+            imports = await self._import_sources(
+                pending,
+                recursive=False,
+                submodules={
+                    path: EntryPointSelection(tuple(by_path[path])).submodules for path in pending
+                },
+            )
+            for path, sources in by_path.items():
+                loaded = self._sources.get(path)
+                if loaded is not None:
+                    self._log(
+                        logging.WARNING,
+                        "%s is already loaded; use reload_photon to refresh it",
+                        path,
+                    )
+                    handlers.extend(loaded.handlers)
+                    continue
+                committed, errors = await self._commit_entry_point_source(
+                    path, sources, photon_base, imports[path]
+                )
+                if committed is not None:
+                    handlers.extend(committed.handlers)
+                installed_name = installed_names[path]
+                imported_itself = (
+                    installed_name not in imported_before and installed_name in sys.modules
+                )
+                outcomes.append((path, errors, committed, imported_itself))
+            self._remove_finders_when_idle()
+        failed: list[EntryPointLoadError] = []
+        for path, errors, committed, imported_itself in outcomes:
+            for error in errors:
+                await self._report(str(path), error)
+            failed.extend(errors)
+            if imported_itself:
+                self._log(
+                    logging.WARNING,
+                    "photon package %s was imported by its installed name %r; that copy is not "
+                    "reloaded (use relative imports inside the package)",
+                    path,
+                    installed_names[path],
+                )
+            for handler in committed.handlers if committed is not None else ():
+                self._log(logging.INFO, "loaded photon %s from %s", handler.name, path)
+                await broadcast(self._plugin_manager, "luminal_photon_loaded", handler=handler)
+        return handlers, failed
+
+    async def _commit_entry_point_source(
+        self,
+        path: Path,
+        sources: Sequence[EntryPointSource],
+        photon_base: type,
+        imported: ImportedSource | Exception,
+    ) -> tuple[PhotonSource | None, list[EntryPointLoadError]]:
+        """Validate and commit one imported source with the photons its entry points name.
 
         An entry point that names no photon, or a photon whose name is taken, is dropped and the
         source imported again for the others: an import is cheap, and a partly broken
-        distribution should not take its working photons down.
+        distribution should not take its working photons down. Returns the committed source, if
+        any, and the errors to report.
         """
         errors: list[EntryPointLoadError] = []
-        installed_name = sources[0].package
-        was_imported = installed_name in sys.modules
-        async with self._locked([path]):
-            loaded = self._sources.get(path)
-            if loaded is not None:
-                self._log(
-                    logging.WARNING, "%s is already loaded; use reload_photon to refresh it", path
+        remaining = list(sources)
+        attempt: ImportedSource | Exception | None = imported
+        while remaining:
+            # The first attempt validates the batch's import; a retry imports the source again.
+            given, attempt = attempt, None
+            try:
+                if isinstance(given, Exception):
+                    raise _load_error(path, given) from given
+                source = await self._prepare_source(
+                    path,
+                    photon_base,
+                    (),
+                    False,
+                    None,
+                    entry_points=EntryPointSelection(tuple(remaining)),
+                    imported=given,
                 )
-                return list(loaded.handlers), []
-            remaining = list(sources)
-            committed: PhotonSource | None = None
-            while remaining and committed is None:
-                try:
-                    source = await self._prepare_source(
-                        path,
-                        photon_base,
-                        (),
-                        False,
-                        None,
-                        entry_points=EntryPointSelection(tuple(remaining)),
-                    )
-                except EntryPointLoadError as error:
-                    kept = [item for item in remaining if not _raised_for(item, error)]
-                    remaining = kept if len(kept) < len(remaining) else []
-                    errors.append(error)
-                    await self._report(str(path), error)
-                    continue
-                except PhotonLoadError as error:
-                    for item in remaining:
-                        failure = EntryPointLoadError(f"{item.entry}: {error}", item.entry, path)
-                        failure.__cause__ = error
-                        errors.append(failure)
-                        await self._report(str(path), failure)
-                    break
-                conflict = self._conflict(source.handlers)
-                if conflict is None:
-                    self._commit_source(source)
-                    committed = source
-                    break
-                self._drop_imported(source.module_name, source.modules, source.helpers)
-                taken = next(
-                    (item for item in remaining if _names_photon(item, source, conflict)),
-                    remaining[0],
-                )
-                remaining.remove(taken)
-                failure = EntryPointLoadError(f"{taken.entry}: {conflict}", taken.entry, path)
-                failure.__cause__ = conflict
-                errors.append(failure)
-                await self._report(str(path), failure)
-        if not was_imported and installed_name in sys.modules:
-            self._log(
-                logging.WARNING,
-                "photon package %s imported itself by its installed name %r; that copy is not "
-                "reloaded (use relative imports inside the package)",
-                path,
-                installed_name,
+            except EntryPointLoadError as error:
+                kept = [item for item in remaining if not _raised_for(item, error)]
+                remaining = kept if len(kept) < len(remaining) else []
+                errors.append(error)
+                continue
+            except PhotonLoadError as error:
+                for item in remaining:
+                    failure = EntryPointLoadError(f"{item.entry}: {error}", item.entry, path)
+                    failure.__cause__ = error
+                    errors.append(failure)
+                break
+            conflict = self._conflict(source.handlers)
+            if conflict is None:
+                self._commit_source(source)
+                return source, errors
+            self._drop_imported(source.module_name, source.modules, source.helpers)
+            taken = next(
+                (item for item in remaining if _names_photon(item, source, conflict)),
+                remaining[0],
             )
-        if committed is None:
-            return [], errors
-        for handler in committed.handlers:
-            self._log(logging.INFO, "loaded photon %s from %s", handler.name, path)
-            await broadcast(self._plugin_manager, "luminal_photon_loaded", handler=handler)
-        return list(committed.handlers), errors
+            remaining.remove(taken)
+            failure = EntryPointLoadError(f"{taken.entry}: {conflict}", taken.entry, path)
+            failure.__cause__ = conflict
+            errors.append(failure)
+        return None, errors
 
     @contextlib.asynccontextmanager
     async def _locked_sources(
@@ -1682,6 +1753,18 @@ def _check_entry_point_arguments(
     if not all(isinstance(name, str) for name in wanted):
         raise TypeError("names must be a collection of entry-point names (str)")
     return wanted
+
+
+def _discover(
+    group: str, names: Iterable[str] | None, policy: EntryPointPolicy | None
+) -> tuple[list[PhotonEntryPoint], list[EntryPointSource], list[EntryPointLoadError]]:
+    """The group's selected entry points, those located and those that cannot be.
+
+    Finding and locating run in one worker-thread call.
+    """
+    entries = find_photon_entry_points(group, names, policy)
+    located, failed = locate_sources(entries)
+    return entries, located, failed
 
 
 def _select_entry_point_photons(
