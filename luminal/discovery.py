@@ -238,9 +238,17 @@ def _name_and_version(dist: _Distribution) -> tuple[str, str]:
     text = dist.read_text("METADATA") or dist.read_text("PKG-INFO")
     headers = _simple_headers(text, ("name", "version")) if text else None
     if headers is None or len(headers) < 2:
-        metadata = dist.metadata
-        return metadata["Name"] or "", metadata["Version"] or ""
+        return _metadata_value(dist, "Name"), _metadata_value(dist, "Version")
     return headers["name"], headers["version"]
+
+
+def _metadata_value(dist: _Distribution, field: str) -> str:
+    """One header of ``dist.metadata``; ``""`` when the metadata is broken or lacks it, so one
+    damaged installation never stops the discovery of the others."""
+    try:
+        return dist.metadata[field] or ""
+    except (KeyError, OSError, ValueError):
+        return ""
 
 
 _HEADER_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")

@@ -703,3 +703,26 @@ async def test_a_package_importing_itself_by_its_installed_name_is_warned_about(
     ]
     assert len(warnings) == 1
     assert "'selfish_photon'" in warnings[0]
+
+
+async def test_distribution_without_a_name_header_does_not_stop_discovery(
+    loader: Loader, site_dir: Path
+) -> None:
+    install_weather(site_dir)
+    dist_info = install_distribution(
+        site_dir,
+        "nameless",
+        {"nameless": "nameless_photon"},
+        {"nameless_photon.py": SUNNY.replace("sunny", "nameless")},
+    )
+    metadata = dist_info / "METADATA"
+    metadata.write_text(
+        "".join(
+            line for line in metadata.read_text().splitlines(True) if not line.startswith("Name:")
+        )
+    )
+    handlers = await loader.load_entry_points()
+    assert sorted(handler.name for handler in handlers) == ["nameless", "sunny"]
+    nameless = loader.photons["nameless"].origin
+    assert nameless is not None
+    assert nameless.distribution == ""

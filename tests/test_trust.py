@@ -214,3 +214,14 @@ async def test_file_owned_by_another_user_is_refused(write_photon: WritePhoton) 
     async with Loader(trust=TrustPolicy()) as loader:
         with pytest.raises(PhotonTrustError, match="another user"):
             await loader.load_photon(path)
+
+
+async def test_a_refusal_is_raised_as_it_is_never_as_its_own_cause(
+    write_photon: WritePhoton,
+) -> None:
+    path = write_photon("open.py", PHOTON.format(name="Open"))
+    path.chmod(0o666)
+    async with Loader(trust=TrustPolicy()) as loader:
+        with pytest.raises(PhotonTrustError) as caught:
+            await loader.load_photon(path)
+    assert caught.value.__cause__ is not caught.value

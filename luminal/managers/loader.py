@@ -613,7 +613,7 @@ class Loader:
                 imported = imports[path]
                 try:
                     if isinstance(imported, Exception):
-                        raise _load_error(path, imported) from imported
+                        _raise_load_error(path, imported)
                     source = await self._prepare_source(
                         path, photon_base, other_classes, recursive, origin, imported=imported
                     )
@@ -664,7 +664,7 @@ class Loader:
                     path, recursive, entry_points.submodules if entry_points else ()
                 )
             except Exception as error:
-                raise _load_error(path, error) from error
+                _raise_load_error(path, error)
         try:
             handlers = await self._validate_module(
                 imported.module,
@@ -1026,7 +1026,7 @@ class Loader:
             given, attempt = attempt, None
             try:
                 if isinstance(given, Exception):
-                    raise _load_error(path, given) from given
+                    _raise_load_error(path, given)
                 source = await self._prepare_source(
                     path,
                     photon_base,
@@ -1843,6 +1843,14 @@ def _given_directory(photon_path: str | os.PathLike[str]) -> Path:
 def _source_path(photon: str | os.PathLike[str]) -> Path:
     path = canonical_path(photon)
     return path.parent if path.name == "__init__.py" else path
+
+
+def _raise_load_error(path: Path, error: BaseException) -> NoReturn:
+    """Raise ``error`` as a :class:`PhotonLoadError` of ``path``, chained to it (a load error
+    is raised as it is, never as its own cause)."""
+    if isinstance(error, PhotonLoadError):
+        raise error
+    raise _load_error(path, error) from error
 
 
 def _load_error(path: Path, error: BaseException) -> PhotonLoadError:
