@@ -39,8 +39,10 @@ __all__ = [
     "checksum_files",
     "import_source",
     "import_sources",
+    "is_project_directory",
     "iter_source_files",
     "module_name_for",
+    "source_path",
 ]
 
 CHUNK_SIZE = 2**20
@@ -415,3 +417,14 @@ def referenced_helpers(module: ModuleType) -> dict[str, ModuleType]:
                 found[candidate.__name__] = candidate
                 pending.append(candidate)
     return found
+
+
+def is_project_directory(path: Path) -> bool:
+    """A distribution's project root: its photons are meant to be installed, not walked."""
+    return (path / "pyproject.toml").is_file() or (path / "setup.py").is_file()
+
+
+def source_path(photon: str | os.PathLike[str]) -> Path:
+    """The source a path names: a package's directory for its ``__init__.py``."""
+    path = canonical_path(photon)
+    return path.parent if path.name == "__init__.py" else path

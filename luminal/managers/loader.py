@@ -41,12 +41,12 @@ from luminal.errors import (
     PhotonNotFoundError,
     PhotonNotInitializedError,
     PhotonReloadError,
-    PhotonStartError,
     PhotonTrustError,
     ThreadManagerAlreadyRunningError,
 )
 from luminal.events import acall_hook, broadcast
 from luminal.managers.handler import _MISSING, Handler, HandlerState, PhotonOrigin
+from luminal.managers.watching import PhotonWatch, check_disjoint, watched_directory
 from luminal.photon import IPhoton
 from luminal.sources import (
     HelperFinder,
@@ -54,12 +54,12 @@ from luminal.sources import (
     ImportRequest,
     PackageFinder,
     canonical_path,
-    checksum_files,
     import_source,
     import_sources,
     is_ignored_name,
+    is_project_directory,
     module_name_for,
-    read_source,
+    source_path,
 )
 from luminal.trust import TrustPolicy
 from luminal.watcher import DEFAULT_DEBOUNCE, DirectoryWatcher, ObserverFactory
@@ -106,30 +106,6 @@ class _PendingReload:
     states: dict[str, Any] = field(default_factory=dict)
     stopped: list[Handler] = field(default_factory=list)
     started: list[Handler] = field(default_factory=list)
-
-
-@dataclass
-class _WatchState:
-    """What ``watch_photons`` keeps between two batches of changes.
-
-    ``dirty`` maps each watched root to its settled paths not applied yet.
-    """
-
-    watchers: list[DirectoryWatcher]
-    dirty: dict[Path, set[Path]] = field(default_factory=dict)
-    worker: asyncio.Task[None] | None = None
-    halting: bool = False
-    failed: dict[Path, str | None] = field(default_factory=dict)
-    helper_checksums: dict[Path, str] = field(default_factory=dict)
-
-    @property
-    def roots(self) -> list[Path]:
-        return [watcher.root for watcher in self.watchers]
-
-    @property
-    def pending(self) -> frozenset[Path]:
-        """The paths still waiting for their debounce delay, in every watched tree."""
-        return frozenset().union(*(watcher.pending for watcher in self.watchers))
 
 
 class Loader:
@@ -190,7 +166,7 @@ class Loader:
         self._is_watching = False
         self._trust = trust
         self._photon_directories: dict[Path, Path] = {}
-        self._watch: _WatchState | None = None
+        self._watch: PhotonWatch | None = None
 
     @property
     def photons(self) -> Mapping[str, Handler]:
@@ -505,7 +481,7 @@ class Loader:
             )
         if isinstance(photon, str) and photon in self._photons:
             return self._photons[photon]
-        source = self._sources.get(_source_path(photon))
+        source = self._sources.get(source_path(photon))
         if source is None:
             raise PhotonNotFoundError(f"no loaded photon named or at {os.fspath(photon)!r}", photon)
         return list(source.handlers) if len(source.handlers) != 1 else source.handlers[0]
@@ -522,7 +498,7 @@ class Loader:
             )
         if isinstance(photon, str) and photon in self._photons:
             return self._sources[Path(self._photons[photon].filepath)]
-        source = self._sources.get(_source_path(photon))
+        source = self._sources.get(source_path(photon))
         if source is None:
             raise PhotonNotFoundError(f"no loaded photon named or at {os.fspath(photon)!r}", photon)
         return source
@@ -560,7 +536,7 @@ class Loader:
             raw_path, is_dir, _ = photon_path
         else:
             raw_path, is_dir = os.fspath(photon_path), Path(photon_path).is_dir()
-        path = _source_path(raw_path)
+        path = source_path(raw_path)
         if is_dir and not (path / "__init__.py").is_file():
             return await self._emit_photons(
                 path,
@@ -783,12 +759,12 @@ class Loader:
         errors: list[PhotonLoadError] = []
         selected: list[tuple[Path, bool]] = []
         for module_path, is_dir in found:
-            source_path = Path(module_path)
-            self._photon_directories[source_path] = photon_directory
-            is_package = is_dir and (source_path / "__init__.py").is_file()
+            entry_path = Path(module_path)
+            self._photon_directories[entry_path] = photon_directory
+            is_package = is_dir and (entry_path / "__init__.py").is_file()
             if is_dir and not (recursive or (is_package and packages_only)):
                 continue
-            if is_dir and not is_package and _is_project_directory(source_path):
+            if is_dir and not is_package and is_project_directory(entry_path):
                 self._log(
                     logging.INFO,
                     "skipping %s: it is a distribution's project; install it and use "
@@ -796,7 +772,7 @@ class Loader:
                     module_path,
                 )
                 continue
-            selected.append((source_path, is_dir and not is_package))
+            selected.append((entry_path, is_dir and not is_package))
         # Runs of files and packages load as one batch each; plain sub-directories in between
         # are descended into in their place, so the order stays the sorted one.
         for is_plain_directory, group in itertools.groupby(selected, key=operator.itemgetter(1)):
@@ -1477,31 +1453,29 @@ class Loader:
                 "more_directories must be a collection of directories, "
                 f"not a single {type(more_directories).__name__}"
             )
-        directories = [_watched_directory(photons_directory)]
-        directories += [_watched_directory(directory) for directory in more_directories]
-        _check_disjoint(directories)
+        directories = [watched_directory(photons_directory)]
+        directories += [watched_directory(directory) for directory in more_directories]
+        check_disjoint(directories)
         if self._is_watching:
             raise ThreadManagerAlreadyRunningError(
                 "this loader is already watching photons; call stop_watching_photons first"
             )
         loop = asyncio.get_running_loop()
-        watchers = [
+        watchers: list[DirectoryWatcher] = []
+        watch = self._watch = PhotonWatch(self, watchers)
+        watchers.extend(
             DirectoryWatcher(
                 directory,
-                functools.partial(self._on_watched_change, directory),
+                functools.partial(watch.on_change, directory),
                 loop=loop,
                 debounce=debounce,
                 observer_factory=observer_factory,
             )
             for directory in directories
-        ]
+        )
         self._is_watching = True
-        watch = self._watch = _WatchState(watchers)
         try:
-            for watcher in watchers:
-                await asyncio.to_thread(watcher.start)
-            for directory in directories:
-                await self._load_watched_tree(watch, directory)
+            await watch.start()
         except BaseException:
             await self.stop_watching_photons(halt_threads=True)
             raise
@@ -1521,201 +1495,12 @@ class Loader:
         if watch is None:
             self._is_watching = False
             return
-        for watcher in watch.watchers:
-            watcher.cancel_pending()
-        watch.dirty.clear()
-        watch.halting = halt_threads
         try:
-            for watcher in watch.watchers:
-                stopped = await asyncio.to_thread(watcher.stop, self._stop_timeout)
-                if not stopped:
-                    logger.warning(
-                        "the watchdog observer of %s did not stop within %s s",
-                        watcher.root,
-                        self._stop_timeout,
-                    )
-            worker = watch.worker
-            if worker is not None and worker is not asyncio.current_task():
-                await worker
+            await watch.stop(halt_threads, self._stop_timeout)
         finally:
             self._is_watching = False
         for root in watch.roots:
             self._log(logging.INFO, "stopped watching %s", root)
-
-    def _on_watched_change(self, root: Path, path: Path) -> None:
-        """A path of the tree at ``root`` settled (on the loop): queue it for the one worker that
-        applies changes in order."""
-        watch = self._watch
-        if watch is None or watch.halting:
-            return
-        watch.dirty.setdefault(root, set()).add(path)
-        if watch.worker is None or watch.worker.done():
-            watch.worker = asyncio.get_running_loop().create_task(
-                self._follow_changes(watch), name=f"luminal-watch {watch.roots[0]}"
-            )
-
-    async def _follow_changes(self, watch: _WatchState) -> None:
-        while watch.dirty and not watch.halting:
-            batches, watch.dirty = watch.dirty, {}
-            for root, paths in batches.items():
-                if watch.halting:
-                    return
-                try:
-                    await self._apply_changes(watch, root, paths)
-                except Exception:
-                    logger.exception("applying the changes to %s failed", sorted(map(str, paths)))
-
-    async def _load_watched_tree(self, watch: _WatchState, directory: Path) -> None:
-        try:
-            handlers = await self.load_photons(directory, recursive=True)
-        except DirectoryLoadError as error:
-            handlers = error.handlers
-            for failure in error.errors:
-                if failure.path is not None:
-                    failed_path = Path(failure.path)
-                    watch.failed[failed_path] = await asyncio.to_thread(
-                        _current_checksum, failed_path
-                    )
-        await self._start_watched(handlers)
-
-    async def _apply_changes(self, watch: _WatchState, root: Path, paths: set[Path]) -> None:
-        """Bring the loader in step with the settled ``paths`` of the tree at ``root``: unload
-        what vanished, reload what changed (with the photons that use a changed helper), load
-        what is new."""
-        affected: set[Path] = set()
-        candidates: set[Path] = set()
-        for path in paths:
-            affected |= self._sources_touched_by(root, path)
-            candidates |= _sources_at(root, path)
-        gone = {path for path in affected if not _source_present(path)}
-        helpers_changed = False
-        for path in sorted(gone):
-            if watch.halting:
-                return
-            helpers_changed |= await self._unload_watched(path)
-            if path.is_dir():
-                candidates |= _sources_at(root, path)
-        groups: list[set[Path]] = []
-        for path in sorted(affected - gone):
-            source = self._sources.get(path)
-            current = await asyncio.to_thread(_current_checksum, path)
-            if source is not None and current is not None and current != source.checksum:
-                groups.append({path})
-                helpers_changed |= not source.handlers
-        for location, users in self._helper_users().items():
-            if not any(path == location or path.is_relative_to(location) for path in paths):
-                continue
-            current = await asyncio.to_thread(_current_checksum, location)
-            if current is not None and watch.helper_checksums.get(location) == current:
-                continue
-            if current is not None:
-                watch.helper_checksums[location] = current
-            helpers_changed = True
-            groups.append(users - gone)
-        for group in _merge_overlapping(groups):
-            if watch.halting:
-                return
-            await self._reload_watched(group)
-        to_load = {path for path in candidates if path not in self._sources}
-        if to_load:
-            for path in [path for path in self._sources if path.is_relative_to(root)]:
-                if not _source_present(path):
-                    await self._unload_watched(path)
-        tried_since_helper_change: set[Path] = set()
-        for path in sorted(to_load):
-            if watch.halting:
-                return
-            if await self._load_watched(watch, root, path, force=False):
-                helpers_changed = True
-                tried_since_helper_change.clear()
-            else:
-                tried_since_helper_change.add(path)
-        if not helpers_changed:
-            return
-        for path in sorted(set(watch.failed) - tried_since_helper_change):
-            if watch.halting:
-                return
-            await self._load_watched(watch, root, path, force=True)
-
-    def _sources_touched_by(self, root: Path, path: Path) -> set[Path]:
-        """Loaded sources that ``path`` is, lies in (a package's module) or contains."""
-        touched = set()
-        for candidate in (path, *path.parents):
-            if candidate in self._sources:
-                touched.add(candidate)
-            if candidate == root:
-                break
-        if path.suffix != ".py" or path.is_dir():
-            touched.update(source for source in self._sources if source.is_relative_to(path))
-        return touched
-
-    def _helper_users(self) -> dict[Path, set[Path]]:
-        """Each helper module's file (or package directory) → the sources that import it."""
-        users: dict[Path, set[Path]] = {}
-        for source in self._sources.values():
-            for module in source.helpers.values():
-                file = getattr(module, "__file__", None)
-                if file is None:
-                    continue
-                location = Path(file)
-                if location.name == "__init__.py":
-                    location = location.parent
-                users.setdefault(location, set()).add(source.path)
-        return users
-
-    async def _unload_watched(self, path: Path) -> bool:
-        """Unload a vanished source; whether it was a helper (a source without photons)."""
-        source = self._sources.get(path)
-        if source is None:
-            return False
-        with contextlib.suppress(PhotonNotFoundError):
-            await self._absorb_source(path, force_stop=False, discard_unstarted=True)
-        return not source.handlers
-
-    async def _reload_watched(self, group: set[Path]) -> None:
-        paths = sorted(path for path in group if path in self._sources)
-        if not paths:
-            return
-        try:
-            handlers = await self._reload_sources(paths)
-        except PhotonReloadError:
-            return  # reported by _reload_sources; the previous version keeps running
-        except PhotonNotFoundError:
-            return  # unloaded meanwhile by the host
-        await self._start_watched(handlers)
-
-    async def _load_watched(self, watch: _WatchState, root: Path, path: Path, force: bool) -> bool:
-        """Load and start a new source of the tree at ``root``; whether it is a helper (a source
-        without photons).
-
-        A source that fails is remembered, so that it is tried again when its content or a
-        helper changes, not on every ``touch``.
-        """
-        current = await asyncio.to_thread(_current_checksum, path)
-        if current is None or path in self._sources:
-            watch.failed.pop(path, None)
-            return False
-        if not force and path in watch.failed and watch.failed[path] == current:
-            return False
-        # The trust policy judges symlinks and permissions against the watched tree, as it
-        # does for the sources of the initial load.
-        self._photon_directories[_source_path(path)] = root
-        try:
-            handlers = await self._emit_photon(path, IPhoton, [], recursive=True)
-        except PhotonLoadError:
-            watch.failed[path] = current  # reported by _emit_photon
-            return False
-        watch.failed.pop(path, None)
-        await self._start_watched(handlers)
-        return not handlers
-
-    async def _start_watched(self, handlers: Iterable[Handler]) -> None:
-        """Start what is not started yet; a photon that fails stays loaded (``start`` reports
-        it), and its next save reloads and starts it."""
-        for handler in handlers:
-            if handler.state is HandlerState.LOADED:
-                with contextlib.suppress(PhotonStartError):
-                    await handler.start()
 
 
 def _check_arguments(
@@ -1799,50 +1584,14 @@ def _names_photon(
     )
 
 
-def _is_project_directory(path: Path) -> bool:
-    """A distribution's project root: its photons are meant to be installed, not walked."""
-    return (path / "pyproject.toml").is_file() or (path / "setup.py").is_file()
-
-
 def _check_photon_list(photons: object) -> None:
     if isinstance(photons, (str, Handler, os.PathLike)) or not isinstance(photons, Sequence):
         raise TypeError("photons must be a list of handlers, names or paths")
 
 
-def _watched_directory(directory: str | os.PathLike[str]) -> Path:
-    """The canonical path of a directory to watch.
-
-    :raises TypeError: if ``directory`` is not a ``str`` or path.
-    :raises DirectoryNotFoundError: if it is missing or not a directory.
-    """
-    if not isinstance(directory, (str, os.PathLike)):
-        raise TypeError(
-            f"photons_directory must be a str or os.PathLike, not {type(directory).__name__}"
-        )
-    path = canonical_path(directory)
-    if not path.is_dir():
-        raise DirectoryNotFoundError(
-            f"photon directory {os.fspath(directory)!r} is missing or not a directory", directory
-        )
-    return path
-
-
-def _check_disjoint(directories: Sequence[Path]) -> None:
-    """Refuse two watched trees that share files: each source has one tree to follow it."""
-    for index, directory in enumerate(directories):
-        for other in directories[:index]:
-            if directory.is_relative_to(other) or other.is_relative_to(directory):
-                raise ValueError(f"watched directories overlap: {other} and {directory}")
-
-
 def _given_directory(photon_path: str | os.PathLike[str]) -> Path:
     """The directory a photon path was given in, before its own symlinks are followed."""
     return canonical_path(os.path.dirname(os.path.abspath(os.fspath(photon_path))))
-
-
-def _source_path(photon: str | os.PathLike[str]) -> Path:
-    path = canonical_path(photon)
-    return path.parent if path.name == "__init__.py" else path
 
 
 def _raise_load_error(path: Path, error: BaseException) -> NoReturn:
@@ -1892,58 +1641,3 @@ def _stash_modules(sources: Iterable[PhotonSource]) -> dict[str, ModuleType]:
             if sys.modules.get(name) is module:
                 stashed[name] = sys.modules.pop(name)
     return stashed
-
-
-def _source_present(path: Path) -> bool:
-    """Whether a loaded source is still there: its file, or its package's ``__init__.py``."""
-    return (path / "__init__.py").is_file() if path.is_dir() else path.is_file()
-
-
-def _current_checksum(path: Path) -> str | None:
-    """SHA-512 of a source as it is on disk now (as the loader computes it), or ``None`` if it
-    cannot be read (it vanished meanwhile)."""
-    try:
-        files = read_source(path)
-    except OSError:
-        return None
-    return checksum_files(files, path) if files else None
-
-
-def _sources_at(root: Path, path: Path) -> set[Path]:
-    """The photon sources at or below ``path`` as ``load_photons(root, recursive=True)`` sees
-    them: loose ``.py`` files and top-level packages of plain directories, none inside a
-    distribution's project directory."""
-    current = root
-    for part in path.relative_to(root).parts[:-1]:
-        current = current / part
-        if (current / "__init__.py").is_file():
-            return {current}
-        if _is_project_directory(current):
-            return set()
-    if path.is_file():
-        return {path} if path.suffix == ".py" and path.name != "__init__.py" else set()
-    if not path.is_dir():
-        return set()
-    if (path / "__init__.py").is_file():
-        return {path}
-    if _is_project_directory(path):
-        return set()
-    found: set[Path] = set()
-    with contextlib.suppress(OSError), os.scandir(path) as entries:
-        for entry in entries:
-            if not is_ignored_name(entry.name):
-                found |= _sources_at(root, Path(entry.path))
-    return found
-
-
-def _merge_overlapping(groups: Iterable[set[Path]]) -> list[set[Path]]:
-    """Merge groups of sources that share a source, so each is reloaded in one atomic step."""
-    merged: list[set[Path]] = []
-    for group in groups:
-        combined = set(group)
-        for other in [other for other in merged if other & combined]:
-            merged.remove(other)
-            combined |= other
-        if combined:
-            merged.append(combined)
-    return merged
