@@ -28,7 +28,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import CodeType, ModuleType
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
+
+from luminal.errors import PhotonLoadError
 
 __all__ = [
     "HelperFinder",
@@ -41,7 +43,9 @@ __all__ = [
     "import_sources",
     "is_project_directory",
     "iter_source_files",
+    "load_error",
     "module_name_for",
+    "raise_load_error",
     "source_path",
 ]
 
@@ -428,3 +432,22 @@ def source_path(photon: str | os.PathLike[str]) -> Path:
     """The source a path names: a package's directory for its ``__init__.py``."""
     path = canonical_path(photon)
     return path.parent if path.name == "__init__.py" else path
+
+
+def load_error(path: Path, error: BaseException) -> PhotonLoadError:
+    if isinstance(error, PhotonLoadError):
+        return error
+    if isinstance(error, SyntaxError):
+        where = f"line {error.lineno}"
+        if error.filename != str(path):
+            where = f"{error.filename}, {where}"
+        return PhotonLoadError(f"syntax error in photon {path}, {where}: {error.msg}", path)
+    return PhotonLoadError(f"importing photon {path} raised {type(error).__name__}: {error}", path)
+
+
+def raise_load_error(path: Path, error: BaseException) -> NoReturn:
+    """Raise ``error`` as a :class:`PhotonLoadError` of ``path``, chained to it (a load error
+    is raised as it is, never as its own cause)."""
+    if isinstance(error, PhotonLoadError):
+        raise error
+    raise load_error(path, error) from error

@@ -25,16 +25,10 @@ from luminal.discovery import (
     DEFAULT_GROUP,
     EntryPointPolicy,
     EntryPointSelection,
-    EntryPointSource,
-    PhotonEntryPoint,
-    find_photon_entry_points,
-    locate_sources,
 )
 from luminal.errors import (
     DirectoryLoadError,
     DirectoryNotFoundError,
-    EntryPointGroupLoadError,
-    EntryPointLoadError,
     LuminalError,
     PhotonLoadError,
     PhotonNameConflictError,
@@ -46,6 +40,11 @@ from luminal.errors import (
 )
 from luminal.events import acall_hook, broadcast
 from luminal.managers.handler import _MISSING, Handler, HandlerState, PhotonOrigin
+from luminal.managers.installed import (
+    InstalledPhotons,
+    check_entry_point_arguments,
+    origin_of,
+)
 from luminal.managers.watching import PhotonWatch, check_disjoint, watched_directory
 from luminal.photon import IPhoton
 from luminal.sources import (
@@ -59,6 +58,7 @@ from luminal.sources import (
     is_ignored_name,
     is_project_directory,
     module_name_for,
+    raise_load_error,
     source_path,
 )
 from luminal.trust import TrustPolicy
@@ -589,7 +589,7 @@ class Loader:
                 imported = imports[path]
                 try:
                     if isinstance(imported, Exception):
-                        _raise_load_error(path, imported)
+                        raise_load_error(path, imported)
                     source = await self._prepare_source(
                         path, photon_base, other_classes, recursive, origin, imported=imported
                     )
@@ -640,7 +640,7 @@ class Loader:
                     path, recursive, entry_points.submodules if entry_points else ()
                 )
             except Exception as error:
-                _raise_load_error(path, error)
+                raise_load_error(path, error)
         try:
             handlers = await self._validate_module(
                 imported.module,
@@ -897,146 +897,8 @@ class Loader:
         :raises EntryPointGroupLoadError: if some entry points failed and ``suppress_errors`` is
             off; the photons that loaded stay loaded and are listed in ``handlers``.
         """
-        wanted = _check_entry_point_arguments(group, names, policy, photon_base)
-        entries, located, errors = await asyncio.to_thread(_discover, group, wanted, policy)
-        if wanted is not None:
-            missing = sorted(set(wanted) - {entry.name for entry in entries})
-            if missing:
-                self._log(
-                    logging.WARNING,
-                    "no entry point named %s in group %r (not installed, or refused by policy)",
-                    ", ".join(missing),
-                    group,
-                )
-        for error in errors:
-            await self._report(error.path or error.value, error)
-        by_path: dict[Path, list[EntryPointSource]] = {}
-        for source in located:
-            by_path.setdefault(source.path, []).append(source)
-        handlers, failed = await self._load_entry_point_sources(by_path, photon_base)
-        errors.extend(failed)
-        if errors and not self._suppress_errors:
-            raise EntryPointGroupLoadError(group, errors, handlers)
-        return handlers
-
-    async def _load_entry_point_sources(
-        self, by_path: Mapping[Path, Sequence[EntryPointSource]], photon_base: type
-    ) -> tuple[list[Handler], list[EntryPointLoadError]]:
-        """Load sources with the photons their entry points name; report what fails.
-
-        The sources are imported in one worker-thread call, as a directory's are, then
-        validated and committed one by one in the order given. Reports and events are sent in
-        that order, source by source, once the locks are released.
-        """
-        handlers: list[Handler] = []
-        outcomes: list[tuple[Path, list[EntryPointLoadError], PhotonSource | None, bool]] = []
-        async with self._locked(by_path):
-            pending = [path for path in by_path if path not in self._sources]
-            installed_names = {path: by_path[path][0].package for path in pending}
-            imported_before = {name for name in installed_names.values() if name in sys.modules}
-            imports = await self._import_sources(
-                pending,
-                recursive=False,
-                submodules={
-                    path: EntryPointSelection(tuple(by_path[path])).submodules for path in pending
-                },
-            )
-            for path, sources in by_path.items():
-                loaded = self._sources.get(path)
-                if loaded is not None:
-                    self._log(
-                        logging.WARNING,
-                        "%s is already loaded; use reload_photon to refresh it",
-                        path,
-                    )
-                    handlers.extend(loaded.handlers)
-                    continue
-                committed, errors = await self._commit_entry_point_source(
-                    path, sources, photon_base, imports[path]
-                )
-                if committed is not None:
-                    handlers.extend(committed.handlers)
-                installed_name = installed_names[path]
-                imported_itself = (
-                    installed_name not in imported_before and installed_name in sys.modules
-                )
-                outcomes.append((path, errors, committed, imported_itself))
-            self._remove_finders_when_idle()
-        failed: list[EntryPointLoadError] = []
-        for path, errors, committed, imported_itself in outcomes:
-            for error in errors:
-                await self._report(str(path), error)
-            failed.extend(errors)
-            if imported_itself:
-                self._log(
-                    logging.WARNING,
-                    "photon package %s was imported by its installed name %r; that copy is not "
-                    "reloaded (use relative imports inside the package)",
-                    path,
-                    installed_names[path],
-                )
-            for handler in committed.handlers if committed is not None else ():
-                self._log(logging.INFO, "loaded photon %s from %s", handler.name, path)
-                await broadcast(self._plugin_manager, "luminal_photon_loaded", handler=handler)
-        return handlers, failed
-
-    async def _commit_entry_point_source(
-        self,
-        path: Path,
-        sources: Sequence[EntryPointSource],
-        photon_base: type,
-        imported: ImportedSource | Exception,
-    ) -> tuple[PhotonSource | None, list[EntryPointLoadError]]:
-        """Validate and commit one imported source with the photons its entry points name.
-
-        An entry point that names no photon, or a photon whose name is taken, is dropped and the
-        source imported again for the others: an import is cheap, and a partly broken
-        distribution should not take its working photons down. Returns the committed source, if
-        any, and the errors to report.
-        """
-        errors: list[EntryPointLoadError] = []
-        remaining = list(sources)
-        attempt: ImportedSource | Exception | None = imported
-        while remaining:
-            # The first attempt validates the batch's import; a retry imports the source again.
-            given, attempt = attempt, None
-            try:
-                if isinstance(given, Exception):
-                    _raise_load_error(path, given)
-                source = await self._prepare_source(
-                    path,
-                    photon_base,
-                    (),
-                    False,
-                    None,
-                    entry_points=EntryPointSelection(tuple(remaining)),
-                    imported=given,
-                )
-            except EntryPointLoadError as error:
-                kept = [item for item in remaining if not _raised_for(item, error)]
-                remaining = kept if len(kept) < len(remaining) else []
-                errors.append(error)
-                continue
-            except PhotonLoadError as error:
-                for item in remaining:
-                    failure = EntryPointLoadError(f"{item.entry}: {error}", item.entry, path)
-                    failure.__cause__ = error
-                    errors.append(failure)
-                break
-            conflict = self._conflict(source.handlers)
-            if conflict is None:
-                self._commit_source(source)
-                return source, errors
-            self._drop_imported(source.module_name, source.modules, source.helpers)
-            taken = next(
-                (item for item in remaining if _names_photon(item, source, conflict)),
-                remaining[0],
-            )
-            remaining.remove(taken)
-            failure = EntryPointLoadError(f"{taken.entry}: {conflict}", taken.entry, path)
-            failure.__cause__ = conflict
-            errors.append(failure)
-        return None, errors
+        wanted = check_entry_point_arguments(group, names, policy, photon_base)
+        return await InstalledPhotons(self).load(group, wanted, policy, photon_base)
 
     @contextlib.asynccontextmanager
     async def _locked_sources(
@@ -1520,38 +1382,6 @@ def _check_arguments(
         raise TypeError(f"recursive must be a bool, not {type(recursive).__name__}")
 
 
-def _check_entry_point_arguments(
-    group: object, names: object, policy: object, photon_base: object
-) -> list[str] | None:
-    """Check ``load_entry_points``' arguments; return ``names`` as a list."""
-    if not isinstance(group, str) or not group:
-        raise TypeError(f"group must be a non-empty str, not {group!r}")
-    if policy is not None and not isinstance(policy, EntryPointPolicy):
-        raise TypeError(f"policy must be an EntryPointPolicy, not {type(policy).__name__}")
-    if not isinstance(photon_base, type):
-        raise TypeError(f"photon_base must be a class, not {type(photon_base).__name__}")
-    if names is None:
-        return None
-    if isinstance(names, str) or not isinstance(names, Iterable):
-        raise TypeError("names must be a collection of entry-point names (str), not a str")
-    wanted = list(names)
-    if not all(isinstance(name, str) for name in wanted):
-        raise TypeError("names must be a collection of entry-point names (str)")
-    return wanted
-
-
-def _discover(
-    group: str, names: Iterable[str] | None, policy: EntryPointPolicy | None
-) -> tuple[list[PhotonEntryPoint], list[EntryPointSource], list[EntryPointLoadError]]:
-    """The group's selected entry points, those located and those that cannot be.
-
-    Finding and locating run in one worker-thread call.
-    """
-    entries = find_photon_entry_points(group, names, policy)
-    located, failed = locate_sources(entries)
-    return entries, located, failed
-
-
 def _select_entry_point_photons(
     selection: EntryPointSelection, imported: ImportedSource, handlers: list[Handler]
 ) -> list[Handler]:
@@ -1562,26 +1392,9 @@ def _select_entry_point_photons(
     for handler in handlers:
         entry = chosen.get(handler.photon_class) if handler.photon_class is not None else None
         if entry is not None:
-            handler._origin = _origin_of(entry)
+            handler._origin = origin_of(entry)
             selected.append(handler)
     return selected
-
-
-def _origin_of(entry: PhotonEntryPoint) -> PhotonOrigin:
-    return PhotonOrigin(entry.distribution, entry.version, entry.name, entry.group)
-
-
-def _raised_for(source: EntryPointSource, error: EntryPointLoadError) -> bool:
-    return source.entry.name == error.entry_point and source.entry.value == error.value
-
-
-def _names_photon(
-    source: EntryPointSource, prepared: PhotonSource, conflict: PhotonNameConflictError
-) -> bool:
-    return any(
-        handler.name == conflict.photon_name and handler.origin == _origin_of(source.entry)
-        for handler in prepared.handlers
-    )
 
 
 def _check_photon_list(photons: object) -> None:
@@ -1592,25 +1405,6 @@ def _check_photon_list(photons: object) -> None:
 def _given_directory(photon_path: str | os.PathLike[str]) -> Path:
     """The directory a photon path was given in, before its own symlinks are followed."""
     return canonical_path(os.path.dirname(os.path.abspath(os.fspath(photon_path))))
-
-
-def _raise_load_error(path: Path, error: BaseException) -> NoReturn:
-    """Raise ``error`` as a :class:`PhotonLoadError` of ``path``, chained to it (a load error
-    is raised as it is, never as its own cause)."""
-    if isinstance(error, PhotonLoadError):
-        raise error
-    raise _load_error(path, error) from error
-
-
-def _load_error(path: Path, error: BaseException) -> PhotonLoadError:
-    if isinstance(error, PhotonLoadError):
-        return error
-    if isinstance(error, SyntaxError):
-        where = f"line {error.lineno}"
-        if error.filename != str(path):
-            where = f"{error.filename}, {where}"
-        return PhotonLoadError(f"syntax error in photon {path}, {where}: {error.msg}", path)
-    return PhotonLoadError(f"importing photon {path} raised {type(error).__name__}: {error}", path)
 
 
 def _drop_modules(modules: Mapping[str, ModuleType]) -> None:
