@@ -165,7 +165,6 @@ class InstalledPhotons:
                     photon_base,
                     (),
                     False,
-                    None,
                     entry_points=EntryPointSelection(tuple(remaining)),
                     imported=given,
                 )

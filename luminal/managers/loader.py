@@ -39,7 +39,7 @@ from luminal.errors import (
     ThreadManagerAlreadyRunningError,
 )
 from luminal.events import acall_hook, broadcast
-from luminal.managers.handler import _MISSING, Handler, HandlerState, PhotonOrigin
+from luminal.managers.handler import _MISSING, Handler, HandlerState
 from luminal.managers.installed import (
     InstalledPhotons,
     check_entry_point_arguments,
@@ -86,7 +86,6 @@ class PhotonSource:
     photon_base: type
     other_classes: tuple[str, ...]
     recursive: bool
-    origin: PhotonOrigin | None = None
     package_files: dict[Path, bytes] = field(default_factory=dict)
     entry_points: EntryPointSelection | None = None
 
@@ -520,8 +519,6 @@ class Loader:
         photon_base: type = IPhoton,
         other_classes: Sequence[str] = (),
         recursive: bool = False,
-        *,
-        origin: PhotonOrigin | None = None,
     ) -> list[Handler]:
         """Import, validate and register the photons of one source; return their handlers.
 
@@ -545,9 +542,7 @@ class Loader:
                 recursive,
                 photon_directory=self._photon_directories.get(path),
             )
-        handlers, errors = await self._emit_sources(
-            [path], photon_base, other_classes, recursive, origin=origin
-        )
+        handlers, errors = await self._emit_sources([path], photon_base, other_classes, recursive)
         if errors:
             raise errors[0]
         return handlers
@@ -558,8 +553,6 @@ class Loader:
         photon_base: type,
         other_classes: Sequence[str],
         recursive: bool,
-        *,
-        origin: PhotonOrigin | None = None,
     ) -> tuple[list[Handler], list[PhotonLoadError]]:
         """Load sources (canonical paths) in order; return their handlers and the failures.
 
@@ -591,7 +584,7 @@ class Loader:
                     if isinstance(imported, Exception):
                         raise_load_error(path, imported)
                     source = await self._prepare_source(
-                        path, photon_base, other_classes, recursive, origin, imported=imported
+                        path, photon_base, other_classes, recursive, imported=imported
                     )
                     conflict = self._conflict(source.handlers)
                     if conflict is not None:
@@ -623,7 +616,6 @@ class Loader:
         photon_base: type,
         other_classes: Sequence[str],
         recursive: bool,
-        origin: PhotonOrigin | None,
         *,
         entry_points: EntryPointSelection | None = None,
         imported: ImportedSource | None = None,
@@ -655,8 +647,6 @@ class Loader:
                 ],
                 canonical=path,
             )
-            for handler in handlers:
-                handler._origin = origin
             if entry_points is not None:
                 handlers = _select_entry_point_photons(entry_points, imported, handlers)
         except PhotonLoadError:
@@ -672,7 +662,6 @@ class Loader:
             photon_base=photon_base,
             other_classes=tuple(other_classes),
             recursive=recursive,
-            origin=origin,
             package_files=imported.files if imported.is_package else {},
             entry_points=entry_points,
         )
@@ -1104,7 +1093,6 @@ class Loader:
                     old.photon_base,
                     old.other_classes,
                     old.recursive,
-                    old.origin,
                     entry_points=old.entry_points,
                 )
                 started = {handler.name for handler in old.handlers if handler.started}
