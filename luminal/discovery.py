@@ -18,11 +18,11 @@ import importlib.machinery
 import logging
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Protocol
+from typing import Any, Protocol
 
 import importlib_metadata
 
@@ -168,7 +168,7 @@ def _group_entry_points(group: str) -> list[importlib_metadata.EntryPoint]:
     ``entry_points()`` chooses, through two private names of ``importlib_metadata``; without
     them, ``entry_points()`` itself is called.
     """
-    prefer_valid = getattr(importlib_metadata.Distribution, "_prefer_valid", None)
+    prefer_valid = _winner_order()
     if prefer_valid is None:
         return list(importlib_metadata.entry_points(group=group))
     by_name: dict[str, list[tuple[int, _Distribution]]] = {}
@@ -186,11 +186,30 @@ def _group_entry_points(group: str) -> list[importlib_metadata.EntryPoint]:
         if _may_declare(winner[1], group):
             declaring.append(winner)
     declaring.sort(key=lambda item: item[0])
-    return [
-        entry_point
-        for dist in prefer_valid([dist for _, dist in declaring])
-        for entry_point in dist.entry_points.select(group=group)
-    ]
+    found: list[importlib_metadata.EntryPoint] = []
+    for dist in prefer_valid([dist for _, dist in declaring]):
+        try:
+            found.extend(dist.entry_points.select(group=group))
+        except ValueError as error:
+            # importlib_metadata < 10 validates every entry point of the file as it parses it.
+            logger.warning("skipping a distribution with a malformed entry_points.txt: %s", error)
+    return found
+
+
+def _winner_order() -> Callable[[list[Any]], Iterable[Any]] | None:
+    """How ``entry_points()`` orders one name's distributions before keeping the first.
+
+    importlib_metadata 10 moves those with metadata to the front (``_prefer_valid``); earlier
+    versions keep the first on ``sys.path``. ``None`` when it cannot be told.
+    """
+    prefer_valid = getattr(importlib_metadata.Distribution, "_prefer_valid", None)
+    try:
+        major = int(importlib_metadata.version("importlib_metadata").split(".")[0])
+    except (importlib_metadata.PackageNotFoundError, ValueError):
+        return None
+    if major >= 10:
+        return prefer_valid if callable(prefer_valid) else None
+    return lambda dists: dists
 
 
 def _may_declare(dist: _Distribution, group: str) -> bool:
