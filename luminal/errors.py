@@ -8,6 +8,7 @@ The hierarchy::
     ├── PhotonNotInitializedError (RuntimeError)      stopping a photon that was never started
     ├── FinalizerNotImplementedError (NotImplementedError)
     ├── ThreadManagerAlreadyRunningError (RuntimeError)  watching twice
+    ├── PhotonReentryError (RuntimeError)             an operation would wait on its own caller
     ├── PhotonLoadError (ImportError)                 a source fails to import or validate
     │   ├── PhotonNameConflictError                   two files define photons with one name
     │   ├── PhotonTrustError                          the trust policy refuses a file
@@ -43,6 +44,7 @@ __all__ = [
     "PhotonNameConflictError",
     "PhotonNotFoundError",
     "PhotonNotInitializedError",
+    "PhotonReentryError",
     "PhotonReloadError",
     "PhotonStartError",
     "PhotonStopError",
@@ -89,6 +91,15 @@ class FinalizerNotImplementedError(LuminalError, NotImplementedError):
 
 class ThreadManagerAlreadyRunningError(LuminalError, RuntimeError):
     """``watch_photons`` was called while the loader is already watching."""
+
+
+class PhotonReentryError(LuminalError, RuntimeError):
+    """An operation was called from code that the operation would have to wait for.
+
+    From a ``photon_start`` (or an observer of ``luminal_photon_started``/``luminal_photon_error``),
+    loading, reloading, unloading or starting a photon of a file whose operation is under way,
+    ``stop_watching_photons`` and ``close`` would wait for themselves; they raise this at once.
+    """
 
 
 class PhotonLoadError(LuminalError, ImportError):

@@ -320,7 +320,7 @@ async def test_reload_photons_rolls_back_photons_already_swapped(
         assert answers(loader, old.name) == [f"{old.name}-1"]
     assert len(loader.plugin_manager.hook.version_of.get_hookimpls()) == 3
     assert "start a-2" in EVENTS
-    assert "finalize a-2" not in EVENTS
+    assert EVENTS.index("finalize a-2") < EVENTS.index("start a-1", 1)
 
 
 async def test_reload_photons_returns_every_fresh_handler(

@@ -22,6 +22,7 @@ from luminal.errors import (
     PhotonStopError,
 )
 from luminal.events import broadcast
+from luminal.managers.reentry import holding, refuse_held, start_context
 from luminal.ownership import Ownership, StopReport
 
 __all__ = ["Handler", "HandlerState", "PhotonOrigin"]
@@ -71,6 +72,7 @@ class Handler:
         module_name: str | None = None,
         finalize_timeout: float = 10.0,
         stop_timeout: float = 5.0,
+        start_timeout: float = 30.0,
         origin: PhotonOrigin | None = None,
         lock: asyncio.Lock | None = None,
     ) -> None:
@@ -85,6 +87,7 @@ class Handler:
         self._module_name = module_name or instance.__module__
         self._finalize_timeout = finalize_timeout
         self._stop_timeout = stop_timeout
+        self._start_timeout = start_timeout
         self._origin = origin
         self._lock = lock or asyncio.Lock()
 
@@ -234,6 +237,14 @@ class Handler:
 
         Returns ``_MISSING`` when the instance does not implement the hook.
         """
+        result = self._invoke_own_hook(hook_name, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    def _invoke_own_hook(self, hook_name: str, **kwargs: Any) -> Any:
+        """Call one lifecycle hook on this photon's instance; an async one's awaitable is
+        returned as is. ``_MISSING`` when the instance does not implement the hook."""
         instance = self._instance
         method = getattr(instance, hook_name, None)
         if method is None:
@@ -242,10 +253,7 @@ class Handler:
         if opts is None:
             return _MISSING
         accepted = pluggy.HookImpl(instance, self._name, method, opts).argnames
-        result = method(**{key: value for key, value in kwargs.items() if key in accepted})
-        if inspect.isawaitable(result):
-            result = await result
-        return result
+        return method(**{key: value for key, value in kwargs.items() if key in accepted})
 
     async def _stop(self, force_stop: bool = False) -> bool:
         """Unregister and stop the running photon; whether everything it owned stopped.
@@ -267,7 +275,7 @@ class Handler:
         self._instance = None
         return finalized and clean
 
-    async def _finalize(self) -> bool:
+    async def _finalize(self, report_missing: bool = True) -> bool:
         """Run the finalizer in a task bounded by ``finalize_timeout``; whether it is not left
         running.
 
@@ -311,7 +319,7 @@ class Handler:
         except Exception as error:
             await self._report(self._stop_error(f"raised {type(error).__name__}: {error}", error))
             return True
-        if outcome is _MISSING:
+        if outcome is _MISSING and report_missing:
             await self._report(
                 FinalizerNotImplementedError(
                     f"photon {self._name!r} from {self._filepath} has no finalizer; "
@@ -331,15 +339,27 @@ class Handler:
         error.__cause__ = cause
         return error
 
-    def _create_instance(self) -> Any:
-        """Instantiate the photon class; the instance is not visible to anyone yet."""
-        if self._photon_class is None or self._state is HandlerState.STOPPED:
+    async def _create_instance(self) -> Any:
+        """Instantiate the photon class; the instance is not visible to anyone yet.
+
+        ``__new__`` and ``__init__`` are called apart so that, when ``__init__`` raises, what it
+        already started (``spawn_thread``, ``create_task``, ``spawn_process``) is stopped.
+        """
+        photon_class = self._photon_class
+        if photon_class is None or self._state is HandlerState.STOPPED:
             raise PhotonNotFoundError(
                 f"photon {self._name!r} was unloaded; load it again to start it", self._name
             )
+        instance = None
         try:
-            return self._photon_class()
+            instance = photon_class.__new__(photon_class)
+            if isinstance(instance, photon_class):
+                instance.__init__()
+            return instance
         except Exception as error:
+            self._instance = instance
+            await self._force_stop()
+            self._instance = None
             raise PhotonStartError(
                 f"creating photon {self._name!r} from {self._filepath} raised "
                 f"{type(error).__name__}: {error}",
@@ -377,19 +397,21 @@ class Handler:
 
         ``action`` opens the INFO line logged on success (``started photon NAME from PATH``).
 
-        On failure the instance is unregistered, what it started is stopped, and
-        :class:`PhotonStartError` is raised with the cause chained.
+        On failure the instance is unregistered and finalized (so it releases what ``__init__``
+        took), what it started is stopped, and :class:`PhotonStartError` is raised with the
+        cause chained.
         """
         try:
             self._check_hookimpls(instance)
             self._instance = instance
             if state is not _MISSING:
                 await self._call_own_hook("photon_import_state", state=state)
-            self._plugin_manager.register(instance, name=self._name)
-            await self._call_own_hook("photon_start")
+            await self._run_start_hook()
         except Exception as error:
             if self._plugin_manager.is_registered(instance):
                 self._plugin_manager.unregister(instance)
+            if self._instance is instance:
+                await self._finalize(report_missing=False)
             await self._force_stop()
             self._instance = None
             raise PhotonStartError(
@@ -403,6 +425,50 @@ class Handler:
             logger.info("%s photon %s from %s", action, self._name, self._filepath)
         await broadcast(self._plugin_manager, "luminal_photon_started", handler=self)
 
+    async def _run_start_hook(self) -> None:
+        """Register the instance and run its ``photon_start``; an ``async`` one in a task
+        bounded by ``start_timeout``.
+
+        A start still running then is cancelled (given ``stop_timeout`` to end) and a
+        :class:`TimeoutError` raised, so a start that never returns cannot stop the loader.
+        A synchronous start runs in place and cannot be bounded. Registering in the same step
+        as the start's first line keeps hook calls from reaching an instance before it.
+        """
+        with start_context() as context:
+            if not inspect.iscoroutinefunction(getattr(self._instance, "photon_start", None)):
+                result = context.run(self._register_and_start)
+                if inspect.isawaitable(result):
+                    await result
+                return
+            starting = context.run(
+                asyncio.get_running_loop().create_task,
+                self._register_and_await_start(),
+                name=f"{self._name}-start",
+            )
+            try:
+                await asyncio.wait({starting}, timeout=self._start_timeout)
+                if not starting.done():
+                    starting.cancel()
+                    await asyncio.wait({starting}, timeout=self._stop_timeout)
+                    raise TimeoutError(
+                        f"photon_start did not finish within {self._start_timeout} s"
+                    )
+            except asyncio.CancelledError:
+                starting.cancel()
+                raise
+        if starting.cancelled():
+            raise RuntimeError("photon_start was cancelled")
+        starting.result()
+
+    def _register_and_start(self) -> Any:
+        self._plugin_manager.register(self._instance, name=self._name)
+        return self._invoke_own_hook("photon_start")
+
+    async def _register_and_await_start(self) -> None:
+        result = self._register_and_start()
+        if inspect.isawaitable(result):
+            await result
+
     async def start(self) -> None:
         """Create the photon instance, register it and call its ``photon_start`` hook.
 
@@ -413,14 +479,16 @@ class Handler:
             loaded and unregistered, and the error is also sent to ``luminal_photon_error``.
         :raises PhotonNotFoundError: if the photon was unloaded (or replaced by a reload).
         """
+        refuse_held([self._lock], f"start() of photon {self._name!r}")
         async with self._lock:
             if self._state is HandlerState.STARTED:
                 return
-            try:
-                await self._activate(self._create_instance())
-            except PhotonStartError as error:
-                await self._report(error)
-                raise
+            with holding([self._lock]):
+                try:
+                    await self._activate(await self._create_instance())
+                except PhotonStartError as error:
+                    await self._report(error)
+                    raise
 
     async def _export_state(self) -> Any:
         """The running instance's ``photon_export_state`` result, or ``_MISSING``."""
@@ -432,7 +500,7 @@ class Handler:
         """Start a stopped handler again with a fresh instance (used to roll a reload back)."""
         self._state = HandlerState.LOADED
         await self._activate(
-            self._create_instance(), state, action="restarted the previous version of"
+            await self._create_instance(), state, action="restarted the previous version of"
         )
 
     def _release(self) -> None:

@@ -45,6 +45,7 @@ from luminal.managers.installed import (
     check_entry_point_arguments,
     origin_of,
 )
+from luminal.managers.reentry import holding, refuse_held, refuse_inside_operation
 from luminal.managers.watching import PhotonWatch, check_disjoint, watched_directory
 from luminal.photon import IPhoton
 from luminal.sources import (
@@ -101,7 +102,6 @@ class _PendingReload:
     old: PhotonSource
     new: PhotonSource
     started_names: set[str]
-    instances: dict[str, Any] = field(default_factory=dict)
     states: dict[str, Any] = field(default_factory=dict)
     stopped: list[Handler] = field(default_factory=list)
     started: list[Handler] = field(default_factory=list)
@@ -120,6 +120,8 @@ class Loader:
         and go on, instead of raising.
     :param finalize_timeout: seconds a finalizer may take before the photon is force-stopped.
     :param stop_timeout: seconds to wait for a photon's threads and processes at each stop step.
+    :param start_timeout: seconds an ``async`` ``photon_start`` may take before it is cancelled,
+        the photon stopped and :class:`~luminal.errors.PhotonStartError` raised.
     :param plugin_manager: a ``PluginManager`` of project ``"luminal"`` to use instead of a new one.
     :raises ValueError: if a timeout is not a positive, finite number of seconds.
     :param trust: a :class:`~luminal.trust.TrustPolicy` applied before any photon source runs;
@@ -133,6 +135,7 @@ class Loader:
         *,
         finalize_timeout: float = 10.0,
         stop_timeout: float = 5.0,
+        start_timeout: float = 30.0,
         plugin_manager: pluggy.PluginManager | None = None,
         trust: TrustPolicy | None = None,
     ) -> None:
@@ -150,11 +153,13 @@ class Loader:
         for keyword, seconds in (
             ("finalize_timeout", finalize_timeout),
             ("stop_timeout", stop_timeout),
+            ("start_timeout", start_timeout),
         ):
             if not isinstance(seconds, (int, float)) or not 0 < seconds < math.inf:
                 raise ValueError(f"{keyword} must be a positive number of seconds, not {seconds!r}")
         self._finalize_timeout = finalize_timeout
         self._stop_timeout = stop_timeout
+        self._start_timeout = start_timeout
         self._photons: dict[str, Handler] = {}
         self._sources: dict[Path, PhotonSource] = {}
         self._locks: dict[Path, asyncio.Lock] = {}
@@ -206,7 +211,12 @@ class Loader:
         await self.close()
 
     async def close(self) -> None:
-        """Stop watching and unload every photon (gracefully; unstarted ones are discarded)."""
+        """Stop watching and unload every photon (gracefully; unstarted ones are discarded).
+
+        :raises PhotonReentryError: if called from inside an operation of this loader (a
+            ``photon_start``, say), which it would have to wait for.
+        """
+        refuse_inside_operation("loader.close()")
         stop_watching = getattr(self, "stop_watching_photons", None)
         if self._is_watching and stop_watching is not None:
             await stop_watching()
@@ -233,12 +243,14 @@ class Loader:
     async def _locked(self, paths: Iterable[Path]) -> AsyncIterator[None]:
         """Serialise operations per source; several are locked in path order (no deadlock)."""
         locks = [self._lock_of(path) for path in sorted(set(paths))]
+        refuse_held(locks, "an operation on " + ", ".join(sorted(map(str, set(paths)))))
         held = 0
         try:
             for lock in locks:
                 await lock.acquire()
                 held += 1
-            yield
+            with holding(locks):
+                yield
         finally:
             for lock in reversed(locks[:held]):
                 lock.release()
@@ -405,6 +417,7 @@ class Loader:
                     module_name=imported_module.__name__,
                     finalize_timeout=self._finalize_timeout,
                     stop_timeout=self._stop_timeout,
+                    start_timeout=self._start_timeout,
                     lock=lock,
                 )
             )
@@ -1078,8 +1091,8 @@ class Loader:
         """Reload sources atomically: all new versions run, or all old versions are back.
 
         New code is imported and validated first, while the old photons keep running. Then,
-        per source, new instances are created, the old ones export their state and are
-        finalized, and the new ones import the state and start. If any step fails, every
+        per source, the old photons export their state and are finalized, and the new ones are
+        created, import the state and start. If any step fails, every
         source touched is put back as it was and :class:`PhotonReloadError` is raised. The
         caller holds the sources' locks.
         """
@@ -1166,8 +1179,10 @@ class Loader:
     async def _swap(self, item: _PendingReload) -> None:
         """Replace one source's running photons by the new version's.
 
-        A new photon starts when its previous version was started; one new to the file starts
-        when any photon of the file was started.
+        The old photons export their state and are finalized before the new ones are created,
+        so a photon may take a port, file lock or device in ``__init__``: between the two, no
+        version of the file answers hook calls. A new photon starts when its previous version
+        was started; one new to the file starts when any photon of the file was started.
         """
         old_names = {handler.name for handler in item.old.handlers}
         to_start = [
@@ -1176,8 +1191,6 @@ class Loader:
             if handler.name in item.started_names
             or (item.started_names and handler.name not in old_names)
         ]
-        for handler in to_start:
-            item.instances[handler.name] = handler._create_instance()
         for handler in item.old.handlers:
             if handler.started:
                 item.states[handler.name] = await handler._export_state()
@@ -1194,9 +1207,8 @@ class Loader:
         if item.new.package_files:
             self._package_finder.add(item.new.module_name, item.new.package_files)
         for handler in to_start:
-            await handler._activate(
-                item.instances[handler.name], item.states.get(handler.name, _MISSING)
-            )
+            instance = await handler._create_instance()
+            await handler._activate(instance, item.states.get(handler.name, _MISSING))
             item.started.append(handler)
 
     async def _roll_back(
@@ -1206,7 +1218,7 @@ class Loader:
         for item in reversed(pending):
             for handler in item.started:
                 if handler.started:
-                    await handler._stop(force_stop=True)
+                    await handler._stop()
             for handler in item.new.handlers:
                 if self._photons.get(handler.name) is handler:
                     del self._photons[handler.name]
@@ -1341,6 +1353,7 @@ class Loader:
         new). Afterwards no watcher thread is left, and :meth:`watch_photons` may be called
         again. Does nothing when the loader is not watching.
         """
+        refuse_inside_operation("stop_watching_photons()")
         watch, self._watch = self._watch, None
         if watch is None:
             self._is_watching = False
