@@ -74,6 +74,8 @@ class DirectoryWatcher:
     :param observer_factory: makes the watchdog observer; watchdog's native ``Observer`` by
         default. Pass ``PollingObserver`` for file systems without change events (network
         shares, some container mounts).
+    :param only: watch ``root`` itself only (not its sub-directories) for changes to these
+        entries, of any name: how a tree's own directory and a lock file are followed.
     """
 
     def __init__(
@@ -84,6 +86,7 @@ class DirectoryWatcher:
         loop: asyncio.AbstractEventLoop,
         debounce: float = DEFAULT_DEBOUNCE,
         observer_factory: ObserverFactory | None = None,
+        only: frozenset[Path] | None = None,
     ) -> None:
         if debounce < 0:
             raise ValueError(f"debounce must be >= 0 seconds, not {debounce}")
@@ -95,6 +98,7 @@ class DirectoryWatcher:
         self._observer: BaseObserver | None = None
         self._timers: dict[Path, asyncio.TimerHandle] = {}
         self._closed = False
+        self._only = only
         self.polling = False
 
     @property
@@ -108,7 +112,9 @@ class DirectoryWatcher:
 
     def is_relevant(self, path: Path, is_directory: bool) -> bool:
         """Whether a change to ``path`` can concern a photon: a ``.py`` file or a directory in
-        the tree, with no hidden or temporary component."""
+        the tree, with no hidden or temporary component (or one of the ``only`` entries)."""
+        if self._only is not None:
+            return path in self._only
         try:
             parts = path.relative_to(self._root).parts
         except ValueError:
@@ -140,7 +146,9 @@ class DirectoryWatcher:
     def _start_observer(self, factory: ObserverFactory) -> BaseObserver:
         observer = factory()
         try:
-            observer.schedule(_EventForwarder(self), str(self._root), recursive=True)
+            observer.schedule(
+                _EventForwarder(self), str(self._root), recursive=self._only is None
+            )
             observer.start()
         except BaseException:
             _discard_observer(observer, timeout=5.0)
@@ -157,6 +165,15 @@ class DirectoryWatcher:
         if observer is None:
             return True
         return _discard_observer(observer, timeout)
+
+    def restart(self, timeout: float) -> None:
+        """Watch the tree again from a new observer (its directory was re-created); blocking.
+
+        :raises OSError: if the observer cannot start.
+        """
+        self.stop(timeout)
+        self._closed = False
+        self.start()
 
     def cancel_pending(self) -> None:
         """Forget the paths still waiting for their debounce delay (call on the loop)."""

@@ -1322,19 +1322,13 @@ class Loader:
             raise ThreadManagerAlreadyRunningError(
                 "this loader is already watching photons; call stop_watching_photons first"
             )
-        loop = asyncio.get_running_loop()
-        watchers: list[DirectoryWatcher] = []
-        watch = self._watch = PhotonWatch(self, watchers)
-        watchers.extend(
-            DirectoryWatcher(
-                directory,
-                functools.partial(watch.on_change, directory),
-                loop=loop,
-                debounce=debounce,
-                observer_factory=observer_factory,
-            )
-            for directory in directories
+        make_watcher = functools.partial(
+            DirectoryWatcher,
+            loop=asyncio.get_running_loop(),
+            debounce=debounce,
+            observer_factory=observer_factory,
         )
+        watch = self._watch = PhotonWatch(self, directories, make_watcher)
         self._is_watching = True
         try:
             await watch.start()

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from luminal.errors import (
     DirectoryLoadError,
     DirectoryNotFoundError,
     PhotonLoadError,
+    PhotonNameConflictError,
     PhotonNotFoundError,
     PhotonReloadError,
     PhotonStartError,
@@ -43,21 +45,64 @@ __all__ = ["PhotonWatch", "check_disjoint", "watched_directory"]
 logger = logging.getLogger(__name__)
 
 
+RECREATE_GRACE = 0.25
+"""Seconds a deleted source may take to reappear (a safe-write with a gap) and be reloaded,
+with its state, instead of being unloaded."""
+
+
+class _Failure(NamedTuple):
+    """A source that failed to load: the checksum that failed, and the photon name it
+    collided on (a collision is retried when that name is free, not on helper changes)."""
+
+    checksum: str | None
+    conflict: str | None
+
+
+MakeWatcher = Callable[..., DirectoryWatcher]
+
+
 class PhotonWatch:
     """The watched trees of one loader and the changes not applied yet.
 
-    ``dirty`` maps each watched root to its settled paths not applied yet; ``failed`` remembers
-    the checksum of sources that failed to load, so a ``touch`` does not retry them.
+    Each tree has a watcher of its own, a guard watching its directory entry in the parent (so
+    a deleted, renamed or re-created tree is noticed), and the trust policy's lock file, if
+    any, is watched too. ``dirty`` maps each tree to its settled paths not applied yet;
+    ``failed`` remembers the sources that failed to load, so a ``touch`` does not retry them;
+    ``refused`` holds the loaded sources whose content on disk failed to reload.
     """
 
-    def __init__(self, loader: Loader, watchers: list[DirectoryWatcher]) -> None:
+    def __init__(
+        self, loader: Loader, directories: Sequence[Path], make_watcher: MakeWatcher
+    ) -> None:
         self._loader = loader
-        self.watchers = watchers
+        self.watchers = [
+            make_watcher(root, functools.partial(self.on_change, root)) for root in directories
+        ]
+        self._guards = [
+            make_watcher(root.parent, self._on_root_change, only=frozenset({root}))
+            for root in directories
+            if root.parent != root
+        ]
+        self._lock_file = _lock_file_of(loader)
+        if self._lock_file is not None:
+            self._guards.append(
+                make_watcher(
+                    self._lock_file.parent,
+                    self._on_lock_change,
+                    only=frozenset({self._lock_file}),
+                )
+            )
         self.dirty: dict[Path, set[Path]] = {}
+        self._roots_to_check: set[Path] = set()
+        self._lost_roots: set[Path] = set()
+        self._relocked = False
         self.worker: asyncio.Task[None] | None = None
         self.halting = False
-        self.failed: dict[Path, str | None] = {}
+        self.failed: dict[Path, _Failure] = {}
+        self.refused: set[Path] = set()
         self.helper_checksums: dict[Path, str] = {}
+        self._vanished: dict[Path, float] = {}
+        self._grace_timers: list[asyncio.TimerHandle] = []
 
     @property
     def roots(self) -> list[Path]:
@@ -69,20 +114,26 @@ class PhotonWatch:
         return frozenset().union(*(watcher.pending for watcher in self.watchers))
 
     async def start(self) -> None:
-        """Start the observers, then load and start each tree in the order given."""
-        for watcher in self.watchers:
+        """Start the observers, then bring each tree in step with the disk, in the order given:
+        a tree loaded before (or watched before) has its changed sources reloaded, its deleted
+        ones unloaded and its new ones loaded; every photon is started."""
+        for watcher in [*self.watchers, *self._guards]:
             await asyncio.to_thread(watcher.start)
         for root in self.roots:
-            await self._load_tree(root)
+            await self._reconcile(root)
 
     async def stop(self, halt_threads: bool, timeout: float) -> None:
         """Drop what waits for its debounce, stop and join the observers, and let the worker
         finish its batch (or, with ``halt_threads``, the one operation in progress)."""
-        for watcher in self.watchers:
+        for watcher in [*self.watchers, *self._guards]:
             watcher.cancel_pending()
+        for timer in self._grace_timers:
+            timer.cancel()
         self.dirty.clear()
+        self._roots_to_check.clear()
+        self._relocked = False
         self.halting = halt_threads
-        for watcher in self.watchers:
+        for watcher in [*self.watchers, *self._guards]:
             if not await asyncio.to_thread(watcher.stop, timeout):
                 logger.warning(
                     "the watchdog observer of %s did not stop within %s s", watcher.root, timeout
@@ -97,21 +148,87 @@ class PhotonWatch:
         if self.halting:
             return
         self.dirty.setdefault(root, set()).add(path)
+        self._wake()
+
+    def _on_root_change(self, root: Path) -> None:
+        """A watched tree's own directory was deleted, renamed, moved back or re-created."""
+        if not self.halting:
+            self._roots_to_check.add(root)
+            self._wake()
+
+    def _on_lock_change(self, lock_file: Path) -> None:
+        if not self.halting:
+            self._relocked = True
+            self._wake()
+
+    def _wake(self) -> None:
         if self.worker is None or self.worker.done():
             self.worker = asyncio.get_running_loop().create_task(
                 self._follow_changes(), name=f"luminal-watch {self.roots[0]}"
             )
 
     async def _follow_changes(self) -> None:
-        while self.dirty and not self.halting:
+        while (self.dirty or self._roots_to_check or self._relocked) and not self.halting:
+            roots, self._roots_to_check = self._roots_to_check, set()
+            for root in sorted(roots):
+                await self._guarded(self._check_root(root), [root])
+            if self._relocked:
+                self._relocked = False
+                await self._guarded(self._apply_relock(), [self._lock_file])
             batches, self.dirty = self.dirty, {}
             for root, paths in batches.items():
                 if self.halting:
                     return
-                try:
-                    await self._apply_changes(root, paths)
-                except Exception:
-                    logger.exception("applying the changes to %s failed", sorted(map(str, paths)))
+                await self._guarded(self._apply_changes(root, paths), paths)
+
+    @staticmethod
+    async def _guarded(step: Awaitable[None], paths: Iterable[Path | None]) -> None:
+        try:
+            await step
+        except Exception:
+            logger.exception("applying the changes to %s failed", sorted(map(str, paths)))
+
+    async def _reconcile(self, root: Path) -> None:
+        """Bring what is loaded from the tree at ``root`` in step with the disk, and start it."""
+        loaded = [path for path in self._loader._sources if path.is_relative_to(root)]
+        if not loaded:
+            await self._load_tree(root)
+            return
+        await self._apply_changes(root, {root}, with_grace=False)
+        await self._start(
+            handler
+            for path, source in list(self._loader._sources.items())
+            if path.is_relative_to(root)
+            for handler in source.handlers
+        )
+
+    async def _check_root(self, root: Path) -> None:
+        """Unload the photons of a tree whose directory is gone; follow a re-created one."""
+        if not root.is_dir():
+            if root not in self._lost_roots:
+                self._lost_roots.add(root)
+                logger.warning(
+                    "watched directory %s was deleted or renamed: its photons are unloaded, and "
+                    "it is followed again if it reappears",
+                    root,
+                )
+            for path in [path for path in self._loader._sources if path.is_relative_to(root)]:
+                await self._unload(path)
+            return
+        watcher = next(watcher for watcher in self.watchers if watcher.root == root)
+        await asyncio.to_thread(watcher.restart, self._loader._stop_timeout)
+        if root in self._lost_roots:
+            self._lost_roots.discard(root)
+            logger.warning("watched directory %s is back: following it again", root)
+        await self._reconcile(root)
+
+    async def _apply_relock(self) -> None:
+        """The lock file changed: files refused before may be pinned now, so forget every
+        failure and bring each tree in step with the disk."""
+        self.failed.clear()
+        for root in self.roots:
+            if root not in self._lost_roots:
+                await self._reconcile(root)
 
     async def _load_tree(self, directory: Path) -> None:
         try:
@@ -121,35 +238,104 @@ class PhotonWatch:
             for failure in error.errors:
                 if failure.path is not None:
                     failed_path = Path(failure.path)
-                    self.failed[failed_path] = await asyncio.to_thread(
-                        _current_checksum, failed_path
+                    self.failed[failed_path] = _Failure(
+                        await asyncio.to_thread(_current_checksum, failed_path),
+                        _conflicting_name(failure),
                     )
         await self._start(handlers)
 
-    async def _apply_changes(self, root: Path, paths: set[Path]) -> None:
+    async def _apply_changes(
+        self, root: Path, paths: set[Path], *, with_grace: bool = True
+    ) -> None:
         """Bring the loader in step with the settled ``paths`` of the tree at ``root``: unload
         what vanished, reload what changed (with the photons that use a changed helper), load
-        what is new."""
+        what is new.
+
+        A source that vanished is unloaded only once it stayed away for ``RECREATE_GRACE``
+        (with ``with_grace``), unless something new is to be loaded (it may have moved there):
+        a safe-write that deletes, then re-creates, the file is a reload with state handoff.
+        """
         affected: set[Path] = set()
         candidates: set[Path] = set()
         for path in paths:
             affected |= self._sources_touched_by(root, path)
             candidates |= _sources_at(root, path)
+        to_load = {path for path in candidates if path not in self._loader._sources}
         gone = {path for path in affected if not _source_present(path)}
+        for path in affected - gone:
+            self._vanished.pop(path, None)
+        if with_grace and not to_load:
+            gone = self._past_grace(root, gone)
         helpers_changed = False
+        names_freed = False
         for path in sorted(gone):
             if self.halting:
                 return
             helpers_changed |= await self._unload(path)
+            names_freed = True
             if path.is_dir():
                 candidates |= _sources_at(root, path)
+        groups, helper_sources_changed = await self._changed_groups(affected - gone)
+        helpers_changed |= helper_sources_changed
+        helpers_changed |= await self._changed_helpers(paths, gone, groups)
+        for group in _merge_overlapping(groups):
+            if self.halting:
+                return
+            await self._reload(group)
+        to_load = {path for path in candidates if path not in self._loader._sources}
+        if to_load:
+            names_freed |= await self._unload_vanished()
+        await self._load_new(root, to_load, helpers_changed, names_freed)
+
+    def _past_grace(self, root: Path, gone: set[Path]) -> set[Path]:
+        """The vanished sources to unload now; the others are looked at again after the grace
+        delay (and reloaded if they are back by then). A source whose photon name a failed
+        file waits for goes at once."""
+        loop = asyncio.get_running_loop()
+        wanted = {failure.conflict for failure in self.failed.values()}
+        due: set[Path] = set()
+        for path in gone:
+            source = self._loader._sources.get(path)
+            if source is not None and wanted & {handler.name for handler in source.handlers}:
+                due.add(path)
+            elif path not in self._vanished:
+                self._vanished[path] = loop.time()
+                self._grace_timers.append(
+                    loop.call_later(RECREATE_GRACE, self.on_change, root, path)
+                )
+            elif loop.time() - self._vanished[path] >= RECREATE_GRACE:
+                due.add(path)
+        for path in due:
+            self._vanished.pop(path, None)
+        self._grace_timers = [timer for timer in self._grace_timers if timer.when() > loop.time()]
+        return due
+
+    async def _changed_groups(self, present: set[Path]) -> tuple[list[set[Path]], bool]:
+        """The loaded sources whose content changed, one group each, and whether one of them
+        is a helper (a source without photons). A source whose broken content was just put
+        back to the running version is said to be back."""
         groups: list[set[Path]] = []
-        for path in sorted(affected - gone):
+        helpers_changed = False
+        for path in sorted(present):
             source = self._loader._sources.get(path)
             current = await asyncio.to_thread(_current_checksum, path)
-            if source is not None and current is not None and current != source.checksum:
+            if source is None or current is None:
+                continue
+            if current != source.checksum:
                 groups.append({path})
                 helpers_changed |= not source.handlers
+            elif path in self.refused:
+                self.refused.discard(path)
+                self._loader._log(
+                    logging.INFO, "%s is back to the running version; nothing to reload", path
+                )
+        return groups, helpers_changed
+
+    async def _changed_helpers(
+        self, paths: set[Path], gone: set[Path], groups: list[set[Path]]
+    ) -> bool:
+        """Add a group per changed helper module (its users); whether any helper changed."""
+        changed = False
         for location, users in self._helper_users().items():
             if not any(path == location or path.is_relative_to(location) for path in paths):
                 continue
@@ -158,32 +344,53 @@ class PhotonWatch:
                 continue
             if current is not None:
                 self.helper_checksums[location] = current
-            helpers_changed = True
+            changed = True
             groups.append(users - gone)
-        for group in _merge_overlapping(groups):
-            if self.halting:
-                return
-            await self._reload(group)
-        to_load = {path for path in candidates if path not in self._loader._sources}
-        if to_load:
-            for path in [path for path in self._loader._sources if path.is_relative_to(root)]:
-                if not _source_present(path):
-                    await self._unload(path)
-        tried_since_helper_change: set[Path] = set()
+        return changed
+
+    async def _unload_vanished(self) -> bool:
+        """Unload every loaded source of any watched tree that is gone from disk (it may have
+        moved to the path about to be loaded, in this tree or another); whether any was."""
+        vanished = [
+            path
+            for path in self._loader._sources
+            if any(path.is_relative_to(root) for root in self.roots) and not _source_present(path)
+        ]
+        for path in vanished:
+            self._vanished.pop(path, None)
+            await self._unload(path)
+        return bool(vanished)
+
+    async def _load_new(
+        self, root: Path, to_load: set[Path], helpers_changed: bool, names_freed: bool
+    ) -> None:
+        """Load the new sources; then retry the failed ones a change may have fixed: after a
+        helper change those that did not collide, after an unload those whose name is free."""
+        tried: set[Path] = set()
         for path in sorted(to_load):
             if self.halting:
                 return
+            tried.add(path)
             if await self._load(root, path, force=False):
                 helpers_changed = True
-                tried_since_helper_change.clear()
-            else:
-                tried_since_helper_change.add(path)
-        if not helpers_changed:
+                tried.clear()
+        if not (helpers_changed or names_freed):
             return
-        for path in sorted(set(self.failed) - tried_since_helper_change):
+        for path, failure in sorted(self.failed.items()):
             if self.halting:
                 return
-            await self._load(root, path, force=True)
+            if path in tried:
+                continue
+            if failure.conflict is None and not helpers_changed:
+                continue
+            if failure.conflict is not None and failure.conflict in self._loader.photons:
+                continue
+            failed_root = self._root_of(path)
+            if failed_root is not None:
+                await self._load(failed_root, path, force=True)
+
+    def _root_of(self, path: Path) -> Path | None:
+        return next((root for root in self.roots if path.is_relative_to(root)), None)
 
     def _sources_touched_by(self, root: Path, path: Path) -> set[Path]:
         """Loaded sources that ``path`` is, lies in (a package's module) or contains."""
@@ -216,6 +423,7 @@ class PhotonWatch:
     async def _unload(self, path: Path) -> bool:
         """Unload a vanished source; whether it was a helper (a source without photons)."""
         source = self._loader._sources.get(path)
+        self.refused.discard(path)
         if source is None:
             return False
         with contextlib.suppress(PhotonNotFoundError):
@@ -229,9 +437,11 @@ class PhotonWatch:
         try:
             handlers = await self._loader._reload_sources(paths)
         except PhotonReloadError:
-            return  # reported by _reload_sources; the previous version keeps running
+            self.refused.update(paths)  # reported; the previous version keeps running
+            return
         except PhotonNotFoundError:
             return  # unloaded meanwhile by the host
+        self.refused.difference_update(paths)
         await self._start(handlers)
 
     async def _load(self, root: Path, path: Path, force: bool) -> bool:
@@ -245,15 +455,15 @@ class PhotonWatch:
         if current is None or path in self._loader._sources:
             self.failed.pop(path, None)
             return False
-        if not force and path in self.failed and self.failed[path] == current:
+        if not force and path in self.failed and self.failed[path].checksum == current:
             return False
         # The trust policy judges symlinks and permissions against the watched tree, as it
         # does for the sources of the initial load.
         self._loader._photon_directories[source_path(path)] = root
         try:
             handlers = await self._loader._emit_photon(path, IPhoton, [], recursive=True)
-        except PhotonLoadError:
-            self.failed[path] = current  # reported by _emit_photon
+        except PhotonLoadError as error:
+            self.failed[path] = _Failure(current, _conflicting_name(error))  # reported
             return False
         self.failed.pop(path, None)
         await self._start(handlers)
@@ -292,6 +502,17 @@ def check_disjoint(directories: Sequence[Path]) -> None:
         for other in directories[:index]:
             if directory.is_relative_to(other) or other.is_relative_to(directory):
                 raise ValueError(f"watched directories overlap: {other} and {directory}")
+
+
+def _lock_file_of(loader: Loader) -> Path | None:
+    """The canonical path of the loader's trust lock file, if it has one."""
+    lock_file = loader.trust.lock_file if loader.trust is not None else None
+    return None if lock_file is None else canonical_path(os.fspath(lock_file))
+
+
+def _conflicting_name(error: PhotonLoadError) -> str | None:
+    """The photon name a failed load collided on, if that was its failure."""
+    return error.photon_name if isinstance(error, PhotonNameConflictError) else None
 
 
 def _source_present(path: Path) -> bool:
