@@ -113,6 +113,11 @@ class PhotonWatch:
         """The paths still waiting for their debounce delay, in every watched tree."""
         return frozenset().union(*(watcher.pending for watcher in self.watchers))
 
+    @property
+    def vanishing(self) -> frozenset[Path]:
+        """Loaded sources deleted from disk and still within their re-creation grace delay."""
+        return frozenset(self._vanished)
+
     async def start(self) -> None:
         """Start the observers, then bring each tree in step with the disk, in the order given:
         a tree loaded before (or watched before) has its changed sources reloaded, its deleted

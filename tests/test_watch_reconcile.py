@@ -1,0 +1,180 @@
+"""Watching keeps photons running through moves, renames, re-watching, a tree's directory going
+and coming back, and re-locking."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from luminal import Loader, PhotonNameConflictError, PhotonTrustError, TrustPolicy
+from luminal.trust import write_lock
+from tests.watch_support import HostSpecs, Recorder, greeter, greetings, wait_for
+
+
+@pytest.fixture
+def trees(tmp_path: Path) -> tuple[Path, Path]:
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    return first, second
+
+
+@pytest.fixture
+async def watching(recorder: Recorder) -> AsyncIterator[Loader]:
+    async with Loader(logging=True, finalize_timeout=2.0, stop_timeout=2.0) as loader:
+        loader.plugin_manager.add_hookspecs(HostSpecs)
+        loader.plugin_manager.register(recorder)
+        yield loader
+        await loader.stop_watching_photons()
+
+
+def running_from(loader: Loader, name: str) -> Path | None:
+    handler = loader.photons.get(name)
+    return Path(handler.filepath) if handler is not None and handler.started else None
+
+
+def conflicts(recorder: Recorder, path: Path) -> int:
+    return sum(
+        1
+        for where, error in recorder.errors
+        if where == str(path) and isinstance(error, PhotonNameConflictError)
+    )
+
+
+async def test_a_photon_moved_to_another_watched_tree_keeps_running(
+    watching: Loader, trees: tuple[Path, Path]
+) -> None:
+    first, second = trees
+    (first / "mover.py").write_text(greeter("moving", name="mover"))
+    await watching.watch_photons(first, more_directories=[second], debounce=0.01)
+    (first / "mover.py").rename(second / "mover.py")
+    await wait_for(lambda: running_from(watching, "mover") == second / "mover.py")
+    assert greetings(watching) == ["moving ada"]
+
+
+async def test_a_copy_into_another_tree_before_the_delete_ends_running_from_the_copy(
+    watching: Loader, trees: tuple[Path, Path], recorder: Recorder
+) -> None:
+    first, second = trees
+    (first / "mover.py").write_text(greeter("moving", name="mover"))
+    await watching.watch_photons(first, more_directories=[second], debounce=0.01)
+    shutil.copy(first / "mover.py", second / "mover.py")
+    await wait_for(lambda: conflicts(recorder, second / "mover.py") == 1)
+    (first / "mover.py").unlink()
+    await wait_for(lambda: running_from(watching, "mover") == second / "mover.py")
+    assert greetings(watching) == ["moving ada"]
+
+
+async def test_a_rename_inside_one_tree_keeps_the_photon_running(
+    watching: Loader, trees: tuple[Path, Path], recorder: Recorder
+) -> None:
+    first, _ = trees
+    (first / "old_name.py").write_text(greeter("renamed", name="renamed"))
+    await watching.watch_photons(first, debounce=0.01)
+    (first / "old_name.py").rename(first / "new_name.py")
+    await wait_for(lambda: running_from(watching, "renamed") == first / "new_name.py")
+    assert recorder.errors == []
+
+
+async def test_create_before_delete_inside_one_tree_ends_running_from_the_new_file(
+    watching: Loader, trees: tuple[Path, Path], recorder: Recorder
+) -> None:
+    first, _ = trees
+    (first / "a.py").write_text(greeter("copied", name="copied"))
+    await watching.watch_photons(first, debounce=0.01)
+    shutil.copy(first / "a.py", first / "b.py")
+    await wait_for(lambda: conflicts(recorder, first / "b.py") == 1)
+    (first / "a.py").unlink()
+    await wait_for(lambda: running_from(watching, "copied") == first / "b.py")
+
+
+async def test_watching_again_brings_the_tree_to_what_is_on_disk(
+    watching: Loader, trees: tuple[Path, Path], recorder: Recorder
+) -> None:
+    first, _ = trees
+    changed, deleted = first / "changed.py", first / "deleted.py"
+    changed.write_text(greeter("before", name="changed"))
+    deleted.write_text(greeter("deleted", name="deleted"))
+    await watching.watch_photons(first, debounce=0.01)
+    await watching.stop_watching_photons()
+    changed.write_text(greeter("after", name="changed"))
+    deleted.unlink()
+    (first / "new.py").write_text(greeter("new", name="new"))
+    await watching.watch_photons(first, debounce=0.01)
+    assert greetings(watching) == ["after ada", "new ada"]
+    assert [new.name for _, new in recorder.reloaded] == ["changed"]
+    assert all(handler.started for handler in watching.photons.values())
+
+
+async def test_watching_a_tree_loaded_before_reloads_its_changes_and_starts_it(
+    watching: Loader, trees: tuple[Path, Path], recorder: Recorder
+) -> None:
+    first, _ = trees
+    path = first / "early.py"
+    path.write_text(greeter("early", name="early"))
+    await watching.load_photons(first)
+    path.write_text(greeter("edited", name="early"))
+    await watching.watch_photons(first, debounce=0.01)
+    assert greetings(watching) == ["edited ada"]
+    assert watching.photons["early"].started
+
+
+async def test_a_deleted_and_recreated_watched_directory_is_followed_again(
+    watching: Loader, trees: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    first, _ = trees
+    (first / "one.py").write_text(greeter("one", name="one"))
+    await watching.watch_photons(first, debounce=0.01)
+    with caplog.at_level(logging.WARNING, logger="luminal"):
+        shutil.rmtree(first)
+        await wait_for(lambda: watching.photons == {})
+        await wait_for(lambda: any("deleted or renamed" in r.getMessage() for r in caplog.records))
+        first.mkdir()
+        (first / "two.py").write_text(greeter("two", name="two"))
+        await wait_for(lambda: greetings(watching) == ["two ada"])
+    (first / "two.py").write_text(greeter("two, edited,", name="two"))
+    await wait_for(lambda: greetings(watching) == ["two, edited, ada"])
+
+
+async def test_a_renamed_watched_directory_unloads_its_photons_like_a_move_out(
+    watching: Loader, trees: tuple[Path, Path], recorder: Recorder, tmp_path: Path
+) -> None:
+    first, _ = trees
+    (first / "one.py").write_text(greeter("one", name="one"))
+    (first / "pkg").mkdir()
+    (first / "pkg" / "__init__.py").write_text(greeter("pkg", name="pkg"))
+    await watching.watch_photons(first, debounce=0.01)
+    first.rename(tmp_path / "elsewhere")
+    await wait_for(lambda: watching.photons == {})
+    assert {handler.name for handler in recorder.unloaded} == {"one", "pkg"}
+    (tmp_path / "elsewhere").rename(first)
+    await wait_for(lambda: greetings(watching) == ["one ada", "pkg ada"])
+
+
+async def test_re_locking_lets_refused_files_go_live_without_another_save(
+    trees: tuple[Path, Path], recorder: Recorder
+) -> None:
+    first, _ = trees
+    pinned, fresh = first / "pinned.py", first / "fresh.py"
+    pinned.write_text(greeter("pinned", name="pinned"))
+    lock_file = write_lock(first)
+    policy = TrustPolicy(lock_file=lock_file)
+    async with Loader(logging=True, trust=policy, stop_timeout=2.0) as loader:
+        loader.plugin_manager.add_hookspecs(HostSpecs)
+        loader.plugin_manager.register(recorder)
+        await loader.watch_photons(first, debounce=0.01)
+        fresh.write_text(greeter("fresh", name="fresh"))
+        pinned.write_text(greeter("pinned, edited,", name="pinned"))
+        await wait_for(
+            lambda: {path for path, error in recorder.errors if isinstance(error, PhotonTrustError)}
+            >= {str(fresh)}
+        )
+        await wait_for(lambda: len(recorder.errors) >= 2)
+        assert greetings(loader) == ["pinned ada"]
+        write_lock(first)
+        await wait_for(lambda: greetings(loader) == ["fresh ada", "pinned, edited, ada"])
+        await loader.stop_watching_photons()
