@@ -146,9 +146,7 @@ class DirectoryWatcher:
     def _start_observer(self, factory: ObserverFactory) -> BaseObserver:
         observer = factory()
         try:
-            observer.schedule(
-                _EventForwarder(self), str(self._root), recursive=self._only is None
-            )
+            observer.schedule(_EventForwarder(self), str(self._root), recursive=self._only is None)
             observer.start()
         except BaseException:
             _discard_observer(observer, timeout=5.0)

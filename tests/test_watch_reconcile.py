@@ -170,8 +170,10 @@ async def test_re_locking_lets_refused_files_go_live_without_another_save(
         fresh.write_text(greeter("fresh", name="fresh"))
         pinned.write_text(greeter("pinned, edited,", name="pinned"))
         await wait_for(
-            lambda: {path for path, error in recorder.errors if isinstance(error, PhotonTrustError)}
-            >= {str(fresh)}
+            lambda: (
+                {path for path, error in recorder.errors if isinstance(error, PhotonTrustError)}
+                >= {str(fresh)}
+            )
         )
         await wait_for(lambda: len(recorder.errors) >= 2)
         assert greetings(loader) == ["pinned ada"]

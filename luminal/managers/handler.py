@@ -352,9 +352,11 @@ class Handler:
             )
         instance = None
         try:
-            instance = photon_class.__new__(photon_class)
+            # type.__call__ in two steps, keeping the object when its __init__ raises.
+            factory: Any = photon_class
+            instance = factory.__new__(factory)
             if isinstance(instance, photon_class):
-                instance.__init__()
+                factory.__init__(instance)
             return instance
         except Exception as error:
             self._instance = instance
