@@ -18,23 +18,23 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from luminal.errors import (
     DirectoryLoadError,
-    DirectoryNotFoundError,
     PhotonLoadError,
     PhotonNameConflictError,
     PhotonNotFoundError,
     PhotonReloadError,
     PhotonStartError,
 )
+from luminal.managers.disk_state import (
+    check_disjoint,
+    current_checksum,
+    merge_overlapping,
+    source_present,
+    sources_at,
+    watched_directory,
+)
 from luminal.managers.handler import Handler, HandlerState
 from luminal.photon import IPhoton
-from luminal.sources import (
-    canonical_path,
-    checksum_files,
-    is_ignored_name,
-    is_project_directory,
-    read_source,
-    source_path,
-)
+from luminal.sources import canonical_path, source_path
 from luminal.watcher import DirectoryWatcher
 
 if TYPE_CHECKING:
@@ -44,15 +44,13 @@ __all__ = ["PhotonWatch", "check_disjoint", "watched_directory"]
 
 logger = logging.getLogger(__name__)
 
-
 RECREATE_GRACE = 0.25
 """Seconds a deleted source may take to reappear (a safe-write with a gap) and be reloaded,
 with its state, instead of being unloaded."""
 
 
 class _Failure(NamedTuple):
-    """A source that failed to load: the checksum that failed, and the photon name it
-    collided on (a collision is retried when that name is free, not on helper changes)."""
+    """A failed load: its checksum, and the photon name it collided on (if it did)."""
 
     checksum: str | None
     conflict: str | None
@@ -98,6 +96,7 @@ class PhotonWatch:
         self._relocked = False
         self.worker: asyncio.Task[None] | None = None
         self.halting = False
+        self._stopping = False
         self.failed: dict[Path, _Failure] = {}
         self.refused: set[Path] = set()
         self.helper_checksums: dict[Path, str] = {}
@@ -130,6 +129,7 @@ class PhotonWatch:
     async def stop(self, halt_threads: bool, timeout: float) -> None:
         """Drop what waits for its debounce, stop and join the observers, and let the worker
         finish its batch (or, with ``halt_threads``, the one operation in progress)."""
+        self._stopping = True
         for watcher in [*self.watchers, *self._guards]:
             watcher.cancel_pending()
         for timer in self._grace_timers:
@@ -146,6 +146,9 @@ class PhotonWatch:
         worker = self.worker
         if worker is not None and worker is not asyncio.current_task():
             await worker
+        for watcher in self.watchers:
+            # A tree whose directory came back may have been restarted meanwhile.
+            await asyncio.to_thread(watcher.stop, timeout)
 
     def on_change(self, root: Path, path: Path) -> None:
         """A path of the tree at ``root`` settled (on the loop): queue it for the one worker that
@@ -162,6 +165,7 @@ class PhotonWatch:
             self._wake()
 
     def _on_lock_change(self, lock_file: Path) -> None:
+        """The trust lock file changed: what it refused may be pinned now."""
         if not self.halting:
             self._relocked = True
             self._wake()
@@ -199,7 +203,7 @@ class PhotonWatch:
         if not loaded:
             await self._load_tree(root)
             return
-        await self._apply_changes(root, {root}, with_grace=False)
+        await self._apply_changes(root, {root}, from_events=False)
         await self._start(
             handler
             for path, source in list(self._loader._sources.items())
@@ -220,11 +224,13 @@ class PhotonWatch:
             for path in [path for path in self._loader._sources if path.is_relative_to(root)]:
                 await self._unload(path)
             return
+        if self._stopping:
+            return
         watcher = next(watcher for watcher in self.watchers if watcher.root == root)
         await asyncio.to_thread(watcher.restart, self._loader._stop_timeout)
         if root in self._lost_roots:
             self._lost_roots.discard(root)
-            logger.warning("watched directory %s is back: following it again", root)
+            logger.warning("watched directory %s is back: it is followed again", root)
         await self._reconcile(root)
 
     async def _apply_relock(self) -> None:
@@ -244,32 +250,33 @@ class PhotonWatch:
                 if failure.path is not None:
                     failed_path = Path(failure.path)
                     self.failed[failed_path] = _Failure(
-                        await asyncio.to_thread(_current_checksum, failed_path),
+                        await asyncio.to_thread(current_checksum, failed_path),
                         _conflicting_name(failure),
                     )
         await self._start(handlers)
 
     async def _apply_changes(
-        self, root: Path, paths: set[Path], *, with_grace: bool = True
+        self, root: Path, paths: set[Path], *, from_events: bool = True
     ) -> None:
         """Bring the loader in step with the settled ``paths`` of the tree at ``root``: unload
         what vanished, reload what changed (with the photons that use a changed helper), load
         what is new.
 
-        A source that vanished is unloaded only once it stayed away for ``RECREATE_GRACE``
-        (with ``with_grace``), unless something new is to be loaded (it may have moved there):
-        a safe-write that deletes, then re-creates, the file is a reload with state handoff.
+        A source that vanished is unloaded once it stayed away for ``RECREATE_GRACE``, or at
+        once if something new is to be loaded (it may have moved there): a safe-write that
+        deletes, then re-creates, a file is a reload with state handoff. A reconciliation
+        (not ``from_events``) has no grace delay, and no helper checksums to compare with.
         """
         affected: set[Path] = set()
         candidates: set[Path] = set()
         for path in paths:
             affected |= self._sources_touched_by(root, path)
-            candidates |= _sources_at(root, path)
+            candidates |= sources_at(root, path)
         to_load = {path for path in candidates if path not in self._loader._sources}
-        gone = {path for path in affected if not _source_present(path)}
+        gone = {path for path in affected if not source_present(path)}
         for path in affected - gone:
             self._vanished.pop(path, None)
-        if with_grace and not to_load:
+        if from_events and not to_load:
             gone = self._past_grace(root, gone)
         helpers_changed = False
         names_freed = False
@@ -279,11 +286,12 @@ class PhotonWatch:
             helpers_changed |= await self._unload(path)
             names_freed = True
             if path.is_dir():
-                candidates |= _sources_at(root, path)
+                candidates |= sources_at(root, path)
         groups, helper_sources_changed = await self._changed_groups(affected - gone)
         helpers_changed |= helper_sources_changed
-        helpers_changed |= await self._changed_helpers(paths, gone, groups)
-        for group in _merge_overlapping(groups):
+        if from_events:
+            helpers_changed |= await self._changed_helpers(paths, gone, groups)
+        for group in merge_overlapping(groups):
             if self.halting:
                 return
             await self._reload(group)
@@ -301,29 +309,24 @@ class PhotonWatch:
         due: set[Path] = set()
         for path in gone:
             source = self._loader._sources.get(path)
-            if source is not None and wanted & {handler.name for handler in source.handlers}:
+            remaining = self._vanished.setdefault(path, loop.time()) + RECREATE_GRACE - loop.time()
+            if remaining <= 0 or (
+                source is not None and wanted & {handler.name for handler in source.handlers}
+            ):
                 due.add(path)
-            elif path not in self._vanished:
-                self._vanished[path] = loop.time()
-                self._grace_timers.append(
-                    loop.call_later(RECREATE_GRACE, self.on_change, root, path)
-                )
-            elif loop.time() - self._vanished[path] >= RECREATE_GRACE:
-                due.add(path)
-        for path in due:
-            self._vanished.pop(path, None)
+            else:
+                self._grace_timers.append(loop.call_later(remaining, self.on_change, root, path))
         self._grace_timers = [timer for timer in self._grace_timers if timer.when() > loop.time()]
         return due
 
     async def _changed_groups(self, present: set[Path]) -> tuple[list[set[Path]], bool]:
-        """The loaded sources whose content changed, one group each, and whether one of them
-        is a helper (a source without photons). A source whose broken content was just put
-        back to the running version is said to be back."""
+        """The changed loaded sources, a group each, and whether one is a helper (has no
+        photons). A refused source whose content is the running version again is said so."""
         groups: list[set[Path]] = []
         helpers_changed = False
         for path in sorted(present):
             source = self._loader._sources.get(path)
-            current = await asyncio.to_thread(_current_checksum, path)
+            current = await asyncio.to_thread(current_checksum, path)
             if source is None or current is None:
                 continue
             if current != source.checksum:
@@ -344,7 +347,7 @@ class PhotonWatch:
         for location, users in self._helper_users().items():
             if not any(path == location or path.is_relative_to(location) for path in paths):
                 continue
-            current = await asyncio.to_thread(_current_checksum, location)
+            current = await asyncio.to_thread(current_checksum, location)
             if current is not None and self.helper_checksums.get(location) == current:
                 continue
             if current is not None:
@@ -359,10 +362,9 @@ class PhotonWatch:
         vanished = [
             path
             for path in self._loader._sources
-            if any(path.is_relative_to(root) for root in self.roots) and not _source_present(path)
+            if any(path.is_relative_to(root) for root in self.roots) and not source_present(path)
         ]
         for path in vanished:
-            self._vanished.pop(path, None)
             await self._unload(path)
         return bool(vanished)
 
@@ -429,6 +431,7 @@ class PhotonWatch:
         """Unload a vanished source; whether it was a helper (a source without photons)."""
         source = self._loader._sources.get(path)
         self.refused.discard(path)
+        self._vanished.pop(path, None)
         if source is None:
             return False
         with contextlib.suppress(PhotonNotFoundError):
@@ -456,7 +459,7 @@ class PhotonWatch:
         A source that fails is remembered, so that it is tried again when its content or a
         helper changes, not on every ``touch``.
         """
-        current = await asyncio.to_thread(_current_checksum, path)
+        current = await asyncio.to_thread(current_checksum, path)
         if current is None or path in self._loader._sources:
             self.failed.pop(path, None)
             return False
@@ -483,32 +486,6 @@ class PhotonWatch:
                     await handler.start()
 
 
-def watched_directory(directory: str | os.PathLike[str]) -> Path:
-    """The canonical path of a directory to watch.
-
-    :raises TypeError: if ``directory`` is not a ``str`` or path.
-    :raises DirectoryNotFoundError: if it is missing or not a directory.
-    """
-    if not isinstance(directory, (str, os.PathLike)):
-        raise TypeError(
-            f"photons_directory must be a str or os.PathLike, not {type(directory).__name__}"
-        )
-    path = canonical_path(directory)
-    if not path.is_dir():
-        raise DirectoryNotFoundError(
-            f"photon directory {os.fspath(directory)!r} is missing or not a directory", directory
-        )
-    return path
-
-
-def check_disjoint(directories: Sequence[Path]) -> None:
-    """Refuse two watched trees that share files: each source has one tree to follow it."""
-    for index, directory in enumerate(directories):
-        for other in directories[:index]:
-            if directory.is_relative_to(other) or other.is_relative_to(directory):
-                raise ValueError(f"watched directories overlap: {other} and {directory}")
-
-
 def _lock_file_of(loader: Loader) -> Path | None:
     """The canonical path of the loader's trust lock file, if it has one."""
     lock_file = loader.trust.lock_file if loader.trust is not None else None
@@ -518,58 +495,3 @@ def _lock_file_of(loader: Loader) -> Path | None:
 def _conflicting_name(error: PhotonLoadError) -> str | None:
     """The photon name a failed load collided on, if that was its failure."""
     return error.photon_name if isinstance(error, PhotonNameConflictError) else None
-
-
-def _source_present(path: Path) -> bool:
-    """Whether a loaded source is still there: its file, or its package's ``__init__.py``."""
-    return (path / "__init__.py").is_file() if path.is_dir() else path.is_file()
-
-
-def _current_checksum(path: Path) -> str | None:
-    """SHA-512 of a source as it is on disk now (as the loader computes it), or ``None`` if it
-    cannot be read (it vanished meanwhile)."""
-    try:
-        files = read_source(path)
-    except OSError:
-        return None
-    return checksum_files(files, path) if files else None
-
-
-def _sources_at(root: Path, path: Path) -> set[Path]:
-    """The photon sources at or below ``path`` as ``load_photons(root, recursive=True)`` sees
-    them: loose ``.py`` files and top-level packages of plain directories, none inside a
-    distribution's project directory."""
-    current = root
-    for part in path.relative_to(root).parts[:-1]:
-        current = current / part
-        if (current / "__init__.py").is_file():
-            return {current}
-        if is_project_directory(current):
-            return set()
-    if path.is_file():
-        return {path} if path.suffix == ".py" and path.name != "__init__.py" else set()
-    if not path.is_dir():
-        return set()
-    if (path / "__init__.py").is_file():
-        return {path}
-    if is_project_directory(path):
-        return set()
-    found: set[Path] = set()
-    with contextlib.suppress(OSError), os.scandir(path) as entries:
-        for entry in entries:
-            if not is_ignored_name(entry.name):
-                found |= _sources_at(root, Path(entry.path))
-    return found
-
-
-def _merge_overlapping(groups: Iterable[set[Path]]) -> list[set[Path]]:
-    """Merge groups of sources that share a source, so each is reloaded in one atomic step."""
-    merged: list[set[Path]] = []
-    for group in groups:
-        combined = set(group)
-        for other in [other for other in merged if other & combined]:
-            merged.remove(other)
-            combined |= other
-        if combined:
-            merged.append(combined)
-    return merged
