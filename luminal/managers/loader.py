@@ -1248,9 +1248,11 @@ class Loader:
         """Atomically reload a photon's file and return the fresh handler(s).
 
         The new code is imported and validated before the running version is touched; then the
-        old version exports its state, is finalized, and the new one imports the state and starts
-        (if the old one was started). On any failure the old version is back exactly as it was
-        and :class:`PhotonReloadError` is raised with the cause chained.
+        old version exports its state and is finalized, and only then is the new one created,
+        given the state and started (if the old one was started), so ``__init__`` may take a
+        port or lock the old version held. In between, neither version answers hook calls. On
+        any failure the old version is back as it was (restarted with its state) and
+        :class:`PhotonReloadError` is raised with the cause chained.
 
         :raises TypeError: if ``photon`` is not a handler, name or path.
         :raises PhotonNotFoundError: if the photon is not loaded.
@@ -1286,7 +1288,12 @@ class Loader:
         SHA-512 did not change (``touch``) is left alone. Failures are reported (log and
         ``luminal_photon_error``) and the previous version keeps running; the next save that
         fixes the file loads it. Sources that fail at the initial load are reported the same way
-        and do not make this call raise.
+        and do not make this call raise. A tree with photons loaded already (watched before, or
+        loaded by ``load_photons``) is brought to what is on disk first. A moved file keeps
+        running from its new place; a file deleted and re-created within ``RECREATE_GRACE``
+        (0.25 s) is reloaded with its state; a deleted or renamed tree unloads its photons
+        and is followed again when it reappears; a change of the trust policy's lock file
+        retries what it refused.
 
         A loader watches once at a time: to watch several trees with one loader (their photons
         share :attr:`plugin_manager`), name the others in ``more_directories``; they are loaded
