@@ -180,3 +180,19 @@ async def test_re_locking_lets_refused_files_go_live_without_another_save(
         write_lock(first)
         await wait_for(lambda: greetings(loader) == ["fresh ada", "pinned, edited, ada"])
         await loader.stop_watching_photons()
+
+
+async def test_a_lock_file_in_a_missing_directory_does_not_stop_watching(
+    trees: tuple[Path, Path], recorder: Recorder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    first, _ = trees
+    (first / "one.py").write_text(greeter("one", name="one"))
+    policy = TrustPolicy(lock_file=tmp_path / "missing" / "luminal.lock")
+    async with Loader(trust=policy, stop_timeout=2.0) as loader:
+        loader.plugin_manager.add_hookspecs(HostSpecs)
+        loader.plugin_manager.register(recorder)
+        with caplog.at_level(logging.WARNING, logger="luminal"):
+            await loader.watch_photons(first, debounce=0.01)
+        assert any("cannot watch" in record.getMessage() for record in caplog.records)
+        assert [type(error) for _, error in recorder.errors] == [PhotonTrustError]
+        await loader.stop_watching_photons()

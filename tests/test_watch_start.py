@@ -174,3 +174,16 @@ async def test_a_reload_scheduled_from_photon_start_runs_once_the_start_returned
     await wait_for(lambda: len(recorder.reloaded) == 1)
     assert SEEN == ["start", "finalize", "start"]
     assert quick.photons["reentrant"].started
+
+
+async def test_close_returns_within_the_start_timeout_of_a_hanging_start(
+    quick: Loader, photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    await quick.watch_photons(photon_dir, debounce=0.01)
+    write_photon("hanging.py", source(HANGING))
+    await wait_for(lambda: "hanging" in quick.photons)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await asyncio.wait_for(quick.close(), timeout=5.0)
+    assert loop.time() - began < 0.3 + 1.0 + 1.0
+    assert quick.photons == {}

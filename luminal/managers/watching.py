@@ -121,8 +121,13 @@ class PhotonWatch:
         """Start the observers, then bring each tree in step with the disk, in the order given:
         a tree loaded before (or watched before) has its changed sources reloaded, its deleted
         ones unloaded and its new ones loaded; every photon is started."""
-        for watcher in [*self.watchers, *self._guards]:
+        for watcher in self.watchers:
             await asyncio.to_thread(watcher.start)
+        for guard in self._guards:
+            try:
+                await asyncio.to_thread(guard.start)
+            except OSError as error:
+                logger.warning("cannot watch %s for changes: %s", guard.root, error)
         for root in self.roots:
             await self._reconcile(root)
 
