@@ -352,8 +352,10 @@ class Handler:
             )
         instance = None
         try:
-            # type.__call__ in two steps, keeping the object when its __init__ raises.
             factory: Any = photon_class
+            if type(photon_class).__call__ is not type.__call__:
+                return factory()  # a metaclass that creates instances its own way
+            # type.__call__ in two steps, keeping the object when its __init__ raises.
             instance = factory.__new__(factory)
             if isinstance(instance, photon_class):
                 factory.__init__(instance)
