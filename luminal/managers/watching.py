@@ -76,20 +76,16 @@ class PhotonWatch:
         self.watchers = [
             make_watcher(root, functools.partial(self.on_change, root)) for root in directories
         ]
-        self._guards = [
-            make_watcher(root.parent, self._on_root_change, only=frozenset({root}))
-            for root in directories
-            if root.parent != root
-        ]
         self._lock_file = _lock_file_of(loader)
+        followed: dict[Path, Callable[[Path], None]] = {
+            root: self._on_root_change for root in directories if root.parent != root
+        }
         if self._lock_file is not None:
-            self._guards.append(
-                make_watcher(
-                    self._lock_file.parent,
-                    self._on_lock_change,
-                    only=frozenset({self._lock_file}),
-                )
-            )
+            followed[self._lock_file] = self._on_lock_change
+        self._guards = [
+            make_watcher(path.parent, callback, only=frozenset({path}))
+            for path, callback in followed.items()
+        ]
         self.dirty: dict[Path, set[Path]] = {}
         self._roots_to_check: set[Path] = set()
         self._lost_roots: set[Path] = set()
@@ -218,7 +214,10 @@ class PhotonWatch:
 
     async def _check_root(self, root: Path) -> None:
         """Unload the photons of a tree whose directory is gone; follow a re-created one."""
+        watcher = next(watcher for watcher in self.watchers if watcher.root == root)
         if not root.is_dir():
+            # inotify follows the moved directory itself, under paths that no longer hold it.
+            await asyncio.to_thread(watcher.stop, self._loader._stop_timeout)
             if root not in self._lost_roots:
                 self._lost_roots.add(root)
                 logger.warning(
@@ -231,7 +230,6 @@ class PhotonWatch:
             return
         if self._stopping:
             return
-        watcher = next(watcher for watcher in self.watchers if watcher.root == root)
         await asyncio.to_thread(watcher.restart, self._loader._stop_timeout)
         if root in self._lost_roots:
             self._lost_roots.discard(root)
@@ -397,12 +395,9 @@ class PhotonWatch:
                 continue
             if failure.conflict is not None and failure.conflict in self._loader.photons:
                 continue
-            failed_root = self._root_of(path)
+            failed_root = next((root for root in self.roots if path.is_relative_to(root)), None)
             if failed_root is not None:
                 await self._load(failed_root, path, force=True)
-
-    def _root_of(self, path: Path) -> Path | None:
-        return next((root for root in self.roots if path.is_relative_to(root)), None)
 
     def _sources_touched_by(self, root: Path, path: Path) -> set[Path]:
         """Loaded sources that ``path`` is, lies in (a package's module) or contains."""
