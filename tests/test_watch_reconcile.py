@@ -196,3 +196,21 @@ async def test_a_lock_file_in_a_missing_directory_does_not_stop_watching(
         assert any("cannot watch" in record.getMessage() for record in caplog.records)
         assert [type(error) for _, error in recorder.errors] == [PhotonTrustError]
         await loader.stop_watching_photons()
+
+
+async def test_a_reload_refused_for_a_name_goes_live_when_the_name_is_freed(
+    watching: Loader, trees: tuple[Path, Path], recorder: Recorder
+) -> None:
+    first, _ = trees
+    (first / "a.py").write_text(greeter("from a", name="wanted"))
+    (first / "c.py").write_text(greeter("from c", name="other"))
+    await watching.watch_photons(first, debounce=0.01)
+    (first / "c.py").write_text(greeter("from c", name="wanted"))
+    await wait_for(
+        lambda: any(
+            isinstance(error.__cause__, PhotonNameConflictError) for _, error in recorder.errors
+        )
+    )
+    (first / "a.py").unlink()
+    await wait_for(lambda: running_from(watching, "wanted") == first / "c.py")
+    assert greetings(watching) == ["from c ada"]

@@ -14,12 +14,11 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from luminal.errors import (
     DirectoryLoadError,
     PhotonLoadError,
-    PhotonNameConflictError,
     PhotonNotFoundError,
     PhotonReloadError,
     PhotonStartError,
@@ -32,6 +31,7 @@ from luminal.managers.disk_state import (
     sources_at,
     watched_directory,
 )
+from luminal.managers.failures import Failures
 from luminal.managers.handler import Handler, HandlerState
 from luminal.photon import IPhoton
 from luminal.sources import canonical_path, source_path
@@ -49,13 +49,6 @@ RECREATE_GRACE = 0.25
 with its state, instead of being unloaded."""
 
 
-class _Failure(NamedTuple):
-    """A failed load: its checksum, and the photon name it collided on (if it did)."""
-
-    checksum: str | None
-    conflict: str | None
-
-
 MakeWatcher = Callable[..., DirectoryWatcher]
 
 
@@ -65,8 +58,7 @@ class PhotonWatch:
     Each tree has a watcher of its own, a guard watching its directory entry in the parent (so
     a deleted, renamed or re-created tree is noticed), and the trust policy's lock file, if
     any, is watched too. ``dirty`` maps each tree to its settled paths not applied yet;
-    ``failed`` remembers the sources that failed to load, so a ``touch`` does not retry them;
-    ``refused`` holds the loaded sources whose content on disk failed to reload.
+    ``failures`` remembers failed loads and refused reloads, so a ``touch`` retries nothing.
     """
 
     def __init__(
@@ -93,8 +85,7 @@ class PhotonWatch:
         self.worker: asyncio.Task[None] | None = None
         self.halting = False
         self._stopping = False
-        self.failed: dict[Path, _Failure] = {}
-        self.refused: set[Path] = set()
+        self.failures = Failures()
         self.helper_checksums: dict[Path, str] = {}
         self._vanished: dict[Path, float] = {}
         self._grace_timers: list[asyncio.TimerHandle] = []
@@ -239,7 +230,7 @@ class PhotonWatch:
     async def _apply_relock(self) -> None:
         """The lock file changed: files refused before may be pinned now, so forget every
         failure and bring each tree in step with the disk."""
-        self.failed.clear()
+        self.failures = Failures()
         for root in self.roots:
             if root not in self._lost_roots:
                 await self._reconcile(root)
@@ -252,10 +243,8 @@ class PhotonWatch:
             for failure in error.errors:
                 if failure.path is not None:
                     failed_path = Path(failure.path)
-                    self.failed[failed_path] = _Failure(
-                        await asyncio.to_thread(current_checksum, failed_path),
-                        _conflicting_name(failure),
-                    )
+                    checksum = await asyncio.to_thread(current_checksum, failed_path)
+                    self.failures.load_failed(failed_path, checksum, failure)
         await self._start(handlers)
 
     async def _apply_changes(
@@ -308,7 +297,7 @@ class PhotonWatch:
         delay (and reloaded if they are back by then). A source whose photon name a failed
         file waits for goes at once."""
         loop = asyncio.get_running_loop()
-        wanted = {failure.conflict for failure in self.failed.values()}
+        wanted = self.failures.wanted_names()
         due: set[Path] = set()
         for path in gone:
             source = self._loader._sources.get(path)
@@ -335,8 +324,8 @@ class PhotonWatch:
             if current != source.checksum:
                 groups.append({path})
                 helpers_changed |= not source.handlers
-            elif path in self.refused:
-                self.refused.discard(path)
+            elif path in self.failures.reloads:
+                del self.failures.reloads[path]
                 self._loader._log(
                     logging.INFO, "%s is back to the running version; nothing to reload", path
                 )
@@ -375,7 +364,8 @@ class PhotonWatch:
         self, root: Path, to_load: set[Path], helpers_changed: bool, names_freed: bool
     ) -> None:
         """Load the new sources; then retry the failed ones a change may have fixed: after a
-        helper change those that did not collide, after an unload those whose name is free."""
+        helper change the loads that did not collide, after an unload the loads and reloads
+        that collided on a name now free."""
         tried: set[Path] = set()
         for path in sorted(to_load):
             if self.halting:
@@ -386,17 +376,14 @@ class PhotonWatch:
                 tried.clear()
         if not (helpers_changed or names_freed):
             return
-        for path, failure in sorted(self.failed.items()):
+        if names_freed:
+            for path in self.failures.reloads_to_retry(self._loader.photons):
+                await self._reload({path})
+        for path in list(self.failures.loads_to_retry(helpers_changed, self._loader.photons)):
+            failed_root = next((root for root in self.roots if path.is_relative_to(root)), None)
             if self.halting:
                 return
-            if path in tried:
-                continue
-            if failure.conflict is None and not helpers_changed:
-                continue
-            if failure.conflict is not None and failure.conflict in self._loader.photons:
-                continue
-            failed_root = next((root for root in self.roots if path.is_relative_to(root)), None)
-            if failed_root is not None:
+            if path not in tried and failed_root is not None:
                 await self._load(failed_root, path, force=True)
 
     def _sources_touched_by(self, root: Path, path: Path) -> set[Path]:
@@ -430,7 +417,7 @@ class PhotonWatch:
     async def _unload(self, path: Path) -> bool:
         """Unload a vanished source; whether it was a helper (a source without photons)."""
         source = self._loader._sources.get(path)
-        self.refused.discard(path)
+        self.failures.forget(path)
         self._vanished.pop(path, None)
         if source is None:
             return False
@@ -444,12 +431,13 @@ class PhotonWatch:
             return
         try:
             handlers = await self._loader._reload_sources(paths)
-        except PhotonReloadError:
-            self.refused.update(paths)  # reported; the previous version keeps running
+        except PhotonReloadError as error:  # reported; the previous version keeps running
+            self.failures.reload_failed(paths, error)
             return
         except PhotonNotFoundError:
             return  # unloaded meanwhile by the host
-        self.refused.difference_update(paths)
+        for path in paths:
+            self.failures.reloads.pop(path, None)
         await self._start(handlers)
 
     async def _load(self, root: Path, path: Path, force: bool) -> bool:
@@ -461,9 +449,9 @@ class PhotonWatch:
         """
         current = await asyncio.to_thread(current_checksum, path)
         if current is None or path in self._loader._sources:
-            self.failed.pop(path, None)
+            self.failures.loads.pop(path, None)
             return False
-        if not force and path in self.failed and self.failed[path].checksum == current:
+        if not force and self.failures.has_failed(path, current):
             return False
         # The trust policy judges symlinks and permissions against the watched tree, as it
         # does for the sources of the initial load.
@@ -471,9 +459,9 @@ class PhotonWatch:
         try:
             handlers = await self._loader._emit_photon(path, IPhoton, [], recursive=True)
         except PhotonLoadError as error:
-            self.failed[path] = _Failure(current, _conflicting_name(error))  # reported
+            self.failures.load_failed(path, current, error)  # reported
             return False
-        self.failed.pop(path, None)
+        self.failures.loads.pop(path, None)
         await self._start(handlers)
         return not handlers
 
@@ -490,8 +478,3 @@ def _lock_file_of(loader: Loader) -> Path | None:
     """The canonical path of the loader's trust lock file, if it has one."""
     lock_file = loader.trust.lock_file if loader.trust is not None else None
     return None if lock_file is None else canonical_path(os.fspath(lock_file))
-
-
-def _conflicting_name(error: PhotonLoadError) -> str | None:
-    """The photon name a failed load collided on, if that was its failure."""
-    return error.photon_name if isinstance(error, PhotonNameConflictError) else None

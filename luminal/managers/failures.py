@@ -1,0 +1,75 @@
+"""What failed while watching, so that a ``touch`` retries nothing and the right change does.
+
+A source that failed to load is remembered with the checksum that failed and, when it collided
+on a photon name, that name; a loaded source whose new content failed to reload is remembered
+with the name it collided on, if that was why. A collision is worth retrying once its name is
+free, any other failure once a helper changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+from luminal.errors import LuminalError, PhotonNameConflictError
+
+__all__ = ["Failures", "LoadFailure"]
+
+
+class LoadFailure(NamedTuple):
+    """A failed load: its checksum, and the photon name it collided on (if it did)."""
+
+    checksum: str | None
+    conflict: str | None
+
+
+class Failures:
+    """The failed loads and refused reloads of the watched trees, by path."""
+
+    def __init__(self) -> None:
+        self.loads: dict[Path, LoadFailure] = {}
+        self.reloads: dict[Path, str | None] = {}
+
+    def load_failed(self, path: Path, checksum: str | None, error: LuminalError) -> None:
+        self.loads[path] = LoadFailure(checksum, _conflicting_name(error))
+
+    def reload_failed(self, paths: Iterable[Path], error: LuminalError) -> None:
+        cause = error.__cause__
+        conflict = _conflicting_name(cause) if isinstance(cause, LuminalError) else None
+        self.reloads.update(dict.fromkeys(paths, conflict))
+
+    def has_failed(self, path: Path, checksum: str | None) -> bool:
+        """Whether loading ``path`` with this content failed already."""
+        failure = self.loads.get(path)
+        return failure is not None and failure.checksum == checksum
+
+    def wanted_names(self) -> set[str]:
+        """The photon names that failed loads or reloads collided on."""
+        names = [failure.conflict for failure in self.loads.values()]
+        names += self.reloads.values()
+        return {name for name in names if name is not None}
+
+    def loads_to_retry(self, helpers_changed: bool, taken: Iterable[str]) -> Iterator[Path]:
+        """Failed loads a change may have fixed: without a collision after a helper change, with
+        one when its name is no longer ``taken``."""
+        names = set(taken)
+        for path, failure in sorted(self.loads.items()):
+            if failure.conflict is None:
+                if helpers_changed:
+                    yield path
+            elif failure.conflict not in names:
+                yield path
+
+    def reloads_to_retry(self, taken: Iterable[str]) -> list[Path]:
+        """Refused reloads that collided on a name no longer ``taken``."""
+        names = set(taken)
+        return sorted(path for path, name in self.reloads.items() if name and name not in names)
+
+    def forget(self, path: Path) -> None:
+        self.loads.pop(path, None)
+        self.reloads.pop(path, None)
+
+
+def _conflicting_name(error: LuminalError) -> str | None:
+    return error.photon_name if isinstance(error, PhotonNameConflictError) else None
