@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from luminal import Loader, PhotonNameConflictError, PhotonReloadError
+from luminal.managers import watching as watching_module
 from tests.conftest import WritePhoton
 from tests.watch_support import Recorder, greeter, greetings, replace_atomically, wait_for
 
@@ -66,8 +67,13 @@ async def test_restoring_the_running_content_after_a_broken_save_says_so(
 
 
 async def test_a_delete_then_recreate_within_the_grace_delay_is_a_reload_with_state(
-    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: Recorder
+    watching: Loader,
+    photon_dir: Path,
+    write_photon: WritePhoton,
+    recorder: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(watching_module, "RECREATE_GRACE", 5.0)  # a slow machine is no race
     path = write_photon("counter.py", counter("first"))
     await watching.watch_photons(photon_dir, debounce=0.01)
     watch = watching._watch
