@@ -5,13 +5,19 @@ name so that two files called ``greeter.py`` never clash, and always compiled fr
 were hashed: Python's timestamp ``.pyc`` check (whole seconds and size) would run stale code after
 a same-size rewrite within one second.
 
-Helper modules that photons import by their plain name (``import helpers`` next to the photon) are
-found by :class:`HelperFinder`, which sits *after* the standard finders so it never shadows the
-standard library or installed packages.
+This module is the one place where source bytes that Luminal lets run are read (regular files
+only: a FIFO or device named ``*.py`` is never opened for reading), checked (a :data:`SourceCheck`,
+the trust policy's, judges the bytes read) and compiled (from those bytes). Photon files,
+packages and their modules, and helper modules all come through it: helpers, however they are
+imported (``import helpers`` next to the photon, the ``sys.path.insert(0, ...)`` idiom,
+``importlib.import_module``), are found by :class:`HelperFinder`. It asks the other finders first,
+so it never shadows the standard library or installed packages, and takes over any top-level
+module they find inside a directory of loaded photons.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import importlib.abc
@@ -24,30 +30,47 @@ import stat
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import CodeType, ModuleType
 from typing import NamedTuple, NoReturn
 
 from luminal.errors import PhotonLoadError
+from luminal.tree import (
+    display_path,
+    is_ignored_name,
+    is_output_directory,
+    is_project_directory,
+    iter_package_files,
+    not_a_source_reason,
+)
 
 __all__ = [
     "HelperFinder",
     "ImportRequest",
     "ImportedSource",
+    "SourceCheck",
     "SourceLoader",
     "canonical_path",
     "checksum_files",
     "import_source",
     "import_sources",
+    "is_ignored_name",
     "is_project_directory",
     "iter_source_files",
     "load_error",
     "module_name_for",
     "raise_load_error",
+    "read_regular_file",
+    "read_source",
     "source_path",
 ]
+
+SourceCheck = Callable[[Path, "Path | None", Mapping[Path, bytes], str], None]
+"""Judges a source before any of it runs: ``(source, photon_directory, files, checksum)``, with
+the source's canonical path, the directory it was loaded from (``None``: its own), the bytes read
+per file and their checksum; refuses by raising (the trust policy's ``check_source``)."""
 
 CHUNK_SIZE = 2**20
 # What pathlib's exists() and is_dir() take for "not there" (ENOENT, ENOTDIR, EBADF, ELOOP;
@@ -56,7 +79,7 @@ _MISSING_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELO
 _MISSING_WINERRORS = frozenset({21, 123, 1921})
 # Any character but a letter or digit (str.isalnum), and "_", which becomes "_" all the same.
 _NOT_ALPHANUMERIC = re.compile(r"\W")
-IGNORED_DIRECTORIES = frozenset({"__pycache__"})
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def canonical_path(path: str | os.PathLike[str]) -> Path:
@@ -64,25 +87,31 @@ def canonical_path(path: str | os.PathLike[str]) -> Path:
     return Path(os.path.realpath(os.fspath(path)))
 
 
-def is_ignored_name(name: str) -> bool:
-    """Hidden, editor-temporary and cache names that never hold a photon."""
-    return (
-        name.startswith((".", "#", "~"))
-        or name.endswith(("~", ".swp", ".swx", ".tmp"))
-        or name in IGNORED_DIRECTORIES
-    )
-
-
 def iter_source_files(path: Path) -> Iterator[Path]:
     """The ``.py`` files that make up a source: the file itself, or a package's files, sorted."""
-    if path.is_file():
+    if not path.is_dir():
         yield path
         return
-    for root, dirnames, filenames in os.walk(path):
-        dirnames[:] = sorted(name for name in dirnames if not is_ignored_name(name))
-        for filename in sorted(filenames):
-            if filename.endswith(".py") and not is_ignored_name(filename):
-                yield Path(root, filename)
+    yield from iter_package_files(path)
+
+
+def read_regular_file(path: Path) -> bytes:
+    """The bytes of ``path``, which must be a regular file (symlinks followed).
+
+    Opened without blocking and checked on the open descriptor, so a FIFO, socket or device
+    never blocks the thread and is never read, even when swapped in after a check by name.
+
+    :raises PhotonLoadError: if it is not a regular file.
+    """
+    reason = not_a_source_reason(path)
+    if reason is None:
+        descriptor = os.open(path, _OPEN_FLAGS)
+        with open(descriptor, "rb", closefd=True) as file:
+            mode = os.fstat(descriptor).st_mode
+            if stat.S_ISREG(mode):
+                return file.read()
+        reason = not_a_source_reason(path, mode)
+    raise PhotonLoadError(f"refusing to read {display_path(path)}: {reason}", path)
 
 
 def checksum_files(files: dict[Path, bytes], root: Path) -> str:
@@ -101,30 +130,30 @@ def checksum_files(files: dict[Path, bytes], root: Path) -> str:
 def module_name_for(path: Path, namespace: str) -> str:
     """A private, stable module name for the source at ``path`` within one loader."""
     stem = path.stem if path.is_file() else path.name
-    safe_stem = _NOT_ALPHANUMERIC.sub("_", stem)
-    path_digest = hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:10]
+    safe_stem = _NOT_ALPHANUMERIC.sub("_", display_path(Path(stem)))
+    path_digest = hashlib.sha1(os.fsencode(path), usedforsecurity=False).hexdigest()[:10]
     return f"{namespace}_{safe_stem}_{path_digest}"
 
 
 class SourceLoader(importlib.machinery.SourceFileLoader):
-    """Compiles a module from a given snapshot of its source, never from cached bytecode."""
+    """Compiles a module from the bytes that were read and checked, never from disk again nor
+    from cached bytecode."""
 
-    def __init__(self, fullname: str, path: str, source: bytes | None = None) -> None:
+    def __init__(self, fullname: str, path: str, source: bytes) -> None:
         super().__init__(fullname, path)
         self._source = source
 
     def get_data(self, path: str) -> bytes:
-        if self._source is not None and path == self.path:
+        if path == self.path:
             return self._source
-        return super().get_data(path)
+        return super().get_data(path)  # package data (importlib.resources), never compiled
 
     def get_code(self, fullname: str) -> CodeType:
-        source = self.get_data(self.path)
-        return self.source_to_code(source, self.path)
+        return self.source_to_code(self._source, self.path)
 
 
 def _spec_for(
-    name: str, location: Path, source: bytes | None, is_package: bool
+    name: str, location: Path, source: bytes, is_package: bool
 ) -> importlib.machinery.ModuleSpec | None:
     init_file = location / "__init__.py" if is_package else location
     loader = SourceLoader(name, str(init_file), source)
@@ -137,10 +166,13 @@ def _spec_for(
 
 
 class PackageFinder(importlib.abc.MetaPathFinder):
-    """Finds the sub-modules of imported photon packages, compiling them from their snapshot."""
+    """Finds the sub-modules of imported photon and helper packages in their snapshot.
 
-    def __init__(self, namespace: str) -> None:
-        self._prefix = namespace + "_"
+    A module of the package that is not in the snapshot (created after the package was read,
+    a FIFO, an ignored name) is refused, never read from disk unchecked.
+    """
+
+    def __init__(self) -> None:
         self._snapshots: dict[str, dict[Path, bytes]] = {}
         self._lock = threading.Lock()
 
@@ -158,7 +190,7 @@ class PackageFinder(importlib.abc.MetaPathFinder):
         path: Sequence[str] | None,
         target: ModuleType | None = None,
     ) -> importlib.machinery.ModuleSpec | None:
-        if not fullname.startswith(self._prefix) or path is None:
+        if path is None or "." not in fullname:
             return None
         package_name = fullname.partition(".")[0]
         with self._lock:
@@ -168,26 +200,45 @@ class PackageFinder(importlib.abc.MetaPathFinder):
         leaf = fullname.rpartition(".")[2]
         for directory in path:
             candidate = Path(directory, leaf)
-            if (candidate / "__init__.py").is_file():
-                return _spec_for(
-                    fullname, candidate, files.get(candidate / "__init__.py"), is_package=True
-                )
+            init_file = candidate / "__init__.py"
             module_file = candidate.with_name(leaf + ".py")
-            if module_file.is_file():
-                return _spec_for(fullname, module_file, files.get(module_file), is_package=False)
+            if init_file in files:
+                return _spec_for(fullname, candidate, files[init_file], is_package=True)
+            if module_file in files:
+                return _spec_for(fullname, module_file, files[module_file], is_package=False)
+            if os.path.lexists(init_file) or os.path.lexists(module_file):
+                raise ModuleNotFoundError(
+                    f"refusing module {fullname}: {display_path(candidate)} is not part of "
+                    f"package {package_name} as it was read and checked at load time "
+                    "(reload the photon to include it)",
+                    name=fullname,
+                )
         return None
 
 
-class HelperFinder(importlib.abc.MetaPathFinder):
-    """Finds top-level helper modules that live next to loaded photons.
+_delegating = threading.local()
+_importing = threading.local()
+_ISOLATION = threading.RLock()
+_HELPER_NAMES: set[str] = set()
 
-    It is appended to ``sys.meta_path``, after the standard finders, and only answers for
-    directories that currently hold loaded photons (``roots``).
+
+class HelperFinder(importlib.abc.MetaPathFinder):
+    """Finds the helper modules of loaded photons, however they are imported.
+
+    A helper is a top-level module (a ``.py`` file or a package) whose file lies in a directory
+    that holds loaded photons (``roots``). The finder sits *first* in ``sys.meta_path`` and asks
+    the finders after it: what they find inside a root (through ``sys.path``, as the
+    ``sys.path.insert(0, os.path.dirname(__file__))`` idiom and ``importlib.import_module`` do)
+    it takes over; what they find elsewhere is theirs (helpers never shadow the standard library
+    or installed packages); what nobody finds it looks up in the roots (``import helpers``). A
+    helper it takes over is read once, checked by ``check`` and compiled from the bytes read.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, package_finder: PackageFinder, check: SourceCheck | None = None) -> None:
         self._roots: Counter[Path] = Counter()
         self._lock = threading.Lock()
+        self._package_finder = package_finder
+        self._check = check
 
     def add_root(self, root: Path) -> None:
         with self._lock:
@@ -210,16 +261,94 @@ class HelperFinder(importlib.abc.MetaPathFinder):
         path: Sequence[str] | None,
         target: ModuleType | None = None,
     ) -> importlib.machinery.ModuleSpec | None:
-        if path is not None or "." in fullname:
+        if path is not None or "." in fullname or getattr(_delegating, "active", False):
             return None
-        for root in self.roots:
-            package_dir = root / fullname
-            if (package_dir / "__init__.py").is_file():
-                return _spec_for(fullname, package_dir, None, is_package=True)
-            module_file = root / (fullname + ".py")
-            if module_file.is_file():
-                return _spec_for(fullname, module_file, None, is_package=False)
+        roots = self.roots
+        if not roots:
+            return None
+        current = _current_root()
+        found = _spec_of_other_finders(fullname)
+        if found is not None:
+            location = _source_location(found)
+            root = _root_holding(location, roots) if location is not None else None
+            if location is None or root is None:
+                return None  # not a helper: the finder that found it answers
+            if current is None or root == current or not _helper_at(current, fullname):
+                return self._helper_spec(fullname, location, root)
+        if current is not None and current in roots:
+            roots = [current, *(root for root in roots if root != current)]
+        for root in roots:
+            location = _helper_at(root, fullname)
+            if location is not None:
+                return self._helper_spec(fullname, location, root)
         return None
+
+    def _helper_spec(
+        self, name: str, location: Path, root: Path
+    ) -> importlib.machinery.ModuleSpec | None:
+        """Read, check and snapshot a helper; it is compiled from these bytes."""
+        files = read_source(location)
+        is_package = location.suffix != ".py"
+        init_file = location / "__init__.py" if is_package else location
+        if init_file not in files:
+            return None
+        if self._check is not None:
+            self._check(canonical_path(location), root, files, checksum_files(files, location))
+        if is_package:
+            self._package_finder.add(name, files)
+        _HELPER_NAMES.add(name)  # one atomic set operation, read under _ISOLATION
+        return _spec_for(name, location, files[init_file], is_package)
+
+
+def _helper_at(root: Path, name: str) -> Path | None:
+    """The helper package or module called ``name`` in ``root``, if there is one."""
+    if os.path.lexists(root / name / "__init__.py"):
+        return root / name
+    if os.path.lexists(root / f"{name}.py"):
+        return root / f"{name}.py"
+    return None
+
+
+def _spec_of_other_finders(fullname: str) -> importlib.machinery.ModuleSpec | None:
+    """What the rest of ``sys.meta_path`` finds for a top-level name, Luminal's finders aside."""
+    previous = getattr(_delegating, "active", False)
+    _delegating.active = True
+    try:
+        for finder in list(sys.meta_path):
+            if isinstance(finder, (HelperFinder, PackageFinder)):
+                continue
+            find_spec = getattr(finder, "find_spec", None)
+            if find_spec is None:
+                continue
+            spec: importlib.machinery.ModuleSpec | None = find_spec(fullname, None)
+            if spec is not None:
+                return spec
+        return None
+    finally:
+        _delegating.active = previous
+
+
+def _source_location(spec: importlib.machinery.ModuleSpec) -> Path | None:
+    """The ``.py`` file or package directory a spec would run, if it is Python source."""
+    if not spec.has_location or spec.origin is None or not spec.origin.endswith(".py"):
+        return None
+    origin = Path(spec.origin)
+    return origin.parent if spec.submodule_search_locations is not None else origin
+
+
+def _root_holding(location: Path, roots: Sequence[Path]) -> Path | None:
+    """The root that ``location`` lies in, unless it lies in output there (a virtual
+    environment's ``site-packages`` inside a photon directory holds installed packages)."""
+    absolute = Path(os.path.abspath(location))
+    for root in roots:
+        if absolute.is_relative_to(root):
+            current = root
+            for part in absolute.relative_to(root).parts[:-1]:
+                current = current / part
+                if is_ignored_name(part) or is_output_directory(current):
+                    return None
+            return root
+    return None
 
 
 def is_helper_module(module: ModuleType) -> bool:
@@ -243,7 +372,7 @@ class ImportedSource:
 
 def read_source(path: Path) -> dict[Path, bytes]:
     """Read every file of a source once; the bytes read are the bytes hashed and compiled."""
-    return {file_path: file_path.read_bytes() for file_path in iter_source_files(path)}
+    return {file_path: read_regular_file(file_path) for file_path in iter_source_files(path)}
 
 
 def import_source(
@@ -251,31 +380,54 @@ def import_source(
     name: str,
     package_finder: PackageFinder,
     recursive: bool = False,
-    verify: Callable[[Path, str], None] | None = None,
+    check: SourceCheck | None = None,
     submodules: Sequence[str] = (),
+    photon_directory: Path | None = None,
 ) -> ImportedSource:
     """Import the source at ``path`` as module ``name`` and return it with all it brought in.
 
     For a package, ``recursive`` also imports every sub-module, so photons defined below
     ``__init__`` are found; ``submodules`` (dotted, relative to the package) imports just those,
     as entry points name them. Runs in a worker thread. On failure every module it added to
-    ``sys.modules`` is removed again and the exception propagates. ``verify(path, checksum)``
-    runs on the bytes read, before any of them is executed, and may refuse them by raising.
+    ``sys.modules`` is removed again and the exception propagates. ``check`` judges the bytes
+    read (against ``photon_directory``), before any of them is executed, and may refuse them.
     """
     mode = _existing_mode(path)
     if mode is None:
-        raise ModuleNotFoundError(f"no photon source at {path}", path=str(path))
+        raise ModuleNotFoundError(f"no photon source at {display_path(path)}", path=str(path))
+    reason = not_a_source_reason(path, mode)
+    if reason is not None:
+        raise PhotonLoadError(f"cannot load {display_path(path)}: {reason}", path)
     is_package = stat.S_ISDIR(mode)
-    files = {path: path.read_bytes()} if stat.S_ISREG(mode) else read_source(path)
+    files = read_source(path)
     init_file = path / "__init__.py" if is_package else path
     if init_file not in files:
         raise ModuleNotFoundError(f"{path} is not a Python module or package", path=str(path))
     checksum = checksum_files(files, path)
-    if verify is not None:
-        verify(path, checksum)
+    if check is not None:
+        check(path, photon_directory, files, checksum)
     spec = _spec_for(name, path, files[init_file], is_package)
     if spec is None or spec.loader is None:
         raise ModuleNotFoundError(f"no module spec for {path}", path=str(path))
+    with _own_helpers(path.parent):
+        return _execute(
+            spec, path, is_package, files, checksum, package_finder, recursive, submodules
+        )
+
+
+def _execute(
+    spec: importlib.machinery.ModuleSpec,
+    path: Path,
+    is_package: bool,
+    files: dict[Path, bytes],
+    checksum: str,
+    package_finder: PackageFinder,
+    recursive: bool,
+    submodules: Sequence[str],
+) -> ImportedSource:
+    """Run a checked source's module and collect what it brought into ``sys.modules``."""
+    assert spec.loader is not None
+    name = spec.name
     before = sys.modules.copy()
     module = importlib.util.module_from_spec(spec)
     if is_package:
@@ -308,6 +460,42 @@ def import_source(
             imported.helpers[added] = added_module
     imported.helpers.update(referenced_helpers(module))
     return imported
+
+
+@contextlib.contextmanager
+def _own_helpers(root: Path) -> Iterator[None]:
+    """While a source of ``root`` runs, its helper names are its own.
+
+    Helpers of other directories are taken out of ``sys.modules`` (and put back afterwards: the
+    first directory to import a name keeps it there), so ``import helpers`` in two trees gives
+    each its own ``helpers.py``; the photons keep the module they bound. Helper lookups prefer
+    ``root`` meanwhile. Serialised, since ``sys.modules`` is shared by every thread.
+    """
+    with _ISOLATION:
+        foreign = {
+            name: module
+            for name in list(_HELPER_NAMES)
+            if (module := sys.modules.get(name)) is not None and not _lies_in(module, root)
+        }
+        for name in foreign:
+            del sys.modules[name]
+        _importing.roots = [*getattr(_importing, "roots", []), root]
+        try:
+            yield
+        finally:
+            _importing.roots = _importing.roots[:-1]
+            sys.modules.update(foreign)
+
+
+def _lies_in(module: ModuleType, root: Path) -> bool:
+    file = getattr(module, "__file__", None)
+    return isinstance(file, str) and Path(file).parent.is_relative_to(root)
+
+
+def _current_root() -> Path | None:
+    """The directory of the source whose code runs on this thread, if any."""
+    roots: list[Path] = getattr(_importing, "roots", [])
+    return roots[-1] if roots else None
 
 
 def _existing_mode(path: Path) -> int | None:
@@ -347,6 +535,7 @@ class ImportRequest(NamedTuple):
     path: Path
     name: str
     submodules: Sequence[str] = ()
+    photon_directory: Path | None = None
 
 
 def import_sources(
@@ -354,7 +543,7 @@ def import_sources(
     package_finder: PackageFinder,
     helper_finder: HelperFinder,
     recursive: bool = False,
-    verify: Callable[[Path, str], None] | None = None,
+    check: SourceCheck | None = None,
 ) -> list[ImportedSource | Exception]:
     """Import several sources in turn, as :func:`import_source`, in one worker-thread call.
 
@@ -362,17 +551,19 @@ def import_sources(
     leaves its exception in its place and the others are imported all the same. While the
     sources are imported, their directories are open to helper imports. A ``KeyboardInterrupt``
     or ``SystemExit`` propagates after the sources imported so far are removed from
-    ``sys.modules`` again. ``verify`` is applied to each source as in :func:`import_source`.
+    ``sys.modules`` again. ``check`` is applied to each source as in :func:`import_source`.
     """
     results: list[ImportedSource | Exception] = []
     roots = list(dict.fromkeys(request.path.parent for request in requests))
     for root in roots:
         helper_finder.add_root(root)
     try:
-        for path, name, submodules in requests:
+        for path, name, submodules, photon_directory in requests:
             try:
                 results.append(
-                    import_source(path, name, package_finder, recursive, verify, submodules)
+                    import_source(
+                        path, name, package_finder, recursive, check, submodules, photon_directory
+                    )
                 )
             except Exception as error:
                 results.append(error)
@@ -421,11 +612,6 @@ def referenced_helpers(module: ModuleType) -> dict[str, ModuleType]:
                 found[candidate.__name__] = candidate
                 pending.append(candidate)
     return found
-
-
-def is_project_directory(path: Path) -> bool:
-    """A distribution's project root: its photons are meant to be installed, not walked."""
-    return (path / "pyproject.toml").is_file() or (path / "setup.py").is_file()
 
 
 def source_path(photon: str | os.PathLike[str]) -> Path:
