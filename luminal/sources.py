@@ -36,7 +36,7 @@ from pathlib import Path
 from types import CodeType, ModuleType
 from typing import NamedTuple, NoReturn
 
-from luminal.errors import PhotonLoadError
+from luminal.errors import PhotonLoadError, PhotonTrustError
 from luminal.tree import (
     display_path,
     is_ignored_name,
@@ -293,7 +293,8 @@ class HelperFinder(importlib.abc.MetaPathFinder):
         if init_file not in files:
             return None
         if self._check is not None:
-            self._check(canonical_path(location), root, files, checksum_files(files, location))
+            absolute = Path(os.path.abspath(location))
+            self._check(absolute, root, files, checksum_files(files, location))
         if is_package:
             self._package_finder.add(name, files)
         _HELPER_NAMES.add(name)  # one atomic set operation, read under _ISOLATION
@@ -409,10 +410,19 @@ def import_source(
     spec = _spec_for(name, path, files[init_file], is_package)
     if spec is None or spec.loader is None:
         raise ModuleNotFoundError(f"no module spec for {path}", path=str(path))
-    with _own_helpers(path.parent):
-        return _execute(
-            spec, path, is_package, files, checksum, package_finder, recursive, submodules
-        )
+    try:
+        with _own_helpers(path.parent):
+            return _execute(
+                spec, path, is_package, files, checksum, package_finder, recursive, submodules
+            )
+    except PhotonTrustError as error:
+        if error.path == str(path):
+            raise
+        raise PhotonTrustError(
+            f"refusing {display_path(path)}: it imports a refused helper: {error}",
+            str(path),
+            error.rule,
+        ) from error
 
 
 def _execute(

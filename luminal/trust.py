@@ -142,12 +142,12 @@ class TrustPolicy:
     ) -> None:
         """Apply every rule to a source whose ``files`` were read, before any of them runs.
 
-        ``source`` is the canonical path (a file, or a package directory), ``files`` the bytes
+        ``source`` is the path (a file, or a package directory) as reached, ``files`` the bytes
         read per file and ``checksum`` their SHA-512 (what the lock pins). This is the
         :data:`~luminal.sources.SourceCheck` that loaders give their import machinery.
         """
         self.check_location(source, photon_directory, files)
-        self.check_checksum(source, checksum)
+        self.check_checksum(canonical_path(source), checksum)
 
     def check_location(
         self,
