@@ -64,6 +64,7 @@ __all__ = [
     "raise_load_error",
     "read_regular_file",
     "read_source",
+    "release_helpers",
     "source_path",
 ]
 
@@ -220,6 +221,8 @@ _delegating = threading.local()
 _importing = threading.local()
 _ISOLATION = threading.RLock()
 _HELPER_NAMES: set[str] = set()
+# Helper modules of photon directories other than the one whose source ran last, by name.
+_PARKED: dict[str, list[ModuleType]] = {}
 
 
 class HelperFinder(importlib.abc.MetaPathFinder):
@@ -474,27 +477,39 @@ def _execute(
 
 @contextlib.contextmanager
 def _own_helpers(root: Path) -> Iterator[None]:
-    """While a source of ``root`` runs, its helper names are its own.
+    """While a source of ``root`` runs, the plain helper names in ``sys.modules`` are ``root``'s.
 
-    Helpers of other directories are taken out of ``sys.modules`` (and put back afterwards: the
-    first directory to import a name keeps it there), so ``import helpers`` in two trees gives
-    each its own ``helpers.py``; the photons keep the module they bound. Helper lookups prefer
-    ``root`` meanwhile. Serialised, since ``sys.modules`` is shared by every thread.
+    Helpers of other directories are parked (taken out of ``sys.modules``, kept here) and those
+    of ``root`` that were parked come back, so ``import helpers`` in two trees (or two loaders)
+    gives each tree its own ``helpers.py``, shared by the photons of that tree. Helper lookups
+    prefer ``root`` meanwhile. Serialised, since ``sys.modules`` is shared by every thread.
     """
     with _ISOLATION:
-        foreign = {
-            name: module
-            for name in list(_HELPER_NAMES)
-            if (module := sys.modules.get(name)) is not None and not _lies_in(module, root)
-        }
-        for name in foreign:
-            del sys.modules[name]
+        for name in list(_HELPER_NAMES):
+            current = sys.modules.get(name)
+            if current is not None and not _lies_in(current, root):
+                _PARKED.setdefault(name, []).append(sys.modules.pop(name))
+            parked = _PARKED.get(name, [])
+            own = next((module for module in parked if _lies_in(module, root)), None)
+            if own is not None and name not in sys.modules:
+                parked.remove(own)
+                sys.modules[name] = own
         _importing.roots = [*getattr(_importing, "roots", []), root]
         try:
             yield
         finally:
             _importing.roots = _importing.roots[:-1]
-            sys.modules.update(foreign)
+
+
+def release_helpers(modules: Mapping[str, ModuleType]) -> None:
+    """Forget parked helper modules that the loader drops (unload) or stashes (reload)."""
+    with _ISOLATION:
+        for name, module in modules.items():
+            parked = _PARKED.get(name)
+            if parked is not None and module in parked:
+                parked.remove(module)
+                if not parked:
+                    del _PARKED[name]
 
 
 def _lies_in(module: ModuleType, root: Path) -> bool:

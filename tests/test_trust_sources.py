@@ -132,8 +132,7 @@ async def test_pinned_helper_loads(photon_dir: Path, write_photon: WritePhoton) 
     async with Loader(trust=TrustPolicy(lock_file=lock_file)) as loader:
         handler = await loader.load_photon(user)
         assert not isinstance(handler, list)
-        assert handler.photon_class is not None
-        assert handler.photon_class.word == "pinned"
+        assert getattr(handler.photon_class, "word") == "pinned"  # noqa: B009
 
 
 async def test_helper_found_through_sys_path_is_judged_too(
@@ -237,7 +236,7 @@ async def test_package_module_created_after_loading_is_refused_not_read(
         write_photon("pack/late.py", marking_helper(marker))
         await handler.start()
         with pytest.raises(ModuleNotFoundError, match="not part of package"):
-            handler.instance.late()  # type: ignore[union-attr]
+            handler.instance.late()
         await loader.unload_photon(handler)
     assert not marker.exists()
 

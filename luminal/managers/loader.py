@@ -55,6 +55,7 @@ from luminal.sources import (
     import_sources,
     module_name_for,
     raise_load_error,
+    release_helpers,
     source_path,
 )
 from luminal.tree import display_path, scan_directory, select_sources
@@ -674,12 +675,14 @@ class Loader:
         _drop_modules(modules)
         replaced = set(replacing)
         still_used = {
-            name
+            id(module)
             for other in self._sources.values()
             if other.path not in replaced
-            for name in other.helpers
+            for module in other.helpers.values()
         }
-        _drop_modules({name: module for name, module in helpers.items() if name not in still_used})
+        _drop_modules(
+            {name: module for name, module in helpers.items() if id(module) not in still_used}
+        )
 
     def _commit_source(self, source: PhotonSource) -> None:
         """Make a prepared source visible: in the registry, its root open to helper imports."""
@@ -705,9 +708,15 @@ class Loader:
         self._package_finder.discard(source.module_name)
         _drop_modules(source.modules)
         if source.helpers:
-            still_used = {name for other in self._sources.values() for name in other.helpers}
+            still_used = {
+                id(module) for other in self._sources.values() for module in other.helpers.values()
+            }
             _drop_modules(
-                {name: module for name, module in source.helpers.items() if name not in still_used}
+                {
+                    name: module
+                    for name, module in source.helpers.items()
+                    if id(module) not in still_used
+                }
             )
         self._remove_finders_when_idle()
 
@@ -1402,6 +1411,7 @@ def _drop_modules(modules: Mapping[str, ModuleType]) -> None:
     for name, module in modules.items():
         if sys.modules.get(name) is module:
             del sys.modules[name]
+    release_helpers(modules)
     _clear_class_caches()
 
 
@@ -1425,4 +1435,5 @@ def _stash_modules(sources: Iterable[PhotonSource]) -> dict[str, ModuleType]:
         for name, module in {**source.modules, **source.helpers}.items():
             if sys.modules.get(name) is module:
                 stashed[name] = sys.modules.pop(name)
+        release_helpers(source.helpers)
     return stashed

@@ -33,6 +33,7 @@ from luminal.sources import (
     read_source,
     source_path,
 )
+from luminal.tree import is_output_directory
 from luminal.watcher import DirectoryWatcher
 
 if TYPE_CHECKING:
@@ -312,17 +313,19 @@ def _current_checksum(path: Path) -> str | None:
 def _sources_at(root: Path, path: Path) -> set[Path]:
     """The photon sources at or below ``path`` as ``load_photons(root, recursive=True)`` sees
     them: loose ``.py`` files and top-level packages of plain directories, none inside a
-    distribution's project directory."""
+    distribution's project directory or build and environment output (:mod:`luminal.tree`)."""
     current = root
     for part in path.relative_to(root).parts[:-1]:
         current = current / part
         if (current / "__init__.py").is_file():
             return {current}
-        if is_project_directory(current):
+        if is_project_directory(current) or is_output_directory(current):
             return set()
     if path.is_file():
         return {path} if path.suffix == ".py" and path.name != "__init__.py" else set()
     if not path.is_dir():
+        return set()
+    if is_output_directory(path):
         return set()
     if (path / "__init__.py").is_file():
         return {path}
