@@ -40,6 +40,7 @@ from luminal.errors import PhotonLoadError, PhotonTrustError
 from luminal.tree import (
     display_path,
     is_ignored_name,
+    is_installed_location,
     is_output_directory,
     is_project_directory,
     iter_package_files,
@@ -166,6 +167,14 @@ def _spec_for(
     )
 
 
+_delegating = threading.local()
+_importing = threading.local()
+_ISOLATION = threading.RLock()
+_HELPER_NAMES: set[str] = set()
+# Helper modules of photon directories other than the one whose source ran last, by name.
+_PARKED: dict[str, list[ModuleType]] = {}
+
+
 class PackageFinder(importlib.abc.MetaPathFinder):
     """Finds the sub-modules of imported photon and helper packages in their snapshot.
 
@@ -175,11 +184,19 @@ class PackageFinder(importlib.abc.MetaPathFinder):
 
     def __init__(self) -> None:
         self._snapshots: dict[str, dict[Path, bytes]] = {}
+        self._helper_packages: set[str] = set()
         self._lock = threading.Lock()
 
     def add(self, package_name: str, files: dict[Path, bytes]) -> None:
         with self._lock:
             self._snapshots[package_name] = files
+
+    def add_helper(self, package_name: str, files: dict[Path, bytes]) -> None:
+        """Add a helper package's files: helper packages of two trees may share a name, and
+        their files (absolute paths) never clash."""
+        with self._lock:
+            self._snapshots[package_name] = {**self._snapshots.get(package_name, {}), **files}
+            self._helper_packages.add(package_name)
 
     def discard(self, package_name: str) -> None:
         with self._lock:
@@ -196,6 +213,8 @@ class PackageFinder(importlib.abc.MetaPathFinder):
         package_name = fullname.partition(".")[0]
         with self._lock:
             files = self._snapshots.get(package_name)
+            if package_name in self._helper_packages:
+                _HELPER_NAMES.add(fullname)  # its tree's own, like the package (_own_helpers)
         if files is None:
             return None
         leaf = fullname.rpartition(".")[2]
@@ -215,14 +234,6 @@ class PackageFinder(importlib.abc.MetaPathFinder):
                     name=fullname,
                 )
         return None
-
-
-_delegating = threading.local()
-_importing = threading.local()
-_ISOLATION = threading.RLock()
-_HELPER_NAMES: set[str] = set()
-# Helper modules of photon directories other than the one whose source ran last, by name.
-_PARKED: dict[str, list[ModuleType]] = {}
 
 
 class HelperFinder(importlib.abc.MetaPathFinder):
@@ -281,7 +292,7 @@ class HelperFinder(importlib.abc.MetaPathFinder):
         if current is not None and current in roots:
             roots = [current, *(root for root in roots if root != current)]
         for root in roots:
-            location = _helper_at(root, fullname)
+            location = _helper_at(root, fullname) if not is_installed_location(root) else None
             if location is not None:
                 return self._helper_spec(fullname, location, root)
         return None
@@ -299,7 +310,7 @@ class HelperFinder(importlib.abc.MetaPathFinder):
             absolute = Path(os.path.abspath(location))
             self._check(absolute, root, files, checksum_files(files, location))
         if is_package:
-            self._package_finder.add(name, files)
+            self._package_finder.add_helper(name, files)
         _HELPER_NAMES.add(name)  # one atomic set operation, read under _ISOLATION
         return _spec_for(name, location, files[init_file], is_package)
 
@@ -342,10 +353,11 @@ def _source_location(spec: importlib.machinery.ModuleSpec) -> Path | None:
 
 def _root_holding(location: Path, roots: Sequence[Path]) -> Path | None:
     """The root that ``location`` lies in, unless it lies in output there (a virtual
-    environment's ``site-packages`` inside a photon directory holds installed packages)."""
+    environment's ``site-packages`` inside a photon directory holds installed packages) or the
+    root is an installation directory (an installed photon's neighbours are distributions)."""
     absolute = Path(os.path.abspath(location))
     for root in roots:
-        if absolute.is_relative_to(root):
+        if absolute.is_relative_to(root) and not is_installed_location(root):
             current = root
             for part in absolute.relative_to(root).parts[:-1]:
                 current = current / part

@@ -25,6 +25,7 @@ __all__ = [
     "TreeSelection",
     "display_path",
     "is_ignored_name",
+    "is_installed_location",
     "is_output_directory",
     "is_project_directory",
     "iter_package_files",
@@ -34,9 +35,16 @@ __all__ = [
 ]
 
 IGNORED_DIRECTORIES = frozenset({"__pycache__"})
-OUTPUT_DIRECTORIES = frozenset(
-    {"build", "dist", "site-packages", "node_modules", "venv", ".venv", ".tox", ".nox"}
-)
+INSTALL_DIRECTORIES = frozenset({"site-packages", "dist-packages"})
+OUTPUT_DIRECTORIES = INSTALL_DIRECTORIES | {
+    "build",
+    "dist",
+    "node_modules",
+    "venv",
+    ".venv",
+    ".tox",
+    ".nox",
+}
 
 
 def is_ignored_name(name: str) -> bool:
@@ -54,6 +62,12 @@ def is_output_directory(path: Path) -> bool:
     return (
         name in OUTPUT_DIRECTORIES or name.endswith(".egg-info") or (path / "pyvenv.cfg").is_file()
     )
+
+
+def is_installed_location(path: Path) -> bool:
+    """Whether ``path`` lies in an installation directory (``site-packages``, ``dist-packages``),
+    where the modules next to an installed photon are other distributions, not its helpers."""
+    return any(part in INSTALL_DIRECTORIES for part in path.parts)
 
 
 def is_project_directory(path: Path) -> bool:

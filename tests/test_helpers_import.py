@@ -161,3 +161,23 @@ async def test_installed_module_of_the_same_name_is_never_shadowed(
     handler = await loader.load_photon(user)
     assert isinstance(handler, Handler)
     assert getattr(handler.photon_class, "dumps") is sys.modules["json"].dumps  # noqa: B009
+
+
+async def test_helper_packages_of_two_trees_keep_their_own_modules(
+    tmp_path: Path, loader: Loader
+) -> None:
+    for tree, word in (("first", "one"), ("second", "two")):
+        (tmp_path / tree / "helpers").mkdir(parents=True)
+        (tmp_path / tree / "helpers" / "__init__.py").write_text("")
+        (tmp_path / tree / "helpers" / "words.py").write_text(f"WORD = {word!r}\n")
+        (tmp_path / tree / "user.py").write_text(
+            "import helpers.words\n"
+            "from luminal import IPhoton\n\n"
+            f"class Photon(IPhoton, name='user_{tree}'):\n"
+            "    word = helpers.words.WORD\n"
+            "    module_word = WORD = __import__('helpers.words').words.WORD\n"
+        )
+    first = await loader.load_photon(tmp_path / "first" / "user.py")
+    second = await loader.load_photon(tmp_path / "second" / "user.py")
+    assert word_of(first) == "one"
+    assert word_of(second) == "two"

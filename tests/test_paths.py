@@ -19,6 +19,7 @@ from luminal import (
 )
 from luminal.trust import read_lock, write_lock
 from tests.conftest import Observer, WritePhoton
+from tests.watch_support import greeter, greetings, wait_for
 
 PHOTON = (
     "from luminal import IPhoton\n\nclass {name}(IPhoton):\n    async def finalize(self): pass\n"
@@ -293,3 +294,19 @@ async def test_per_file_bookkeeping_is_released_on_unload(tmp_path: Path) -> Non
         assert loader._locks == {}
         assert loader._photon_directories == {}
         assert loader._lock_users == {}
+
+
+@needs_fifo
+async def test_fifos_appearing_under_watching_never_stop_it(
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    write_photon("helpers.py", "WORD = 'hi'\n")
+    write_photon("user.py", greeter("from user", name="user", extra="import helpers"))
+    await watching.watch_photons(photon_dir)
+    assert greetings(watching) == ["from user ada"]
+
+    (photon_dir / "helpers.py").unlink()
+    os.mkfifo(photon_dir / "helpers.py")
+    os.mkfifo(photon_dir / "pipe.py")
+    write_photon("other.py", greeter("hello", name="other"))
+    await wait_for(lambda: greetings(watching) == ["from user ada", "hello ada"])

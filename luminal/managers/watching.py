@@ -302,10 +302,10 @@ def _source_present(path: Path) -> bool:
 
 def _current_checksum(path: Path) -> str | None:
     """SHA-512 of a source as it is on disk now (as the loader computes it), or ``None`` if it
-    cannot be read (it vanished meanwhile)."""
+    cannot be read (it vanished meanwhile, or is no longer a regular file)."""
     try:
         files = read_source(path)
-    except OSError:
+    except (OSError, PhotonLoadError):
         return None
     return checksum_files(files, path) if files else None
 
