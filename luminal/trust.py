@@ -32,12 +32,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from luminal.errors import PhotonTrustError
-from luminal.sources import (
-    canonical_path,
-    checksum_files,
-    read_regular_file,
-    read_source,
-)
+from luminal.reading import canonical_path, checksum_files, read_regular_file, read_source
 from luminal.tree import display_path, select_sources
 
 __all__ = ["LOCK_FILE_NAME", "TrustPolicy", "iter_photon_sources", "read_lock", "write_lock"]

@@ -37,6 +37,7 @@ from luminal.errors import (
     ThreadManagerAlreadyRunningError,
 )
 from luminal.events import acall_hook, broadcast
+from luminal.finders import HelperFinder, PackageFinder, release_helpers
 from luminal.managers.handler import _MISSING, Handler, HandlerState
 from luminal.managers.installed import (
     InstalledPhotons,
@@ -46,16 +47,13 @@ from luminal.managers.installed import (
 from luminal.managers.watching import PhotonWatch, check_disjoint, watched_directory
 from luminal.photon import IPhoton
 from luminal.sources import (
-    HelperFinder,
     ImportedSource,
     ImportRequest,
-    PackageFinder,
     canonical_path,
     import_source,
     import_sources,
     module_name_for,
     raise_load_error,
-    release_helpers,
     source_path,
 )
 from luminal.tree import display_path, scan_directory, select_sources
