@@ -43,8 +43,10 @@ __all__ = [
 _delegating = threading.local()
 # The directories of the sources whose code runs on this thread (innermost last).
 _importing = threading.local()
-# Serialises own_helpers and release_helpers: sys.modules is shared by every thread.
-_ISOLATION = threading.RLock()
+# Held while a source of a tree whose helper names clash with another tree's runs.
+_CLASHING = threading.RLock()
+# Guards parking: held for a moment, never while photon code runs.
+_PARKING = threading.RLock()
 # The names of every helper module (and helper package module) imported so far.
 _HELPER_NAMES: set[str] = set()
 # Helper modules of photon directories other than the one whose source ran last, by name.
@@ -217,7 +219,7 @@ class HelperFinder(importlib.abc.MetaPathFinder):
             self._check(absolute, root, files, checksum_files(files, location))
         if is_package:
             self._package_finder.add_helper(name, files)
-        _HELPER_NAMES.add(name)  # one atomic set operation, read under _ISOLATION
+        _HELPER_NAMES.add(name)  # one atomic set operation
         return spec_for(name, location, files[init_file], is_package)
 
 
@@ -287,18 +289,23 @@ def own_helpers(root: Path) -> Iterator[None]:
     Helpers of other directories are parked (taken out of ``sys.modules``, kept here) and those
     of ``root`` that were parked come back, so ``import helpers`` in two trees (or two loaders)
     gives each tree its own ``helpers.py``, shared by the photons of that tree. Helper lookups
-    prefer ``root`` meanwhile. Serialised, since ``sys.modules`` is shared by every thread.
+    prefer ``root`` meanwhile. Sources of trees whose helper names clash run one at a time, since
+    ``sys.modules`` is shared by every thread; the others run as they come, so a photon whose
+    import hangs holds up no tree but those sharing its helper names.
     """
-    with _ISOLATION:
-        for name in list(_HELPER_NAMES):
-            current = sys.modules.get(name)
-            if current is not None and not _lies_in(current, root):
-                _PARKED.setdefault(name, []).append(sys.modules.pop(name))
-            parked = _PARKED.get(name, [])
-            own = next((module for module in parked if _lies_in(module, root)), None)
-            if own is not None and name not in sys.modules:
-                parked.remove(own)
-                sys.modules[name] = own
+    with _PARKING:
+        clashing = _clashing_names(root)
+    with _CLASHING if clashing else contextlib.nullcontext():
+        with _PARKING:
+            for name in _clashing_names(root):
+                current = sys.modules.get(name)
+                if current is not None and not _lies_in(current, root):
+                    _PARKED.setdefault(name, []).append(sys.modules.pop(name))
+                parked = _PARKED.get(name, [])
+                own = next((module for module in parked if _lies_in(module, root)), None)
+                if own is not None and name not in sys.modules:
+                    parked.remove(own)
+                    sys.modules[name] = own
         _importing.roots = [*getattr(_importing, "roots", []), root]
         try:
             yield
@@ -306,9 +313,22 @@ def own_helpers(root: Path) -> Iterator[None]:
             _importing.roots = _importing.roots[:-1]
 
 
+def _clashing_names(root: Path) -> list[str]:
+    """The helper names that ``root`` has a helper for, and that ``sys.modules`` holds for
+    another directory or that have a module of ``root`` parked."""
+    clashing = []
+    for name in list(_HELPER_NAMES):
+        current = sys.modules.get(name)
+        foreign = current is not None and not _lies_in(current, root)
+        parked = any(_lies_in(module, root) for module in _PARKED.get(name, ()))
+        if (foreign or parked) and _helper_at(root, name.partition(".")[0]) is not None:
+            clashing.append(name)
+    return clashing
+
+
 def release_helpers(modules: Mapping[str, ModuleType]) -> None:
     """Forget parked helper modules that the loader drops (unload) or stashes (reload)."""
-    with _ISOLATION:
+    with _PARKING:
         for name, module in modules.items():
             parked = _PARKED.get(name)
             if parked is not None and module in parked:

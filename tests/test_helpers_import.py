@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -181,3 +182,29 @@ async def test_helper_packages_of_two_trees_keep_their_own_modules(
     second = await loader.load_photon(tmp_path / "second" / "user.py")
     assert word_of(first) == "one"
     assert word_of(second) == "two"
+
+
+async def test_a_hanging_import_holds_up_no_other_tree(tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    (tmp_path / "stuck").mkdir()
+    (tmp_path / "stuck" / "stuck_helpers.py").write_text("WORD = 'stuck'\n")
+    (tmp_path / "stuck" / "stuck.py").write_text(
+        "import os, time, stuck_helpers\n"
+        f"while not os.path.exists({str(release)!r}):\n"
+        "    time.sleep(0.01)\n"
+    )
+    (tmp_path / "free").mkdir()
+    (tmp_path / "free" / "helpers.py").write_text("WORD = 'free'\n")
+    (tmp_path / "free" / "user.py").write_text(
+        PLAIN_USER.replace("\n    ", "\n").format(name="user")
+    )
+    async with Loader() as stuck, Loader() as free:
+        hanging = asyncio.ensure_future(stuck.load_photons(tmp_path / "stuck"))
+        try:
+            await wait_for(lambda: "stuck_helpers" in sys.modules)
+            handlers = await asyncio.wait_for(free.load_photons(tmp_path / "free"), 10)
+            assert [handler.name for handler in handlers] == ["user"]
+            assert not hanging.done()
+        finally:
+            release.touch()
+            await hanging
