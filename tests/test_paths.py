@@ -19,7 +19,7 @@ from luminal import (
 )
 from luminal.trust import read_lock, write_lock
 from tests.conftest import Observer, WritePhoton
-from tests.watch_support import greeter, greetings, wait_for
+from tests.watch_support import Recorder, greeter, greetings, wait_for
 
 PHOTON = (
     "from luminal import IPhoton\n\nclass {name}(IPhoton):\n    async def finalize(self): pass\n"
@@ -310,3 +310,18 @@ async def test_fifos_appearing_under_watching_never_stop_it(
     os.mkfifo(photon_dir / "pipe.py")
     write_photon("other.py", greeter("hello", name="other"))
     await wait_for(lambda: greetings(watching) == ["from user ada", "hello ada"])
+
+
+async def test_failure_memory_of_a_deleted_file_is_released_under_watching(
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: Recorder
+) -> None:
+    write_photon("good.py", greeter("hi", name="good"))
+    await watching.watch_photons(photon_dir)
+    broken = write_photon("broken.py", "this is not python\n")
+    await wait_for(lambda: any(path == str(broken) for path, _ in recorder.errors))
+    watch = watching._watch
+    assert watch is not None
+    await wait_for(lambda: broken in watch.failed)
+    broken.unlink()
+    await wait_for(lambda: broken not in watch.failed)
+    assert greetings(watching) == ["hi ada"]

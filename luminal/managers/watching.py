@@ -136,6 +136,7 @@ class PhotonWatch:
         for path in paths:
             affected |= self._sources_touched_by(root, path)
             candidates |= _sources_at(root, path)
+        self._forget_vanished_failures(paths)
         gone = {path for path in affected if not _source_present(path)}
         helpers_changed = False
         for path in sorted(gone):
@@ -185,6 +186,16 @@ class PhotonWatch:
             if self.halting:
                 return
             await self._load(root, path, force=True)
+
+    def _forget_vanished_failures(self, paths: set[Path]) -> None:
+        """Drop the failure memory of sources at or below ``paths`` that are gone."""
+        for failed in [
+            failed
+            for failed in self.failed
+            if any(failed == path or failed.is_relative_to(path) for path in paths)
+        ]:
+            if not os.path.lexists(failed):
+                del self.failed[failed]
 
     def _sources_touched_by(self, root: Path, path: Path) -> set[Path]:
         """Loaded sources that ``path`` is, lies in (a package's module) or contains."""
