@@ -32,6 +32,7 @@ __all__ = [
     "not_a_source_reason",
     "scan_directory",
     "select_sources",
+    "sources_at",
 ]
 
 IGNORED_DIRECTORIES = frozenset({"__pycache__"})
@@ -45,6 +46,13 @@ OUTPUT_DIRECTORIES = INSTALL_DIRECTORIES | {
     ".tox",
     ".nox",
 }
+
+
+# Top-level directories of a flat-layout project that are not its packages (as setuptools'
+# flat-layout discovery excludes them).
+NOT_PACKAGES = frozenset(
+    {"tests", "test", "docs", "doc", "examples", "example", "benchmarks", "scripts", "tools"}
+)
 
 
 def is_ignored_name(name: str) -> bool:
@@ -123,11 +131,57 @@ def select_sources(directory: Path, recursive: bool) -> TreeSelection:
 
     Loose ``.py`` files always; packages when ``recursive`` or when the directory holds only
     packages; with ``recursive``, plain sub-directories are walked too, except output and project
-    directories and a directory symlink that leads back to one already walked (a loop).
+    directories and a directory symlink that leads back to one already walked (a loop). A
+    distribution's project directory itself holds its packages only (see :func:`_select_project`).
     """
     selection = TreeSelection()
-    _select(directory, recursive, selection, {directory})
+    if is_project_directory(directory):
+        _select_project(directory, selection)
+    else:
+        _select(directory, recursive, selection, {directory})
     return selection
+
+
+def sources_at(root: Path, path: Path) -> set[Path]:
+    """The sources at or below ``path`` (which lies in the tree at ``root``), or the package it
+    lies in, as ``select_sources(root, recursive=True)`` selects them: for watching, which
+    learns of one changed path at a time."""
+    if is_project_directory(root):
+        return {
+            source
+            for source in select_sources(root, recursive=True).sources
+            if source == path or source.is_relative_to(path) or path.is_relative_to(source)
+        }
+    current = root
+    for part in path.relative_to(root).parts[:-1]:
+        current = current / part
+        if (current / "__init__.py").is_file():
+            return {current}
+        if is_ignored_name(part) or is_output_directory(current) or is_project_directory(current):
+            return set()
+    if not path.is_dir():
+        is_source = path.suffix == ".py" and path.name != "__init__.py" and path.is_file()
+        return {path} if is_source else set()
+    if is_ignored_name(path.name) or is_output_directory(path):
+        return set()
+    if (path / "__init__.py").is_file():
+        return {path}
+    if is_project_directory(path):
+        return set()
+    return set(select_sources(path, recursive=True).sources)
+
+
+def _select_project(project: Path, selection: TreeSelection) -> None:
+    """A distribution's project given as the tree: its packages only, from ``src/`` when it has
+    one, else the flat layout's top-level packages (never ``setup.py``, ``noxfile.py``, docs or
+    tests, which are not photons and must not run)."""
+    source_root = project / "src"
+    if source_root.is_dir():
+        _select(source_root, True, selection, {project, source_root})
+        return
+    for path, kind in scan_directory(project, selection.refused):
+        if kind == "package" and path.name not in NOT_PACKAGES:
+            selection.sources.append(path)
 
 
 def _select(directory: Path, recursive: bool, selection: TreeSelection, walked: set[Path]) -> None:

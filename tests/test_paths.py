@@ -247,6 +247,29 @@ async def test_project_directory_given_directly_loads_its_source_tree_not_build_
         assert Path(handlers[0].filepath) == project / f"{package_parent}hello"
 
 
+async def test_project_directory_runs_none_of_its_scripts_docs_or_tests(
+    tmp_path: Path, loader: Loader
+) -> None:
+    marker = tmp_path / "script-ran"
+    script = f"open({str(marker)!r}, 'a').close()\n"
+    for layout, package_parent in (("src", "src/"), ("flat", "")):
+        project = tmp_path / layout
+        (project / f"{package_parent}hello").mkdir(parents=True)
+        (project / f"{package_parent}hello" / "__init__.py").write_text(
+            PHOTON.format(name=f"Hello_{layout}")
+        )
+        (project / "setup.py").write_text(script)
+        (project / "noxfile.py").write_text(script)
+        for folder in ("docs", "tests"):
+            (project / folder).mkdir()
+            (project / folder / "__init__.py").write_text(script)
+            (project / folder / "conf.py").write_text(script)
+        handlers = await loader.load_photons(project, recursive=True)
+        assert [handler.name for handler in handlers] == [f"Hello_{layout}"]
+        assert set(read_lock(write_lock(project))) == {Path(handlers[0].filepath)}
+    assert not marker.exists()
+
+
 @pytest.mark.parametrize(
     "call",
     [
@@ -325,3 +348,23 @@ async def test_failure_memory_of_a_deleted_file_is_released_under_watching(
     broken.unlink()
     await wait_for(lambda: broken not in watch.failed)
     assert greetings(watching) == ["hi ada"]
+
+
+async def test_watching_a_project_directory_never_runs_its_scripts(
+    watching: Loader, tmp_path: Path, recorder: Recorder
+) -> None:
+    project = tmp_path / "project"
+    package = project / "src" / "hello"
+    package.mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[project]\nname = 'hello'\n")
+    (package / "__init__.py").write_text(greeter("hi", name="hello"))
+    await watching.watch_photons(project)
+    assert greetings(watching) == ["hi ada"]
+
+    marker = tmp_path / "script-ran"
+    (project / "setup.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (project / "loop").symlink_to(project, target_is_directory=True)
+    (package / "__init__.py").write_text(greeter("hello", name="hello"))
+    await wait_for(lambda: greetings(watching) == ["hello ada"])
+    assert not marker.exists()
+    assert not recorder.errors

@@ -28,12 +28,10 @@ from luminal.photon import IPhoton
 from luminal.sources import (
     canonical_path,
     checksum_files,
-    is_ignored_name,
-    is_project_directory,
     read_source,
     source_path,
 )
-from luminal.tree import is_output_directory
+from luminal.tree import sources_at
 from luminal.watcher import DirectoryWatcher
 
 if TYPE_CHECKING:
@@ -135,7 +133,7 @@ class PhotonWatch:
         candidates: set[Path] = set()
         for path in paths:
             affected |= self._sources_touched_by(root, path)
-            candidates |= _sources_at(root, path)
+            candidates |= sources_at(root, path)
         self._forget_vanished_failures(paths)
         gone = {path for path in affected if not _source_present(path)}
         helpers_changed = False
@@ -144,7 +142,7 @@ class PhotonWatch:
                 return
             helpers_changed |= await self._unload(path)
             if path.is_dir():
-                candidates |= _sources_at(root, path)
+                candidates |= sources_at(root, path)
         groups: list[set[Path]] = []
         for path in sorted(affected - gone):
             source = self._loader._sources.get(path)
@@ -319,35 +317,6 @@ def _current_checksum(path: Path) -> str | None:
     except (OSError, PhotonLoadError):
         return None
     return checksum_files(files, path) if files else None
-
-
-def _sources_at(root: Path, path: Path) -> set[Path]:
-    """The photon sources at or below ``path`` as ``load_photons(root, recursive=True)`` sees
-    them: loose ``.py`` files and top-level packages of plain directories, none inside a
-    distribution's project directory or build and environment output (:mod:`luminal.tree`)."""
-    current = root
-    for part in path.relative_to(root).parts[:-1]:
-        current = current / part
-        if (current / "__init__.py").is_file():
-            return {current}
-        if is_project_directory(current) or is_output_directory(current):
-            return set()
-    if path.is_file():
-        return {path} if path.suffix == ".py" and path.name != "__init__.py" else set()
-    if not path.is_dir():
-        return set()
-    if is_output_directory(path):
-        return set()
-    if (path / "__init__.py").is_file():
-        return {path}
-    if is_project_directory(path):
-        return set()
-    found: set[Path] = set()
-    with contextlib.suppress(OSError), os.scandir(path) as entries:
-        for entry in entries:
-            if not is_ignored_name(entry.name):
-                found |= _sources_at(root, Path(entry.path))
-    return found
 
 
 def _merge_overlapping(groups: Iterable[set[Path]]) -> list[set[Path]]:
