@@ -139,6 +139,8 @@ def select_sources(directory: Path, recursive: bool) -> TreeSelection:
         _select_project(directory, selection)
     else:
         _select(directory, recursive, selection, {directory})
+    # A symlink to another source of the tree names that source, once.
+    selection.sources = list(dict.fromkeys(selection.sources))
     return selection
 
 
@@ -229,7 +231,7 @@ def scan_directory(directory: Path, refused: list[tuple[Path, str]]) -> list[tup
             if reason is None:
                 found.append((path, "file"))
             else:
-                refused.append((path, reason))
+                refused.append((Path(entry.path), reason))
     return found
 
 

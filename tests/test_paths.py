@@ -368,3 +368,35 @@ async def test_watching_a_project_directory_never_runs_its_scripts(
     await wait_for(lambda: greetings(watching) == ["hello ada"])
     assert not marker.exists()
     assert not recorder.errors
+
+
+async def test_socket_and_device_named_like_photons_are_skipped_with_a_report(
+    tmp_path: Path, loader: Loader, observer: Observer
+) -> None:
+    socket_module = pytest.importorskip("socket")
+    if not hasattr(socket_module, "AF_UNIX") or not Path(os.devnull).exists():
+        pytest.skip("needs Unix sockets and a null device")
+    directory = tmp_path / "p"  # short: a Unix socket path is limited to about 100 bytes
+    directory.mkdir()
+    (directory / "good.py").write_text(PHOTON.format(name="Good"))
+    (directory / "device.py").symlink_to(os.devnull)
+    with socket_module.socket(socket_module.AF_UNIX) as server:
+        server.bind(str(directory / "sock.py"))
+        with pytest.raises(DirectoryLoadError) as caught:
+            await asyncio.wait_for(loader.load_photons(directory), DEADLINE)
+    assert list(loader.photons) == ["Good"]
+    reasons = sorted(str(error).rpartition(": ")[2] for error in caught.value.errors)
+    assert reasons == ["it is not a regular file (a device)", "it is not a regular file (a socket)"]
+    assert sorted(path for path, _ in observer.errors) == [
+        str(directory / "device.py"),
+        str(directory / "sock.py"),
+    ]
+
+
+async def test_symlink_to_another_source_of_the_tree_loads_it_once(
+    photon_dir: Path, write_photon: WritePhoton, loader: Loader
+) -> None:
+    write_photon("real.py", PHOTON.format(name="Real"))
+    (photon_dir / "alias.py").symlink_to(photon_dir / "real.py")
+    handlers = await loader.load_photons(photon_dir)
+    assert [handler.name for handler in handlers] == ["Real"]
