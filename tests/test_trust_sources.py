@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from pathlib import Path
@@ -336,3 +337,17 @@ async def test_refused_helper_never_reaches_a_later_photon_of_another_loader(
         async with Loader(trust=TrustPolicy()) as again:
             await again.load_photon(user)
     assert not marker.exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+async def test_lock_file_that_is_a_fifo_is_refused_without_blocking(
+    photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    path = write_photon("pinned.py", "from luminal import IPhoton\nclass Pinned(IPhoton): pass\n")
+    lock_file = photon_dir / "luminal.lock"
+    os.mkfifo(lock_file)
+    with pytest.raises(ValueError, match="not a regular file"):
+        read_lock(lock_file)
+    async with Loader(trust=TrustPolicy(lock_file=lock_file)) as loader:
+        error = await asyncio.wait_for(load_refused(loader, path), 10)
+    assert "cannot read lock file" in str(error)
