@@ -17,7 +17,6 @@ from __future__ import annotations
 import importlib.machinery
 import logging
 import re
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,8 @@ from typing import Any, Protocol
 import importlib_metadata
 
 from luminal.errors import EntryPointLoadError
-from luminal.sources import HelperFinder, PackageFinder, canonical_path
+from luminal.finders import spec_of_other_finders
+from luminal.reading import canonical_path
 
 __all__ = [
     "DEFAULT_GROUP",
@@ -338,7 +338,7 @@ def locate_source(entry: PhotonEntryPoint) -> EntryPointSource:
     module, attribute = match["module"], match["attribute"]
     parts = module.split(".")
     try:
-        spec = _find_spec(parts[0])
+        spec = spec_of_other_finders(parts[0])
     except Exception as error:
         raise EntryPointLoadError(
             f"{entry}: looking for module {parts[0]!r} raised {type(error).__name__}: {error}",
@@ -396,24 +396,6 @@ def locate_sources(
         except EntryPointLoadError as error:
             failed.append(error)
     return located, failed
-
-
-def _find_spec(name: str) -> importlib.machinery.ModuleSpec | None:
-    """Ask the meta-path finders about a top-level name, as an import would, loading nothing.
-
-    Luminal's own finders are skipped: they answer for photons already loaded, not for what is
-    installed.
-    """
-    for finder in list(sys.meta_path):
-        if isinstance(finder, (PackageFinder, HelperFinder)):
-            continue
-        find_spec = getattr(finder, "find_spec", None)
-        if find_spec is None:
-            continue
-        spec: importlib.machinery.ModuleSpec | None = find_spec(name, None)
-        if spec is not None:
-            return spec
-    return None
 
 
 def _source_path_of(entry: PhotonEntryPoint, spec: importlib.machinery.ModuleSpec) -> Path:

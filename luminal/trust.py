@@ -1,18 +1,25 @@
-"""Trust policy: which photon files a loader agrees to run.
+"""Trust policy: which photon sources a loader agrees to run.
 
 Three rules, each refusing with a :class:`~luminal.PhotonTrustError` that names the file and the
-rule:
+rule. They judge every source Luminal lets run, photon files and packages (every module of the
+package) as much as the helper modules photons import, on the bytes that are then compiled
+(:mod:`luminal.sources` reads, checks and compiles in one place):
 
-- ``writable``: the file, or a directory it sits in below the photon directory, can be written by
+- ``writable``: a file, or a directory it sits in below the photon directory, can be written by
   users other than its owner (world-writable, or group-writable for a group that is not the
   owner's private group), or belongs to another user than the one running the host (or root).
   Anyone who can write there could run code in the host. A user private group (Debian, Ubuntu
   and Fedora give each user one, and a umask of 002 with it) has no one else in it, so a
   checkout made with that umask is accepted.
-- ``symlink``: a photon reached through the photon directory resolves to a path outside it.
+- ``symlink``: a source, or a file of a package, reached through the photon directory resolves
+  to a path outside it.
 - ``lock``: a lock file pins each photon source to its SHA-512; a source that is missing from the
-  lock or whose bytes changed is refused until ``luminal lock DIR`` is run again. The check runs
-  on the very bytes that are then compiled, so a file swapped after the check is never run.
+  lock or whose bytes changed is refused until ``luminal lock DIR`` is run again. The lock file
+  itself must pass the ``writable`` rule (a lock anyone can write pins anything).
+
+What the policy cannot see: C extension modules (they are not Python source and are loaded by
+the standard finders), and code a photon fetches or builds at run time (``exec``, ``eval``,
+downloads); it judges files, not what trusted code chooses to do.
 """
 
 from __future__ import annotations
@@ -22,17 +29,11 @@ import os
 import stat
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from luminal.errors import PhotonTrustError
-from luminal.sources import (
-    canonical_path,
-    checksum_files,
-    is_ignored_name,
-    iter_source_files,
-    read_source,
-)
+from luminal.reading import canonical_path, checksum_files, read_regular_file, read_source
+from luminal.tree import display_path, select_sources
 
 __all__ = ["LOCK_FILE_NAME", "TrustPolicy", "iter_photon_sources", "read_lock", "write_lock"]
 
@@ -41,17 +42,8 @@ LOCK_FORMAT_VERSION = 1
 
 
 def iter_photon_sources(directory: Path) -> Iterator[Path]:
-    """Every source ``load_photons(directory, recursive=True)`` would consider, sorted."""
-    for entry in sorted(directory.iterdir()):
-        if is_ignored_name(entry.name) or entry.name == "__init__.py":
-            continue
-        if entry.is_dir():
-            if (entry / "__init__.py").is_file():
-                yield entry
-            else:
-                yield from iter_photon_sources(entry)
-        elif entry.suffix == ".py" and entry.is_file():
-            yield entry
+    """Every source ``load_photons(directory, recursive=True)`` loads, in its order."""
+    yield from select_sources(canonical_path(directory), recursive=True).sources
 
 
 def write_lock(
@@ -59,8 +51,9 @@ def write_lock(
 ) -> Path:
     """Pin every photon source under ``directory`` to its SHA-512; return the lock file's path.
 
-    Keys are paths relative to the lock file's directory (with ``..`` when the lock lies
-    elsewhere), so a checkout can be moved.
+    The sources are those ``load_photons(directory, recursive=True)`` loads (one rule,
+    :func:`luminal.tree.select_sources`). Keys are paths relative to the lock file's directory
+    (with ``..`` when the lock lies elsewhere), so a checkout can be moved.
     """
     root = canonical_path(directory)
     target = Path(lock_file) if lock_file is not None else root / LOCK_FILE_NAME
@@ -83,8 +76,10 @@ def read_lock(lock_file: str | os.PathLike[str]) -> dict[Path, str]:
     """
     path = Path(lock_file)
     try:
-        document = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
+        document = json.loads(read_regular_file(path))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not a Luminal lock file: {error}") from error
+    except ImportError as error:  # not a regular file (PhotonLoadError)
         raise ValueError(f"{path} is not a Luminal lock file: {error}") from error
     if not isinstance(document, dict) or document.get("luminal-lock") != LOCK_FORMAT_VERSION:
         raise ValueError(f"{path} is not a Luminal lock file (version {LOCK_FORMAT_VERSION})")
@@ -95,41 +90,88 @@ def read_lock(lock_file: str | os.PathLike[str]) -> dict[Path, str]:
     return {canonical_path(base / relative): str(digest) for relative, digest in pins.items()}
 
 
-@dataclass
 class TrustPolicy:
     """The rules a :class:`~luminal.Loader` applies before it runs a photon source.
 
-    :param refuse_writable: refuse sources other users can write to (rule ``writable``).
+    :param refuse_writable: refuse sources other users can write to, and a lock file they can
+        write (rule ``writable``).
     :param refuse_escaping_symlinks: refuse sources whose real path leaves the photon directory
         (rule ``symlink``).
     :param lock_file: a lock file written by :func:`write_lock` (``luminal lock DIR``); when set,
         only pinned, unchanged sources run (rule ``lock``). It is re-read when it changes.
+    :raises TypeError: if ``lock_file`` is neither ``None``, a ``str`` nor an ``os.PathLike``.
     """
 
-    refuse_writable: bool = True
-    refuse_escaping_symlinks: bool = True
-    lock_file: Path | None = None
-    _pins: Mapping[Path, str] = field(default_factory=dict, init=False, repr=False)
-    _pins_key: tuple[int, int] | None = field(default=None, init=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    def __init__(
+        self,
+        refuse_writable: bool = True,
+        refuse_escaping_symlinks: bool = True,
+        lock_file: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if lock_file is not None and not isinstance(lock_file, (str, os.PathLike)):
+            raise TypeError(
+                f"lock_file must be a str or os.PathLike, not {type(lock_file).__name__}"
+            )
+        if isinstance(lock_file, str) and not lock_file:
+            raise ValueError("lock_file must not be an empty path")
+        self.refuse_writable = refuse_writable
+        self.refuse_escaping_symlinks = refuse_escaping_symlinks
+        self.lock_file: Path | None = Path(os.fspath(lock_file)) if lock_file is not None else None
+        self._pins: Mapping[Path, str] = {}
+        self._pins_key: tuple[int, int, int, int] | None = None
+        self._lock = threading.Lock()
 
-    def check_location(self, source: Path, photon_directory: Path | None = None) -> None:
-        """Apply the ``symlink`` and ``writable`` rules to a source before it is read.
+    def __repr__(self) -> str:
+        return (
+            f"TrustPolicy(refuse_writable={self.refuse_writable!r}, "
+            f"refuse_escaping_symlinks={self.refuse_escaping_symlinks!r}, "
+            f"lock_file={self.lock_file!r})"
+        )
+
+    def check_source(
+        self,
+        source: Path,
+        photon_directory: Path | None,
+        files: Mapping[Path, bytes],
+        checksum: str,
+    ) -> None:
+        """Apply every rule to a source whose ``files`` were read, before any of them runs.
+
+        ``source`` is the path (a file, or a package directory) as reached, ``files`` the bytes
+        read per file and ``checksum`` their SHA-512 (what the lock pins). This is the
+        :data:`~luminal.sources.SourceCheck` that loaders give their import machinery.
+        """
+        self.check_location(source, photon_directory, files)
+        self.check_checksum(canonical_path(source), checksum)
+
+    def check_location(
+        self,
+        source: Path,
+        photon_directory: Path | None = None,
+        files: Mapping[Path, bytes] | None = None,
+    ) -> None:
+        """Apply the ``symlink`` and ``writable`` rules to a source.
 
         ``source`` is the canonical path; ``photon_directory`` is the directory it was loaded
-        from, as given (its own symlinks are fine, a link inside it that leads out is not).
+        from, as given (its own symlinks are fine, a link inside it that leads out is not);
+        ``files`` are the source's files as read (default: the source itself).
         """
         root = canonical_path(photon_directory) if photon_directory is not None else source.parent
-        if self.refuse_escaping_symlinks and not source.is_relative_to(root):
-            raise PhotonTrustError(
-                f"refusing {source}: it is reached through a symlink that leads out of the "
-                f"photon directory {root} (trust rule 'symlink')",
-                str(source),
-                "symlink",
-            )
+        paths = [Path(path) for path in files] if files else [source]
+        if self.refuse_escaping_symlinks:
+            for path in [source, *paths]:
+                real = canonical_path(path)
+                if not real.is_relative_to(root):
+                    raise PhotonTrustError(
+                        f"refusing {display_path(source)}: {display_path(path)} is reached "
+                        f"through a symlink that leads out of the photon directory "
+                        f"{display_path(root)} (trust rule 'symlink')",
+                        str(source),
+                        "symlink",
+                    )
         if self.refuse_writable:
-            for path in self._paths_to_check(source, root):
-                self._check_not_writable(path, source)
+            for path in self._paths_to_check(source, root, paths):
+                _check_not_writable(path, source)
 
     def check_checksum(self, source: Path, checksum: str) -> None:
         """Apply the ``lock`` rule to the bytes about to be compiled."""
@@ -151,8 +193,11 @@ class TrustPolicy:
                 "lock",
             )
 
-    def _paths_to_check(self, source: Path, root: Path) -> list[Path]:
-        paths = list(iter_source_files(source))
+    @staticmethod
+    def _paths_to_check(source: Path, root: Path, files: list[Path]) -> list[Path]:
+        """The files, every directory they sit in below the source, and the directories from
+        the source up to the photon directory."""
+        paths = list(dict.fromkeys(canonical_path(file) for file in files))
         paths.extend({file.parent for file in paths if file.parent != source.parent})
         directory = source.parent
         while directory.is_relative_to(root):
@@ -162,52 +207,63 @@ class TrustPolicy:
             directory = directory.parent
         return paths
 
-    @staticmethod
-    def _check_not_writable(path: Path, source: Path) -> None:
-        try:
-            status = path.stat()
-        except FileNotFoundError:
-            return
-        if status.st_mode & stat.S_IWOTH or (
-            status.st_mode & stat.S_IWGRP and not _is_private_group(status.st_gid, status.st_uid)
-        ):
-            raise PhotonTrustError(
-                f"refusing {source}: {path} can be written by other users "
-                f"(mode {stat.filemode(status.st_mode)}) (trust rule 'writable')",
-                str(source),
-                "writable",
-            )
-        if status.st_uid not in (os.geteuid(), 0):
-            raise PhotonTrustError(
-                f"refusing {source}: {path} belongs to another user (uid {status.st_uid}) "
-                f"(trust rule 'writable')",
-                str(source),
-                "writable",
-            )
-
     def _current_pins(self) -> Mapping[Path, str]:
         assert self.lock_file is not None
+        lock_file = self.lock_file
         try:
-            status = self.lock_file.stat()
+            status = lock_file.stat()
         except FileNotFoundError as error:
             raise PhotonTrustError(
-                f"lock file {self.lock_file} does not exist (trust rule 'lock')",
-                str(self.lock_file),
+                f"lock file {lock_file} does not exist (trust rule 'lock')",
+                str(lock_file),
                 "lock",
             ) from error
-        key = (status.st_mtime_ns, status.st_size)
+        if self.refuse_writable:
+            # In a sticky directory (such as /tmp) others cannot replace the file.
+            real = canonical_path(lock_file)
+            _check_not_writable(real, lock_file, what="lock file")
+            if not real.parent.stat().st_mode & stat.S_ISVTX:
+                _check_not_writable(real.parent, lock_file, what="lock file")
+        key = (status.st_dev, status.st_ino, status.st_mtime_ns, status.st_size)
         with self._lock:
             if key != self._pins_key:
                 try:
-                    self._pins = read_lock(self.lock_file)
+                    self._pins = read_lock(lock_file)
                 except (OSError, ValueError) as error:
                     raise PhotonTrustError(
-                        f"cannot read lock file {self.lock_file}: {error} (trust rule 'lock')",
-                        str(self.lock_file),
+                        f"cannot read lock file {lock_file}: {error} (trust rule 'lock')",
+                        str(lock_file),
                         "lock",
                     ) from error
                 self._pins_key = key
             return self._pins
+
+
+def _check_not_writable(path: Path, source: Path, what: str = "") -> None:
+    """Refuse ``source`` if ``path`` (itself or a directory it sits in) is another user's, or
+    writable by other users; ``what`` names the source in the message (a lock file)."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return
+    subject = f"{what} {display_path(source)}" if what else display_path(source)
+    consequence = ": a lock anyone can write pins anything" if what else ""
+    if status.st_mode & stat.S_IWOTH or (
+        status.st_mode & stat.S_IWGRP and not _is_private_group(status.st_gid, status.st_uid)
+    ):
+        raise PhotonTrustError(
+            f"refusing {subject}: {display_path(path)} can be written by other users "
+            f"(mode {stat.filemode(status.st_mode)}){consequence} (trust rule 'writable')",
+            str(source),
+            "writable",
+        )
+    if status.st_uid not in (os.geteuid(), 0):
+        raise PhotonTrustError(
+            f"refusing {subject}: {display_path(path)} belongs to another user "
+            f"(uid {status.st_uid}){consequence} (trust rule 'writable')",
+            str(source),
+            "writable",
+        )
 
 
 def _is_private_group(gid: int, uid: int) -> bool:

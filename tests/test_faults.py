@@ -201,14 +201,14 @@ async def test_unreadable_file_in_directory_does_not_stop_the_others(
 ) -> None:
     write_photon("good.py", BYSTANDER)
     denied = write_photon("denied.py", faulty("pass"))
-    real_read_bytes = Path.read_bytes
+    real_open = os.open
 
-    def read_bytes(self: Path) -> bytes:
-        if self == denied:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_read_bytes(self)
+    def open_denying(path: str | os.PathLike[str], flags: int, *args: int) -> int:
+        if Path(path) == denied:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(os, "open", open_denying)
     loader.plugin_manager.add_hookspecs(HostSpecs)
     with pytest.raises(LuminalError) as caught:
         await loader.load_photons(photon_dir)

@@ -6,17 +6,14 @@ stands for, whether a loaded source is still there, and what its content hashes 
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from luminal.errors import DirectoryNotFoundError
+from luminal.errors import DirectoryNotFoundError, PhotonLoadError
 from luminal.sources import (
     canonical_path,
     checksum_files,
-    is_ignored_name,
-    is_project_directory,
     read_source,
 )
 
@@ -25,7 +22,6 @@ __all__ = [
     "current_checksum",
     "merge_overlapping",
     "source_present",
-    "sources_at",
     "watched_directory",
 ]
 
@@ -34,14 +30,14 @@ def watched_directory(directory: str | os.PathLike[str]) -> Path:
     """The canonical path of a directory to watch.
 
     :raises TypeError: if ``directory`` is not a ``str`` or path.
-    :raises DirectoryNotFoundError: if it is missing or not a directory.
+    :raises DirectoryNotFoundError: if it is missing, not a directory, or an empty path.
     """
     if not isinstance(directory, (str, os.PathLike)):
         raise TypeError(
             f"photons_directory must be a str or os.PathLike, not {type(directory).__name__}"
         )
-    path = canonical_path(directory)
-    if not path.is_dir():
+    path = canonical_path(directory) if os.fspath(directory) else None
+    if path is None or not path.is_dir():
         raise DirectoryNotFoundError(
             f"photon directory {os.fspath(directory)!r} is missing or not a directory", directory
         )
@@ -63,39 +59,12 @@ def source_present(path: Path) -> bool:
 
 def current_checksum(path: Path) -> str | None:
     """SHA-512 of a source as it is on disk now (as the loader computes it), or ``None`` if it
-    cannot be read (it vanished meanwhile)."""
+    cannot be read (it vanished meanwhile, or is no longer a regular file)."""
     try:
         files = read_source(path)
-    except OSError:
+    except (OSError, PhotonLoadError):
         return None
     return checksum_files(files, path) if files else None
-
-
-def sources_at(root: Path, path: Path) -> set[Path]:
-    """The photon sources at or below ``path`` as ``load_photons(root, recursive=True)`` sees
-    them: loose ``.py`` files and top-level packages of plain directories, none inside a
-    distribution's project directory."""
-    current = root
-    for part in path.relative_to(root).parts[:-1]:
-        current = current / part
-        if (current / "__init__.py").is_file():
-            return {current}
-        if is_project_directory(current):
-            return set()
-    if path.is_file():
-        return {path} if path.suffix == ".py" and path.name != "__init__.py" else set()
-    if not path.is_dir():
-        return set()
-    if (path / "__init__.py").is_file():
-        return {path}
-    if is_project_directory(path):
-        return set()
-    found: set[Path] = set()
-    with contextlib.suppress(OSError), os.scandir(path) as entries:
-        for entry in entries:
-            if not is_ignored_name(entry.name):
-                found |= sources_at(root, Path(entry.path))
-    return found
 
 
 def merge_overlapping(groups: Iterable[set[Path]]) -> list[set[Path]]:

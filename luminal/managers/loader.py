@@ -9,7 +9,6 @@ import inspect
 import itertools
 import logging
 import math
-import operator
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -35,10 +34,10 @@ from luminal.errors import (
     PhotonNotFoundError,
     PhotonNotInitializedError,
     PhotonReloadError,
-    PhotonTrustError,
     ThreadManagerAlreadyRunningError,
 )
 from luminal.events import acall_hook, broadcast
+from luminal.finders import HelperFinder, PackageFinder, release_helpers
 from luminal.managers.handler import _MISSING, Handler, HandlerState
 from luminal.managers.installed import (
     InstalledPhotons,
@@ -49,19 +48,16 @@ from luminal.managers.reentry import holding, refuse_held, refuse_inside_operati
 from luminal.managers.watching import PhotonWatch, check_disjoint, watched_directory
 from luminal.photon import IPhoton
 from luminal.sources import (
-    HelperFinder,
     ImportedSource,
     ImportRequest,
-    PackageFinder,
     canonical_path,
     import_source,
     import_sources,
-    is_ignored_name,
-    is_project_directory,
     module_name_for,
     raise_load_error,
     source_path,
 )
+from luminal.tree import display_path, scan_directory, select_sources
 from luminal.trust import TrustPolicy
 from luminal.watcher import DEFAULT_DEBOUNCE, DirectoryWatcher, ObserverFactory
 
@@ -157,15 +153,19 @@ class Loader:
         ):
             if not isinstance(seconds, (int, float)) or not 0 < seconds < math.inf:
                 raise ValueError(f"{keyword} must be a positive number of seconds, not {seconds!r}")
+        if trust is not None and not isinstance(trust, TrustPolicy):
+            raise TypeError(f"trust must be a TrustPolicy or None, not {type(trust).__name__}")
         self._finalize_timeout = finalize_timeout
         self._stop_timeout = stop_timeout
         self._start_timeout = start_timeout
         self._photons: dict[str, Handler] = {}
         self._sources: dict[Path, PhotonSource] = {}
         self._locks: dict[Path, asyncio.Lock] = {}
+        self._lock_users: dict[Path, int] = {}
         self._namespace = f"luminal_photon{next(_loader_numbers)}"
-        self._package_finder = PackageFinder(self._namespace)
-        self._helper_finder = HelperFinder()
+        self._check = trust.check_source if trust is not None else None
+        self._package_finder = PackageFinder()
+        self._helper_finder = HelperFinder(self._package_finder, self._check)
         self._imports_in_flight = 0
         self._is_watching = False
         self._trust = trust
@@ -241,11 +241,18 @@ class Loader:
 
     @contextlib.asynccontextmanager
     async def _locked(self, paths: Iterable[Path]) -> AsyncIterator[None]:
-        """Serialise operations per source; several are locked in path order (no deadlock)."""
-        locks = [self._lock_of(path) for path in sorted(set(paths))]
-        refuse_held(locks, "an operation on " + ", ".join(sorted(map(str, set(paths)))))
+        """Serialise operations per source; several are locked in path order (no deadlock).
+
+        A path's lock and its other bookkeeping are forgotten once no operation uses it and no
+        source is loaded there, so loading and unloading many files leaves nothing behind.
+        """
+        locked_paths = sorted(set(paths))
+        for path in locked_paths:
+            self._lock_users[path] = self._lock_users.get(path, 0) + 1
+        locks = [self._lock_of(path) for path in locked_paths]
         held = 0
         try:
+            refuse_held(locks, "an operation on " + ", ".join(map(str, locked_paths)))
             for lock in locks:
                 await lock.acquire()
                 held += 1
@@ -254,12 +261,21 @@ class Loader:
         finally:
             for lock in reversed(locks[:held]):
                 lock.release()
+            for path in locked_paths:
+                self._forget_path_when_idle(path)
+
+    def _forget_path_when_idle(self, path: Path) -> None:
+        users = self._lock_users.pop(path, 1) - 1
+        if users > 0:
+            self._lock_users[path] = users
+        elif path not in self._sources:
+            self._locks.pop(path, None)
+            self._photon_directories.pop(path, None)
 
     def _install_finders(self) -> None:
-        if self._package_finder not in sys.meta_path:
-            sys.meta_path.insert(0, self._package_finder)
-        if self._helper_finder not in sys.meta_path:
-            sys.meta_path.append(self._helper_finder)
+        for finder in (self._helper_finder, self._package_finder):
+            if finder not in sys.meta_path:
+                sys.meta_path.insert(0, finder)
 
     def _remove_finders_when_idle(self) -> None:
         """Take the finders out of ``sys.meta_path`` once no source is loaded or importing."""
@@ -284,12 +300,9 @@ class Loader:
     async def _import_source(
         self, path: Path, recursive: bool = False, submodules: Sequence[str] = ()
     ) -> ImportedSource:
-        if not path.exists():
+        if not os.path.lexists(path):
             raise ModuleNotFoundError(f"no photon source at {path}", path=str(path))
-        verify = None
-        if self._trust is not None:
-            self._trust.check_location(path, self._photon_directories.get(path))
-            verify = self._trust.check_checksum
+        photon_directory = self._photon_directories.get(path)
         self._install_finders()
         self._imports_in_flight += 1
         self._helper_finder.add_root(path.parent)
@@ -301,7 +314,15 @@ class Loader:
 
         def run_import() -> None:
             handover.append(
-                import_source(path, name, self._package_finder, recursive, verify, submodules)
+                import_source(
+                    path,
+                    name,
+                    self._package_finder,
+                    recursive,
+                    self._check,
+                    submodules,
+                    photon_directory,
+                )
             )
 
         try:
@@ -323,18 +344,8 @@ class Loader:
         ``submodules`` names, per source, the modules to import besides its top module (those
         its entry points name).
         """
-        refused: dict[Path, ImportedSource | Exception] = {}
-        verify = None
-        if self._trust is not None:
-            verify = self._trust.check_checksum
-            for path in paths:
-                try:
-                    self._trust.check_location(path, self._photon_directories.get(path))
-                except PhotonTrustError as error:
-                    refused[path] = error
-        allowed = [path for path in paths if path not in refused]
-        if not allowed:
-            return refused
+        if not paths:
+            return {}
         self._install_finders()
         self._imports_in_flight += 1
         requests = [
@@ -342,21 +353,22 @@ class Loader:
                 path,
                 module_name_for(path, self._namespace),
                 submodules.get(path, ()) if submodules is not None else (),
+                self._photon_directories.get(path),
             )
-            for path in allowed
+            for path in paths
         ]
         handover: list[list[ImportedSource | Exception]] = []  # as in _import_source
 
         def run_imports() -> None:
             handover.append(
                 import_sources(
-                    requests, self._package_finder, self._helper_finder, recursive, verify
+                    requests, self._package_finder, self._helper_finder, recursive, self._check
                 )
             )
 
         try:
             await asyncio.get_running_loop().run_in_executor(None, run_imports)
-            return {**dict(zip(allowed, handover.pop(), strict=True)), **refused}
+            return dict(zip(paths, handover.pop(), strict=True))
         finally:
             self._imports_in_flight -= 1
 
@@ -453,24 +465,9 @@ class Loader:
         packages. Hidden, temporary and ``__pycache__`` entries are skipped; an unreadable or
         missing directory gives an empty list.
         """
-        directory = canonical_path(path)
-        try:
-            entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
-        except OSError:
-            return [], False
-        found: list[tuple[str, bool]] = []
-        for entry in entries:
-            if is_ignored_name(entry.name) or entry.name == "__init__.py":
-                continue
-            # The directory is canonical already, so only a symlink needs resolving.
-            entry_path = str(canonical_path(entry.path)) if entry.is_symlink() else entry.path
-            if entry.is_dir():
-                found.append((entry_path, True))
-            elif entry.name.endswith(".py") and entry.is_file():
-                found.append((entry_path, False))
-        packages_only = bool(found) and all(
-            is_dir and Path(module_path, "__init__.py").is_file() for module_path, is_dir in found
-        )
+        entries = scan_directory(canonical_path(path), [])
+        found = [(str(entry), kind != "file") for entry, kind in entries]
+        packages_only = bool(entries) and all(kind == "package" for _, kind in entries)
         return found, packages_only
 
     async def _check_photon(self, photon: PhotonRef) -> Handler | list[Handler]:
@@ -487,10 +484,7 @@ class Loader:
                     f"photon {photon.name!r} is not loaded (any more)", photon
                 )
             return photon
-        if not isinstance(photon, (str, os.PathLike)):
-            raise TypeError(
-                f"expected a Handler, a photon name or a path, not {type(photon).__name__}"
-            )
+        _check_reference(photon)
         if isinstance(photon, str) and photon in self._photons:
             return self._photons[photon]
         source = self._sources.get(source_path(photon))
@@ -504,10 +498,7 @@ class Loader:
             if source is not None and photon in source.handlers:
                 return source
             raise PhotonNotFoundError(f"photon {photon.name!r} is not loaded (any more)", photon)
-        if not isinstance(photon, (str, os.PathLike)):
-            raise TypeError(
-                f"expected a Handler, a photon name or a path, not {type(photon).__name__}"
-            )
+        _check_reference(photon)
         if isinstance(photon, str) and photon in self._photons:
             return self._sources[Path(self._photons[photon].filepath)]
         source = self._sources.get(source_path(photon))
@@ -695,12 +686,14 @@ class Loader:
         _drop_modules(modules)
         replaced = set(replacing)
         still_used = {
-            name
+            id(module)
             for other in self._sources.values()
             if other.path not in replaced
-            for name in other.helpers
+            for module in other.helpers.values()
         }
-        _drop_modules({name: module for name, module in helpers.items() if name not in still_used})
+        _drop_modules(
+            {name: module for name, module in helpers.items() if id(module) not in still_used}
+        )
 
     def _commit_source(self, source: PhotonSource) -> None:
         """Make a prepared source visible: in the registry, its root open to helper imports."""
@@ -726,9 +719,15 @@ class Loader:
         self._package_finder.discard(source.module_name)
         _drop_modules(source.modules)
         if source.helpers:
-            still_used = {name for other in self._sources.values() for name in other.helpers}
+            still_used = {
+                id(module) for other in self._sources.values() for module in other.helpers.values()
+            }
             _drop_modules(
-                {name: module for name, module in source.helpers.items() if name not in still_used}
+                {
+                    name: module
+                    for name, module in source.helpers.items()
+                    if id(module) not in still_used
+                }
             )
         self._remove_finders_when_idle()
 
@@ -756,50 +755,23 @@ class Loader:
         # The trust policy judges every source of the tree against the directory the host named,
         # not the sub-directory it sits in.
         photon_directory = photon_directory or directory
-        found, packages_only = await self._find_modules(directory)
-        handlers: list[Handler] = []
-        errors: list[PhotonLoadError] = []
-        selected: list[tuple[Path, bool]] = []
-        for module_path, is_dir in found:
-            entry_path = Path(module_path)
-            self._photon_directories[entry_path] = photon_directory
-            is_package = is_dir and (entry_path / "__init__.py").is_file()
-            if is_dir and not (recursive or (is_package and packages_only)):
-                continue
-            if is_dir and not is_package and is_project_directory(entry_path):
-                self._log(
-                    logging.INFO,
-                    "skipping %s: it is a distribution's project; install it and use "
-                    "load_entry_points",
-                    module_path,
-                )
-                continue
-            selected.append((entry_path, is_dir and not is_package))
-        # Runs of files and packages load as one batch each; plain sub-directories in between
-        # are descended into in their place, so the order stays the sorted one.
-        for is_plain_directory, group in itertools.groupby(selected, key=operator.itemgetter(1)):
-            paths = [path for path, _ in group]
-            if not is_plain_directory:
-                loaded, failed = await self._emit_sources(
-                    paths, photon_base, other_classes, recursive
-                )
-                handlers.extend(loaded)
-                errors.extend(failed)
-                continue
-            for path in paths:
-                try:
-                    handlers.extend(
-                        await self._emit_photons(
-                            path,
-                            photon_base,
-                            other_classes,
-                            recursive,
-                            photon_directory=photon_directory,
-                        )
-                    )
-                except DirectoryLoadError as error:
-                    handlers.extend(error.handlers)
-                    errors.extend(error.errors)
+        selection = await asyncio.to_thread(select_sources, directory, recursive)
+        for project in selection.projects:
+            self._log(
+                logging.INFO,
+                "skipping %s: it is a distribution's project; install it and use load_entry_points",
+                project,
+            )
+        for path in selection.sources:
+            if path not in self._sources:
+                self._photon_directories[path] = photon_directory
+        handlers, errors = await self._emit_sources(
+            selection.sources, photon_base, other_classes, recursive
+        )
+        for path, reason in selection.refused:
+            error = PhotonLoadError(f"cannot load {display_path(path)}: {reason}", path)
+            await self._report(display_path(path), error)
+            errors.append(error)
         if errors and not self._suppress_errors:
             raise DirectoryLoadError(str(directory), errors, handlers)
         return handlers
@@ -825,6 +797,8 @@ class Loader:
             not raised with ``suppress_errors``).
         """
         _check_arguments(photon_path, photon_base, other_classes, recursive)
+        if not os.fspath(photon_path):
+            raise PhotonNotFoundError("an empty path names no photon file", photon_path)
         path = canonical_path(photon_path)
         if not path.exists():
             raise PhotonNotFoundError(
@@ -865,6 +839,10 @@ class Loader:
         :raises DirectoryLoadError: if some sources failed and ``suppress_errors`` is off.
         """
         _check_arguments(photons_directory, photon_base, other_classes, recursive)
+        if not os.fspath(photons_directory):
+            raise DirectoryNotFoundError(
+                "an empty path names no photon directory", photons_directory
+            )
         directory = canonical_path(photons_directory)
         if not directory.is_dir():
             raise DirectoryNotFoundError(
@@ -1022,6 +1000,9 @@ class Loader:
         :raises PhotonNotFoundError: if the photon is not loaded.
         :raises PhotonNotInitializedError: if the photon was never started (without ``force_stop``).
         """
+        _check_flag("force_stop", force_stop)
+        if not isinstance(photon, Handler):
+            _check_reference(photon)
         return await self._absorb_photon(photon, force_stop)
 
     async def unload_photons(
@@ -1032,6 +1013,11 @@ class Loader:
         :raises TypeError: if ``photons`` is not a list of handlers, names or paths.
         :raises PhotonNotFoundError: if any of them is not loaded; nothing is unloaded then.
         """
+        _check_flag("force_stop", force_stop)
+        _check_photon_list(photons)
+        for photon in photons:
+            if not isinstance(photon, Handler):
+                _check_reference(photon)
         return await self._absorb_photons(photons, force_stop)
 
     async def _revert_photon(
@@ -1258,6 +1244,8 @@ class Loader:
         :raises PhotonNotFoundError: if the photon is not loaded.
         :raises PhotonReloadError: if the reload failed and was rolled back.
         """
+        if not isinstance(photon, Handler):
+            _check_reference(photon)
         return await self._reload_photon(photon)
 
     async def reload_photons(self, photons: Sequence[PhotonRef]) -> list[Handler]:
@@ -1267,6 +1255,10 @@ class Loader:
         :raises PhotonNotFoundError: if any of them is not loaded; nothing is reloaded then.
         :raises PhotonReloadError: if any reload failed; every photon is rolled back.
         """
+        _check_photon_list(photons)
+        for photon in photons:
+            if not isinstance(photon, Handler):
+                _check_reference(photon)
         return await self._reload_photons(photons)
 
     async def watch_photons(
@@ -1322,6 +1314,8 @@ class Loader:
                 "more_directories must be a collection of directories, "
                 f"not a single {type(more_directories).__name__}"
             )
+        if isinstance(debounce, bool) or not isinstance(debounce, (int, float)):
+            raise TypeError(f"debounce must be a number of seconds, not {type(debounce).__name__}")
         directories = [watched_directory(photons_directory)]
         directories += [watched_directory(directory) for directory in more_directories]
         check_disjoint(directories)
@@ -1353,7 +1347,10 @@ class Loader:
         reload or unload in progress (cutting it in half would leave a photon neither old nor
         new). Afterwards no watcher thread is left, and :meth:`watch_photons` may be called
         again. Does nothing when the loader is not watching.
+
+        :raises TypeError: if ``halt_threads`` is not a bool.
         """
+        _check_flag("halt_threads", halt_threads)
         refuse_inside_operation("stop_watching_photons()")
         watch, self._watch = self._watch, None
         if watch is None:
@@ -1399,6 +1396,19 @@ def _select_entry_point_photons(
     return selected
 
 
+def _check_reference(photon: object) -> None:
+    """A photon reference that is not a handler must be a name or a path, and not empty."""
+    if not isinstance(photon, (str, os.PathLike)):
+        raise TypeError(f"expected a Handler, a photon name or a path, not {type(photon).__name__}")
+    if not os.fspath(photon):
+        raise PhotonNotFoundError("an empty name or path names no photon", photon)
+
+
+def _check_flag(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, not {type(value).__name__}")
+
+
 def _check_photon_list(photons: object) -> None:
     if isinstance(photons, (str, Handler, os.PathLike)) or not isinstance(photons, Sequence):
         raise TypeError("photons must be a list of handlers, names or paths")
@@ -1413,6 +1423,7 @@ def _drop_modules(modules: Mapping[str, ModuleType]) -> None:
     for name, module in modules.items():
         if sys.modules.get(name) is module:
             del sys.modules[name]
+    release_helpers(modules)
     _clear_class_caches()
 
 
@@ -1436,4 +1447,5 @@ def _stash_modules(sources: Iterable[PhotonSource]) -> dict[str, ModuleType]:
         for name, module in {**source.modules, **source.helpers}.items():
             if sys.modules.get(name) is module:
                 stashed[name] = sys.modules.pop(name)
+        release_helpers(source.helpers)
     return stashed

@@ -28,13 +28,13 @@ from luminal.managers.disk_state import (
     current_checksum,
     merge_overlapping,
     source_present,
-    sources_at,
     watched_directory,
 )
 from luminal.managers.failures import Failures
 from luminal.managers.handler import Handler, HandlerState
 from luminal.photon import IPhoton
 from luminal.sources import canonical_path, source_path
+from luminal.tree import sources_at
 from luminal.watcher import DirectoryWatcher
 
 if TYPE_CHECKING:
@@ -264,6 +264,7 @@ class PhotonWatch:
         for path in paths:
             affected |= self._sources_touched_by(root, path)
             candidates |= sources_at(root, path)
+        self._forget_vanished_failures(paths)
         to_load = {path for path in candidates if path not in self._loader._sources}
         gone = {path for path in affected if not source_present(path)}
         for path in affected - gone:
@@ -385,6 +386,16 @@ class PhotonWatch:
                 return
             if path not in tried and failed_root is not None:
                 await self._load(failed_root, path, force=True)
+
+    def _forget_vanished_failures(self, paths: set[Path]) -> None:
+        """Drop the failure memory of sources at or below ``paths`` that are gone."""
+        for failed in [
+            failed
+            for failed in self.failures.loads
+            if any(failed == path or failed.is_relative_to(path) for path in paths)
+        ]:
+            if not os.path.lexists(failed):
+                self.failures.forget(failed)
 
     def _sources_touched_by(self, root: Path, path: Path) -> set[Path]:
         """Loaded sources that ``path`` is, lies in (a package's module) or contains."""

@@ -1,0 +1,372 @@
+"""Import hooks that compile photon package modules and helper modules from checked bytes.
+
+:class:`PackageFinder` answers for the modules of imported photon (and helper) packages from the
+snapshot read when the package was loaded. :class:`HelperFinder` finds helper modules however
+they are imported (``import helpers`` next to the photon, the
+``sys.path.insert(0, os.path.dirname(__file__))`` idiom, ``importlib.import_module``): it asks
+the other finders first, so it never shadows the standard library or installed packages, and
+takes over any top-level module they find inside a directory of loaded photons. Both compile
+with :class:`SourceLoader`, from the bytes that were read and checked, never from disk again.
+:func:`own_helpers` gives each photon directory its own helper names while its source runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import os
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from types import CodeType, ModuleType
+
+from luminal.reading import SourceCheck, checksum_files, read_source
+from luminal.tree import display_path, is_ignored_name, is_installed_location, is_output_directory
+
+__all__ = [
+    "HelperFinder",
+    "PackageFinder",
+    "SourceLoader",
+    "is_helper_module",
+    "own_helpers",
+    "referenced_helpers",
+    "release_helpers",
+    "spec_for",
+    "spec_of_other_finders",
+]
+
+# Set while a HelperFinder asks the other finders, so that no HelperFinder answers meanwhile.
+_delegating = threading.local()
+# The directories of the sources whose code runs on this thread (innermost last).
+_importing = threading.local()
+# Held while a source of a tree whose helper names clash with another tree's runs.
+_CLASHING = threading.RLock()
+# Guards parking: held for a moment, never while photon code runs.
+_PARKING = threading.RLock()
+# The names of every helper module (and helper package module) imported so far.
+_HELPER_NAMES: set[str] = set()
+# Helper modules of photon directories other than the one whose source ran last, by name.
+_PARKED: dict[str, list[ModuleType]] = {}
+
+
+class SourceLoader(importlib.machinery.SourceFileLoader):
+    """Compiles a module from the bytes that were read and checked, never from disk again nor
+    from cached bytecode."""
+
+    def __init__(self, fullname: str, path: str, source: bytes) -> None:
+        super().__init__(fullname, path)
+        self._source = source
+
+    def get_data(self, path: str) -> bytes:
+        if path == self.path:
+            return self._source
+        return super().get_data(path)  # package data (importlib.resources), never compiled
+
+    def get_code(self, fullname: str) -> CodeType:
+        return self.source_to_code(self._source, self.path)
+
+
+def spec_for(
+    name: str, location: Path, source: bytes, is_package: bool
+) -> importlib.machinery.ModuleSpec | None:
+    init_file = location / "__init__.py" if is_package else location
+    loader = SourceLoader(name, str(init_file), source)
+    return importlib.util.spec_from_file_location(
+        name,
+        str(init_file),
+        loader=loader,
+        submodule_search_locations=[str(location)] if is_package else None,
+    )
+
+
+class PackageFinder(importlib.abc.MetaPathFinder):
+    """Finds the sub-modules of imported photon and helper packages in their snapshot.
+
+    A module of the package that is not in the snapshot (created after the package was read,
+    a FIFO, an ignored name) is refused, never read from disk unchecked.
+    """
+
+    def __init__(self) -> None:
+        self._snapshots: dict[str, dict[Path, bytes]] = {}
+        self._helper_packages: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, package_name: str, files: dict[Path, bytes]) -> None:
+        with self._lock:
+            self._snapshots[package_name] = files
+
+    def add_helper(self, package_name: str, files: dict[Path, bytes]) -> None:
+        """Add a helper package's files: helper packages of two trees may share a name, and
+        their files (absolute paths) never clash."""
+        with self._lock:
+            self._snapshots[package_name] = {**self._snapshots.get(package_name, {}), **files}
+            self._helper_packages.add(package_name)
+
+    def discard(self, package_name: str) -> None:
+        with self._lock:
+            self._snapshots.pop(package_name, None)
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        if path is None or "." not in fullname:
+            return None
+        package_name = fullname.partition(".")[0]
+        with self._lock:
+            files = self._snapshots.get(package_name)
+            if package_name in self._helper_packages:
+                _HELPER_NAMES.add(fullname)  # its tree's own, like the package (_own_helpers)
+        if files is None:
+            return None
+        leaf = fullname.rpartition(".")[2]
+        for directory in path:
+            candidate = Path(directory, leaf)
+            init_file = candidate / "__init__.py"
+            module_file = candidate.with_name(leaf + ".py")
+            if init_file in files:
+                return spec_for(fullname, candidate, files[init_file], is_package=True)
+            if module_file in files:
+                return spec_for(fullname, module_file, files[module_file], is_package=False)
+            if os.path.lexists(init_file) or os.path.lexists(module_file):
+                raise ModuleNotFoundError(
+                    f"refusing module {fullname}: {display_path(candidate)} is not part of "
+                    f"package {package_name} as it was read and checked at load time "
+                    "(reload the photon to include it)",
+                    name=fullname,
+                )
+        return None
+
+
+class HelperFinder(importlib.abc.MetaPathFinder):
+    """Finds the helper modules of loaded photons, however they are imported.
+
+    A helper is a top-level module (a ``.py`` file or a package) whose file lies in a directory
+    that holds loaded photons (``roots``). The finder sits *first* in ``sys.meta_path`` and asks
+    the finders after it: what they find inside a root (through ``sys.path``, as the
+    ``sys.path.insert(0, os.path.dirname(__file__))`` idiom and ``importlib.import_module`` do)
+    it takes over; what they find elsewhere is theirs (helpers never shadow the standard library
+    or installed packages); what nobody finds it looks up in the roots (``import helpers``). A
+    helper it takes over is read once, checked by ``check`` and compiled from the bytes read.
+    """
+
+    def __init__(self, package_finder: PackageFinder, check: SourceCheck | None = None) -> None:
+        self._roots: Counter[Path] = Counter()
+        self._lock = threading.Lock()
+        self._package_finder = package_finder
+        self._check = check
+
+    def add_root(self, root: Path) -> None:
+        with self._lock:
+            self._roots[root] += 1
+
+    def remove_root(self, root: Path) -> None:
+        with self._lock:
+            self._roots[root] -= 1
+            if self._roots[root] <= 0:
+                del self._roots[root]
+
+    @property
+    def roots(self) -> list[Path]:
+        with self._lock:
+            return list(self._roots)
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        if path is not None or "." in fullname or getattr(_delegating, "active", False):
+            return None
+        roots = self.roots
+        if not roots:
+            return None
+        current = _current_root()
+        found = spec_of_other_finders(fullname)
+        if found is not None:
+            location = _source_location(found)
+            root = _root_holding(location, roots) if location is not None else None
+            if location is None or root is None:
+                return None  # not a helper: the finder that found it answers
+            if current is None or root == current or not _helper_at(current, fullname):
+                return self._helper_spec(fullname, location, root)
+        if current is not None and current in roots:
+            roots = [current, *(root for root in roots if root != current)]
+        for root in roots:
+            location = _helper_at(root, fullname) if not is_installed_location(root) else None
+            if location is not None:
+                return self._helper_spec(fullname, location, root)
+        return None
+
+    def _helper_spec(
+        self, name: str, location: Path, root: Path
+    ) -> importlib.machinery.ModuleSpec | None:
+        """Read, check and snapshot a helper; it is compiled from these bytes."""
+        files = read_source(location)
+        is_package = location.suffix != ".py"
+        init_file = location / "__init__.py" if is_package else location
+        if init_file not in files:
+            return None
+        if self._check is not None:
+            absolute = Path(os.path.abspath(location))
+            self._check(absolute, root, files, checksum_files(files, location))
+        if is_package:
+            self._package_finder.add_helper(name, files)
+        _HELPER_NAMES.add(name)  # one atomic set operation
+        return spec_for(name, location, files[init_file], is_package)
+
+
+def _helper_at(root: Path, name: str) -> Path | None:
+    """The helper package or module called ``name`` in ``root``, if there is one."""
+    if os.path.lexists(root / name / "__init__.py"):
+        return root / name
+    if os.path.lexists(root / f"{name}.py"):
+        return root / f"{name}.py"
+    return None
+
+
+def spec_of_other_finders(fullname: str) -> importlib.machinery.ModuleSpec | None:
+    """What ``sys.meta_path`` finds for a top-level name without Luminal's finders, as an import
+    would, loading nothing: what is installed, not the photons already loaded."""
+    previous = getattr(_delegating, "active", False)
+    _delegating.active = True
+    try:
+        for finder in list(sys.meta_path):
+            if isinstance(finder, (HelperFinder, PackageFinder)):
+                continue
+            find_spec = getattr(finder, "find_spec", None)
+            if find_spec is None:
+                continue
+            spec: importlib.machinery.ModuleSpec | None = find_spec(fullname, None)
+            if spec is not None:
+                return spec
+        return None
+    finally:
+        _delegating.active = previous
+
+
+def _source_location(spec: importlib.machinery.ModuleSpec) -> Path | None:
+    """The ``.py`` file or package directory a spec would run, if it is Python source."""
+    if not spec.has_location or spec.origin is None or not spec.origin.endswith(".py"):
+        return None
+    origin = Path(spec.origin)
+    return origin.parent if spec.submodule_search_locations is not None else origin
+
+
+def _root_holding(location: Path, roots: Sequence[Path]) -> Path | None:
+    """The root that ``location`` lies in, unless it lies in output there (a virtual
+    environment's ``site-packages`` inside a photon directory holds installed packages) or the
+    root is an installation directory (an installed photon's neighbours are distributions)."""
+    absolute = Path(os.path.abspath(location))
+    for root in roots:
+        if absolute.is_relative_to(root) and not is_installed_location(root):
+            current = root
+            for part in absolute.relative_to(root).parts[:-1]:
+                current = current / part
+                if is_ignored_name(part) or is_output_directory(current):
+                    return None
+            return root
+    return None
+
+
+def is_helper_module(module: ModuleType) -> bool:
+    """Whether ``module`` was imported by a :class:`HelperFinder`."""
+    spec = getattr(module, "__spec__", None)
+    return spec is not None and isinstance(spec.loader, SourceLoader) and "." not in spec.name
+
+
+@contextlib.contextmanager
+def own_helpers(root: Path) -> Iterator[None]:
+    """While a source of ``root`` runs, the plain helper names in ``sys.modules`` are ``root``'s.
+
+    Helpers of other directories are parked (taken out of ``sys.modules``, kept here) and those
+    of ``root`` that were parked come back, so ``import helpers`` in two trees (or two loaders)
+    gives each tree its own ``helpers.py``, shared by the photons of that tree. Helper lookups
+    prefer ``root`` meanwhile. Sources of trees whose helper names clash run one at a time, since
+    ``sys.modules`` is shared by every thread; the others run as they come, so a photon whose
+    import hangs holds up no tree but those sharing its helper names.
+    """
+    with _PARKING:
+        clashing = _clashing_names(root)
+    with _CLASHING if clashing else contextlib.nullcontext():
+        with _PARKING:
+            for name in _clashing_names(root):
+                current = sys.modules.get(name)
+                if current is not None and not _lies_in(current, root):
+                    _PARKED.setdefault(name, []).append(sys.modules.pop(name))
+                parked = _PARKED.get(name, [])
+                own = next((module for module in parked if _lies_in(module, root)), None)
+                if own is not None and name not in sys.modules:
+                    parked.remove(own)
+                    sys.modules[name] = own
+        _importing.roots = [*getattr(_importing, "roots", []), root]
+        try:
+            yield
+        finally:
+            _importing.roots = _importing.roots[:-1]
+
+
+def _clashing_names(root: Path) -> list[str]:
+    """The helper names that ``root`` has a helper for, and that ``sys.modules`` holds for
+    another directory or that have a module of ``root`` parked."""
+    clashing = []
+    for name in list(_HELPER_NAMES):
+        current = sys.modules.get(name)
+        foreign = current is not None and not _lies_in(current, root)
+        parked = any(_lies_in(module, root) for module in _PARKED.get(name, ()))
+        if (foreign or parked) and _helper_at(root, name.partition(".")[0]) is not None:
+            clashing.append(name)
+    return clashing
+
+
+def release_helpers(modules: Mapping[str, ModuleType]) -> None:
+    """Forget parked helper modules that the loader drops (unload) or stashes (reload)."""
+    with _PARKING:
+        for name, module in modules.items():
+            parked = _PARKED.get(name)
+            if parked is not None and module in parked:
+                parked.remove(module)
+                if not parked:
+                    del _PARKED[name]
+
+
+def _lies_in(module: ModuleType, root: Path) -> bool:
+    file = getattr(module, "__file__", None)
+    return isinstance(file, str) and Path(file).parent.is_relative_to(root)
+
+
+def _current_root() -> Path | None:
+    """The directory of the source whose code runs on this thread, if any."""
+    roots: list[Path] = getattr(_importing, "roots", [])
+    return roots[-1] if roots else None
+
+
+def referenced_helpers(module: ModuleType) -> dict[str, ModuleType]:
+    """Helper modules that ``module`` uses, directly or through other helpers."""
+    found: dict[str, ModuleType] = {}
+    pending = [module]
+    while pending:
+        current = pending.pop()
+        for value in list(vars(current).values()):
+            candidate: ModuleType | None
+            if isinstance(value, ModuleType):
+                candidate = value
+            else:
+                owner = getattr(value, "__module__", None)
+                candidate = sys.modules.get(owner) if isinstance(owner, str) else None
+            if (
+                candidate is not None
+                and candidate is not current
+                and is_helper_module(candidate)
+                and candidate.__name__ not in found
+            ):
+                found[candidate.__name__] = candidate
+                pending.append(candidate)
+    return found

@@ -1,0 +1,84 @@
+"""Reading photon sources: regular files only, their SHA-512, and the check they must pass.
+
+Every source byte that Luminal lets run is read by :func:`read_regular_file`: a FIFO, socket or
+device named ``*.py`` is never opened for reading, so it cannot block a worker thread. The bytes
+read are the bytes hashed, judged by a :data:`SourceCheck` (the trust policy's) and compiled
+(:mod:`luminal.finders`), so no file swapped after the check ever runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+from luminal.errors import PhotonLoadError
+from luminal.tree import display_path, iter_package_files, not_a_source_reason
+
+__all__ = [
+    "SourceCheck",
+    "canonical_path",
+    "checksum_files",
+    "iter_source_files",
+    "read_regular_file",
+    "read_source",
+]
+
+SourceCheck = Callable[[Path, "Path | None", Mapping[Path, bytes], str], None]
+"""Judges a source before any of it runs: ``(source, photon_directory, files, checksum)``, with
+the source's canonical path, the directory it was loaded from (``None``: its own), the bytes read
+per file and their checksum; refuses by raising (the trust policy's ``check_source``)."""
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def canonical_path(path: str | os.PathLike[str]) -> Path:
+    """The one spelling of ``path``: absolute, symlinks and ``..`` resolved, no trailing slash."""
+    return Path(os.path.realpath(os.fspath(path)))
+
+
+def iter_source_files(path: Path) -> Iterator[Path]:
+    """The ``.py`` files that make up a source: the file itself, or a package's files, sorted."""
+    if not path.is_dir():
+        yield path
+        return
+    yield from iter_package_files(path)
+
+
+def read_regular_file(path: Path) -> bytes:
+    """The bytes of ``path``, which must be a regular file (symlinks followed).
+
+    Opened without blocking and checked on the open descriptor, so a FIFO, socket or device
+    never blocks the thread and is never read, even when swapped in after a check by name.
+
+    :raises PhotonLoadError: if it is not a regular file.
+    """
+    reason = not_a_source_reason(path)
+    if reason is None:
+        descriptor = os.open(path, _OPEN_FLAGS)
+        with open(descriptor, "rb", closefd=True) as file:
+            mode = os.fstat(descriptor).st_mode
+            if stat.S_ISREG(mode):
+                return file.read()
+        reason = not_a_source_reason(path, mode)
+    raise PhotonLoadError(f"refusing to read {display_path(path)}: {reason}", path)
+
+
+def read_source(path: Path) -> dict[Path, bytes]:
+    """Read every file of a source once; the bytes read are the bytes hashed and compiled."""
+    return {file_path: read_regular_file(file_path) for file_path in iter_source_files(path)}
+
+
+def checksum_files(files: dict[Path, bytes], root: Path) -> str:
+    """SHA-512 of a source's bytes; for a package, of every file's relative path and bytes."""
+    digest = hashlib.sha512()
+    if len(files) == 1 and root in files:
+        digest.update(files[root])
+        return digest.hexdigest()
+    for file_path in sorted(files):
+        digest.update(file_path.relative_to(root).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(hashlib.sha512(files[file_path]).digest())
+    return digest.hexdigest()

@@ -1,0 +1,262 @@
+"""Which entries of a directory tree are photon sources: one rule for loading, locking and trust.
+
+``load_photons``, ``luminal lock`` (:func:`luminal.trust.write_lock`), the trust policy and
+watching all ask this module, so they never disagree about what a tree holds. A source is a
+``.py`` regular file or a package directory (one holding an ``__init__.py``). Never sources:
+hidden, editor-temporary and cache names; build and environment output (``build``, ``dist``,
+``*.egg-info``, virtual environments, ``.tox``, ``.nox``, ``site-packages``, ``node_modules``);
+and, when walking recursively, a distribution's project directory (its photons are installed).
+What cannot be a source although it is named like one (a FIFO, socket or device called ``*.py``,
+a name that is not valid UTF-8, a directory symlink that loops) is *refused*: the caller reports it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "TreeSelection",
+    "display_path",
+    "is_ignored_name",
+    "is_installed_location",
+    "is_output_directory",
+    "is_project_directory",
+    "iter_package_files",
+    "not_a_source_reason",
+    "scan_directory",
+    "select_sources",
+    "sources_at",
+]
+
+IGNORED_DIRECTORIES = frozenset({"__pycache__"})
+INSTALL_DIRECTORIES = frozenset({"site-packages", "dist-packages"})
+OUTPUT_DIRECTORIES = INSTALL_DIRECTORIES | {
+    "build",
+    "dist",
+    "node_modules",
+    "venv",
+    ".venv",
+    ".tox",
+    ".nox",
+}
+
+
+# Top-level directories of a flat-layout project that are not its packages (as setuptools'
+# flat-layout discovery excludes them).
+NOT_PACKAGES = frozenset(
+    {"tests", "test", "docs", "doc", "examples", "example", "benchmarks", "scripts", "tools"}
+)
+
+
+def is_ignored_name(name: str) -> bool:
+    """Hidden, editor-temporary and cache names that never hold a photon."""
+    return (
+        name.startswith((".", "#", "~"))
+        or name.endswith(("~", ".swp", ".swx", ".tmp"))
+        or name in IGNORED_DIRECTORIES
+    )
+
+
+def is_output_directory(path: Path) -> bool:
+    """Build or environment output: never photon sources, whatever ``.py`` files it holds."""
+    name = path.name
+    return (
+        name in OUTPUT_DIRECTORIES or name.endswith(".egg-info") or (path / "pyvenv.cfg").is_file()
+    )
+
+
+def is_installed_location(path: Path) -> bool:
+    """Whether ``path`` lies in an installation directory (``site-packages``, ``dist-packages``),
+    where the modules next to an installed photon are other distributions, not its helpers."""
+    return any(part in INSTALL_DIRECTORIES for part in path.parts)
+
+
+def is_project_directory(path: Path) -> bool:
+    """A distribution's project root: its photons are meant to be installed, not walked."""
+    return (path / "pyproject.toml").is_file() or (path / "setup.py").is_file()
+
+
+def display_path(path: Path) -> str:
+    """``path`` as text that can always be printed (undecodable bytes as ``\\xNN``)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def not_a_source_reason(path: Path, mode: int | None = None) -> str | None:
+    """Why ``path``, named like a source, cannot be read as one; ``None`` if it can.
+
+    ``mode`` is its ``st_mode`` (symlinks followed) when the caller has it.
+    """
+    try:
+        os.fsencode(path).decode("utf-8")
+    except UnicodeDecodeError:
+        return "its name is not valid UTF-8"
+    if mode is None:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as error:
+            return f"it cannot be read ({error.strerror})"
+    if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
+        return None
+    return f"it is not a regular file ({_kind_of(mode)})"
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return f"mode {stat.filemode(mode)}"
+
+
+@dataclass
+class TreeSelection:
+    """The sources of a tree in sorted walk order, and what was refused on the way (with why)."""
+
+    sources: list[Path] = field(default_factory=list)
+    refused: list[tuple[Path, str]] = field(default_factory=list)
+    projects: list[Path] = field(default_factory=list)
+
+
+def select_sources(directory: Path, recursive: bool) -> TreeSelection:
+    """The photon sources of the canonical ``directory``, as ``load_photons`` loads them.
+
+    Loose ``.py`` files always; packages when ``recursive`` or when the directory holds only
+    packages; with ``recursive``, plain sub-directories are walked too, except output and project
+    directories and a directory symlink that leads back to one already walked (a loop). A
+    distribution's project directory itself holds its packages only (see :func:`_select_project`).
+    """
+    selection = TreeSelection()
+    if is_project_directory(directory):
+        _select_project(directory, selection)
+    else:
+        _select(directory, recursive, selection, {directory})
+    # A symlink to another source of the tree names that source, once.
+    selection.sources = list(dict.fromkeys(selection.sources))
+    return selection
+
+
+def sources_at(root: Path, path: Path) -> set[Path]:
+    """The sources at or below ``path`` (which lies in the tree at ``root``), or the package it
+    lies in, as ``select_sources(root, recursive=True)`` selects them: for watching, which
+    learns of one changed path at a time."""
+    if is_project_directory(root):
+        return {
+            source
+            for source in select_sources(root, recursive=True).sources
+            if source == path or source.is_relative_to(path) or path.is_relative_to(source)
+        }
+    current = root
+    for part in path.relative_to(root).parts[:-1]:
+        current = current / part
+        if (current / "__init__.py").is_file():
+            return {current}
+        if is_ignored_name(part) or is_output_directory(current) or is_project_directory(current):
+            return set()
+    if not path.is_dir():
+        is_source = path.suffix == ".py" and path.name != "__init__.py" and path.is_file()
+        return {path} if is_source else set()
+    if is_ignored_name(path.name) or is_output_directory(path):
+        return set()
+    if (path / "__init__.py").is_file():
+        return {path}
+    if is_project_directory(path):
+        return set()
+    return set(select_sources(path, recursive=True).sources)
+
+
+def _select_project(project: Path, selection: TreeSelection) -> None:
+    """A distribution's project given as the tree: its packages only, from ``src/`` when it has
+    one, else the flat layout's top-level packages (never ``setup.py``, ``noxfile.py``, docs or
+    tests, which are not photons and must not run)."""
+    source_root = project / "src"
+    if source_root.is_dir():
+        _select(source_root, True, selection, {project, source_root})
+        return
+    for path, kind in scan_directory(project, selection.refused):
+        if kind == "package" and path.name not in NOT_PACKAGES:
+            selection.sources.append(path)
+
+
+def _select(directory: Path, recursive: bool, selection: TreeSelection, walked: set[Path]) -> None:
+    entries = scan_directory(directory, selection.refused)
+    if not recursive:
+        packages_only = bool(entries) and all(kind == "package" for _, kind in entries)
+        wanted = {"file", "package"} if packages_only else {"file"}
+        selection.sources.extend(path for path, kind in entries if kind in wanted)
+        return
+    for entry, kind in entries:
+        if kind != "directory":
+            selection.sources.append(entry)
+        elif directory.is_relative_to(entry):
+            selection.refused.append((entry, "it is a directory symlink that loops back"))
+        elif is_project_directory(entry):
+            selection.projects.append(entry)
+        elif entry not in walked:
+            walked.add(entry)
+            _select(entry, recursive, selection, walked)
+
+
+def scan_directory(directory: Path, refused: list[tuple[Path, str]]) -> list[tuple[Path, str]]:
+    """One directory's ``.py`` files, packages and plain sub-directories (not ignored, not
+    output) in name order, each with its kind (``file``, ``package``, ``directory``); entries
+    named like a source that cannot be one go to ``refused`` with the reason."""
+    try:
+        entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
+    except OSError:
+        return []
+    found: list[tuple[Path, str]] = []
+    for entry in entries:
+        if is_ignored_name(entry.name) or entry.name == "__init__.py":
+            continue
+        # The directory is canonical already, so only a symlink needs resolving.
+        path = Path(os.path.realpath(entry.path)) if entry.is_symlink() else Path(entry.path)
+        try:
+            mode = entry.stat().st_mode
+        except OSError:
+            continue  # vanished, or a dangling symlink
+        if stat.S_ISDIR(mode):
+            if not is_output_directory(Path(entry.path)):
+                found.append((path, "package" if (path / "__init__.py").is_file() else "directory"))
+        elif entry.name.endswith(".py"):
+            reason = not_a_source_reason(path, mode)
+            if reason is None:
+                found.append((path, "file"))
+            else:
+                refused.append((Path(entry.path), reason))
+    return found
+
+
+def iter_package_files(package: Path) -> Iterator[Path]:
+    """The ``.py`` regular files of a package directory, sorted; directory symlinks are followed
+    once (a loop is not walked again). FIFOs, sockets and devices are left out."""
+    walked: set[str] = set()
+    for root, dirnames, filenames in os.walk(package, followlinks=True):
+        real = os.path.realpath(root)
+        if real in walked:
+            dirnames[:] = []
+            continue
+        walked.add(real)
+        dirnames[:] = sorted(
+            name
+            for name in dirnames
+            if not is_ignored_name(name) and not is_output_directory(Path(root, name))
+        )
+        for filename in sorted(filenames):
+            if filename.endswith(".py") and not is_ignored_name(filename):
+                path = Path(root, filename)
+                reason = not_a_source_reason(path)
+                if reason is None:
+                    yield path
+                else:
+                    logger.warning(
+                        "skipping %s in package %s: %s", display_path(path), package, reason
+                    )

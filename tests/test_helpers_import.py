@@ -1,0 +1,210 @@
+"""Helpers, however they are imported, belong to the photon tree that imported them."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from luminal import Handler, Loader
+from tests.conftest import WritePhoton
+from tests.watch_support import Recorder, greetings, wait_for
+
+SYS_PATH_USER = """
+    import os, sys
+    sys.path.insert(0, os.path.dirname(__file__))
+    import sidekick
+    from luminal import IPhoton, hookimpl
+
+    class Photon(IPhoton, name={name!r}):
+        @hookimpl
+        def greet(self, who):
+            return sidekick.WORD + " " + who
+
+        async def finalize(self):
+            pass
+"""
+
+IMPORTLIB_USER = """
+    import importlib
+    from luminal import IPhoton, hookimpl
+
+    sidekick = importlib.import_module("sidekick")
+
+    class Photon(IPhoton, name={name!r}):
+        @hookimpl
+        def greet(self, who):
+            return sidekick.WORD + " " + who
+
+        async def finalize(self):
+            pass
+"""
+
+PLAIN_USER = """
+    import helpers
+    from helpers import WORD
+    from luminal import IPhoton
+
+    class Photon(IPhoton, name={name!r}):
+        word = WORD
+        module_word = helpers.WORD
+"""
+
+
+@pytest.fixture(autouse=True)
+def _restore_sys_path() -> Iterator[None]:
+    """Photons of these tests add their directory to ``sys.path``; take it out again."""
+    before = list(sys.path)
+    yield
+    sys.path[:] = before
+
+
+def word_of(handler: Handler | list[Handler]) -> str:
+    assert isinstance(handler, Handler)
+    word = getattr(handler.photon_class, "word")  # noqa: B009
+    assert word == getattr(handler.photon_class, "module_word")  # noqa: B009
+    return str(word)
+
+
+@pytest.mark.parametrize("source", [SYS_PATH_USER, IMPORTLIB_USER], ids=["sys.path", "importlib"])
+async def test_helper_is_reloaded_and_removed_with_its_photon(
+    watching: Loader, write_photon: WritePhoton, source: str
+) -> None:
+    helper = write_photon("sidekick.py", "WORD = 'old'\n")
+    user = write_photon("user.py", source.format(name="user"))
+    handler = await watching.load_photon(user)
+    assert isinstance(handler, Handler)
+    await handler.start()
+    assert greetings(watching) == ["old ada"]
+    assert sys.modules["sidekick"].__file__ == str(helper)
+
+    helper.write_text("WORD = 'new'\n")
+    fresh = await watching.reload_photon(handler)
+    assert isinstance(fresh, Handler)
+    assert greetings(watching) == ["new ada"]
+
+    await watching.unload_photon(fresh)
+    assert "sidekick" not in sys.modules
+
+
+async def test_helper_edit_under_watching_reloads_the_photon_that_used_the_sys_path_idiom(
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: Recorder
+) -> None:
+    helper = write_photon("sidekick.py", "WORD = 'hi'\n")
+    write_photon("user.py", SYS_PATH_USER.format(name="user"))
+    await watching.watch_photons(photon_dir)
+    assert greetings(watching) == ["hi ada"]
+
+    helper.write_text("WORD = 'hello'\n")
+    await wait_for(lambda: greetings(watching) == ["hello ada"])
+    assert [new.name for _, new in recorder.reloaded] == ["user"]
+
+
+async def test_two_trees_each_get_their_own_helper_module(tmp_path: Path, loader: Loader) -> None:
+    for tree, word in (("first", "one"), ("second", "two")):
+        (tmp_path / tree).mkdir()
+        (tmp_path / tree / "helpers.py").write_text(f"WORD = {word!r}\n")
+        (tmp_path / tree / "user.py").write_text(
+            PLAIN_USER.replace("\n    ", "\n").format(name=f"user_{tree}")
+        )
+    first = await loader.load_photon(tmp_path / "first" / "user.py")
+    second = await loader.load_photon(tmp_path / "second" / "user.py")
+    assert word_of(first) == "one"
+    assert word_of(second) == "two"
+
+    (tmp_path / "second" / "helpers.py").write_text("WORD = 'three'\n")
+    assert word_of(await loader.reload_photon("user_second")) == "three"
+    assert word_of(loader.photons["user_first"]) == "one"
+
+
+async def test_two_loaders_each_get_their_own_helper_module(tmp_path: Path) -> None:
+    words = {}
+    async with Loader() as one, Loader() as two:
+        for loader, tree, word in ((one, "first", "one"), (two, "second", "two")):
+            (tmp_path / tree).mkdir()
+            (tmp_path / tree / "helpers.py").write_text(f"WORD = {word!r}\n")
+            (tmp_path / tree / "user.py").write_text(
+                PLAIN_USER.replace("\n    ", "\n").format(name="user")
+            )
+            words[tree] = word_of(await loader.load_photon(tmp_path / tree / "user.py"))
+    assert words == {"first": "one", "second": "two"}
+    assert "helpers" not in sys.modules
+
+
+async def test_photons_of_one_tree_share_one_helper_module(
+    write_photon: WritePhoton, loader: Loader
+) -> None:
+    write_photon("helpers.py", "WORD = object()\n")
+    first = await loader.load_photon(write_photon("a.py", PLAIN_USER.format(name="a")))
+    second = await loader.load_photon(write_photon("b.py", PLAIN_USER.format(name="b")))
+    assert isinstance(first, Handler)
+    assert isinstance(second, Handler)
+    assert getattr(first.photon_class, "word") is getattr(second.photon_class, "word")  # noqa: B009
+
+
+async def test_installed_module_of_the_same_name_is_never_shadowed(
+    write_photon: WritePhoton, loader: Loader
+) -> None:
+    write_photon("json.py", "raise RuntimeError('the tree must not shadow json')\n")
+    user = write_photon(
+        "user.py",
+        """
+        import json
+        from luminal import IPhoton
+
+        class Photon(IPhoton, name="user"):
+            dumps = json.dumps
+        """,
+    )
+    handler = await loader.load_photon(user)
+    assert isinstance(handler, Handler)
+    assert getattr(handler.photon_class, "dumps") is sys.modules["json"].dumps  # noqa: B009
+
+
+async def test_helper_packages_of_two_trees_keep_their_own_modules(
+    tmp_path: Path, loader: Loader
+) -> None:
+    for tree, word in (("first", "one"), ("second", "two")):
+        (tmp_path / tree / "helpers").mkdir(parents=True)
+        (tmp_path / tree / "helpers" / "__init__.py").write_text("")
+        (tmp_path / tree / "helpers" / "words.py").write_text(f"WORD = {word!r}\n")
+        (tmp_path / tree / "user.py").write_text(
+            "import helpers.words\n"
+            "from luminal import IPhoton\n\n"
+            f"class Photon(IPhoton, name='user_{tree}'):\n"
+            "    word = helpers.words.WORD\n"
+            "    module_word = WORD = __import__('helpers.words').words.WORD\n"
+        )
+    first = await loader.load_photon(tmp_path / "first" / "user.py")
+    second = await loader.load_photon(tmp_path / "second" / "user.py")
+    assert word_of(first) == "one"
+    assert word_of(second) == "two"
+
+
+async def test_a_hanging_import_holds_up_no_other_tree(tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    (tmp_path / "stuck").mkdir()
+    (tmp_path / "stuck" / "stuck_helpers.py").write_text("WORD = 'stuck'\n")
+    (tmp_path / "stuck" / "stuck.py").write_text(
+        "import os, time, stuck_helpers\n"
+        f"while not os.path.exists({str(release)!r}):\n"
+        "    time.sleep(0.01)\n"
+    )
+    (tmp_path / "free").mkdir()
+    (tmp_path / "free" / "helpers.py").write_text("WORD = 'free'\n")
+    (tmp_path / "free" / "user.py").write_text(
+        PLAIN_USER.replace("\n    ", "\n").format(name="user")
+    )
+    async with Loader() as stuck, Loader() as free:
+        hanging = asyncio.ensure_future(stuck.load_photons(tmp_path / "stuck"))
+        try:
+            await wait_for(lambda: "stuck_helpers" in sys.modules)
+            handlers = await asyncio.wait_for(free.load_photons(tmp_path / "free"), 10)
+            assert [handler.name for handler in handlers] == ["user"]
+            assert not hanging.done()
+        finally:
+            release.touch()
+            await hanging
