@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import CodeType, ModuleType
 
-from luminal.reading import SourceCheck, checksum_files, read_source
+from luminal.reading import CompiledCheck, SourceCheck, checksum_files, read_source
 from luminal.tree import display_path, is_ignored_name, is_installed_location, is_output_directory
 
 __all__ = [
@@ -87,10 +87,12 @@ class PackageFinder(importlib.abc.MetaPathFinder):
     """Finds the sub-modules of imported photon and helper packages in their snapshot.
 
     A module of the package that is not in the snapshot (created after the package was read,
-    a FIFO, an ignored name) is refused, never read from disk unchecked.
+    a FIFO, an ignored name) is refused, never read from disk unchecked; compiled code in the
+    package (bytecode or an extension module) is judged by ``check_compiled``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, check_compiled: CompiledCheck | None = None) -> None:
+        self._check_compiled = check_compiled
         self._snapshots: dict[str, dict[Path, bytes]] = {}
         self._helper_packages: set[str] = set()
         self._lock = threading.Lock()
@@ -141,6 +143,9 @@ class PackageFinder(importlib.abc.MetaPathFinder):
                     "(reload the photon to include it)",
                     name=fullname,
                 )
+            if self._check_compiled is not None:
+                for compiled in _compiled_files(candidate):
+                    self._check_compiled(compiled)
         return None
 
 
@@ -156,11 +161,17 @@ class HelperFinder(importlib.abc.MetaPathFinder):
     helper it takes over is read once, checked by ``check`` and compiled from the bytes read.
     """
 
-    def __init__(self, package_finder: PackageFinder, check: SourceCheck | None = None) -> None:
+    def __init__(
+        self,
+        package_finder: PackageFinder,
+        check: SourceCheck | None = None,
+        check_compiled: CompiledCheck | None = None,
+    ) -> None:
         self._roots: Counter[Path] = Counter()
         self._lock = threading.Lock()
         self._package_finder = package_finder
         self._check = check
+        self._check_compiled = check_compiled
 
     def add_root(self, root: Path) -> None:
         with self._lock:
@@ -193,7 +204,16 @@ class HelperFinder(importlib.abc.MetaPathFinder):
         if found is not None:
             location = _source_location(found)
             root = _root_holding(location, roots) if location is not None else None
-            if location is None or root is None:
+            if location is None:
+                compiled = _compiled_origin(found)
+                if (
+                    self._check_compiled is not None
+                    and compiled is not None
+                    and _root_holding(compiled, roots) is not None
+                ):
+                    self._check_compiled(compiled)
+                return None  # not Python source: the finder that found it answers
+            if root is None:
                 return None  # not a helper: the finder that found it answers
             if current is None or root == current or not _helper_at(current, fullname):
                 return self._helper_spec(fullname, location, root)
@@ -258,6 +278,26 @@ def _source_location(spec: importlib.machinery.ModuleSpec) -> Path | None:
         return None
     origin = Path(spec.origin)
     return origin.parent if spec.submodule_search_locations is not None else origin
+
+
+def _compiled_origin(spec: importlib.machinery.ModuleSpec) -> Path | None:
+    """The file a spec would load that is not Python source (bytecode, an extension module)."""
+    if not spec.has_location or spec.origin is None or spec.origin.endswith(".py"):
+        return None
+    return Path(spec.origin)
+
+
+def _compiled_files(candidate: Path) -> list[Path]:
+    """The bytecode or extension modules that the standard finders would load for
+    ``candidate`` (a module's path without suffix), outside installation directories."""
+    if is_installed_location(candidate):
+        return []
+    suffixes = [*importlib.machinery.EXTENSION_SUFFIXES, *importlib.machinery.BYTECODE_SUFFIXES]
+    return [
+        candidate.with_name(candidate.name + suffix)
+        for suffix in suffixes
+        if os.path.lexists(candidate.with_name(candidate.name + suffix))
+    ]
 
 
 def _root_holding(location: Path, roots: Sequence[Path]) -> Path | None:

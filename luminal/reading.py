@@ -31,6 +31,10 @@ SourceCheck = Callable[[Path, "Path | None", Mapping[Path, bytes], str], None]
 the source's canonical path, the directory it was loaded from (``None``: its own), the bytes read
 per file and their checksum; refuses by raising (the trust policy's ``check_source``)."""
 
+CompiledCheck = Callable[[Path], None]
+"""Judges a compiled module (bytecode or an extension) that an import inside a photon directory
+would load; refuses by raising (the trust policy's ``check_compiled``)."""
+
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 
 

@@ -17,9 +17,14 @@ package) as much as the helper modules photons import, on the bytes that are the
   lock or whose bytes changed is refused until ``luminal lock DIR`` is run again. The lock file
   itself must pass the ``writable`` rule (a lock anyone can write pins anything).
 
-What the policy cannot see: C extension modules (they are not Python source and are loaded by
-the standard finders), and code a photon fetches or builds at run time (``exec``, ``eval``,
-downloads); it judges files, not what trusted code chooses to do.
+- ``compiled``: an import inside a photon directory would load compiled code (a ``.pyc``
+  without its source, or an extension module such as ``.so``): bytes that cannot be read as
+  source and judged. Installation directories (``site-packages``) are the installer's, not
+  judged.
+
+What the policy cannot see: compiled code that installed distributions bring, and code a photon
+fetches or builds at run time (``exec``, ``eval``, downloads, its own ``importlib`` loaders); it
+judges files, not what trusted code chooses to do.
 """
 
 from __future__ import annotations
@@ -99,6 +104,8 @@ class TrustPolicy:
         (rule ``symlink``).
     :param lock_file: a lock file written by :func:`write_lock` (``luminal lock DIR``); when set,
         only pinned, unchanged sources run (rule ``lock``). It is re-read when it changes.
+    :param refuse_compiled: refuse bytecode and extension modules that an import inside a photon
+        directory would load (rule ``compiled``).
     :raises TypeError: if ``lock_file`` is neither ``None``, a ``str`` nor an ``os.PathLike``.
     """
 
@@ -107,6 +114,7 @@ class TrustPolicy:
         refuse_writable: bool = True,
         refuse_escaping_symlinks: bool = True,
         lock_file: str | os.PathLike[str] | None = None,
+        refuse_compiled: bool = True,
     ) -> None:
         if lock_file is not None and not isinstance(lock_file, (str, os.PathLike)):
             raise TypeError(
@@ -116,6 +124,7 @@ class TrustPolicy:
             raise ValueError("lock_file must not be an empty path")
         self.refuse_writable = refuse_writable
         self.refuse_escaping_symlinks = refuse_escaping_symlinks
+        self.refuse_compiled = refuse_compiled
         self.lock_file: Path | None = Path(os.fspath(lock_file)) if lock_file is not None else None
         self._pins: Mapping[Path, str] = {}
         self._pins_key: tuple[int, int, int, int] | None = None
@@ -125,7 +134,7 @@ class TrustPolicy:
         return (
             f"TrustPolicy(refuse_writable={self.refuse_writable!r}, "
             f"refuse_escaping_symlinks={self.refuse_escaping_symlinks!r}, "
-            f"lock_file={self.lock_file!r})"
+            f"lock_file={self.lock_file!r}, refuse_compiled={self.refuse_compiled!r})"
         )
 
     def check_source(
@@ -143,6 +152,17 @@ class TrustPolicy:
         """
         self.check_location(source, photon_directory, files)
         self.check_checksum(canonical_path(source), checksum)
+
+    def check_compiled(self, path: Path) -> None:
+        """Apply the ``compiled`` rule to a bytecode or extension module about to be loaded."""
+        if self.refuse_compiled:
+            raise PhotonTrustError(
+                f"refusing {display_path(path)}: it is compiled code (bytecode or an extension "
+                "module) inside a photon directory, which the trust policy cannot read and judge "
+                "(trust rule 'compiled')",
+                str(path),
+                "compiled",
+            )
 
     def check_location(
         self,

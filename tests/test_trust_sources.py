@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import py_compile
 import sys
 from pathlib import Path
 
@@ -351,3 +352,71 @@ async def test_lock_file_that_is_a_fifo_is_refused_without_blocking(
     async with Loader(trust=TrustPolicy(lock_file=lock_file)) as loader:
         error = await asyncio.wait_for(load_refused(loader, path), 10)
     assert "cannot read lock file" in str(error)
+
+
+def compile_to(marker: Path, target: Path) -> Path:
+    """Write a sourceless ``.pyc`` at ``target`` whose code leaves ``marker`` behind."""
+    source = target.with_name("_source_of_" + target.stem + ".py")
+    source.write_text(marking_helper(marker))
+    py_compile.compile(str(source), cfile=str(target), doraise=True)
+    source.unlink()
+    return target
+
+
+async def test_sourceless_bytecode_reached_through_sys_path_is_refused(
+    write_photon: WritePhoton, photon_dir: Path, marker: Path
+) -> None:
+    (photon_dir / "lib").mkdir()
+    bytecode = compile_to(marker, photon_dir / "lib" / "compiled_helper.pyc")
+    user = write_photon(
+        "user.py",
+        """
+        import os, sys
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+        import compiled_helper
+        from luminal import IPhoton
+
+        class User(IPhoton, name="user"):
+            pass
+        """,
+    )
+    async with Loader(trust=TrustPolicy()) as loader:
+        error = await load_refused(loader, user)
+    assert error.rule == "compiled"
+    assert str(bytecode) in str(error)
+    assert not marker.exists()
+
+
+async def test_sourceless_bytecode_in_a_photon_package_is_refused(
+    write_photon: WritePhoton, photon_dir: Path, marker: Path
+) -> None:
+    package = write_photon(
+        "pkg/__init__.py",
+        """
+        from . import compiled_module
+        from luminal import IPhoton
+
+        class Packaged(IPhoton, name="packaged"):
+            pass
+        """,
+    ).parent
+    compile_to(marker, package / "compiled_module.pyc")
+    async with Loader(trust=TrustPolicy()) as loader:
+        error = await load_refused(loader, package / "__init__.py")
+    assert error.rule == "compiled"
+    assert not marker.exists()
+
+
+async def test_compiled_code_loads_when_the_policy_allows_it(
+    write_photon: WritePhoton, photon_dir: Path, marker: Path
+) -> None:
+    package = write_photon(
+        "pkg/__init__.py",
+        "from . import compiled_module\nfrom luminal import IPhoton\n"
+        "class Packaged(IPhoton, name='packaged'):\n    pass\n",
+    ).parent
+    compile_to(marker, package / "compiled_module.pyc")
+    async with Loader(trust=TrustPolicy(refuse_compiled=False)) as loader:
+        await loader.load_photon(package / "__init__.py")
+        assert list(loader.photons) == ["packaged"]
+    assert marker.exists()

@@ -164,8 +164,9 @@ class Loader:
         self._lock_users: dict[Path, int] = {}
         self._namespace = f"luminal_photon{next(_loader_numbers)}"
         self._check = trust.check_source if trust is not None else None
-        self._package_finder = PackageFinder()
-        self._helper_finder = HelperFinder(self._package_finder, self._check)
+        check_compiled = trust.check_compiled if trust is not None else None
+        self._package_finder = PackageFinder(check_compiled)
+        self._helper_finder = HelperFinder(self._package_finder, self._check, check_compiled)
         self._imports_in_flight = 0
         self._is_watching = False
         self._trust = trust
