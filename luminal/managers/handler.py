@@ -222,9 +222,8 @@ class Handler:
 
     async def _report(self, error: LuminalError, level: int = logging.ERROR) -> None:
         if self._logging:
-            logger.log(
-                level, "%s", error, exc_info=error.__cause__ is not None and level >= logging.ERROR
-            )
+            traced = error.__cause__ is not None and level >= logging.ERROR
+            logger.log(level, "%s", error, exc_info=error if traced else None)
         await broadcast(
             self._plugin_manager, "luminal_photon_error", path=self._filepath, error=error
         )
