@@ -3,7 +3,8 @@ check that no photon leaves work running after it is unloaded.
 
 pytest loads it through the ``pytest11`` entry point ``luminal.testing`` (or ``-p
 luminal.testing``). It only defines fixtures, so a test run that asks for none of them is left
-as it was. The async fixtures need pytest-asyncio (``pip install "luminal-photons[pytest]"``).
+as it was. The async fixtures need pytest-asyncio (``pip install "luminal-photons[pytest]"``)
+and work in its default strict mode: mark the tests ``@pytest.mark.asyncio``.
 
 PYTEST_DONT_REWRITE: the plugin asserts nothing, and may be imported before pytest could rewrite it.
 """
@@ -59,9 +60,14 @@ EXECUTOR_THREAD_PREFIX = "asyncio_"
 
 
 def _async_fixture(function: FixtureFunction) -> FixtureFunction:
-    """An async fixture through pytest-asyncio, or one that says pytest-asyncio is missing."""
+    """An async fixture through pytest-asyncio, or one that says pytest-asyncio is missing.
+
+    Its loop is the function-scoped one, the loop a test runs in by default, whatever the
+    project's ``asyncio_default_fixture_loop_scope``: the photons are started, called and
+    unloaded on one loop, and the leftover check sees the tasks they left there.
+    """
     if pytest_asyncio is not None:
-        return cast(FixtureFunction, pytest_asyncio.fixture(function))
+        return cast(FixtureFunction, pytest_asyncio.fixture(function, loop_scope="function"))
 
     def missing_pytest_asyncio() -> NoReturn:
         pytest.fail(
