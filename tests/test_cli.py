@@ -35,10 +35,12 @@ WEATHER = """
     from luminal import IPhoton
 
     class Sunny(IPhoton, name="sunny", version="0.2.0"):
-        pass
+        async def finalize(self):
+            pass
 
     class Rainy(IPhoton, name="rainy", version="0.3.0"):
-        pass
+        def finalize(self):
+            pass
 """
 
 
