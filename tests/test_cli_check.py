@@ -204,3 +204,37 @@ def test_a_file_given_for_a_directory_is_named_a_file(
     code, _, err = run_cli(capsys, command, str(missing))
     assert code == cli.EXIT_USAGE
     assert err.splitlines()[-1] == f"luminal: error: {missing}: no such directory"
+
+
+def test_check_start_reports_a_plain_thread_left_running(
+    capsys: pytest.CaptureFixture[str], write_photon: WritePhoton
+) -> None:
+    release = write_photon("release.txt", "")
+    path = write_photon(
+        "spinner.py",
+        f"""
+        import threading
+        import time
+        from pathlib import Path
+
+        from luminal import IPhoton, hookimpl
+
+        def spin():
+            while Path({str(release)!r}).exists():
+                time.sleep(0.01)
+
+        class Spinner(IPhoton, name="spinner"):
+            @hookimpl
+            def photon_start(self):
+                threading.Thread(target=spin, name="spinner-worker", daemon=True).start()
+
+            async def finalize(self):
+                pass
+        """,
+    )
+    try:
+        code, _, err = run_cli(capsys, "check", "--start", str(path))
+    finally:
+        release.unlink()
+    assert code == cli.EXIT_FAILURE
+    assert "thread spinner-worker (a threading.Thread started by the photon's code" in err

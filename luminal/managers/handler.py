@@ -8,6 +8,7 @@ import hashlib
 import inspect
 import logging
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,8 @@ from luminal.errors import (
     PhotonStopError,
 )
 from luminal.events import broadcast
-from luminal.ownership import Ownership, StopReport
+from luminal.ownership import Ownership, StopReport, threads_started_since
+from luminal.photon import IPhoton
 
 __all__ = ["Handler", "HandlerState", "PhotonOrigin"]
 
@@ -218,6 +220,7 @@ class Handler:
             f"photon {self._name!r} left running after stop: {report.describe()}",
             self._name,
             self._filepath,
+            report.all_threads,
         )
 
     async def _report(self, error: LuminalError, level: int = logging.ERROR) -> None:
@@ -336,8 +339,9 @@ class Handler:
             raise PhotonNotFoundError(
                 f"photon {self._name!r} was unloaded; load it again to start it", self._name
             )
+        before = set(threading.enumerate())
         try:
-            return self._photon_class()
+            instance = self._photon_class()
         except Exception as error:
             raise PhotonStartError(
                 f"creating photon {self._name!r} from {self._filepath} raised "
@@ -345,6 +349,8 @@ class Handler:
                 self._name,
                 self._filepath,
             ) from error
+        _adopt_threads_started_since(instance, before)
+        return instance
 
     def _check_hookimpls(self, instance: Any) -> None:
         """Reject hook implementations whose arguments the spec lacks, before registering.
@@ -379,6 +385,7 @@ class Handler:
         On failure the instance is unregistered, what it started is stopped, and
         :class:`PhotonStartError` is raised with the cause chained.
         """
+        before = set(threading.enumerate())
         try:
             self._check_hookimpls(instance)
             self._instance = instance
@@ -387,6 +394,7 @@ class Handler:
             self._plugin_manager.register(instance, name=self._name)
             await self._call_own_hook("photon_start")
         except Exception as error:
+            _adopt_threads_started_since(instance, before)
             if self._plugin_manager.is_registered(instance):
                 self._plugin_manager.unregister(instance)
             await self._force_stop()
@@ -397,6 +405,7 @@ class Handler:
                 self._name,
                 self._filepath,
             ) from error
+        _adopt_threads_started_since(instance, before)
         self._state = HandlerState.STARTED
         if self._logging:
             logger.info("%s photon %s from %s", action, self._name, self._filepath)
@@ -439,6 +448,14 @@ class Handler:
         self._state = HandlerState.STOPPED
         self._instance = None
         self._photon_class = None
+
+
+def _adopt_threads_started_since(instance: Any, before: set[threading.Thread]) -> None:
+    """Make the plain threads started since ``before`` (while the photon's ``__init__`` or
+    ``photon_start`` ran) the instance's, so a stop reports those that outlive it."""
+    started = threads_started_since(before)
+    if started and isinstance(instance, IPhoton):
+        instance._luminal_ownership.adopt_threads(started)
 
 
 def _standalone_plugin_manager() -> pluggy.PluginManager:
