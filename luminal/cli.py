@@ -46,6 +46,7 @@ from luminal.sources import canonical_path
 from luminal.trust import LOCK_FILE_NAME, TrustPolicy, read_lock, write_lock
 
 __all__ = [
+    "EXIT_BROKEN_PIPE",
     "EXIT_FAILURE",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
@@ -62,6 +63,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 
 EXIT_CODES = f"""\
 exit codes:
@@ -71,7 +73,8 @@ exit codes:
        unexpected error
   {EXIT_USAGE}    bad usage: an unknown option, a PATH that is missing or not Python, DIRs
        that overlap, or a lock file that cannot be used
-  {EXIT_INTERRUPTED}  interrupted (Ctrl-C; for run: a second Ctrl-C while unloading)"""
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C; for run: a second Ctrl-C while unloading)
+  {EXIT_BROKEN_PIPE}  the reader of stdout closed it early (as '| head' does); nothing is printed"""
 
 LIFECYCLE_PREFIXES = ("photon_", "luminal_")
 
@@ -686,6 +689,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("luminal: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader stopped reading (``luminal list --json | head``): exit as a shell tool
+        # killed by SIGPIPE does, and point stdout at devnull so that flushing it at exit
+        # cannot fail again.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as error:
         if args.verbose:
             traceback.print_exc()
