@@ -34,10 +34,17 @@ _MISSING = object()
 
 
 class HandlerState(enum.Enum):
-    """Where a handler is in its lifecycle."""
+    """Where a handler is in its lifecycle: ``LOADED`` → ``STARTED`` → ``STOPPED``.
 
+    A failed start leaves it ``LOADED`` (it may be started again); a stopped handler is done,
+    and a reload or a new load gives a new handler.
+    """
+
+    #: Imported and validated; no instance runs (never started, or its start failed).
     LOADED = "loaded"
+    #: Its instance runs: registered in the plugin manager, ``photon_start`` returned.
     STARTED = "started"
+    #: Unloaded or replaced by a reload; it no longer holds the photon's class.
     STOPPED = "stopped"
 
 
@@ -107,10 +114,12 @@ class Handler:
 
     @property
     def state(self) -> HandlerState:
+        """Where the handler is in its lifecycle (see :class:`HandlerState`)."""
         return self._state
 
     @property
     def started(self) -> bool:
+        """Whether the photon runs now (``state is HandlerState.STARTED``)."""
         return self._state is HandlerState.STARTED
 
     @property
