@@ -364,8 +364,7 @@ async def start_and_unload(loader: Loader, handlers: Sequence[Handler]) -> list[
 async def check_command(args: argparse.Namespace) -> int:
     """``luminal check``: import and validate photons under ``run``'s trust policy, and with
     ``--start`` start and finalize each; one error line per problem."""
-    directories = [path if path.is_dir() else path.parent for path in map(Path, args.paths)]
-    policy = trust_policy(args, directories)
+    policy = trust_policy(args, [_tree_of(Path(each)) for each in args.paths])
     async with new_loader(args, policy) as loader:
         with contextlib.redirect_stdout(sys.stderr):
             collected = await collect(loader, args.paths, args.recursive)
@@ -487,6 +486,14 @@ async def lock_command(args: argparse.Namespace) -> int:
     count = len(read_lock(written))
     print(f"wrote {display_path(written)}: {count} photon source{'s' if count != 1 else ''} pinned")
     return EXIT_OK
+
+
+def _tree_of(path: Path) -> Path:
+    """The photon directory a PATH of ``check`` lies in: itself, or a file's or package's
+    parent (where ``luminal lock`` of that directory writes its lock)."""
+    if path.is_dir() and not (path / "__init__.py").is_file():
+        return path
+    return path.parent
 
 
 def _by_name(record: dict[str, Any]) -> str:

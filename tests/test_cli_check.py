@@ -238,3 +238,17 @@ def test_check_start_reports_a_plain_thread_left_running(
         release.unlink()
     assert code == cli.EXIT_FAILURE
     assert "thread spinner-worker (a threading.Thread started by the photon's code" in err
+
+
+def test_check_of_a_package_applies_the_lock_of_its_directory(
+    capsys: pytest.CaptureFixture[str], write_photon: WritePhoton, photon_dir: Path
+) -> None:
+    module = write_photon("toolkit/__init__.py", GOOD)
+    assert cli.main(["lock", str(photon_dir)]) == cli.EXIT_OK
+    capsys.readouterr()
+    code, _, _ = run_cli(capsys, "check", str(photon_dir / "toolkit"))
+    assert code == cli.EXIT_OK
+    module.write_text(module.read_text() + "# edited after the lock\n")
+    code, _, err = run_cli(capsys, "check", str(photon_dir / "toolkit"))
+    assert code == cli.EXIT_FAILURE
+    assert "lock" in err
