@@ -346,16 +346,19 @@ class FailureRecorder:
 
 
 async def start_and_unload(loader: Loader, handlers: Sequence[Handler]) -> list[str]:
-    """Create, start and finalize each photon as ``run`` would; one line per failure."""
+    """Create and start every photon as ``run`` would, then unload them (a file's photons go
+    together); one line per failure."""
     recorder = FailureRecorder()
     loader.plugin_manager.register(recorder, name="luminal.cli.check")
     try:
         for handler in handlers:
-            try:
+            with contextlib.suppress(PhotonStartError):  # reported to the recorder
                 await handler.start()
-            except PhotonStartError:
-                continue  # reported to the recorder
-            await loader.unload_photon(handler)
+        # Started photons first: unloading one finalizes the started photons of its file and
+        # discards the others; a file with none started is discarded.
+        for handler in sorted(handlers, key=lambda each: not each.started):
+            if loader.photons.get(handler.name) is handler:
+                await loader.unload_photon(handler, force_stop=not handler.started)
     finally:
         loader.plugin_manager.unregister(recorder)
     return [describe_load_error(error) for error in recorder.errors]

@@ -252,3 +252,36 @@ def test_check_of_a_package_applies_the_lock_of_its_directory(
     code, _, err = run_cli(capsys, "check", str(photon_dir / "toolkit"))
     assert code == cli.EXIT_FAILURE
     assert "lock" in err
+
+
+def test_check_start_of_a_file_with_several_photons_starts_and_finalizes_each(
+    capsys: pytest.CaptureFixture[str], write_photon: WritePhoton
+) -> None:
+    path = write_photon(
+        "pair.py",
+        """
+        from pathlib import Path
+
+        from luminal import IPhoton, hookimpl
+
+        class First(IPhoton, name="first"):
+            @hookimpl
+            def photon_start(self):
+                raise ValueError("first fails")
+
+            async def finalize(self):
+                pass
+
+        class Second(IPhoton, name="second"):
+            async def finalize(self):
+                Path(__file__ + ".second-finalized").touch()
+        """,
+    )
+    code, out, err = run_cli(capsys, "check", "--start", str(path))
+    assert code == cli.EXIT_FAILURE
+    assert out == ""
+    assert err.splitlines() == [
+        f"luminal: error: {path}:9: ValueError: first fails",
+        "luminal: 1 problem found",
+    ]
+    assert Path(f"{path}.second-finalized").exists()
