@@ -16,7 +16,8 @@ from benchmarks.worker import run_child
 
 __all__ = ["METHOD", "child", "expected", "measure", "write_distributions"]
 
-GROUP = "luminal.photons"
+GROUP = "luminal.benchmark.photons"
+"""A group of the benchmark's own: photon packages installed where it runs are never counted."""
 
 METHOD = (
     "**6. Entry points**: a temporary directory on `sys.path` holds the extra distributions "

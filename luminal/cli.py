@@ -34,14 +34,19 @@ from luminal.errors import (
     LuminalError,
     PhotonLoadError,
     PhotonNameConflictError,
+    PhotonStartError,
+    PhotonStopError,
 )
+from luminal.hookspecs import hookimpl
 from luminal.managers.handler import Handler
 from luminal.managers.loader import Loader
+from luminal.photon import IPhoton
 from luminal.runner import serve
 from luminal.sources import canonical_path
 from luminal.trust import LOCK_FILE_NAME, TrustPolicy, read_lock, write_lock
 
 __all__ = [
+    "EXIT_BROKEN_PIPE",
     "EXIT_FAILURE",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
@@ -58,6 +63,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 
 EXIT_CODES = f"""\
 exit codes:
@@ -67,7 +73,8 @@ exit codes:
        unexpected error
   {EXIT_USAGE}    bad usage: an unknown option, a PATH that is missing or not Python, DIRs
        that overlap, or a lock file that cannot be used
-  {EXIT_INTERRUPTED}  interrupted (Ctrl-C; for run: a second Ctrl-C while unloading)"""
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C; for run: a second Ctrl-C while unloading)
+  {EXIT_BROKEN_PIPE}  the reader of stdout closed it early (as '| head' does); nothing is printed"""
 
 LIFECYCLE_PREFIXES = ("photon_", "luminal_")
 
@@ -122,6 +129,7 @@ class Collected:
     handlers: list[Handler] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     usage_problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -132,6 +140,8 @@ class Collected:
     def report(self) -> None:
         for line in [*self.usage_problems, *self.problems]:
             print(f"luminal: error: {line}", file=sys.stderr)
+        for line in self.warnings:
+            print(f"luminal: warning: {line}", file=sys.stderr)
 
 
 def display_path(path: str | os.PathLike[str]) -> str:
@@ -142,8 +152,9 @@ def display_path(path: str | os.PathLike[str]) -> str:
         return os.fspath(path)
 
 
-def describe_load_error(error: PhotonLoadError) -> str:
-    """One line for a photon that failed to load: ``file:line: what happened`` where known."""
+def describe_load_error(error: PhotonLoadError | PhotonStartError | PhotonStopError) -> str:
+    """One line for a photon that failed to load, start or stop: ``file:line: what happened``
+    where known (the last line of the photon's own code in the cause's traceback)."""
     if isinstance(error, PhotonNameConflictError):
         return (
             f"{display_path(error.path or '?')}: photon name {error.photon_name!r} is already "
@@ -273,8 +284,8 @@ def format_table(records: Sequence[dict[str, Any]]) -> str:
     )
 
 
-def new_loader(args: argparse.Namespace) -> Loader:
-    return Loader(logging=args.verbose, finalize_timeout=5.0, stop_timeout=2.0)
+def new_loader(args: argparse.Namespace, trust: TrustPolicy | None = None) -> Loader:
+    return Loader(logging=args.verbose, finalize_timeout=5.0, stop_timeout=2.0, trust=trust)
 
 
 async def collect_entry_points(loader: Loader, group: str) -> Collected:
@@ -307,32 +318,87 @@ async def list_command(args: argparse.Namespace) -> int:
     return collected.exit_code
 
 
+def missing_finalizer(handler: Handler) -> str | None:
+    """A warning line when the photon has no finalizer (unloading it then force-stops it)."""
+    photon_class = handler.photon_class
+    if photon_class is None or not issubclass(photon_class, IPhoton):
+        return None
+    if photon_class.finalize is not IPhoton.finalize:
+        return None
+    if photon_class.photon_finalize is not IPhoton.photon_finalize:
+        return None
+    return (
+        f"{display_path(handler.filepath)}: photon {handler.name!r} implements no finalize(); "
+        "unloading it force-stops what it started"
+    )
+
+
+class FailureRecorder:
+    """Keeps the start and stop failures a loader reports while ``check --start`` runs."""
+
+    def __init__(self) -> None:
+        self.errors: list[PhotonStartError | PhotonStopError] = []
+
+    @hookimpl
+    def luminal_photon_error(self, path: str, error: BaseException) -> None:
+        if isinstance(error, (PhotonStartError, PhotonStopError)):
+            self.errors.append(error)
+
+
+async def start_and_unload(loader: Loader, handlers: Sequence[Handler]) -> list[str]:
+    """Create and start every photon as ``run`` would, then unload them (a file's photons go
+    together); one line per failure."""
+    recorder = FailureRecorder()
+    loader.plugin_manager.register(recorder, name="luminal.cli.check")
+    try:
+        for handler in handlers:
+            with contextlib.suppress(PhotonStartError):  # reported to the recorder
+                await handler.start()
+        # Started photons first: unloading one finalizes the started photons of its file and
+        # discards the others; a file with none started is discarded.
+        for handler in sorted(handlers, key=lambda each: not each.started):
+            if loader.photons.get(handler.name) is handler:
+                await loader.unload_photon(handler, force_stop=not handler.started)
+    finally:
+        loader.plugin_manager.unregister(recorder)
+    return [describe_load_error(error) for error in recorder.errors]
+
+
 async def check_command(args: argparse.Namespace) -> int:
-    """``luminal check``: import and validate photons; one error line per broken one."""
-    async with new_loader(args) as loader:
+    """``luminal check``: import and validate photons under ``run``'s trust policy, and with
+    ``--start`` start and finalize each; one error line per problem."""
+    policy = trust_policy(args, [_tree_of(Path(each)) for each in args.paths])
+    async with new_loader(args, policy) as loader:
         with contextlib.redirect_stdout(sys.stderr):
             collected = await collect(loader, args.paths, args.recursive)
         for handler in collected.handlers:
             collected.problems.extend(unknown_lifecycle_hooks(handler, loader.plugin_manager))
+            warning = missing_finalizer(handler)
+            if warning is not None:
+                collected.warnings.append(warning)
             if handler.photon_class is None:
                 continue
             try:
                 handler._check_hookimpls(handler.photon_class)
             except pluggy.PluginValidationError as error:
                 collected.problems.append(f"{display_path(handler.filepath)}: {error}")
+        if args.start and not collected.problems and not collected.usage_problems:
+            with contextlib.redirect_stdout(sys.stderr):
+                collected.problems.extend(await start_and_unload(loader, collected.handlers))
     collected.report()
     if collected.exit_code == EXIT_OK:
         count = len(collected.handlers)
-        print(f"ok: {count} photon{'s' if count != 1 else ''} checked")
+        started = " (started and finalized)" if args.start else ""
+        print(f"ok: {count} photon{'s' if count != 1 else ''} checked{started}")
     else:
         broken = len(collected.problems) + len(collected.usage_problems)
         print(f"luminal: {broken} problem{'s' if broken != 1 else ''} found", file=sys.stderr)
     return collected.exit_code
 
 
-def trust_policy(args: argparse.Namespace) -> TrustPolicy | None:
-    """The trust policy ``luminal run`` applies: on unless ``--no-trust``; pinned to ``--lock``
-    or, without it, to the one ``luminal.lock`` found in the DIRs.
+def trust_policy(args: argparse.Namespace, directories: Sequence[Path]) -> TrustPolicy | None:
+    """The trust policy of ``luminal run`` and ``check``: on unless ``--no-trust``; pinned to
+    ``--lock`` or, without it, to the one ``luminal.lock`` found in ``directories``.
 
     :raises UsageError: if the lock file is missing or unreadable, or several DIRs hold one.
     """
@@ -342,8 +408,8 @@ def trust_policy(args: argparse.Namespace) -> TrustPolicy | None:
         return None
     lock_file: Path | None = args.lock
     if lock_file is None:
-        found = [Path(each) / LOCK_FILE_NAME for each in args.directories]
-        found = [each for each in found if each.is_file()]
+        candidates = dict.fromkeys(canonical_path(each) / LOCK_FILE_NAME for each in directories)
+        found = [each for each in candidates if each.is_file()]
         if len(found) > 1:
             raise UsageError(
                 f"several lock files ({', '.join(map(str, found))}); one lock pins every photon "
@@ -360,6 +426,18 @@ def trust_policy(args: argparse.Namespace) -> TrustPolicy | None:
     return TrustPolicy(lock_file=lock_file)
 
 
+def require_directory(raw: str | os.PathLike[str]) -> None:
+    """:raises UsageError: unless ``raw`` is an existing directory, saying which it is not."""
+    path = Path(raw)
+    if path.is_dir():
+        return
+    if path.is_file():
+        raise UsageError(f"{os.fspath(raw)}: is a file, not a directory")
+    if path.exists() or path.is_symlink():
+        raise UsageError(f"{os.fspath(raw)}: not a directory")
+    raise UsageError(f"{os.fspath(raw)}: no such directory")
+
+
 def check_directories(raw_directories: Sequence[str]) -> list[Path]:
     """The DIRs of ``luminal run``, each an existing directory, none inside another.
 
@@ -367,8 +445,7 @@ def check_directories(raw_directories: Sequence[str]) -> list[Path]:
     """
     directories: list[Path] = []
     for raw in raw_directories:
-        if not Path(raw).is_dir():
-            raise UsageError(f"{raw}: no such directory")
+        require_directory(raw)
         directory = canonical_path(raw)
         for other in directories:
             if directory.is_relative_to(other) or other.is_relative_to(directory):
@@ -380,7 +457,7 @@ def check_directories(raw_directories: Sequence[str]) -> list[Path]:
 async def run_command(args: argparse.Namespace) -> int:
     """``luminal run``: serve the photons of the DIRs and entry points until a signal."""
     directories = check_directories(args.directories)
-    policy = trust_policy(args)
+    policy = trust_policy(args, directories)
     if policy is None:
         logger.warning("trust policy off (--no-trust): every photon file is run")
     else:
@@ -407,12 +484,19 @@ async def run_command(args: argparse.Namespace) -> int:
 
 async def lock_command(args: argparse.Namespace) -> int:
     """``luminal lock``: pin every photon source of DIR to its SHA-512 in a lock file."""
-    if not Path(args.directory).is_dir():
-        raise UsageError(f"{args.directory}: no such directory")
+    require_directory(args.directory)
     written = await asyncio.to_thread(write_lock, args.directory, args.output)
     count = len(read_lock(written))
     print(f"wrote {display_path(written)}: {count} photon source{'s' if count != 1 else ''} pinned")
     return EXIT_OK
+
+
+def _tree_of(path: Path) -> Path:
+    """The photon directory a PATH of ``check`` lies in: itself, or a file's or package's
+    parent (where ``luminal lock`` of that directory writes its lock)."""
+    if path.is_dir() and not (path / "__init__.py").is_file():
+        return path
+    return path.parent
 
 
 def _by_name(record: dict[str, Any]) -> str:
@@ -499,25 +583,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_group_option(run_parser)
     run_parser.add_argument(
-        "--lock",
-        type=Path,
-        metavar="FILE",
-        help=f"run only the sources pinned in this lock file (default: DIR/{LOCK_FILE_NAME} "
-        "if there is one)",
-    )
-    run_parser.add_argument(
         "--finalize-timeout",
         type=_seconds,
         default=5.0,
         metavar="SECONDS",
         help="how long a photon's finalizer may take before it is force-stopped (default: 5)",
     )
-    run_parser.add_argument(
-        "--trust",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="apply the trust policy (default: on; --no-trust runs any file)",
-    )
+    _add_trust_options(run_parser)
 
     list_parser = _add_subcommand(
         subcommands,
@@ -537,12 +609,21 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         check_command,
         "import and validate photons, for CI",
-        "Import and validate the photons of each PATH (file, package or directory) without "
-        "starting them. Prints one line per problem: a syntax or import error with file and "
-        "line, a path without photons, a name used twice, a lifecycle hook that matches no "
-        "Luminal hook or takes arguments its spec lacks.",
+        "Import and validate the photons of each PATH (file, package or directory) under the "
+        "trust policy and lock file that 'luminal run' applies, without starting them (with "
+        "--start, each is also created, started and finalized again). Prints one line per "
+        "problem: a syntax or import error with file and line, a refused file, a path without "
+        "photons, a name used twice, a lifecycle hook that matches no Luminal hook or takes "
+        "arguments its spec lacks, an __init__, photon_start or finalizer that raises; and a "
+        "warning for a photon without a finalizer.",
     )
     check_parser.add_argument("paths", nargs="+", metavar="PATH", help="photon file or directory")
+    check_parser.add_argument(
+        "--start",
+        action="store_true",
+        help="also create and start each photon, then finalize it again, in a throwaway loader",
+    )
+    _add_trust_options(check_parser)
 
     lock_parser = _add_subcommand(
         subcommands,
@@ -575,6 +656,22 @@ def _seconds(text: str) -> float:
     return seconds
 
 
+def _add_trust_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lock",
+        type=Path,
+        metavar="FILE",
+        help=f"accept only the sources pinned in this lock file (default: DIR/{LOCK_FILE_NAME} "
+        "if there is one)",
+    )
+    parser.add_argument(
+        "--trust",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="apply the trust policy (default: on; --no-trust accepts any file)",
+    )
+
+
 def _add_group_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--group",
@@ -602,6 +699,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("luminal: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader stopped reading (``luminal list --json | head``): exit as a shell tool
+        # killed by SIGPIPE does, and point stdout at devnull so that flushing it at exit
+        # cannot fail again.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as error:
         if args.verbose:
             traceback.print_exc()

@@ -26,6 +26,7 @@ the underlying exception as ``__cause__``.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -202,12 +203,20 @@ class PhotonStopError(LuminalError, RuntimeError):
     failed. Reported through ``luminal_photon_error``; the photon is removed all the same.
 
     Also raised to a photon that starts a thread, task or process while it is being stopped.
+    ``threads`` holds the threads left running, if any.
     """
 
-    def __init__(self, message: str, photon_name: str, path: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        photon_name: str,
+        path: str,
+        threads: Sequence[threading.Thread] = (),
+    ) -> None:
         super().__init__(message)
         self.photon_name = photon_name
         self.path = path
+        self.threads = list(threads)
 
 
 class PhotonReloadError(LuminalError, RuntimeError):

@@ -2,7 +2,9 @@
 
 A photon starts background work through :class:`~luminal.IPhoton` (``spawn_thread``,
 ``create_task``, ``spawn_process``), which records it here, so that unloading or reloading the
-photon can stop all of it and report whatever refused to stop.
+photon can stop all of it and report whatever refused to stop. Plain ``threading.Thread`` objects
+that appear while the photon's ``__init__`` or ``photon_start`` runs are adopted too
+(:func:`threads_started_since`): Luminal cannot stop them, but reports those still alive.
 
 Stopping never blocks the event loop: threads and processes are polled with a short back-off
 until a deadline, instead of being joined or waited for in the loop (which would freeze the host)
@@ -17,19 +19,41 @@ import ctypes
 import logging
 import subprocess
 import threading
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from luminal.errors import PhotonStopError
 
-__all__ = ["Ownership", "PhotonStopRequested", "PhotonThread", "StopReport"]
+__all__ = [
+    "EXECUTOR_THREAD_PREFIX",
+    "Ownership",
+    "PhotonStopRequested",
+    "PhotonThread",
+    "StopReport",
+    "threads_started_since",
+]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 MAX_POLL_INTERVAL = 0.05
+
+EXECUTOR_THREAD_PREFIX = "asyncio_"
+"""Name prefix of the event loop's executor threads, which imports run on; never a photon's."""
+
+
+def threads_started_since(before: Collection[threading.Thread]) -> list[threading.Thread]:
+    """The threads alive now that are not in ``before``: what a photon's code just started
+    itself, leaving out photon threads (owned already) and the loop's executor threads."""
+    return [
+        thread
+        for thread in threading.enumerate()
+        if thread not in before
+        and not isinstance(thread, PhotonThread)
+        and not thread.name.startswith(EXECUTOR_THREAD_PREFIX)
+    ]
 
 
 def _async_exc_setters() -> tuple[Callable[[int, type], int], Callable[[int, None], int]] | None:
@@ -144,14 +168,24 @@ class StopReport:
     threads: list[PhotonThread] = field(default_factory=list)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     processes: list[subprocess.Popen[Any]] = field(default_factory=list)
+    raw_threads: list[threading.Thread] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
-        return not (self.threads or self.tasks or self.processes)
+        return not (self.threads or self.tasks or self.processes or self.raw_threads)
+
+    @property
+    def all_threads(self) -> list[threading.Thread]:
+        return [*self.threads, *self.raw_threads]
 
     def describe(self) -> str:
         """One comma-separated entry per leftover, e.g. ``thread poller (why), task sync``."""
         parts = [f"thread {thread.name} ({_thread_state(thread)})" for thread in self.threads]
+        parts += [
+            f"thread {thread.name} (a threading.Thread started by the photon's code, not "
+            "spawn_thread: Luminal cannot stop it)"
+            for thread in self.raw_threads
+        ]
         parts += [f"task {task.get_name()}" for task in self.tasks]
         parts += [f"process {process.pid} (survived SIGKILL)" for process in self.processes]
         return ", ".join(parts)
@@ -173,6 +207,7 @@ class Ownership:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._threads: list[PhotonThread] = []
+        self._raw_threads: list[threading.Thread] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._processes: list[subprocess.Popen[Any]] = []
         self._closed_by: tuple[str, str] | None = None
@@ -182,6 +217,26 @@ class Ownership:
         """The photon's threads that are still alive."""
         with self._lock:
             return [thread for thread in self._threads if thread.is_alive()]
+
+    @property
+    def raw_threads(self) -> list[threading.Thread]:
+        """The plain threads adopted by :meth:`adopt_threads` that are still alive."""
+        with self._lock:
+            return [thread for thread in self._raw_threads if thread.is_alive()]
+
+    def adopt_threads(self, threads: Sequence[threading.Thread]) -> None:
+        """Count plain threads the photon's code started as its own, to report them if they
+        outlive its stop."""
+        with self._lock:
+            self._raw_threads = [known for known in self._raw_threads if known.is_alive()]
+            self._raw_threads.extend(thread for thread in threads if thread.is_alive())
+
+    async def wait_raw_threads(self, timeout: float) -> list[threading.Thread]:
+        """Give the adopted plain threads ``timeout`` to end (the finalizer may have told them
+        to); return those still alive."""
+        threads = self.raw_threads
+        await _wait_until(lambda: not any(thread.is_alive() for thread in threads), timeout)
+        return [thread for thread in threads if thread.is_alive()]
 
     @property
     def tasks(self) -> list[asyncio.Task[Any]]:
@@ -317,10 +372,12 @@ class Ownership:
         processes are then stopped together. This takes at most ``3 * timeout``.
         """
         tasks = await self.stop_tasks(timeout)
-        threads, processes = await asyncio.gather(
-            self.stop_threads(timeout), self.stop_processes(timeout)
+        threads, processes, raw_threads = await asyncio.gather(
+            self.stop_threads(timeout),
+            self.stop_processes(timeout),
+            self.wait_raw_threads(timeout),
         )
-        return StopReport(threads, tasks, processes)
+        return StopReport(threads, tasks, processes, raw_threads)
 
 
 async def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:

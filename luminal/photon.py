@@ -141,7 +141,7 @@ class IPhoton:
 
     @hookimpl
     async def photon_finalize(self) -> None:
-        """Call :meth:`finalize` (awaiting it when async), so seed-style photons keep working."""
+        """Call :meth:`finalize` (awaiting it when async): the documented finalizer of a photon."""
         outcome: object = self.finalize()
         if inspect.isawaitable(outcome):
             await outcome

@@ -69,7 +69,7 @@ async def serve(
                 if entry_point_group is not None:
                     await _start_entry_points(loader, entry_point_group)
                 if not stop.done():
-                    count = len(loader.photons)
+                    count = sum(handler.started for handler in loader.photons.values())
                     logger.info(
                         "running %d photon%s; press Ctrl-C to stop",
                         count,

@@ -3,7 +3,8 @@ check that no photon leaves work running after it is unloaded.
 
 pytest loads it through the ``pytest11`` entry point ``luminal.testing`` (or ``-p
 luminal.testing``). It only defines fixtures, so a test run that asks for none of them is left
-as it was. The async fixtures need pytest-asyncio (``pip install "luminal-photons[pytest]"``).
+as it was. The async fixtures need pytest-asyncio (``pip install "luminal-photons[pytest]"``)
+and work in its default strict mode: mark the tests ``@pytest.mark.asyncio``.
 
 PYTEST_DONT_REWRITE: the plugin asserts nothing, and may be imported before pytest could rewrite it.
 """
@@ -27,7 +28,7 @@ from luminal.errors import PhotonStopError
 from luminal.hookspecs import hookimpl
 from luminal.managers.handler import Handler
 from luminal.managers.loader import Loader
-from luminal.ownership import PhotonThread
+from luminal.ownership import threads_started_since
 
 try:
     import pytest_asyncio
@@ -55,13 +56,16 @@ WritePhoton = Callable[[str, str], Path]
 HookSpecs = type | ModuleType
 """A class or module of ``@luminal.hookspec`` functions (what ``add_hookspecs`` takes)."""
 
-EXECUTOR_THREAD_PREFIX = "asyncio_"
-
 
 def _async_fixture(function: FixtureFunction) -> FixtureFunction:
-    """An async fixture through pytest-asyncio, or one that says pytest-asyncio is missing."""
+    """An async fixture through pytest-asyncio, or one that says pytest-asyncio is missing.
+
+    Its loop is the function-scoped one, the loop a test runs in by default, whatever the
+    project's ``asyncio_default_fixture_loop_scope``: the photons are started, called and
+    unloaded on one loop, and the leftover check sees the tasks they left there.
+    """
     if pytest_asyncio is not None:
-        return cast(FixtureFunction, pytest_asyncio.fixture(function))
+        return cast(FixtureFunction, pytest_asyncio.fixture(function, loop_scope="function"))
 
     def missing_pytest_asyncio() -> NoReturn:
         pytest.fail(
@@ -104,16 +108,16 @@ class LeftoverCheck:
     def running_threads(self) -> list[threading.Thread]:
         """Threads started since :meth:`snapshot` still alive after ``grace`` seconds.
 
-        Photon threads are left out: their owner reports them as stop errors. So are the
-        event loop's executor threads, which the loader's imports run on.
+        Photon threads, and plain threads a photon's ``__init__`` or ``photon_start`` started,
+        are left out: the loader reports them as stop errors. So are the event loop's executor
+        threads, which the loader's imports run on.
         """
         deadline = time.monotonic() + self.grace
+        reported = {thread for error in self.stop_errors for thread in error.threads}
         candidates = [
             thread
-            for thread in threading.enumerate()
-            if thread not in self.threads_before
-            and not isinstance(thread, PhotonThread)
-            and not thread.name.startswith(EXECUTOR_THREAD_PREFIX)
+            for thread in threads_started_since(self.threads_before)
+            if thread not in reported
         ]
         for thread in candidates:
             thread.join(max(0.0, deadline - time.monotonic()))

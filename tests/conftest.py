@@ -13,9 +13,19 @@ from pathlib import Path
 import pytest
 
 from luminal import Handler, Loader, hookimpl
+from tests.isolation import environment_site_dirs, hide_installed_photons
 from tests.watch_support import HostSpecs, Recorder
 
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_installed_photons() -> Iterator[None]:
+    """Hide the photon distributions of the environment the suite runs in (a user's photon
+    packages): the suite sees only the distributions it installs itself."""
+    restore = hide_installed_photons(environment_site_dirs())
+    yield
+    restore()
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,7 @@ import pytest
 
 from benchmarks.config import SMOKE
 from benchmarks.run import expected_measures
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tests.isolation import REPO_ROOT, child_env
 
 
 @pytest.mark.timeout(180)
@@ -24,6 +23,7 @@ def test_smoke_run_writes_a_row_for_every_measure(tmp_path: Path) -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--smoke", "--output", str(output)],
         cwd=REPO_ROOT,
+        env=child_env(),
         capture_output=True,
         text=True,
         timeout=170,

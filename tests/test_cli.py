@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -16,8 +15,7 @@ import pytest
 
 from luminal import cli
 from tests.conftest import WritePhoton
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tests.isolation import REPO_ROOT, child_env
 
 GREETER = """
     from luminal import IPhoton, hookimpl
@@ -37,10 +35,12 @@ WEATHER = """
     from luminal import IPhoton
 
     class Sunny(IPhoton, name="sunny", version="0.2.0"):
-        pass
+        async def finalize(self):
+            pass
 
     class Rainy(IPhoton, name="rainy", version="0.3.0"):
-        pass
+        def finalize(self):
+            pass
 """
 
 
@@ -52,7 +52,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
 
 def subprocess_env() -> dict[str, str]:
     """The environment for a child Python that must import this tree's ``luminal``."""
-    return {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    return child_env()
 
 
 def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,8 +3,8 @@ signal."""
 
 from __future__ import annotations
 
-import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,9 +18,9 @@ import pytest
 
 from luminal import cli
 from tests.distributions import install_distribution
+from tests.isolation import REPO_ROOT, child_env
 from tests.watch_support import replace_atomically
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 30.0
 """Seconds to wait for an expected line; a child Python on a busy machine can be slow."""
 
@@ -112,12 +112,6 @@ class LuminalRun:
 StartRun = Callable[..., LuminalRun]
 
 
-def child_env(**extra: str) -> dict[str, str]:
-    """The environment of a child Python that imports this tree's ``luminal``."""
-    path = os.pathsep.join([*extra.pop("PYTHONPATH", "").split(os.pathsep), str(REPO_ROOT)])
-    return {**os.environ, **extra, "PYTHONPATH": path.lstrip(os.pathsep)}
-
-
 @pytest.fixture
 def start_run(tmp_path: Path) -> Iterator[StartRun]:
     """Start ``luminal run ARGS`` in ``tmp_path``; every process is killed at teardown."""
@@ -169,7 +163,7 @@ def test_the_readme_main_job_runs_the_example_photons(start_run: StartRun) -> No
     run.expect(r"running \d+ photons; press Ctrl-C to stop")
     started = {line.split()[3] for line in run.lines() if " started photon " in line}
     assert {"clock", "greeter", "rainy", "sunny"} <= started
-    run.expect(r"^\[greeter\] started, version 1\.0\.0$", "stdout")
+    run.expect(r"^\[greeter\] Hello, world! \(version 1\.0\.0\)$", "stdout")
     run.send(signal.SIGINT)
     assert run.wait() == cli.EXIT_OK
     finalized = [line for line in run.lines("stdout") if "finalized" in line]
@@ -179,6 +173,29 @@ def test_the_readme_main_job_runs_the_example_photons(start_run: StartRun) -> No
         "[sunny] finalized",
         "[rainy] finalized",
     }
+    assert [line for line in run.lines() if " error: " in line or " warning: " in line] == []
+
+
+def test_editing_the_example_greeting_prints_the_new_greeting_on_save(
+    start_run: StartRun, tmp_path: Path
+) -> None:
+    """The README's invitation: edit the greeting of ``plugins_example/greeter.py`` (a copy)
+    while ``luminal run`` runs, and the new greeting is printed as soon as the file is saved."""
+    example = tmp_path / "plugins_example"
+    shutil.copytree(REPO_ROOT / "plugins_example", example)
+    greeter = example / "greeter.py"
+    run = start_run("--no-entry-points", str(example))
+    run.expect(r"^\[greeter\] Hello, world! \(version 1\.0\.0\)$", "stdout")
+    wait_until_running(run, 4)
+
+    source = greeter.read_text()
+    assert source.count('GREETING = "Hello"') == 1
+    greeter.write_text(source.replace('GREETING = "Hello"', 'GREETING = "Howdy"'))
+    run.expect(r"reloaded photon greeter from ")
+    run.expect(r"^\[greeter\] Howdy, world! \(version 1\.0\.0\)$", "stdout")
+
+    run.send(signal.SIGINT)
+    assert run.wait() == cli.EXIT_OK
     assert [line for line in run.lines() if " error: " in line or " warning: " in line] == []
 
 
@@ -445,3 +462,32 @@ def test_several_lock_files_without_lock_option_is_a_usage_error(
     capsys.readouterr()
     assert cli.main(["run", "--no-entry-points", str(photons), str(other)]) == cli.EXIT_USAGE
     assert "several lock files" in capsys.readouterr().err
+
+
+def test_verbose_run_shows_the_traceback_of_the_photons_failing_code(
+    start_run: StartRun, photons: Path
+) -> None:
+    broken = photons / "broken.py"
+    broken.write_text(
+        textwrap.dedent(
+            """\
+            from luminal import IPhoton
+
+            def explode():
+                raise ValueError("kaboom at import")
+
+            explode()
+            """
+        )
+    )
+    failing = photons / "failing.py"
+    failing.write_text(photon("v1", name="failing", start_fails=True))
+    run = start_run("--verbose", "--no-entry-points", str(photons))
+    run.expect(rf'File "{re.escape(str(broken))}", line 4, in explode')
+    run.expect(r"ValueError: kaboom at import")
+    run.expect(rf'File "{re.escape(str(failing))}", line \d+, in photon_start')
+    run.expect(r"RuntimeError: boom")
+    wait_until_running(run, 0)  # the photon that failed to start is loaded, not running
+    run.send(signal.SIGINT)
+    assert run.wait() == cli.EXIT_OK
+    assert not [line for line in run.lines() if "NoneType: None" in line]

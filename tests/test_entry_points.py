@@ -35,6 +35,7 @@ from luminal.discovery import _group_entry_points
 from luminal.trust import TrustPolicy, write_lock
 from tests.conftest import WritePhoton
 from tests.distributions import install_distribution, install_editable, loaded_files
+from tests.isolation import child_env
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 EXAMPLE_DISTRIBUTION = REPOSITORY / "plugins_example" / "hello_dist"
@@ -656,7 +657,7 @@ def test_example_distribution_installs_with_pip(tmp_path: Path, editable: bool) 
         text=True,
         timeout=120,
         cwd=REPOSITORY,
-        env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
+        env=child_env(),
     )
 
     answers = json.loads(probe.stdout.splitlines()[-1])

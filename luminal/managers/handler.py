@@ -8,6 +8,7 @@ import hashlib
 import inspect
 import logging
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,8 @@ from luminal.errors import (
 )
 from luminal.events import broadcast
 from luminal.managers.reentry import holding, refuse_held, start_context
-from luminal.ownership import Ownership, StopReport
+from luminal.ownership import Ownership, StopReport, threads_started_since
+from luminal.photon import IPhoton
 
 __all__ = ["Handler", "HandlerState", "PhotonOrigin"]
 
@@ -33,10 +35,17 @@ _MISSING = object()
 
 
 class HandlerState(enum.Enum):
-    """Where a handler is in its lifecycle."""
+    """Where a handler is in its lifecycle: ``LOADED`` → ``STARTED`` → ``STOPPED``.
 
+    A failed start leaves it ``LOADED`` (it may be started again); a stopped handler is done,
+    and a reload or a new load gives a new handler.
+    """
+
+    #: Imported and validated; no instance runs (never started, or its start failed).
     LOADED = "loaded"
+    #: Its instance runs: registered in the plugin manager, ``photon_start`` returned.
     STARTED = "started"
+    #: Unloaded or replaced by a reload; it no longer holds the photon's class.
     STOPPED = "stopped"
 
 
@@ -108,10 +117,12 @@ class Handler:
 
     @property
     def state(self) -> HandlerState:
+        """Where the handler is in its lifecycle (see :class:`HandlerState`)."""
         return self._state
 
     @property
     def started(self) -> bool:
+        """Whether the photon runs now (``state is HandlerState.STARTED``)."""
         return self._state is HandlerState.STARTED
 
     @property
@@ -221,13 +232,13 @@ class Handler:
             f"photon {self._name!r} left running after stop: {report.describe()}",
             self._name,
             self._filepath,
+            report.all_threads,
         )
 
     async def _report(self, error: LuminalError, level: int = logging.ERROR) -> None:
         if self._logging:
-            logger.log(
-                level, "%s", error, exc_info=error.__cause__ is not None and level >= logging.ERROR
-            )
+            traced = error.__cause__ is not None and level >= logging.ERROR
+            logger.log(level, "%s", error, exc_info=error if traced else None)
         await broadcast(
             self._plugin_manager, "luminal_photon_error", path=self._filepath, error=error
         )
@@ -350,17 +361,19 @@ class Handler:
             raise PhotonNotFoundError(
                 f"photon {self._name!r} was unloaded; load it again to start it", self._name
             )
+        before = set(threading.enumerate())
         instance = None
         try:
             factory: Any = photon_class
             if type(photon_class).__call__ is not type.__call__:
-                return factory()  # a metaclass that creates instances its own way
-            # type.__call__ in two steps, keeping the object when its __init__ raises.
-            instance = factory.__new__(factory)
-            if isinstance(instance, photon_class):
-                factory.__init__(instance)
-            return instance
+                instance = factory()  # a metaclass that creates instances its own way
+            else:
+                # type.__call__ in two steps, keeping the object when its __init__ raises.
+                instance = factory.__new__(factory)
+                if isinstance(instance, photon_class):
+                    factory.__init__(instance)
         except Exception as error:
+            _adopt_threads_started_since(instance, before)
             self._instance = instance
             await self._force_stop()
             self._instance = None
@@ -370,6 +383,8 @@ class Handler:
                 self._name,
                 self._filepath,
             ) from error
+        _adopt_threads_started_since(instance, before)
+        return instance
 
     def _check_hookimpls(self, instance: Any) -> None:
         """Reject hook implementations whose arguments the spec lacks, before registering.
@@ -405,6 +420,7 @@ class Handler:
         took), what it started is stopped, and :class:`PhotonStartError` is raised with the
         cause chained.
         """
+        before = set(threading.enumerate())
         try:
             self._check_hookimpls(instance)
             self._instance = instance
@@ -412,6 +428,7 @@ class Handler:
                 await self._call_own_hook("photon_import_state", state=state)
             await self._run_start_hook()
         except Exception as error:
+            _adopt_threads_started_since(instance, before)
             if self._plugin_manager.is_registered(instance):
                 self._plugin_manager.unregister(instance)
             if self._instance is instance:
@@ -424,6 +441,7 @@ class Handler:
                 self._name,
                 self._filepath,
             ) from error
+        _adopt_threads_started_since(instance, before)
         self._state = HandlerState.STARTED
         if self._logging:
             logger.info("%s photon %s from %s", action, self._name, self._filepath)
@@ -512,6 +530,14 @@ class Handler:
         self._state = HandlerState.STOPPED
         self._instance = None
         self._photon_class = None
+
+
+def _adopt_threads_started_since(instance: Any, before: set[threading.Thread]) -> None:
+    """Make the plain threads started since ``before`` (while the photon's ``__init__`` or
+    ``photon_start`` ran) the instance's, so a stop reports those that outlive it."""
+    started = threads_started_since(before)
+    if started and isinstance(instance, IPhoton):
+        instance._luminal_ownership.adopt_threads(started)
 
 
 def _standalone_plugin_manager() -> pluggy.PluginManager:

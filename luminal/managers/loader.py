@@ -226,12 +226,16 @@ class Loader:
                 await self._absorb_source(path, force_stop=False, discard_unstarted=True)
         self._remove_finders_when_idle()
 
-    def _log(self, level: int, message: str, *args: object, exc_info: bool = False) -> None:
+    def _log(
+        self, level: int, message: str, *args: object, exc_info: BaseException | None = None
+    ) -> None:
         if self._logging:
             logger.log(level, message, *args, exc_info=exc_info)
 
     async def _report(self, path: str, error: LuminalError) -> None:
-        self._log(logging.ERROR, "%s", error, exc_info=error.__cause__ is not None)
+        # The error itself, not True: there is no exception being handled here, and its
+        # traceback shows the chained cause, the photon's own failing code.
+        self._log(logging.ERROR, "%s", error, exc_info=error if error.__cause__ else None)
         await broadcast(self._plugin_manager, "luminal_photon_error", path=path, error=error)
 
     def _lock_of(self, path: Path) -> asyncio.Lock:
