@@ -692,7 +692,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs = logging_to_stderr(args.verbose) if args.verbose or command is run_command else None
     try:
         with logs or contextlib.nullcontext():
-            return asyncio.run(command(args))
+            code = asyncio.run(command(args))
+        # Output to a pipe is buffered: flush it here, where a reader that closed early is
+        # answered below, not at interpreter exit (which would print an error and exit 120).
+        sys.stdout.flush()
+        return code
     except UsageError as error:
         print(f"luminal: error: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -10,11 +10,19 @@ from luminal import cli
 from tests.isolation import REPO_ROOT, child_env
 
 
+def buffered_env() -> dict[str, str]:
+    """The child's environment with stdout buffered, as it is outside this machine's shell
+    (tox drops ``PYTHONUNBUFFERED``), so the early close meets the final flush."""
+    env = child_env()
+    env.pop("PYTHONUNBUFFERED", None)
+    return env
+
+
 def test_list_into_a_closed_pipe_exits_quietly() -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "luminal", "list", "--json", str(REPO_ROOT / "plugins_example")],
         cwd=REPO_ROOT,
-        env=child_env(),
+        env=buffered_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -31,7 +39,7 @@ def test_list_into_head_prints_the_first_lines_and_no_error() -> None:
     completed = subprocess.run(
         ["sh", "-c", command],
         cwd=REPO_ROOT,
-        env=child_env(),
+        env=buffered_env(),
         capture_output=True,
         text=True,
         timeout=60,
