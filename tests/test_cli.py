@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from luminal import cli
+from luminal.cli import inspecting
+from luminal.cli.collecting import Collected
 from tests.conftest import WritePhoton
 from tests.isolation import REPO_ROOT, child_env
 
@@ -254,10 +256,10 @@ def test_check_of_a_missing_path_is_a_usage_error(
 def test_unexpected_errors_are_one_line_unless_verbose(
     capsys: pytest.CaptureFixture[str], photon_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def explode(*args: object) -> cli.Collected:
+    async def explode(*args: object) -> Collected:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(cli, "collect", explode)
+    monkeypatch.setattr(inspecting, "collect", explode)
     code, _, err = run_cli(capsys, "check", str(photon_dir))
     assert code == cli.EXIT_FAILURE
     assert err == (
