@@ -16,7 +16,7 @@ import pytest
 from luminal import cli
 from luminal.cli import inspecting
 from luminal.cli.collecting import Collected
-from tests.conftest import WritePhoton
+from luminal.testing import WritePhoton
 from tests.isolation import REPO_ROOT, child_env
 
 GREETER = """

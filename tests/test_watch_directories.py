@@ -16,12 +16,13 @@ from luminal import (
     ThreadManagerAlreadyRunningError,
     TrustPolicy,
 )
-from tests.watch_support import HostSpecs, Recorder, greeter, greetings, wait_for
+from luminal.testing import EventRecorder
+from tests.watch_support import HostSpecs, greeter, greetings, wait_for
 
 
 @pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
+def recorder() -> EventRecorder:
+    return EventRecorder()
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def trees(tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-async def watching(recorder: Recorder) -> AsyncIterator[Loader]:
+async def watching(recorder: EventRecorder) -> AsyncIterator[Loader]:
     async with Loader(logging=True, finalize_timeout=2.0, stop_timeout=2.0) as loader:
         loader.plugin_manager.add_hookspecs(HostSpecs)
         loader.plugin_manager.register(recorder)
@@ -129,7 +130,7 @@ async def test_bad_extra_directories_raise_the_documented_errors(
 
 
 async def test_editing_a_project_directory_inside_the_tree_loads_nothing(
-    watching: Loader, trees: tuple[Path, Path], recorder: Recorder
+    watching: Loader, trees: tuple[Path, Path], recorder: EventRecorder
 ) -> None:
     first, _ = trees
     (first / "one.py").write_text(greeter("one", name="one"))
@@ -151,7 +152,7 @@ async def test_editing_a_project_directory_inside_the_tree_loads_nothing(
 
 
 async def test_a_symlink_out_of_the_tree_that_appears_while_watching_is_refused(
-    trees: tuple[Path, Path], recorder: Recorder
+    trees: tuple[Path, Path], recorder: EventRecorder
 ) -> None:
     first, second = trees
     (second / "outside.py").write_text(greeter("outside", name="outside"))
