@@ -21,11 +21,6 @@ from tests.watch_support import HostSpecs, greeter, greetings, wait_for
 
 
 @pytest.fixture
-def recorder() -> EventRecorder:
-    return EventRecorder()
-
-
-@pytest.fixture
 def trees(tmp_path: Path) -> tuple[Path, Path]:
     first, second = tmp_path / "first", tmp_path / "second"
     first.mkdir()
