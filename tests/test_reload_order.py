@@ -6,7 +6,6 @@ from __future__ import annotations
 import socket
 import textwrap
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -71,11 +70,11 @@ def port() -> int:
 
 
 @pytest.fixture
-async def loader() -> AsyncIterator[Loader]:
+def loader(luminal_loader: Loader) -> Loader:
+    """The plugin's loader, with the server photons' host specs."""
     EVENTS.clear()
-    async with Loader(finalize_timeout=2.0, stop_timeout=2.0) as fresh:
-        fresh.plugin_manager.add_hookspecs(ServerSpecs)
-        yield fresh
+    luminal_loader.plugin_manager.add_hookspecs(ServerSpecs)
+    return luminal_loader
 
 
 CURRENT: list[Loader] = []
