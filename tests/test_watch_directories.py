@@ -4,8 +4,8 @@ for sources that appear while watching."""
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,11 +29,17 @@ def trees(tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-async def watching(recorder: EventRecorder) -> AsyncIterator[Loader]:
-    async with Loader(logging=True, finalize_timeout=2.0, stop_timeout=2.0) as loader:
-        loader.plugin_manager.add_hookspecs(HostSpecs)
-        loader.plugin_manager.register(recorder)
-        yield loader
+def luminal_loader_kwargs() -> dict[str, Any]:
+    """This module's loader logs what it does, as ``luminal run``'s does."""
+    return {"logging": True, "finalize_timeout": 2.0, "stop_timeout": 2.0}
+
+
+@pytest.fixture
+def watching(luminal_loader: Loader, recorder: EventRecorder) -> Loader:
+    """The plugin's loader with the watch tests' host specs and a recorder, not watching yet."""
+    luminal_loader.plugin_manager.add_hookspecs(HostSpecs)
+    luminal_loader.plugin_manager.register(recorder)
+    return luminal_loader
 
 
 def new_threads(before: set[threading.Thread]) -> list[threading.Thread]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,12 +25,17 @@ def trees(tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-async def watching(recorder: EventRecorder) -> AsyncIterator[Loader]:
-    async with Loader(logging=True, finalize_timeout=2.0, stop_timeout=2.0) as loader:
-        loader.plugin_manager.add_hookspecs(HostSpecs)
-        loader.plugin_manager.register(recorder)
-        yield loader
-        await loader.stop_watching_photons()
+def luminal_loader_kwargs() -> dict[str, Any]:
+    """This module's loader logs what it does, as ``luminal run``'s does."""
+    return {"logging": True, "finalize_timeout": 2.0, "stop_timeout": 2.0}
+
+
+@pytest.fixture
+def watching(luminal_loader: Loader, recorder: EventRecorder) -> Loader:
+    """The plugin's loader with the watch tests' host specs and a recorder, not watching yet."""
+    luminal_loader.plugin_manager.add_hookspecs(HostSpecs)
+    luminal_loader.plugin_manager.register(recorder)
+    return luminal_loader
 
 
 def running_from(loader: Loader, name: str) -> Path | None:
