@@ -61,27 +61,37 @@ async def serve(
 
     with _signal_handlers(loop, on_signal):
         try:
-            async with loader:
-                if directories:
-                    await loader.watch_photons(
-                        directories[0], more_directories=directories[1:], debounce=debounce
-                    )
-                if entry_point_group is not None:
-                    await _start_entry_points(loader, entry_point_group)
-                if not stop.done():
-                    count = sum(handler.started for handler in loader.photons.values())
-                    logger.info(
-                        "running %d photon%s; press Ctrl-C to stop",
-                        count,
-                        "" if count == 1 else "s",
-                    )
-                received = await stop
-                logger.info("received %s: unloading every photon", received.name)
+            received = await _serve_until(stop, loader, directories, entry_point_group, debounce)
         except asyncio.CancelledError:
             if interrupted:
                 raise KeyboardInterrupt from None
             raise
     logger.info("every photon is unloaded")
+    return received
+
+
+async def _serve_until(
+    stop: asyncio.Future[signal.Signals],
+    loader: Loader,
+    directories: Sequence[str | Path],
+    entry_point_group: str | None,
+    debounce: float,
+) -> signal.Signals:
+    """Load, start and watch the photons, wait for ``stop``, then close ``loader``."""
+    async with loader:
+        if directories:
+            await loader.watch_photons(
+                directories[0], more_directories=directories[1:], debounce=debounce
+            )
+        if entry_point_group is not None:
+            await _start_entry_points(loader, entry_point_group)
+        if not stop.done():
+            count = sum(handler.started for handler in loader.photons.values())
+            logger.info(
+                "running %d photon%s; press Ctrl-C to stop", count, "" if count == 1 else "s"
+            )
+        received = await stop
+        logger.info("received %s: unloading every photon", received.name)
     return received
 
 

@@ -1,5 +1,6 @@
-"""The pytest plugin for photon authors: a fresh loader, a photon directory, a start helper and a
-check that no photon leaves work running after it is unloaded.
+"""The pytest plugin for photon authors: a fresh loader, a photon directory, a start helper, a
+recorder of the loader's events and a check that no photon leaves work running after it is
+unloaded.
 
 pytest loads it through the ``pytest11`` entry point ``luminal.testing`` (or ``-p
 luminal.testing``). It only defines fixtures, so a test run that asks for none of them is left
@@ -20,7 +21,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, NoReturn, Protocol, TypeVar, cast
+from typing import Any, NamedTuple, NoReturn, Protocol, TypeVar, cast
 
 import pytest
 
@@ -36,10 +37,13 @@ except ImportError:  # the async fixtures then explain what is missing when a te
     pytest_asyncio = None  # type: ignore[assignment]
 
 __all__ = [
+    "EventRecorder",
     "LeftoverCheck",
+    "LoaderEvent",
     "StartPhotons",
     "StartedPhotons",
     "WritePhoton",
+    "luminal_events",
     "luminal_leftovers",
     "luminal_loader",
     "luminal_loader_kwargs",
@@ -76,6 +80,86 @@ def _async_fixture(function: FixtureFunction) -> FixtureFunction:
 
     missing_pytest_asyncio.__doc__ = function.__doc__
     return cast(FixtureFunction, pytest.fixture(name=function.__name__)(missing_pytest_asyncio))
+
+
+class LoaderEvent(NamedTuple):
+    """One event a loader sent: the hook's name without ``luminal_photon_`` and its arguments.
+
+    ``kind`` is ``"loaded"``, ``"started"``, ``"reloaded"``, ``"unloaded"`` or ``"error"``;
+    ``arguments`` are the hook's, in its order (``(handler,)``, ``(old, new)``,
+    ``(path, error)``), so an event compares equal to a plain ``(kind, arguments)`` tuple.
+    """
+
+    kind: str
+    arguments: tuple[Any, ...]
+
+
+class EventRecorder:
+    """Records the events of the loaders it is registered in, in the order they were sent.
+
+    Register it as a host plugin (``loader.plugin_manager.register(EventRecorder())``), or ask
+    for the :func:`luminal_events` fixture. :attr:`events` is the one record; the other
+    attributes are views of it by kind.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[LoaderEvent] = []
+
+    def names(self) -> list[str]:
+        """The kinds of the events, in order."""
+        return [event.kind for event in self.events]
+
+    def last(self) -> LoaderEvent:
+        """The latest event; an ``IndexError`` when there was none."""
+        return self.events[-1]
+
+    def _arguments(self, kind: str) -> list[tuple[Any, ...]]:
+        return [event.arguments for event in self.events if event.kind == kind]
+
+    @property
+    def loaded(self) -> list[Handler]:
+        """The handlers of ``luminal_photon_loaded``, in order."""
+        return [handler for (handler,) in self._arguments("loaded")]
+
+    @property
+    def started(self) -> list[Handler]:
+        """The handlers of ``luminal_photon_started``, in order."""
+        return [handler for (handler,) in self._arguments("started")]
+
+    @property
+    def reloaded(self) -> list[tuple[Handler, Handler]]:
+        """The ``(old, new)`` handlers of ``luminal_photon_reloaded``, in order."""
+        return [(old, new) for old, new in self._arguments("reloaded")]
+
+    @property
+    def unloaded(self) -> list[Handler]:
+        """The handlers of ``luminal_photon_unloaded``, in order."""
+        return [handler for (handler,) in self._arguments("unloaded")]
+
+    @property
+    def errors(self) -> list[tuple[str, BaseException]]:
+        """The ``(path, error)`` of ``luminal_photon_error``, in order."""
+        return [(path, error) for path, error in self._arguments("error")]
+
+    @hookimpl
+    def luminal_photon_loaded(self, handler: Handler) -> None:
+        self.events.append(LoaderEvent("loaded", (handler,)))
+
+    @hookimpl
+    def luminal_photon_started(self, handler: Handler) -> None:
+        self.events.append(LoaderEvent("started", (handler,)))
+
+    @hookimpl
+    def luminal_photon_reloaded(self, old: Handler, new: Handler) -> None:
+        self.events.append(LoaderEvent("reloaded", (old, new)))
+
+    @hookimpl
+    def luminal_photon_unloaded(self, handler: Handler) -> None:
+        self.events.append(LoaderEvent("unloaded", (handler,)))
+
+    @hookimpl
+    def luminal_photon_error(self, path: str, error: BaseException) -> None:
+        self.events.append(LoaderEvent("error", (path, error)))
 
 
 @dataclass
@@ -244,6 +328,14 @@ async def luminal_loader(
                 "photons left work running after they were unloaded:\n  " + "\n  ".join(failures),
                 pytrace=False,
             )
+
+
+@pytest.fixture
+def luminal_events(luminal_loader: Loader) -> EventRecorder:
+    """An :class:`EventRecorder` registered in the test's loader."""
+    recorder = EventRecorder()
+    luminal_loader.plugin_manager.register(recorder, name="luminal.testing.events")
+    return recorder
 
 
 @pytest.fixture

@@ -1,20 +1,22 @@
-"""Shared fixtures: a fresh loader, a photon directory to write into, and leak guards."""
+"""Shared fixtures: the pytest plugin's loader, photon directory and writer under the suite's
+short names, an event recorder, and leak guards."""
 
 from __future__ import annotations
 
 import os
 import sys
-import textwrap
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from luminal import Handler, Loader, hookimpl
+from luminal import Loader
+from luminal.testing import EventRecorder, WritePhoton
 from tests.isolation import environment_site_dirs, hide_installed_photons
-from tests.watch_support import HostSpecs, Recorder
+from tests.watch_support import HostSpecs
 
 pytest_plugins = ["pytester"]
 
@@ -84,86 +86,46 @@ def _no_meta_path_leaks() -> Iterator[None]:
     assert sys.meta_path == before, "a loader left its finders in sys.meta_path"
 
 
-WritePhoton = Callable[[str, str], Path]
+@pytest.fixture
+def luminal_loader_kwargs() -> dict[str, Any]:
+    """The suite's loaders wait up to 2 s for a finalizer and for a stop."""
+    return {"finalize_timeout": 2.0, "stop_timeout": 2.0}
 
 
 @pytest.fixture
-def photon_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "photons"
-    directory.mkdir()
-    return directory
+def loader(luminal_loader: Loader) -> Loader:
+    """The plugin's loader of the test (a module that needs another overrides ``loader``)."""
+    return luminal_loader
 
 
 @pytest.fixture
-def write_photon(photon_dir: Path) -> WritePhoton:
-    """Write ``source`` (dedented) to ``photon_dir / relative`` and return the path."""
-
-    def write(relative: str, source: str) -> Path:
-        path = photon_dir / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(source))
-        return path
-
-    return write
+def photon_dir(luminal_photon_dir: Path) -> Path:
+    """The plugin's photon directory of the test."""
+    return luminal_photon_dir
 
 
 @pytest.fixture
-async def loader() -> AsyncIterator[Loader]:
-    async with Loader(finalize_timeout=2.0, stop_timeout=2.0) as fresh:
-        yield fresh
-
-
-class Observer:
-    """A host-side plugin that records every loader event it receives."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, tuple[object, ...]]] = []
-        self.errors: list[tuple[str, BaseException]] = []
-
-    def names(self) -> list[str]:
-        return [name for name, _ in self.events]
-
-    def last(self) -> tuple[str, tuple[object, ...]]:
-        return self.events[-1]
-
-    @hookimpl
-    def luminal_photon_loaded(self, handler: Handler) -> None:
-        self.events.append(("loaded", (handler,)))
-
-    @hookimpl
-    def luminal_photon_started(self, handler: Handler) -> None:
-        self.events.append(("started", (handler,)))
-
-    @hookimpl
-    def luminal_photon_unloaded(self, handler: Handler) -> None:
-        self.events.append(("unloaded", (handler,)))
-
-    @hookimpl
-    def luminal_photon_reloaded(self, old: Handler, new: Handler) -> None:
-        self.events.append(("reloaded", (old, new)))
-
-    @hookimpl
-    def luminal_photon_error(self, path: str, error: BaseException) -> None:
-        self.events.append(("error", (path, error)))
-        self.errors.append((path, error))
+def write_photon(luminal_write_photon: WritePhoton) -> WritePhoton:
+    """The plugin's ``write(relative_path, source) -> Path`` into :func:`photon_dir`."""
+    return luminal_write_photon
 
 
 @pytest.fixture
-def observer(loader: Loader) -> Observer:
-    """An :class:`Observer` registered in the loader's plugin manager."""
-    recorder = Observer()
+def observer(loader: Loader) -> EventRecorder:
+    """An :class:`~luminal.testing.EventRecorder` registered in the loader's plugin manager."""
+    recorder = EventRecorder()
     loader.plugin_manager.register(recorder, name="test-observer")
     return recorder
 
 
 @pytest.fixture
-def recorder() -> Recorder:
+def recorder() -> EventRecorder:
     """Records the loader events of the ``watching`` loader."""
-    return Recorder()
+    return EventRecorder()
 
 
 @pytest.fixture
-async def watching(photon_dir: Path, recorder: Recorder) -> AsyncIterator[Loader]:
+async def watching(photon_dir: Path, recorder: EventRecorder) -> AsyncIterator[Loader]:
     """A logging loader with the watch tests' host specs and a recorder, not watching yet."""
     async with Loader(logging=True, finalize_timeout=5.0, stop_timeout=2.0) as loader:
         loader.plugin_manager.add_hookspecs(HostSpecs)

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from luminal import cli
-from tests.conftest import WritePhoton
+from luminal.cli import inspecting
+from luminal.cli.collecting import Collected
+from luminal.testing import WritePhoton
 from tests.isolation import REPO_ROOT, child_env
 
 GREETER = """
@@ -254,10 +256,10 @@ def test_check_of_a_missing_path_is_a_usage_error(
 def test_unexpected_errors_are_one_line_unless_verbose(
     capsys: pytest.CaptureFixture[str], photon_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def explode(*args: object) -> cli.Collected:
+    async def explode(*args: object) -> Collected:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(cli, "collect", explode)
+    monkeypatch.setattr(inspecting, "collect", explode)
     code, _, err = run_cli(capsys, "check", str(photon_dir))
     assert code == cli.EXIT_FAILURE
     assert err == (
@@ -314,3 +316,24 @@ def test_console_script_checks_the_example_photons(tmp_path: Path) -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.startswith("ok: ")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check", ""],
+        ["list", ""],
+        ["run", ""],
+        ["lock", ""],
+        ["run", "--lock", "", "plugins_example"],
+        ["check", "--lock", "", "plugins_example"],
+    ],
+)
+def test_an_empty_path_is_a_usage_error_never_the_current_directory(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    monkeypatch.chdir(REPO_ROOT)  # a directory full of Python files the command must not load
+    code, out, err = run_cli(capsys, *argv)
+    assert code == cli.EXIT_USAGE
+    assert "an empty path names no file or directory" in err
+    assert out == ""

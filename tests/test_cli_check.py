@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from luminal import cli
-from tests.conftest import WritePhoton
+from luminal.testing import WritePhoton
 from tests.test_cli import run_cli
 
 NOBODY = 65534

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from luminal import cli
+from luminal.testing import WritePhoton
 from luminal.trust import LOCK_FILE_NAME, read_lock
-from tests.conftest import WritePhoton
 from tests.distributions import install_distribution
 
 PHOTON = """

@@ -491,3 +491,31 @@ def test_verbose_run_shows_the_traceback_of_the_photons_failing_code(
     run.send(signal.SIGINT)
     assert run.wait() == cli.EXIT_OK
     assert not [line for line in run.lines() if "NoneType: None" in line]
+
+
+def test_start_timeout_cuts_a_hanging_start_and_the_rest_runs(
+    start_run: StartRun, photons: Path
+) -> None:
+    (photons / "good.py").write_text(photon("v1", name="good"))
+    (photons / "stuck.py").write_text(
+        textwrap.dedent(
+            """\
+            import asyncio
+            from luminal import IPhoton, hookimpl
+
+            class Stuck(IPhoton, name="stuck"):
+                @hookimpl
+                async def photon_start(self):
+                    await asyncio.Event().wait()
+
+                async def finalize(self):
+                    pass
+            """
+        )
+    )
+    run = start_run("--no-entry-points", "--start-timeout", "0.5", str(photons))
+    run.expect(r"error: .*stuck")
+    wait_until_running(run, 1)
+    run.expect("good v1 started", "stdout")
+    run.send(signal.SIGINT)
+    assert run.wait() == cli.EXIT_OK

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from luminal import cli
-from tests.conftest import WritePhoton
+from luminal.testing import WritePhoton
 
 EXPLODING = """
     from luminal import IPhoton

@@ -7,16 +7,13 @@ import random
 import sys
 from pathlib import Path
 
-import pluggy
-
 from luminal import (
     Loader,
     PhotonNotFoundError,
     PhotonNotInitializedError,
+    hookspec,
 )
-from tests.conftest import Observer, WritePhoton
-
-hookspec = pluggy.HookspecMarker("luminal")
+from luminal.testing import EventRecorder, WritePhoton
 
 PHOTON = """
 import asyncio
@@ -90,7 +87,7 @@ async def test_fifty_tasks_keep_the_registry_consistent(
             except Exception as error:
                 unexpected.append(error)
 
-    observer = Observer()
+    observer = EventRecorder()
     loader.plugin_manager.register(observer)
     prober = asyncio.create_task(probe_forever())
     await asyncio.gather(*(worker(seed) for seed in range(50)))

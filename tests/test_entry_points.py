@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import importlib_metadata
-import pluggy
 import pytest
 
 from luminal import (
@@ -29,18 +28,17 @@ from luminal import (
     PhotonReloadError,
     PhotonTrustError,
     find_photon_entry_points,
-    hookimpl,
+    hookspec,
 )
 from luminal.discovery import _group_entry_points
+from luminal.testing import EventRecorder, WritePhoton
 from luminal.trust import TrustPolicy, write_lock
-from tests.conftest import WritePhoton
 from tests.distributions import install_distribution, install_editable, loaded_files
 from tests.isolation import child_env
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 EXAMPLE_DISTRIBUTION = REPOSITORY / "plugins_example" / "hello_dist"
 
-hookspec = pluggy.HookspecMarker("luminal")
 
 HELLO_PACKAGE = {
     "hello_photon/__init__.py": """
@@ -90,17 +88,6 @@ class HostSpecs:
         """Greet someone."""
 
 
-class ErrorLog:
-    """Collects what ``luminal_photon_error`` broadcasts."""
-
-    def __init__(self) -> None:
-        self.errors: list[tuple[str, BaseException]] = []
-
-    @hookimpl
-    def luminal_photon_error(self, path: str, error: BaseException) -> None:
-        self.errors.append((path, error))
-
-
 def python_files(directory: Path) -> set[Path]:
     return {path.resolve() for path in directory.rglob("*.py")}
 
@@ -112,13 +99,6 @@ def site_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory.mkdir()
     monkeypatch.setattr(sys, "path", [str(directory), *sys.path])
     return directory
-
-
-@pytest.fixture
-def error_log(loader: Loader) -> ErrorLog:
-    log = ErrorLog()
-    loader.plugin_manager.register(log)
-    return log
 
 
 def install_hello(site_dir: Path) -> None:
@@ -350,7 +330,7 @@ BROKEN = {
 
 @pytest.mark.parametrize("kind", list(BROKEN))
 async def test_broken_distribution_is_reported_and_the_others_load(
-    loader: Loader, site_dir: Path, error_log: ErrorLog, kind: str
+    loader: Loader, site_dir: Path, observer: EventRecorder, kind: str
 ) -> None:
     entry_points, files, cause_type = BROKEN[kind]
     install_weather(site_dir)
@@ -373,14 +353,14 @@ async def test_broken_distribution_is_reported_and_the_others_load(
         assert error.__cause__ is None
     else:
         assert isinstance(error.__cause__, cause_type)
-    assert [reported for _, reported in error_log.errors] == [error]
+    assert [reported for _, reported in observer.errors] == [error]
     assert "broken_photon" not in sys.modules
 
 
 async def test_suppress_errors_reports_and_returns_what_loaded(site_dir: Path) -> None:
     install_weather(site_dir)
     install_distribution(site_dir, "broken-photon", {"broken": "missing_module"}, {})
-    log = ErrorLog()
+    log = EventRecorder()
     async with Loader(suppress_errors=True) as loader:
         loader.plugin_manager.register(log)
 
@@ -393,7 +373,7 @@ async def test_suppress_errors_reports_and_returns_what_loaded(site_dir: Path) -
 
 
 async def test_a_broken_entry_point_does_not_take_down_its_package_siblings(
-    loader: Loader, site_dir: Path, error_log: ErrorLog
+    loader: Loader, site_dir: Path, observer: EventRecorder
 ) -> None:
     install_distribution(
         site_dir,
@@ -407,7 +387,7 @@ async def test_a_broken_entry_point_does_not_take_down_its_package_siblings(
 
     assert [handler.name for handler in raised.value.handlers] == ["hello"]
     assert [error.entry_point for error in raised.value.errors] == ["gone"]
-    assert len(error_log.errors) == 1
+    assert len(observer.errors) == 1
 
 
 async def test_of_two_distributions_with_one_photon_name_the_first_by_name_loads(
@@ -735,11 +715,11 @@ async def test_distribution_without_a_name_header_does_not_stop_discovery(
 
 
 async def test_malformed_entry_point_never_stops_the_others(
-    site_dir: Path, error_log: ErrorLog
+    site_dir: Path, observer: EventRecorder
 ) -> None:
     install_weather(site_dir)
     install_distribution(site_dir, "garbled", {"garbled": "not a module reference!"}, {})
     async with Loader(suppress_errors=True) as loader:
-        loader.plugin_manager.register(error_log)
+        loader.plugin_manager.register(observer)
         handlers = await loader.load_entry_points()
         assert [handler.name for handler in handlers] == ["sunny"]

@@ -7,7 +7,6 @@ import os
 import sys
 from pathlib import Path
 
-import pluggy
 import pytest
 
 from luminal import (
@@ -18,10 +17,9 @@ from luminal import (
     PhotonReloadError,
     PhotonStartError,
     PhotonStopError,
+    hookspec,
 )
-from tests.conftest import Observer, WritePhoton
-
-hookspec = pluggy.HookspecMarker("luminal")
+from luminal.testing import EventRecorder, LeftoverCheck, WritePhoton
 
 BYSTANDER = """
 from luminal import IPhoton, hookimpl
@@ -55,9 +53,9 @@ class HostSpecs:
 
 
 @pytest.fixture
-async def host(loader: Loader, write_photon: WritePhoton) -> tuple[Loader, Observer]:
+async def host(loader: Loader, write_photon: WritePhoton) -> tuple[Loader, EventRecorder]:
     loader.plugin_manager.add_hookspecs(HostSpecs)
-    errors = Observer()
+    errors = EventRecorder()
     loader.plugin_manager.register(errors)
     bystander = await loader.load_photon(write_photon("bystander.py", BYSTANDER))
     assert isinstance(bystander, Handler)
@@ -89,7 +87,7 @@ def faulty(body: str) -> str:
     ],
 )
 async def test_load_faults_are_reported_and_change_nothing(
-    host: tuple[Loader, Observer],
+    host: tuple[Loader, EventRecorder],
     write_photon: WritePhoton,
     source: str,
     cause: type[BaseException],
@@ -116,7 +114,7 @@ async def test_load_faults_are_reported_and_change_nothing(
     ],
 )
 async def test_start_faults_leave_the_photon_loaded_and_unregistered(
-    host: tuple[Loader, Observer], write_photon: WritePhoton, body: str
+    host: tuple[Loader, EventRecorder], write_photon: WritePhoton, body: str
 ) -> None:
     loader, errors = host
     path = write_photon("faulty.py", faulty(body))
@@ -141,7 +139,11 @@ async def test_start_faults_leave_the_photon_loaded_and_unregistered(
     ],
 )
 async def test_finalize_faults_still_remove_the_photon(
-    host: tuple[Loader, Observer], write_photon: WritePhoton, body: str, reason: str
+    host: tuple[Loader, EventRecorder],
+    write_photon: WritePhoton,
+    body: str,
+    reason: str,
+    luminal_leftovers: LeftoverCheck,
 ) -> None:
     loader, errors = host
     path = write_photon("faulty.py", faulty(body))
@@ -155,10 +157,11 @@ async def test_finalize_faults_still_remove_the_photon(
     assert isinstance(reported[0], PhotonStopError)
     assert reason in str(reported[0])
     assert_consistent(loader)
+    luminal_leftovers.stop_errors.clear()  # the stop error this test expects
 
 
 async def test_photon_that_deletes_its_own_file_unloads_and_cannot_reload(
-    host: tuple[Loader, Observer], write_photon: WritePhoton
+    host: tuple[Loader, EventRecorder], write_photon: WritePhoton
 ) -> None:
     loader, errors = host
     path = write_photon(
@@ -185,7 +188,7 @@ async def test_photon_that_deletes_its_own_file_unloads_and_cannot_reload(
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
 async def test_unreadable_file_is_reported_with_its_path(
-    host: tuple[Loader, Observer], write_photon: WritePhoton
+    host: tuple[Loader, EventRecorder], write_photon: WritePhoton
 ) -> None:
     loader, _ = host
     path = write_photon("secret.py", faulty("pass"))

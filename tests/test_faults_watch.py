@@ -7,18 +7,19 @@ import sys
 from pathlib import Path
 
 from luminal import Handler, Loader, PhotonLoadError, PhotonReloadError
-from tests.watch_support import HostSpecs, Recorder, greeter, greetings, wait_for
+from luminal.testing import EventRecorder
+from tests.watch_support import HostSpecs, greeter, greetings, wait_for
 
 
-async def watching(loader: Loader, directory: Path) -> Recorder:
+async def watching(loader: Loader, directory: Path) -> EventRecorder:
     loader.plugin_manager.add_hookspecs(HostSpecs)
-    recorder = Recorder()
+    recorder = EventRecorder()
     loader.plugin_manager.register(recorder)
     await loader.watch_photons(directory, debounce=0.01)
     return recorder
 
 
-def errors_for(recorder: Recorder, path: Path) -> list[BaseException]:
+def errors_for(recorder: EventRecorder, path: Path) -> list[BaseException]:
     return [error for where, error in recorder.errors if where == str(path)]
 
 

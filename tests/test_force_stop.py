@@ -13,12 +13,12 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import pluggy
 import pytest
 
-from luminal import Handler, Loader, PhotonStartError, PhotonStopError
+from luminal import Handler, Loader, PhotonStartError, PhotonStopError, hookspec
 from luminal.ownership import PhotonStopRequested, PhotonThread
-from tests.conftest import Observer, WritePhoton, child_pids
+from luminal.testing import EventRecorder, WritePhoton
+from tests.conftest import child_pids
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 
@@ -314,8 +314,6 @@ BYSTANDER = """
             pass
 """
 
-hookspec = pluggy.HookspecMarker("luminal")
-
 
 class PingSpec:
     @hookspec
@@ -326,9 +324,9 @@ class PingSpec:
 @contextlib.asynccontextmanager
 async def observed_loader(
     *, stop_timeout: float = 5.0, finalize_timeout: float = 5.0
-) -> AsyncIterator[tuple[Loader, Observer]]:
+) -> AsyncIterator[tuple[Loader, EventRecorder]]:
     async with Loader(finalize_timeout=finalize_timeout, stop_timeout=stop_timeout) as loader:
-        observer = Observer()
+        observer = EventRecorder()
         loader.plugin_manager.register(observer, name="test-observer")
         yield loader, observer
 
@@ -348,7 +346,7 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> No
         await asyncio.sleep(0.005)
 
 
-def stop_errors(observer: Observer) -> list[PhotonStopError]:
+def stop_errors(observer: EventRecorder) -> list[PhotonStopError]:
     errors = [error for _, error in observer.errors]
     assert all(isinstance(error, PhotonStopError) for error in errors), errors
     return [error for error in errors if isinstance(error, PhotonStopError)]

@@ -22,7 +22,7 @@ from luminal import (
     PhotonStartError,
     hookimpl,
 )
-from tests.conftest import Observer, WritePhoton
+from luminal.testing import EventRecorder, WritePhoton
 
 
 class Lamp(IPhoton, name="lamp"):
@@ -228,7 +228,7 @@ async def test_photon_start_error_unregisters_and_can_be_retried() -> None:
 
 
 async def test_hookimpl_with_an_argument_the_spec_lacks_is_refused_whole(
-    loader: Loader, observer: Observer, write_photon: WritePhoton
+    loader: Loader, observer: EventRecorder, write_photon: WritePhoton
 ) -> None:
     path = write_photon(
         "bad_hook.py",

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from luminal import Handler, Loader
-from tests.conftest import WritePhoton
-from tests.watch_support import Recorder, greetings, wait_for
+from luminal.testing import EventRecorder, WritePhoton
+from tests.watch_support import greetings, wait_for
 
 SYS_PATH_USER = """
     import os, sys
@@ -91,7 +91,7 @@ async def test_helper_is_reloaded_and_removed_with_its_photon(
 
 
 async def test_helper_edit_under_watching_reloads_the_photon_that_used_the_sys_path_idiom(
-    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: Recorder
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
 ) -> None:
     helper = write_photon("sidekick.py", "WORD = 'hi'\n")
     write_photon("user.py", SYS_PATH_USER.format(name="user"))

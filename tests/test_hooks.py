@@ -17,7 +17,7 @@ from luminal import (
     hookimpl,
     hookspec,
 )
-from tests.conftest import Observer, WritePhoton
+from luminal.testing import EventRecorder, WritePhoton
 
 
 class HostSpecs:
@@ -178,7 +178,7 @@ async def test_reload_swaps_what_a_hook_returns(loader: Loader, write_photon: Wr
 
 
 async def test_loader_events_reach_an_observer(
-    loader: Loader, observer: Observer, write_photon: WritePhoton
+    loader: Loader, observer: EventRecorder, write_photon: WritePhoton
 ) -> None:
     path = write_photon("alpha.py", answering("alpha"))
     handler = await load(loader, path)
@@ -198,7 +198,7 @@ async def test_loader_events_reach_an_observer(
 
 
 async def test_load_error_reaches_the_observer_with_its_path(
-    loader: Loader, observer: Observer, write_photon: WritePhoton
+    loader: Loader, observer: EventRecorder, write_photon: WritePhoton
 ) -> None:
     path = write_photon("broken.py", "raise ValueError('nope')\n")
     with pytest.raises(PhotonLoadError):
@@ -253,7 +253,7 @@ async def test_a_failing_observer_does_not_break_the_loader(
 
 
 async def test_missing_finalizer_is_reported_to_the_observer(
-    loader: Loader, observer: Observer, write_photon: WritePhoton
+    loader: Loader, observer: EventRecorder, write_photon: WritePhoton
 ) -> None:
     path = write_photon(
         "bare.py", "from luminal import IPhoton\nclass Bare(IPhoton, name='bare'): pass\n"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from luminal import Handler, IPhoton, Loader, PhotonNotFoundError
-from tests.conftest import WritePhoton
+from luminal.testing import WritePhoton
 
 _ = inspect.Parameter.empty
 

@@ -22,7 +22,7 @@ from luminal import (
     PhotonNameConflictError,
     PhotonNotFoundError,
 )
-from tests.conftest import Observer, WritePhoton
+from luminal.testing import EventRecorder, WritePhoton
 
 ONE = """
     from luminal import IPhoton
@@ -188,7 +188,7 @@ async def test_load_photons_rejects_wrong_argument_types(
 
 
 async def test_syntax_error_raises_photon_load_error_and_leaves_nothing(
-    loader: Loader, observer: Observer, write_photon: WritePhoton
+    loader: Loader, observer: EventRecorder, write_photon: WritePhoton
 ) -> None:
     path = write_photon("broken.py", "from luminal import IPhoton\nclass Broken(IPhoton)\n")
     modules_before = set(sys.modules)
@@ -204,7 +204,7 @@ async def test_syntax_error_raises_photon_load_error_and_leaves_nothing(
 async def test_suppress_errors_returns_an_empty_list(write_photon: WritePhoton) -> None:
     path = write_photon("broken.py", "raise RuntimeError('boom')\n")
     async with Loader(suppress_errors=True) as loader:
-        observer = Observer()
+        observer = EventRecorder()
         loader.plugin_manager.register(observer)
         assert loader.suppress_errors is True
         assert await loader.load_photon(path) == []
@@ -353,7 +353,7 @@ async def test_directory_spellings_do_not_import_again(
 
 
 async def test_name_collision_refuses_the_second_file_naming_both(
-    loader: Loader, observer: Observer, write_photon: WritePhoton
+    loader: Loader, observer: EventRecorder, write_photon: WritePhoton
 ) -> None:
     first = write_photon("a.py", ONE)
     second = write_photon("b.py", ONE)
@@ -400,7 +400,7 @@ PHOTON_NAMED_PHOTON = """
 
 
 async def test_fifty_files_named_photon_load_one_and_report_the_rest(
-    loader: Loader, observer: Observer, write_photon: WritePhoton, photon_dir: Path
+    loader: Loader, observer: EventRecorder, write_photon: WritePhoton, photon_dir: Path
 ) -> None:
     for number in range(50):
         write_photon(f"photon_{number:02}.py", PHOTON_NAMED_PHOTON.format(number=number))
@@ -425,7 +425,7 @@ async def test_fifty_files_named_photon_with_suppress_errors(
     for number in range(50):
         write_photon(f"photon_{number:02}.py", PHOTON_NAMED_PHOTON.format(number=number))
     async with Loader(suppress_errors=True) as loader:
-        observer = Observer()
+        observer = EventRecorder()
         loader.plugin_manager.register(observer)
         handlers = await loader.load_photons(photon_dir)
         assert [handler.name for handler in handlers] == ["Photon"]

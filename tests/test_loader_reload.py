@@ -23,7 +23,7 @@ from luminal import (
     PhotonStartError,
     hookspec,
 )
-from tests.conftest import Observer, WritePhoton
+from luminal.testing import EventRecorder, WritePhoton
 
 EVENTS: list[str] = []
 
@@ -87,7 +87,7 @@ def rewrite(path: Path, source: str) -> None:
 
 @pytest.mark.parametrize("how", ["handler", "name", "path", "str path"])
 async def test_reload_runs_new_code_and_finalizes_the_old(
-    loader: Loader, observer: Observer, write_photon: WritePhoton, how: str
+    loader: Loader, observer: EventRecorder, write_photon: WritePhoton, how: str
 ) -> None:
     path = write_photon("lamp.py", versioned("lamp", "1"))
     old = await load(loader, path)
@@ -160,7 +160,7 @@ BROKEN_SOURCES = {
 
 @pytest.mark.parametrize("kind", sorted(BROKEN_SOURCES))
 async def test_broken_new_code_keeps_the_old_photon_running(
-    loader: Loader, observer: Observer, write_photon: WritePhoton, kind: str
+    loader: Loader, observer: EventRecorder, write_photon: WritePhoton, kind: str
 ) -> None:
     path = write_photon("lamp.py", versioned("lamp", "1"))
     old = await load(loader, path)

@@ -20,7 +20,7 @@ from luminal import (
     PhotonNotInitializedError,
     PhotonStopError,
 )
-from tests.conftest import Observer, WritePhoton
+from luminal.testing import EventRecorder, WritePhoton
 
 FINALIZED: list[str] = []
 
@@ -172,7 +172,7 @@ async def test_missing_finalizer_falls_back_to_force_stop(
 ) -> None:
     path = write_photon("bare.py", BARE)
     async with Loader(logging=True) as loader:
-        observer = Observer()
+        observer = EventRecorder()
         loader.plugin_manager.register(observer)
         handler = await load(loader, path)
         with caplog.at_level(logging.DEBUG, logger="luminal"):
@@ -191,7 +191,7 @@ async def test_raising_finalizer_falls_back_to_force_stop(
 ) -> None:
     path = write_photon("raising.py", RAISING)
     async with Loader(logging=True) as loader:
-        observer = Observer()
+        observer = EventRecorder()
         loader.plugin_manager.register(observer)
         handler = await load(loader, path)
         with caplog.at_level(logging.DEBUG, logger="luminal"):
@@ -221,7 +221,7 @@ async def test_slow_finalizer_times_out_into_force_stop(write_photon: WritePhoto
         """,
     )
     async with Loader(finalize_timeout=0.05) as loader:
-        observer = Observer()
+        observer = EventRecorder()
         loader.plugin_manager.register(observer)
         handler = await load(loader, path)
         assert await loader.unload_photon(handler) is True

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from luminal import DirectoryLoadError, Handler, Loader, PhotonLoadError, PhotonReloadError
-from tests.conftest import Observer
+from luminal.testing import EventRecorder
 
 TIDY = """
 from luminal import IPhoton
@@ -92,7 +92,7 @@ async def test_suppress_errors_reports_instead_of_raising(
     (photon_dir / "bad.py").write_text("raise RuntimeError('nope')\n")
     with caplog.at_level(logging.DEBUG, logger="luminal"):
         async with Loader(logging=True, suppress_errors=True) as loader:
-            observer = Observer()
+            observer = EventRecorder()
             loader.plugin_manager.register(observer)
             handlers = await loader.load_photons(photon_dir)
             assert [handler.name for handler in handlers] == ["tidy"]

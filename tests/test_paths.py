@@ -17,9 +17,9 @@ from luminal import (
     PhotonLoadError,
     PhotonNotFoundError,
 )
+from luminal.testing import EventRecorder, WritePhoton
 from luminal.trust import read_lock, write_lock
-from tests.conftest import Observer, WritePhoton
-from tests.watch_support import Recorder, greeter, greetings, wait_for
+from tests.watch_support import greeter, greetings, wait_for
 
 PHOTON = (
     "from luminal import IPhoton\n\nclass {name}(IPhoton):\n    async def finalize(self): pass\n"
@@ -105,7 +105,7 @@ async def test_empty_path_for_a_loaded_package_in_the_current_directory_is_not_f
 
 @needs_fifo
 async def test_fifo_named_like_a_photon_is_skipped_with_a_report(
-    photon_dir: Path, write_photon: WritePhoton, loader: Loader, observer: Observer
+    photon_dir: Path, write_photon: WritePhoton, loader: Loader, observer: EventRecorder
 ) -> None:
     write_photon("good.py", PHOTON.format(name="Good"))
     os.mkfifo(photon_dir / "pipe.py")
@@ -163,7 +163,7 @@ async def test_helper_that_is_a_fifo_is_refused_without_blocking(
 
 @pytest.mark.skipif(sys.platform == "darwin", reason="macOS refuses names that are not UTF-8")
 async def test_file_name_that_is_not_utf8_fails_alone(
-    photon_dir: Path, write_photon: WritePhoton, loader: Loader, observer: Observer
+    photon_dir: Path, write_photon: WritePhoton, loader: Loader, observer: EventRecorder
 ) -> None:
     write_photon("good.py", PHOTON.format(name="Good"))
     bad = os.path.join(os.fsencode(photon_dir), b"caf\xe9.py")
@@ -189,7 +189,7 @@ async def test_photon_file_given_by_a_name_that_is_not_utf8_is_a_load_error(
 
 
 async def test_directory_symlink_loop_terminates_and_is_reported(
-    photon_dir: Path, write_photon: WritePhoton, loader: Loader, observer: Observer
+    photon_dir: Path, write_photon: WritePhoton, loader: Loader, observer: EventRecorder
 ) -> None:
     write_photon("nested/inner.py", PHOTON.format(name="Inner"))
     (photon_dir / "nested" / "loop").symlink_to(photon_dir, target_is_directory=True)
@@ -336,7 +336,7 @@ async def test_fifos_appearing_under_watching_never_stop_it(
 
 
 async def test_failure_memory_of_a_deleted_file_is_released_under_watching(
-    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: Recorder
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
 ) -> None:
     write_photon("good.py", greeter("hi", name="good"))
     await watching.watch_photons(photon_dir)
@@ -351,7 +351,7 @@ async def test_failure_memory_of_a_deleted_file_is_released_under_watching(
 
 
 async def test_watching_a_project_directory_never_runs_its_scripts(
-    watching: Loader, tmp_path: Path, recorder: Recorder
+    watching: Loader, tmp_path: Path, recorder: EventRecorder
 ) -> None:
     project = tmp_path / "project"
     package = project / "src" / "hello"
@@ -371,7 +371,7 @@ async def test_watching_a_project_directory_never_runs_its_scripts(
 
 
 async def test_socket_and_device_named_like_photons_are_skipped_with_a_report(
-    tmp_path: Path, loader: Loader, observer: Observer
+    tmp_path: Path, loader: Loader, observer: EventRecorder
 ) -> None:
     socket_module = pytest.importorskip("socket")
     if not hasattr(socket_module, "AF_UNIX") or not Path(os.devnull).exists():

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from luminal import FinalizerNotImplementedError, IPhoton, Loader
-from tests.conftest import Observer, WritePhoton
+from luminal.testing import EventRecorder, WritePhoton
 
 
 class Greeter(
@@ -102,7 +102,7 @@ async def test_base_finalize_raises_finalizer_not_implemented() -> None:
 
 
 async def test_a_plain_def_finalize_is_honoured(
-    loader: Loader, observer: Observer, write_photon: WritePhoton
+    loader: Loader, observer: EventRecorder, write_photon: WritePhoton
 ) -> None:
     path = write_photon(
         "sync_finalizer.py",

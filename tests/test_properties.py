@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pluggy
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -21,12 +20,11 @@ from luminal import (
     PhotonNotFoundError,
     PhotonNotInitializedError,
     PhotonReloadError,
+    hookspec,
 )
 
 T = TypeVar("T")
 FILES = ("alpha", "beta", "gamma")
-
-hookspec = pluggy.HookspecMarker("luminal")
 
 
 class HostSpecs:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from luminal import Handler, Loader, PhotonStopError
-from tests.conftest import Observer, WritePhoton
+from luminal.testing import EventRecorder, LeftoverCheck, WritePhoton
 
 RAW_IN_START = """
     import threading
@@ -69,17 +69,18 @@ def releases() -> Iterator[list[threading.Event]]:
         event.set()
 
 
-def stop_errors(observer: Observer) -> list[PhotonStopError]:
+def stop_errors(observer: EventRecorder) -> list[PhotonStopError]:
     return [error for _, error in observer.errors if isinstance(error, PhotonStopError)]
 
 
 @pytest.mark.parametrize("source", [RAW_IN_START, RAW_IN_INIT], ids=["photon_start", "__init__"])
 async def test_a_plain_thread_alive_after_unload_is_reported(
     loader: Loader,
-    observer: Observer,
+    observer: EventRecorder,
     write_photon: WritePhoton,
     releases: list[threading.Event],
     source: str,
+    luminal_leftovers: LeftoverCheck,
 ) -> None:
     [handler] = await loader.load_photons(write_photon("rogue.py", source).parent)
     await handler.start()
@@ -91,10 +92,11 @@ async def test_a_plain_thread_alive_after_unload_is_reported(
     assert error.photon_name == "rogue"
     assert error.threads == [worker]
     assert "thread rogue-worker (a threading.Thread started by the photon's code" in str(error)
+    luminal_leftovers.stop_errors.clear()  # the stop error this test expects
 
 
 async def test_a_plain_thread_that_ends_on_finalize_is_not_reported(
-    loader: Loader, observer: Observer, write_photon: WritePhoton
+    loader: Loader, observer: EventRecorder, write_photon: WritePhoton
 ) -> None:
     [handler] = await loader.load_photons(write_photon("polite.py", POLITE).parent)
     await handler.start()
@@ -106,9 +108,10 @@ async def test_a_plain_thread_that_ends_on_finalize_is_not_reported(
 
 async def test_each_reload_reports_the_plain_thread_the_old_version_left(
     loader: Loader,
-    observer: Observer,
+    observer: EventRecorder,
     write_photon: WritePhoton,
     releases: list[threading.Event],
+    luminal_leftovers: LeftoverCheck,
 ) -> None:
     [handler] = await loader.load_photons(write_photon("rogue.py", RAW_IN_START).parent)
     await handler.start()
@@ -121,11 +124,12 @@ async def test_each_reload_reports_the_plain_thread_the_old_version_left(
     releases.append(handler.instance.release)
     assert await loader.unload_photon(handler) is False
     assert len(stop_errors(observer)) == 4
+    luminal_leftovers.stop_errors.clear()  # the stop errors this test expects
 
 
 async def test_threads_the_photon_did_not_start_are_not_its_own(
     loader: Loader,
-    observer: Observer,
+    observer: EventRecorder,
     write_photon: WritePhoton,
     releases: list[threading.Event],
 ) -> None:

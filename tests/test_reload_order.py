@@ -6,13 +6,12 @@ from __future__ import annotations
 import socket
 import textwrap
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from luminal import Handler, Loader, PhotonReloadError, PhotonStartError, hookimpl, hookspec
-from tests.conftest import WritePhoton
+from luminal import Handler, Loader, PhotonReloadError, PhotonStartError, hookspec
+from luminal.testing import EventRecorder, WritePhoton
 from tests.watch_support import replace_atomically, wait_for
 
 EVENTS: list[str] = []
@@ -71,11 +70,11 @@ def port() -> int:
 
 
 @pytest.fixture
-async def loader() -> AsyncIterator[Loader]:
+def loader(luminal_loader: Loader) -> Loader:
+    """The plugin's loader, with the server photons' host specs."""
     EVENTS.clear()
-    async with Loader(finalize_timeout=2.0, stop_timeout=2.0) as fresh:
-        fresh.plugin_manager.add_hookspecs(ServerSpecs)
-        yield fresh
+    luminal_loader.plugin_manager.add_hookspecs(ServerSpecs)
+    return luminal_loader
 
 
 CURRENT: list[Loader] = []
@@ -217,20 +216,18 @@ async def test_a_port_binding_photon_reloads_on_save_under_watching(
 
 
 async def test_a_failing_save_of_a_port_binding_photon_rolls_back_under_watching(
-    loader: Loader, photon_dir: Path, write_photon: WritePhoton, port: int
+    loader: Loader,
+    photon_dir: Path,
+    write_photon: WritePhoton,
+    port: int,
+    observer: EventRecorder,
 ) -> None:
-    errors: list[BaseException] = []
-
-    class Errors:
-        @hookimpl
-        def luminal_photon_error(self, path: str, error: BaseException) -> None:
-            errors.append(error)
-
-    loader.plugin_manager.register(Errors())
     path = write_photon("server.py", server(port, 1))
     await loader.watch_photons(photon_dir, debounce=0.01)
     replace_atomically(path, server(port, 2, start="raise RuntimeError('bad save')"))
-    await wait_for(lambda: any(isinstance(error, PhotonReloadError) for error in errors))
+    await wait_for(
+        lambda: any(isinstance(error, PhotonReloadError) for _, error in observer.errors)
+    )
     assert versions(loader) == ["v1"]
     assert accepts_connections(port)
     replace_atomically(path, server(port, 3))

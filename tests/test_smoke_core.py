@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import sys
 
-import pluggy
-
-from luminal import Handler, Loader
-from tests.conftest import WritePhoton
+from luminal import Handler, Loader, hookspec
+from luminal.testing import WritePhoton
 
 GREETER = """
     from luminal import IPhoton, hookimpl
@@ -17,8 +15,6 @@ GREETER = """
         def greet(self, who):
             return "{word} " + who
 """
-
-hookspec = pluggy.HookspecMarker("luminal")
 
 
 class HostSpecs:

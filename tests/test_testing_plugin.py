@@ -141,6 +141,57 @@ def test_fixtures_load_start_call_reload_and_clean_up(plugin_pytester: pytest.Py
     result.assert_outcomes(passed=2)
 
 
+def test_the_event_recorder_sees_the_loaders_events_in_order(
+    plugin_pytester: pytest.Pytester,
+) -> None:
+    plugin_pytester.makepyfile(
+        '''
+        import textwrap
+
+        import pytest
+        import luminal
+        from luminal.testing import EventRecorder
+
+        GREETER = """
+            from luminal import IPhoton
+
+            class Greeter(IPhoton, name="greeter"):
+                async def finalize(self):
+                    pass
+        """
+
+        @pytest.mark.asyncio
+        async def test_a_broken_save_is_reported(
+            luminal_start, luminal_events, luminal_write_photon
+        ):
+            path = luminal_write_photon("greeter.py", GREETER)
+            greeter = await luminal_start(path)
+            assert luminal_events.names() == ["loaded", "started"]
+            path.write_text("this is not Python")
+            with pytest.raises(luminal.PhotonReloadError) as caught:
+                await greeter.reload()
+            assert luminal_events.last() == ("error", (str(path.resolve()), caught.value))
+            assert luminal_events.errors == [(str(path.resolve()), caught.value)]
+            assert luminal_events.loaded == luminal_events.started == greeter.handlers
+
+        @pytest.mark.asyncio
+        async def test_a_recorder_of_ones_own_sees_reloads_and_unloads(tmp_path):
+            (tmp_path / "greeter.py").write_text(textwrap.dedent(GREETER))
+            recorder = EventRecorder()
+            async with luminal.Loader() as loader:
+                loader.plugin_manager.register(recorder)
+                old = await loader.load_photon(tmp_path / "greeter.py")
+                await old.start()
+                new = await loader.reload_photon(old)
+            assert recorder.reloaded == [(old, new)]
+            assert recorder.unloaded == [new]
+            assert recorder.names()[-2:] == ["reloaded", "unloaded"]
+        '''
+    )
+    result = plugin_pytester.runpytest("-p", "luminal.testing")
+    result.assert_outcomes(passed=2)
+
+
 def test_a_photon_that_stops_its_work_passes_the_leftover_check(
     plugin_pytester: pytest.Pytester,
 ) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from luminal import DirectoryLoadError, Loader, PhotonReloadError, PhotonTrustError
+from luminal.testing import EventRecorder, WritePhoton
 from luminal.trust import LOCK_FILE_NAME, TrustPolicy, read_lock, write_lock
-from tests.conftest import WritePhoton
 
 PHOTON = """
     from luminal import IPhoton
@@ -115,19 +115,12 @@ async def test_symlink_out_of_photon_directory_is_refused_others_load(
     )
     (photon_dir / "intruder.py").symlink_to(outside / "intruder.py")
     write_photon("good.py", PHOTON.format(name="Good"))
-    errors: list[BaseException] = []
-
-    class Observer:
-        from luminal import hookimpl
-
-        @hookimpl
-        def luminal_photon_error(self, path: str, error: BaseException) -> None:
-            errors.append(error)
-
+    recorder = EventRecorder()
     async with Loader(trust=TrustPolicy(), suppress_errors=True) as loader:
-        loader.plugin_manager.register(Observer())
+        loader.plugin_manager.register(recorder)
         handlers = await loader.load_photons(photon_dir)
         assert [handler.name for handler in handlers] == ["Good"]
+    errors = [error for _, error in recorder.errors]
     assert len(errors) == 1
     assert isinstance(errors[0], PhotonTrustError)
     assert errors[0].rule == "symlink"

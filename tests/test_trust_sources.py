@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from luminal import DirectoryLoadError, Loader, PhotonLoadError, PhotonTrustError
+from luminal.testing import WritePhoton
 from luminal.trust import TrustPolicy, read_lock, write_lock
-from tests.conftest import WritePhoton
 
 NOBODY = 65534
 

@@ -16,8 +16,8 @@ from luminal import (
     PhotonReloadError,
     ThreadManagerAlreadyRunningError,
 )
-from tests.conftest import WritePhoton
-from tests.watch_support import Recorder, greeter, greetings, wait_for
+from luminal.testing import EventRecorder, WritePhoton
+from tests.watch_support import greeter, greetings, wait_for
 
 
 async def test_watch_loads_and_starts_the_tree(
@@ -59,7 +59,7 @@ async def test_new_package_is_loaded_and_started(
 
 
 async def test_changed_file_is_reloaded(
-    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: Recorder
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
 ) -> None:
     path = write_photon("greeter.py", greeter("hello"))
     await watching.watch_photons(photon_dir)
@@ -71,7 +71,7 @@ async def test_changed_file_is_reloaded(
 
 
 async def test_deleted_file_is_unloaded(
-    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: Recorder
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
 ) -> None:
     path = write_photon("greeter.py", greeter("hello"))
     await watching.watch_photons(photon_dir)
@@ -113,7 +113,7 @@ async def test_failed_reload_keeps_the_old_photon_until_fixed(
     watching: Loader,
     photon_dir: Path,
     write_photon: WritePhoton,
-    recorder: Recorder,
+    recorder: EventRecorder,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     path = write_photon("greeter.py", greeter("hello"))
@@ -135,7 +135,7 @@ async def test_failed_reload_keeps_the_old_photon_until_fixed(
 
 
 async def test_new_broken_file_is_reported_then_loaded_when_fixed(
-    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: Recorder
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
 ) -> None:
     await watching.watch_photons(photon_dir)
     path = write_photon("late.py", "raise RuntimeError('not yet')\n")
@@ -147,7 +147,7 @@ async def test_new_broken_file_is_reported_then_loaded_when_fixed(
 
 
 async def test_file_broken_at_start_is_reported_and_loaded_when_fixed(
-    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: Recorder
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
 ) -> None:
     write_photon("good.py", greeter("good", name="good"))
     path = write_photon("bad.py", "this is not python\n")
@@ -159,7 +159,7 @@ async def test_file_broken_at_start_is_reported_and_loaded_when_fixed(
 
 
 async def test_photon_that_fails_to_start_is_started_by_the_fixing_save(
-    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: Recorder
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
 ) -> None:
     await watching.watch_photons(photon_dir)
     failing_start = greeter("late").replace(

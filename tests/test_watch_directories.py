@@ -4,8 +4,8 @@ for sources that appear while watching."""
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,12 +16,8 @@ from luminal import (
     ThreadManagerAlreadyRunningError,
     TrustPolicy,
 )
-from tests.watch_support import HostSpecs, Recorder, greeter, greetings, wait_for
-
-
-@pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
+from luminal.testing import EventRecorder
+from tests.watch_support import HostSpecs, greeter, greetings, wait_for
 
 
 @pytest.fixture
@@ -33,11 +29,17 @@ def trees(tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-async def watching(recorder: Recorder) -> AsyncIterator[Loader]:
-    async with Loader(logging=True, finalize_timeout=2.0, stop_timeout=2.0) as loader:
-        loader.plugin_manager.add_hookspecs(HostSpecs)
-        loader.plugin_manager.register(recorder)
-        yield loader
+def luminal_loader_kwargs() -> dict[str, Any]:
+    """This module's loader logs what it does, as ``luminal run``'s does."""
+    return {"logging": True, "finalize_timeout": 2.0, "stop_timeout": 2.0}
+
+
+@pytest.fixture
+def watching(luminal_loader: Loader, recorder: EventRecorder) -> Loader:
+    """The plugin's loader with the watch tests' host specs and a recorder, not watching yet."""
+    luminal_loader.plugin_manager.add_hookspecs(HostSpecs)
+    luminal_loader.plugin_manager.register(recorder)
+    return luminal_loader
 
 
 def new_threads(before: set[threading.Thread]) -> list[threading.Thread]:
@@ -129,7 +131,7 @@ async def test_bad_extra_directories_raise_the_documented_errors(
 
 
 async def test_editing_a_project_directory_inside_the_tree_loads_nothing(
-    watching: Loader, trees: tuple[Path, Path], recorder: Recorder
+    watching: Loader, trees: tuple[Path, Path], recorder: EventRecorder
 ) -> None:
     first, _ = trees
     (first / "one.py").write_text(greeter("one", name="one"))
@@ -151,7 +153,7 @@ async def test_editing_a_project_directory_inside_the_tree_loads_nothing(
 
 
 async def test_a_symlink_out_of_the_tree_that_appears_while_watching_is_refused(
-    trees: tuple[Path, Path], recorder: Recorder
+    trees: tuple[Path, Path], recorder: EventRecorder
 ) -> None:
     first, second = trees
     (second / "outside.py").write_text(greeter("outside", name="outside"))

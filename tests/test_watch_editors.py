@@ -6,9 +6,8 @@ import os
 from pathlib import Path
 
 from luminal import Loader
-from tests.conftest import WritePhoton
+from luminal.testing import EventRecorder, WritePhoton
 from tests.watch_support import (
-    Recorder,
     greeter,
     greetings,
     replace_atomically,
@@ -17,7 +16,7 @@ from tests.watch_support import (
 
 
 async def test_atomic_save_is_reloaded_once(
-    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: Recorder
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
 ) -> None:
     path = write_photon("greeter.py", greeter("hello"))
     await watching.watch_photons(photon_dir)
@@ -29,7 +28,7 @@ async def test_atomic_save_is_reloaded_once(
 
 
 async def test_save_in_several_writes_ends_on_the_final_content(
-    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: Recorder
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
 ) -> None:
     path = write_photon("greeter.py", greeter("hello"))
     await watching.watch_photons(photon_dir)
@@ -54,7 +53,7 @@ async def test_burst_of_saves_ends_on_the_last_one(
 
 
 async def test_touch_without_change_does_not_reload(
-    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: Recorder
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
 ) -> None:
     touched = write_photon("touched.py", greeter("same", name="touched"))
     edited = write_photon("edited.py", greeter("before", name="edited"))
@@ -68,7 +67,7 @@ async def test_touch_without_change_does_not_reload(
 
 
 async def test_vim_style_save_with_backup_file(
-    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: Recorder
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
 ) -> None:
     path = write_photon("greeter.py", greeter("hello"))
     await watching.watch_photons(photon_dir)
@@ -82,7 +81,7 @@ async def test_vim_style_save_with_backup_file(
 
 
 async def test_temporary_and_hidden_files_are_ignored(
-    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: Recorder
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
 ) -> None:
     await watching.watch_photons(photon_dir)
     broken = "this would fail to import\n"

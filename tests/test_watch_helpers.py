@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from luminal import Loader, PhotonReloadError
-from tests.conftest import WritePhoton
-from tests.watch_support import Recorder, greetings, wait_for
+from luminal.testing import EventRecorder, WritePhoton
+from tests.watch_support import greetings, wait_for
 
 USER = """
     import helpers
@@ -36,7 +36,7 @@ PACKAGE_INIT = """
 
 
 async def test_helper_change_reloads_every_photon_that_imports_it(
-    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: Recorder
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
 ) -> None:
     helper = write_photon("helpers.py", "WORD = 'hi'\nOTHER = 'yo'\n")
     write_photon("one.py", USER.format(name="one", attribute="WORD"))
@@ -50,7 +50,7 @@ async def test_helper_change_reloads_every_photon_that_imports_it(
 
 
 async def test_helper_change_that_breaks_one_user_keeps_every_user_as_it_was(
-    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: Recorder
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
 ) -> None:
     helper = write_photon("helpers.py", "WORD = 'hi'\nOTHER = 'yo'\n")
     write_photon("one.py", USER.format(name="one", attribute="WORD"))
@@ -89,7 +89,7 @@ async def test_module_of_a_photon_package_reloads_the_package(
 
 
 async def test_photon_waiting_for_a_missing_helper_loads_once_it_appears(
-    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: Recorder
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
 ) -> None:
     write_photon("one.py", USER.format(name="one", attribute="WORD"))
     await watching.watch_photons(photon_dir)

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from luminal import Loader, PhotonNameConflictError, PhotonTrustError, TrustPolicy
+from luminal.testing import EventRecorder
 from luminal.trust import write_lock
-from tests.watch_support import HostSpecs, Recorder, greeter, greetings, wait_for
+from tests.watch_support import HostSpecs, greeter, greetings, wait_for
 
 
 @pytest.fixture
@@ -24,12 +25,17 @@ def trees(tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-async def watching(recorder: Recorder) -> AsyncIterator[Loader]:
-    async with Loader(logging=True, finalize_timeout=2.0, stop_timeout=2.0) as loader:
-        loader.plugin_manager.add_hookspecs(HostSpecs)
-        loader.plugin_manager.register(recorder)
-        yield loader
-        await loader.stop_watching_photons()
+def luminal_loader_kwargs() -> dict[str, Any]:
+    """This module's loader logs what it does, as ``luminal run``'s does."""
+    return {"logging": True, "finalize_timeout": 2.0, "stop_timeout": 2.0}
+
+
+@pytest.fixture
+def watching(luminal_loader: Loader, recorder: EventRecorder) -> Loader:
+    """The plugin's loader with the watch tests' host specs and a recorder, not watching yet."""
+    luminal_loader.plugin_manager.add_hookspecs(HostSpecs)
+    luminal_loader.plugin_manager.register(recorder)
+    return luminal_loader
 
 
 def running_from(loader: Loader, name: str) -> Path | None:
@@ -37,7 +43,7 @@ def running_from(loader: Loader, name: str) -> Path | None:
     return Path(handler.filepath) if handler is not None and handler.started else None
 
 
-def conflicts(recorder: Recorder, path: Path) -> int:
+def conflicts(recorder: EventRecorder, path: Path) -> int:
     return sum(
         1
         for where, error in recorder.errors
@@ -57,7 +63,7 @@ async def test_a_photon_moved_to_another_watched_tree_keeps_running(
 
 
 async def test_a_copy_into_another_tree_before_the_delete_ends_running_from_the_copy(
-    watching: Loader, trees: tuple[Path, Path], recorder: Recorder
+    watching: Loader, trees: tuple[Path, Path], recorder: EventRecorder
 ) -> None:
     first, second = trees
     (first / "mover.py").write_text(greeter("moving", name="mover"))
@@ -70,7 +76,7 @@ async def test_a_copy_into_another_tree_before_the_delete_ends_running_from_the_
 
 
 async def test_a_rename_inside_one_tree_keeps_the_photon_running(
-    watching: Loader, trees: tuple[Path, Path], recorder: Recorder
+    watching: Loader, trees: tuple[Path, Path], recorder: EventRecorder
 ) -> None:
     first, _ = trees
     (first / "old_name.py").write_text(greeter("renamed", name="renamed"))
@@ -81,7 +87,7 @@ async def test_a_rename_inside_one_tree_keeps_the_photon_running(
 
 
 async def test_create_before_delete_inside_one_tree_ends_running_from_the_new_file(
-    watching: Loader, trees: tuple[Path, Path], recorder: Recorder
+    watching: Loader, trees: tuple[Path, Path], recorder: EventRecorder
 ) -> None:
     first, _ = trees
     (first / "a.py").write_text(greeter("copied", name="copied"))
@@ -93,7 +99,7 @@ async def test_create_before_delete_inside_one_tree_ends_running_from_the_new_fi
 
 
 async def test_watching_again_brings_the_tree_to_what_is_on_disk(
-    watching: Loader, trees: tuple[Path, Path], recorder: Recorder
+    watching: Loader, trees: tuple[Path, Path], recorder: EventRecorder
 ) -> None:
     first, _ = trees
     changed, deleted = first / "changed.py", first / "deleted.py"
@@ -111,7 +117,7 @@ async def test_watching_again_brings_the_tree_to_what_is_on_disk(
 
 
 async def test_watching_a_tree_loaded_before_reloads_its_changes_and_starts_it(
-    watching: Loader, trees: tuple[Path, Path], recorder: Recorder
+    watching: Loader, trees: tuple[Path, Path], recorder: EventRecorder
 ) -> None:
     first, _ = trees
     path = first / "early.py"
@@ -141,7 +147,7 @@ async def test_a_deleted_and_recreated_watched_directory_is_followed_again(
 
 
 async def test_a_renamed_watched_directory_unloads_its_photons_like_a_move_out(
-    watching: Loader, trees: tuple[Path, Path], recorder: Recorder, tmp_path: Path
+    watching: Loader, trees: tuple[Path, Path], recorder: EventRecorder, tmp_path: Path
 ) -> None:
     first, _ = trees
     (first / "one.py").write_text(greeter("one", name="one"))
@@ -156,7 +162,7 @@ async def test_a_renamed_watched_directory_unloads_its_photons_like_a_move_out(
 
 
 async def test_re_locking_lets_refused_files_go_live_without_another_save(
-    trees: tuple[Path, Path], recorder: Recorder
+    trees: tuple[Path, Path], recorder: EventRecorder
 ) -> None:
     first, _ = trees
     pinned, fresh = first / "pinned.py", first / "fresh.py"
@@ -183,7 +189,10 @@ async def test_re_locking_lets_refused_files_go_live_without_another_save(
 
 
 async def test_a_lock_file_in_a_missing_directory_does_not_stop_watching(
-    trees: tuple[Path, Path], recorder: Recorder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    trees: tuple[Path, Path],
+    recorder: EventRecorder,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     first, _ = trees
     (first / "one.py").write_text(greeter("one", name="one"))
@@ -199,7 +208,7 @@ async def test_a_lock_file_in_a_missing_directory_does_not_stop_watching(
 
 
 async def test_a_reload_refused_for_a_name_goes_live_when_the_name_is_freed(
-    watching: Loader, trees: tuple[Path, Path], recorder: Recorder
+    watching: Loader, trees: tuple[Path, Path], recorder: EventRecorder
 ) -> None:
     first, _ = trees
     (first / "a.py").write_text(greeter("from a", name="wanted"))

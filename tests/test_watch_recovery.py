@@ -11,8 +11,8 @@ import pytest
 
 from luminal import Loader, PhotonNameConflictError, PhotonReloadError
 from luminal.managers import watching as watching_module
-from tests.conftest import WritePhoton
-from tests.watch_support import Recorder, greeter, greetings, replace_atomically, wait_for
+from luminal.testing import EventRecorder, WritePhoton
+from tests.watch_support import greeter, greetings, replace_atomically, wait_for
 
 COUNTER = """
     from luminal import IPhoton, hookimpl
@@ -50,7 +50,7 @@ async def test_restoring_the_running_content_after_a_broken_save_says_so(
     watching: Loader,
     photon_dir: Path,
     write_photon: WritePhoton,
-    recorder: Recorder,
+    recorder: EventRecorder,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     path = write_photon("greeter.py", greeter("hello"))
@@ -70,7 +70,7 @@ async def test_a_delete_then_recreate_within_the_grace_delay_is_a_reload_with_st
     watching: Loader,
     photon_dir: Path,
     write_photon: WritePhoton,
-    recorder: Recorder,
+    recorder: EventRecorder,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(watching_module, "RECREATE_GRACE", 5.0)  # a slow machine is no race
@@ -88,7 +88,7 @@ async def test_a_delete_then_recreate_within_the_grace_delay_is_a_reload_with_st
 
 
 async def test_a_deleted_file_that_stays_away_is_unloaded_after_the_grace_delay(
-    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: Recorder
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
 ) -> None:
     path = write_photon("counter.py", counter("first"))
     await watching.watch_photons(photon_dir, debounce=0.01)
@@ -102,7 +102,7 @@ async def test_an_old_collision_is_not_reported_again_when_another_file_changes(
     watching: Loader,
     photon_dir: Path,
     write_photon: WritePhoton,
-    recorder: Recorder,
+    recorder: EventRecorder,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     write_photon("a.py", greeter("first", name="same"))

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from luminal import Handler, Loader, PhotonStartError
-from tests.conftest import WritePhoton
-from tests.watch_support import HostSpecs, Recorder, greeter, greetings, wait_for
+from luminal.testing import EventRecorder, WritePhoton
+from tests.watch_support import HostSpecs, greeter, greetings, wait_for
 
 SEEN: list[str] = []
 LOADERS: list[Loader] = []
@@ -61,7 +61,7 @@ def source(text: str, **fields: str) -> str:
 
 
 @pytest.fixture
-async def quick(recorder: Recorder) -> AsyncIterator[Loader]:
+async def quick(recorder: EventRecorder) -> AsyncIterator[Loader]:
     """A loader whose starts may take 0.3 s."""
     SEEN.clear()
     async with Loader(start_timeout=0.3, finalize_timeout=1.0, stop_timeout=1.0) as loader:
@@ -79,7 +79,7 @@ def test_start_timeout_must_be_a_positive_number(bad: object) -> None:
 
 
 async def test_a_start_that_never_returns_is_cancelled_and_reported(
-    quick: Loader, write_photon: WritePhoton, recorder: Recorder
+    quick: Loader, write_photon: WritePhoton, recorder: EventRecorder
 ) -> None:
     handler = await quick.load_photon(write_photon("hanging.py", source(HANGING)))
     assert isinstance(handler, Handler)
@@ -94,7 +94,7 @@ async def test_a_start_that_never_returns_is_cancelled_and_reported(
 
 
 async def test_a_hanging_start_does_not_stop_watching(
-    quick: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: Recorder
+    quick: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
 ) -> None:
     write_photon("hanging.py", source(HANGING))
     await quick.watch_photons(photon_dir, debounce=0.01)
@@ -106,7 +106,7 @@ async def test_a_hanging_start_does_not_stop_watching(
 
 
 async def test_stop_watching_returns_within_the_start_timeout_of_a_hanging_start(
-    quick: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: Recorder
+    quick: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
 ) -> None:
     await quick.watch_photons(photon_dir, debounce=0.01)
     write_photon("hanging.py", source(HANGING))
@@ -152,7 +152,7 @@ async def test_operations_from_photon_start_raise_at_once_under_watching(
 
 
 async def test_a_reload_scheduled_from_photon_start_runs_once_the_start_returned(
-    quick: Loader, write_photon: WritePhoton, recorder: Recorder
+    quick: Loader, write_photon: WritePhoton, recorder: EventRecorder
 ) -> None:
     scheduled = """
         from luminal import IPhoton, hookimpl

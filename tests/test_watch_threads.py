@@ -19,8 +19,8 @@ import pytest
 from watchdog.observers.inotify import InotifyObserver
 
 from luminal import Loader
-from tests.conftest import WritePhoton
-from tests.watch_support import Recorder, greeter, greetings, wait_for
+from luminal.testing import EventRecorder, WritePhoton
+from tests.watch_support import greeter, greetings, wait_for
 
 GATE_MODULE = "luminal_test_watch_gate"
 
@@ -99,7 +99,7 @@ async def test_stop_lets_the_reload_in_progress_finish(
 
 
 async def test_halt_drops_changes_still_waiting_for_their_debounce(
-    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: Recorder
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
 ) -> None:
     path = write_photon("greeter.py", greeter("hello"))
     await watching.watch_photons(photon_dir, debounce=60.0)

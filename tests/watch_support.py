@@ -1,4 +1,4 @@
-"""Helpers for the watching tests: photon sources, an event recorder and waiting with a deadline."""
+"""Helpers for the watching tests: photon sources, host specs and waiting with a deadline."""
 
 from __future__ import annotations
 
@@ -7,11 +7,7 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-import pluggy
-
-from luminal import Handler, Loader, hookimpl
-
-hookspec = pluggy.HookspecMarker("luminal")
+from luminal import Loader, hookspec
 
 DEADLINE = 15.0
 
@@ -42,37 +38,6 @@ def greeter(word: str, name: str = "greeter", extra: str = "") -> str:
 
 def greetings(loader: Loader) -> list[str]:
     return sorted(loader.plugin_manager.hook.greet(who="ada"))
-
-
-class Recorder:
-    """Records the loader's events, in order."""
-
-    def __init__(self) -> None:
-        self.loaded: list[Handler] = []
-        self.started: list[Handler] = []
-        self.reloaded: list[tuple[Handler, Handler]] = []
-        self.unloaded: list[Handler] = []
-        self.errors: list[tuple[str, BaseException]] = []
-
-    @hookimpl
-    def luminal_photon_loaded(self, handler: Handler) -> None:
-        self.loaded.append(handler)
-
-    @hookimpl
-    def luminal_photon_started(self, handler: Handler) -> None:
-        self.started.append(handler)
-
-    @hookimpl
-    def luminal_photon_reloaded(self, old: Handler, new: Handler) -> None:
-        self.reloaded.append((old, new))
-
-    @hookimpl
-    def luminal_photon_unloaded(self, handler: Handler) -> None:
-        self.unloaded.append(handler)
-
-    @hookimpl
-    def luminal_photon_error(self, path: str, error: BaseException) -> None:
-        self.errors.append((path, error))
 
 
 async def wait_for(predicate: Callable[[], object], timeout: float = DEADLINE) -> None:

@@ -1,0 +1,115 @@
+"""What the command line's paths and trust options must satisfy beyond what argparse checks."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from luminal.cli.exits import UsageError
+from luminal.cli.output import display_path
+from luminal.sources import canonical_path
+from luminal.trust import LOCK_FILE_NAME, TrustPolicy, read_lock
+
+__all__ = [
+    "check_directories",
+    "path_argument",
+    "require_directory",
+    "seconds",
+    "tree_of",
+    "trust_policy",
+]
+
+
+def trust_policy(args: argparse.Namespace, directories: Sequence[Path]) -> TrustPolicy | None:
+    """The trust policy of ``luminal run`` and ``check``: on unless ``--no-trust``; pinned to
+    ``--lock`` or, without it, to the one ``luminal.lock`` found in ``directories``.
+
+    :raises UsageError: if the lock file is missing or unreadable, or several DIRs hold one.
+    """
+    if not args.trust:
+        if args.lock is not None:
+            raise UsageError("--lock and --no-trust contradict each other")
+        return None
+    lock_file: Path | None = args.lock
+    if lock_file is None:
+        lock_file = _lock_file_in(directories)
+    if lock_file is not None:
+        try:
+            read_lock(lock_file)
+        except (OSError, ValueError) as error:
+            raise UsageError(
+                f"cannot use lock file {lock_file}: {error}; write it with 'luminal lock DIR'"
+            ) from error
+    return TrustPolicy(lock_file=lock_file)
+
+
+def _lock_file_in(directories: Sequence[Path]) -> Path | None:
+    """The one ``luminal.lock`` of ``directories``, or ``None``.
+
+    :raises UsageError: if several hold one.
+    """
+    candidates = dict.fromkeys(canonical_path(each) / LOCK_FILE_NAME for each in directories)
+    found = [each for each in candidates if each.is_file()]
+    if len(found) > 1:
+        raise UsageError(
+            f"several lock files ({', '.join(map(str, found))}); one lock pins every photon "
+            "of a run, so choose it with --lock FILE"
+        )
+    return found[0] if found else None
+
+
+def require_directory(raw: str | os.PathLike[str]) -> None:
+    """:raises UsageError: unless ``raw`` is an existing directory, saying which it is not."""
+    path = Path(raw)
+    if path.is_dir():
+        return
+    if path.is_file():
+        raise UsageError(f"{os.fspath(raw)}: is a file, not a directory")
+    if path.exists() or path.is_symlink():
+        raise UsageError(f"{os.fspath(raw)}: not a directory")
+    raise UsageError(f"{os.fspath(raw)}: no such directory")
+
+
+def check_directories(raw_directories: Sequence[str]) -> list[Path]:
+    """The DIRs of ``luminal run``, each an existing directory, none inside another.
+
+    :raises UsageError: otherwise.
+    """
+    directories: list[Path] = []
+    for raw in raw_directories:
+        require_directory(raw)
+        directory = canonical_path(raw)
+        for other in directories:
+            if directory.is_relative_to(other) or other.is_relative_to(directory):
+                raise UsageError(f"{raw}: overlaps {display_path(other)}; give each tree once")
+        directories.append(directory)
+    return directories
+
+
+def tree_of(path: Path) -> Path:
+    """The photon directory a PATH of ``check`` lies in: itself, or a file's or package's
+    parent (where ``luminal lock`` of that directory writes its lock)."""
+    if path.is_dir() and not (path / "__init__.py").is_file():
+        return path
+    return path.parent
+
+
+def path_argument(text: str) -> str:
+    """A path given on the command line (an argparse ``type``): an empty one names no file, and
+    is never taken for the current directory (``Path("")`` is ``.``)."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path names no file or directory")
+    return text
+
+
+def seconds(text: str) -> float:
+    """A positive number of seconds (an argparse ``type``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return value

@@ -1,0 +1,22 @@
+"""``luminal lock``: pin every photon source of a directory to its SHA-512."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from luminal.cli.arguments import require_directory
+from luminal.cli.exits import EXIT_OK
+from luminal.cli.output import display_path, plural
+from luminal.trust import read_lock, write_lock
+
+__all__ = ["lock_command"]
+
+
+async def lock_command(args: argparse.Namespace) -> int:
+    """``luminal lock``: write the lock file of DIR and say how many sources it pins."""
+    require_directory(args.directory)
+    written = await asyncio.to_thread(write_lock, args.directory, args.output)
+    count = len(read_lock(written))
+    print(f"wrote {display_path(written)}: {plural(count, 'photon source')} pinned")
+    return EXIT_OK
