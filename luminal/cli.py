@@ -379,7 +379,7 @@ async def check_command(args: argparse.Namespace) -> int:
             if handler.photon_class is None:
                 continue
             try:
-                handler._check_hookimpls(handler.photon_class)
+                handler.check_hookimpls(handler.photon_class)
             except pluggy.PluginValidationError as error:
                 collected.problems.append(f"{display_path(handler.filepath)}: {error}")
         if args.start and not collected.problems and not collected.usage_problems:

@@ -9,7 +9,7 @@ import inspect
 import logging
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
@@ -27,11 +27,12 @@ from luminal.managers.reentry import holding, refuse_held, start_context
 from luminal.ownership import Ownership, StopReport, threads_started_since
 from luminal.photon import IPhoton
 
-__all__ = ["Handler", "HandlerState", "PhotonOrigin"]
+__all__ = ["NO_STATE", "Handler", "HandlerContext", "HandlerState", "PhotonOrigin"]
 
 logger = logging.getLogger(__name__)
 
-_MISSING = object()
+NO_STATE: Any = object()
+"""What a photon without ``photon_export_state`` (or a hook it lacks) gives back."""
 
 
 class HandlerState(enum.Enum):
@@ -59,14 +60,30 @@ class PhotonOrigin:
     group: str
 
 
+@dataclass(frozen=True)
+class HandlerContext:
+    """What the handlers of one source share: their loader's plugin manager, timeouts and the
+    source's lock (so a start is serialised with loading, unloading and reloading it)."""
+
+    plugin_manager: pluggy.PluginManager
+    finalize_timeout: float = 10.0
+    stop_timeout: float = 5.0
+    start_timeout: float = 30.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @classmethod
+    def standalone(cls) -> HandlerContext:
+        """A context of its own, for a handler made outside a loader."""
+        return cls(_standalone_plugin_manager())
+
+
 class Handler:
     """Wraps a photon class and its running instance, and knows where it came from.
 
     ``instance`` is the photon *class* (the seed's name is kept); :meth:`start` creates the
     instance and registers it in the loader's pluggy ``PluginManager`` under :attr:`name`.
-    Handlers are created by :class:`~luminal.managers.loader.Loader`, not by hosts. ``lock`` is
-    the loader's lock of the photon's source, so that starting it is serialised with loading,
-    unloading and reloading that source.
+    Handlers are created by the loader, not by hosts; ``context`` (:class:`HandlerContext`)
+    carries what the handlers of one source share.
     """
 
     def __init__(
@@ -77,13 +94,9 @@ class Handler:
         checksum: str,
         instance: type,
         *,
-        plugin_manager: pluggy.PluginManager | None = None,
+        context: HandlerContext | None = None,
         module_name: str | None = None,
-        finalize_timeout: float = 10.0,
-        stop_timeout: float = 5.0,
-        start_timeout: float = 30.0,
         origin: PhotonOrigin | None = None,
-        lock: asyncio.Lock | None = None,
     ) -> None:
         self._logging = logging
         self._name = name
@@ -92,13 +105,14 @@ class Handler:
         self._photon_class: type | None = instance
         self._instance: Any = None
         self._state = HandlerState.LOADED
-        self._plugin_manager = plugin_manager or _standalone_plugin_manager()
+        self._context = context or HandlerContext.standalone()
         self._module_name = module_name or instance.__module__
-        self._finalize_timeout = finalize_timeout
-        self._stop_timeout = stop_timeout
-        self._start_timeout = start_timeout
         self._origin = origin
-        self._lock = lock or asyncio.Lock()
+
+    @property
+    def plugin_manager(self) -> pluggy.PluginManager:
+        """The plugin manager the running instance is registered in."""
+        return self._context.plugin_manager
 
     @property
     def name(self) -> str:
@@ -202,13 +216,13 @@ class Handler:
         """Set the photon's threads' stop events and interrupt those that ignore theirs; whether
         all of them ended (see :meth:`~luminal.ownership.Ownership.stop_threads`)."""
         ownership = self._ownership()
-        return ownership is None or not await ownership.stop_threads(self._stop_timeout)
+        return ownership is None or not await ownership.stop_threads(self._context.stop_timeout)
 
     async def _stop_photon_processes(self) -> bool:
         """Terminate, then kill, the photon's child processes and reap them; whether all
         exited."""
         ownership = self._ownership()
-        return ownership is None or not await ownership.stop_processes(self._stop_timeout)
+        return ownership is None or not await ownership.stop_processes(self._context.stop_timeout)
 
     async def _force_stop(self) -> bool:
         """Stop the photon's tasks, threads and processes without its finalizer.
@@ -222,7 +236,7 @@ class Handler:
         if ownership is None:
             return True
         ownership.close(self._name, self._filepath)
-        report = await ownership.stop(self._stop_timeout)
+        report = await ownership.stop(self._context.stop_timeout)
         if not report.clean:
             await self._report(self._leftover_error(report))
         return report.clean
@@ -240,13 +254,13 @@ class Handler:
             traced = error.__cause__ is not None and level >= logging.ERROR
             logger.log(level, "%s", error, exc_info=error if traced else None)
         await broadcast(
-            self._plugin_manager, "luminal_photon_error", path=self._filepath, error=error
+            self._context.plugin_manager, "luminal_photon_error", path=self._filepath, error=error
         )
 
     async def _call_own_hook(self, hook_name: str, **kwargs: Any) -> Any:
         """Call one lifecycle hook on this photon's instance only, awaiting it if async.
 
-        Returns ``_MISSING`` when the instance does not implement the hook.
+        Returns ``NO_STATE`` when the instance does not implement the hook.
         """
         result = self._invoke_own_hook(hook_name, **kwargs)
         if inspect.isawaitable(result):
@@ -255,18 +269,18 @@ class Handler:
 
     def _invoke_own_hook(self, hook_name: str, **kwargs: Any) -> Any:
         """Call one lifecycle hook on this photon's instance; an async one's awaitable is
-        returned as is. ``_MISSING`` when the instance does not implement the hook."""
+        returned as is. ``NO_STATE`` when the instance does not implement the hook."""
         instance = self._instance
         method = getattr(instance, hook_name, None)
         if method is None:
-            return _MISSING
-        opts = self._plugin_manager.parse_hookimpl_opts(instance, hook_name)
+            return NO_STATE
+        opts = self._context.plugin_manager.parse_hookimpl_opts(instance, hook_name)
         if opts is None:
-            return _MISSING
+            return NO_STATE
         accepted = pluggy.HookImpl(instance, self._name, method, opts).argnames
         return method(**{key: value for key, value in kwargs.items() if key in accepted})
 
-    async def _stop(self, force_stop: bool = False) -> bool:
+    async def stop(self, force_stop: bool = False) -> bool:
         """Unregister and stop the running photon; whether everything it owned stopped.
 
         Gracefully, the ``photon_finalize`` hook runs (bounded by the loader's
@@ -278,13 +292,17 @@ class Handler:
         """
         if self._state is not HandlerState.STARTED:
             raise PhotonNotInitializedError(f"photon {self._name!r} was never started", self._name)
-        if self._plugin_manager.is_registered(self._instance):
-            self._plugin_manager.unregister(self._instance)
+        if self._context.plugin_manager.is_registered(self._instance):
+            self._context.plugin_manager.unregister(self._instance)
         finalized = force_stop or await self._finalize()
         clean = await self._force_stop()
         self._state = HandlerState.STOPPED
         self._instance = None
         return finalized and clean
+
+    async def _stop(self, force_stop: bool = False) -> bool:
+        """The documented name of :meth:`stop`."""
+        return await self.stop(force_stop)
 
     async def _finalize(self, report_missing: bool = True) -> bool:
         """Run the finalizer in a task bounded by ``finalize_timeout``; whether it is not left
@@ -300,19 +318,23 @@ class Handler:
             self._call_own_hook("photon_finalize"), name=f"{self._name}-finalize"
         )
         try:
-            await asyncio.wait({finalizer}, timeout=self._finalize_timeout)
+            await asyncio.wait({finalizer}, timeout=self._context.finalize_timeout)
             timed_out = not finalizer.done()
             if timed_out:
                 finalizer.cancel()
-                await asyncio.wait({finalizer}, timeout=self._stop_timeout)
+                await asyncio.wait({finalizer}, timeout=self._context.stop_timeout)
         except asyncio.CancelledError:
             finalizer.cancel()
             raise
         if not finalizer.done():
+            finalize_timeout, stop_timeout = (
+                self._context.finalize_timeout,
+                self._context.stop_timeout,
+            )
             await self._report(
                 self._stop_error(
-                    f"did not finish within {self._finalize_timeout} s and ignored cancellation "
-                    f"for {self._stop_timeout} s; task {finalizer.get_name()!r} is left running"
+                    f"did not finish within {finalize_timeout} s and ignored cancellation "
+                    f"for {stop_timeout} s; task {finalizer.get_name()!r} is left running"
                 )
             )
             return False
@@ -320,17 +342,17 @@ class Handler:
             cause = None if finalizer.cancelled() else finalizer.exception()
             what = "was cancelled"
             if timed_out:
-                what = f"did not finish within {self._finalize_timeout} s"
+                what = f"did not finish within {self._context.finalize_timeout} s"
             await self._report(self._stop_error(what, cause))
             return True
         try:
             outcome = finalizer.result()
         except FinalizerNotImplementedError:
-            outcome = _MISSING
+            outcome = NO_STATE
         except Exception as error:
             await self._report(self._stop_error(f"raised {type(error).__name__}: {error}", error))
             return True
-        if outcome is _MISSING and report_missing:
+        if outcome is NO_STATE and report_missing:
             await self._report(
                 FinalizerNotImplementedError(
                     f"photon {self._name!r} from {self._filepath} has no finalizer; "
@@ -350,7 +372,7 @@ class Handler:
         error.__cause__ = cause
         return error
 
-    async def _create_instance(self) -> Any:
+    async def create_instance(self) -> Any:
         """Instantiate the photon class; the instance is not visible to anyone yet.
 
         ``__new__`` and ``__init__`` are called apart so that, when ``__init__`` raises, what it
@@ -386,17 +408,17 @@ class Handler:
         _adopt_threads_started_since(instance, before)
         return instance
 
-    def _check_hookimpls(self, instance: Any) -> None:
+    def check_hookimpls(self, instance: Any) -> None:
         """Reject hook implementations whose arguments the spec lacks, before registering.
 
         pluggy's ``register`` is not atomic: it can fail half-way through. Validating first
         means a failed start never leaves half a registration behind.
         """
         for attribute in dir(instance):
-            opts = self._plugin_manager.parse_hookimpl_opts(instance, attribute)
+            opts = self._context.plugin_manager.parse_hookimpl_opts(instance, attribute)
             if opts is None:
                 continue
-            hook_caller = getattr(self._plugin_manager.hook, attribute, None)
+            hook_caller = getattr(self._context.plugin_manager.hook, attribute, None)
             spec = getattr(hook_caller, "spec", None)
             if spec is None:
                 continue
@@ -409,8 +431,8 @@ class Handler:
                     f"{sorted(unknown)}; the spec has {list(spec.argnames)}",
                 )
 
-    async def _activate(
-        self, instance: Any, state: Any = _MISSING, *, action: str = "started"
+    async def activate(
+        self, instance: Any, state: Any = NO_STATE, *, action: str = "started"
     ) -> None:
         """Register ``instance`` and run its ``photon_import_state`` and ``photon_start``.
 
@@ -422,15 +444,15 @@ class Handler:
         """
         before = set(threading.enumerate())
         try:
-            self._check_hookimpls(instance)
+            self.check_hookimpls(instance)
             self._instance = instance
-            if state is not _MISSING:
+            if state is not NO_STATE:
                 await self._call_own_hook("photon_import_state", state=state)
             await self._run_start_hook()
         except Exception as error:
             _adopt_threads_started_since(instance, before)
-            if self._plugin_manager.is_registered(instance):
-                self._plugin_manager.unregister(instance)
+            if self._context.plugin_manager.is_registered(instance):
+                self._context.plugin_manager.unregister(instance)
             if self._instance is instance:
                 await self._finalize(report_missing=False)
             await self._force_stop()
@@ -445,7 +467,7 @@ class Handler:
         self._state = HandlerState.STARTED
         if self._logging:
             logger.info("%s photon %s from %s", action, self._name, self._filepath)
-        await broadcast(self._plugin_manager, "luminal_photon_started", handler=self)
+        await broadcast(self._context.plugin_manager, "luminal_photon_started", handler=self)
 
     async def _run_start_hook(self) -> None:
         """Register the instance and run its ``photon_start``; an ``async`` one in a task
@@ -468,12 +490,12 @@ class Handler:
                 name=f"{self._name}-start",
             )
             try:
-                await asyncio.wait({starting}, timeout=self._start_timeout)
+                await asyncio.wait({starting}, timeout=self._context.start_timeout)
                 if not starting.done():
                     starting.cancel()
-                    await asyncio.wait({starting}, timeout=self._stop_timeout)
+                    await asyncio.wait({starting}, timeout=self._context.stop_timeout)
                     raise TimeoutError(
-                        f"photon_start did not finish within {self._start_timeout} s"
+                        f"photon_start did not finish within {self._context.start_timeout} s"
                     )
             except asyncio.CancelledError:
                 starting.cancel()
@@ -483,7 +505,7 @@ class Handler:
         starting.result()
 
     def _register_and_start(self) -> Any:
-        self._plugin_manager.register(self._instance, name=self._name)
+        self._context.plugin_manager.register(self._instance, name=self._name)
         return self._invoke_own_hook("photon_start")
 
     async def _register_and_await_start(self) -> None:
@@ -501,31 +523,31 @@ class Handler:
             loaded and unregistered, and the error is also sent to ``luminal_photon_error``.
         :raises PhotonNotFoundError: if the photon was unloaded (or replaced by a reload).
         """
-        refuse_held([self._lock], f"start() of photon {self._name!r}")
-        async with self._lock:
+        refuse_held([self._context.lock], f"start() of photon {self._name!r}")
+        async with self._context.lock:
             if self._state is HandlerState.STARTED:
                 return
-            with holding([self._lock]):
+            with holding([self._context.lock]):
                 try:
-                    await self._activate(await self._create_instance())
+                    await self.activate(await self.create_instance())
                 except PhotonStartError as error:
                     await self._report(error)
                     raise
 
-    async def _export_state(self) -> Any:
-        """The running instance's ``photon_export_state`` result, or ``_MISSING``."""
+    async def export_state(self) -> Any:
+        """The running instance's ``photon_export_state`` result, or ``NO_STATE``."""
         if self._instance is None:
-            return _MISSING
+            return NO_STATE
         return await self._call_own_hook("photon_export_state")
 
-    async def _restart(self, state: Any = _MISSING) -> None:
+    async def restart(self, state: Any = NO_STATE) -> None:
         """Start a stopped handler again with a fresh instance (used to roll a reload back)."""
         self._state = HandlerState.LOADED
-        await self._activate(
-            await self._create_instance(), state, action="restarted the previous version of"
+        await self.activate(
+            await self.create_instance(), state, action="restarted the previous version of"
         )
 
-    def _release(self) -> None:
+    def release(self) -> None:
         """Drop the references to the photon class and instance, so its module can be freed."""
         self._state = HandlerState.STOPPED
         self._instance = None
