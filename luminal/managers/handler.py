@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import enum
-import hashlib
 import inspect
 import logging
 import sys
 import threading
-from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
@@ -23,58 +20,21 @@ from luminal.errors import (
     PhotonStopError,
 )
 from luminal.events import broadcast
+from luminal.managers.lifecycle import (
+    NO_STATE,
+    HandlerContext,
+    HandlerState,
+    PhotonOrigin,
+    adopt_threads_started_since,
+)
 from luminal.managers.reentry import holding, refuse_held, start_context
-from luminal.ownership import Ownership, StopReport, threads_started_since
-from luminal.photon import IPhoton
+from luminal.ownership import Ownership, StopReport
+from luminal.reading import file_checksum
+from luminal.sources import drop_modules
 
 __all__ = ["NO_STATE", "Handler", "HandlerContext", "HandlerState", "PhotonOrigin"]
 
 logger = logging.getLogger(__name__)
-
-NO_STATE: Any = object()
-"""What a photon without ``photon_export_state`` (or a hook it lacks) gives back."""
-
-
-class HandlerState(enum.Enum):
-    """Where a handler is in its lifecycle: ``LOADED`` → ``STARTED`` → ``STOPPED``.
-
-    A failed start leaves it ``LOADED`` (it may be started again); a stopped handler is done,
-    and a reload or a new load gives a new handler.
-    """
-
-    #: Imported and validated; no instance runs (never started, or its start failed).
-    LOADED = "loaded"
-    #: Its instance runs: registered in the plugin manager, ``photon_start`` returned.
-    STARTED = "started"
-    #: Unloaded or replaced by a reload; it no longer holds the photon's class.
-    STOPPED = "stopped"
-
-
-@dataclass(frozen=True)
-class PhotonOrigin:
-    """The installed distribution and entry point a photon came from."""
-
-    distribution: str
-    version: str
-    entry_point: str
-    group: str
-
-
-@dataclass(frozen=True)
-class HandlerContext:
-    """What the handlers of one source share: their loader's plugin manager, timeouts and the
-    source's lock (so a start is serialised with loading, unloading and reloading it)."""
-
-    plugin_manager: pluggy.PluginManager
-    finalize_timeout: float = 10.0
-    stop_timeout: float = 5.0
-    start_timeout: float = 30.0
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    @classmethod
-    def standalone(cls) -> HandlerContext:
-        """A context of its own, for a handler made outside a loader."""
-        return cls(_standalone_plugin_manager())
 
 
 class Handler:
@@ -175,32 +135,18 @@ class Handler:
         is kept for hosts that compare a file on disk with :attr:`checksum`.
         """
 
-        def digest() -> str:
-            hasher = hashlib.sha512()
-            with open(filename, "rb") as stream:
-                while chunk := stream.read(block):
-                    hasher.update(chunk)
-            return hasher.hexdigest()
-
-        try:
-            return await asyncio.to_thread(digest)
-        except OSError:
-            return None
+        return await file_checksum(filename, block)
 
     async def _clear_module_references(self) -> bool:
-        """Remove the photon's module and its sub-modules from ``sys.modules``.
-
-        Returns whether anything was removed.
-        """
+        """Remove the photon's module and its sub-modules from ``sys.modules``; whether any."""
         prefix = self._module_name + "."
-        names = [
-            name
-            for name in list(sys.modules)
+        modules = {
+            name: module
+            for name, module in list(sys.modules.items())
             if name == self._module_name or name.startswith(prefix)
-        ]
-        for name in names:
-            sys.modules.pop(name, None)
-        return bool(names)
+        }
+        drop_modules(modules)
+        return bool(modules)
 
     def _ownership(self) -> Ownership | None:
         if self._instance is None:
@@ -225,13 +171,9 @@ class Handler:
         return ownership is None or not await ownership.stop_processes(self._context.stop_timeout)
 
     async def _force_stop(self) -> bool:
-        """Stop the photon's tasks, threads and processes without its finalizer.
-
-        The photon can start nothing new from here on. Tasks are cancelled and awaited, then
-        threads and processes are stopped together, each step bounded by ``stop_timeout`` (see
-        :meth:`~luminal.ownership.Ownership.stop`). Returns whether everything stopped; what did
-        not is reported through ``luminal_photon_error`` as a :class:`PhotonStopError`.
-        """
+        """Stop the photon's tasks, threads and processes without its finalizer (see
+        :meth:`~luminal.ownership.Ownership.stop`); the photon can start nothing new. Returns
+        whether everything stopped; what did not is reported as a :class:`PhotonStopError`."""
         ownership = self._ownership()
         if ownership is None:
             return True
@@ -258,10 +200,8 @@ class Handler:
         )
 
     async def _call_own_hook(self, hook_name: str, **kwargs: Any) -> Any:
-        """Call one lifecycle hook on this photon's instance only, awaiting it if async.
-
-        Returns ``NO_STATE`` when the instance does not implement the hook.
-        """
+        """Call one lifecycle hook on this photon's instance only, awaiting it if async
+        (``NO_STATE`` when the instance does not implement it)."""
         result = self._invoke_own_hook(hook_name, **kwargs)
         if inspect.isawaitable(result):
             result = await result
@@ -317,20 +257,17 @@ class Handler:
         finalizer = asyncio.get_running_loop().create_task(
             self._call_own_hook("photon_finalize"), name=f"{self._name}-finalize"
         )
+        finalize_timeout, stop_timeout = self._context.finalize_timeout, self._context.stop_timeout
         try:
-            await asyncio.wait({finalizer}, timeout=self._context.finalize_timeout)
+            await asyncio.wait({finalizer}, timeout=finalize_timeout)
             timed_out = not finalizer.done()
             if timed_out:
                 finalizer.cancel()
-                await asyncio.wait({finalizer}, timeout=self._context.stop_timeout)
+                await asyncio.wait({finalizer}, timeout=stop_timeout)
         except asyncio.CancelledError:
             finalizer.cancel()
             raise
         if not finalizer.done():
-            finalize_timeout, stop_timeout = (
-                self._context.finalize_timeout,
-                self._context.stop_timeout,
-            )
             await self._report(
                 self._stop_error(
                     f"did not finish within {finalize_timeout} s and ignored cancellation "
@@ -338,20 +275,27 @@ class Handler:
                 )
             )
             return False
+        await self._report_finalizer(finalizer, timed_out, report_missing)
+        return True
+
+    async def _report_finalizer(
+        self, finalizer: asyncio.Task[Any], timed_out: bool, report_missing: bool
+    ) -> None:
+        """Report a finalizer that ended by timing out, being cancelled, raising or missing."""
         if timed_out or finalizer.cancelled():
             cause = None if finalizer.cancelled() else finalizer.exception()
             what = "was cancelled"
             if timed_out:
                 what = f"did not finish within {self._context.finalize_timeout} s"
             await self._report(self._stop_error(what, cause))
-            return True
+            return
         try:
             outcome = finalizer.result()
         except FinalizerNotImplementedError:
             outcome = NO_STATE
         except Exception as error:
             await self._report(self._stop_error(f"raised {type(error).__name__}: {error}", error))
-            return True
+            return
         if outcome is NO_STATE and report_missing:
             await self._report(
                 FinalizerNotImplementedError(
@@ -361,7 +305,6 @@ class Handler:
                 ),
                 logging.WARNING,
             )
-        return True
 
     def _stop_error(self, what: str, cause: BaseException | None = None) -> PhotonStopError:
         error = PhotonStopError(
@@ -395,7 +338,7 @@ class Handler:
                 if isinstance(instance, photon_class):
                     factory.__init__(instance)
         except Exception as error:
-            _adopt_threads_started_since(instance, before)
+            adopt_threads_started_since(instance, before)
             self._instance = instance
             await self._force_stop()
             self._instance = None
@@ -405,7 +348,7 @@ class Handler:
                 self._name,
                 self._filepath,
             ) from error
-        _adopt_threads_started_since(instance, before)
+        adopt_threads_started_since(instance, before)
         return instance
 
     def check_hookimpls(self, instance: Any) -> None:
@@ -450,7 +393,7 @@ class Handler:
                 await self._call_own_hook("photon_import_state", state=state)
             await self._run_start_hook()
         except Exception as error:
-            _adopt_threads_started_since(instance, before)
+            adopt_threads_started_since(instance, before)
             if self._context.plugin_manager.is_registered(instance):
                 self._context.plugin_manager.unregister(instance)
             if self._instance is instance:
@@ -463,7 +406,7 @@ class Handler:
                 self._name,
                 self._filepath,
             ) from error
-        _adopt_threads_started_since(instance, before)
+        adopt_threads_started_since(instance, before)
         self._state = HandlerState.STARTED
         if self._logging:
             logger.info("%s photon %s from %s", action, self._name, self._filepath)
@@ -552,19 +495,3 @@ class Handler:
         self._state = HandlerState.STOPPED
         self._instance = None
         self._photon_class = None
-
-
-def _adopt_threads_started_since(instance: Any, before: set[threading.Thread]) -> None:
-    """Make the plain threads started since ``before`` (while the photon's ``__init__`` or
-    ``photon_start`` ran) the instance's, so a stop reports those that outlive it."""
-    started = threads_started_since(before)
-    if started and isinstance(instance, IPhoton):
-        instance._luminal_ownership.adopt_threads(started)
-
-
-def _standalone_plugin_manager() -> pluggy.PluginManager:
-    from luminal import hookspecs
-
-    plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    plugin_manager.add_hookspecs(hookspecs)
-    return plugin_manager

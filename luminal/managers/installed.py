@@ -112,8 +112,7 @@ class InstalledPhotons:
 
         An entry point that names no photon, or a photon whose name is taken, is dropped and the
         source imported again for the others: an import is cheap, and a partly broken
-        distribution should not take its working photons down. Returns the source to commit,
-        if any, and the errors to report.
+        distribution should not take its working photons down.
         """
         staging = self._operations.staging
         errors: list[PhotonLoadError] = []
@@ -139,10 +138,7 @@ class InstalledPhotons:
                 errors.append(error)
                 continue
             except PhotonLoadError as error:
-                for item in remaining:
-                    failure = EntryPointLoadError(f"{item.entry}: {error}", item.entry, path)
-                    failure.__cause__ = error
-                    errors.append(failure)
+                errors.extend(_failure(item, error, path) for item in remaining)
                 break
             conflict = staging.registry.conflict(source.handlers)
             if conflict is None:
@@ -153,9 +149,7 @@ class InstalledPhotons:
                 remaining[0],
             )
             remaining.remove(taken)
-            failure = EntryPointLoadError(f"{taken.entry}: {conflict}", taken.entry, path)
-            failure.__cause__ = conflict
-            errors.append(failure)
+            errors.append(_failure(taken, conflict, path))
         return None, errors
 
 
@@ -189,6 +183,13 @@ def _discover(
     entries = find_photon_entry_points(group, names, policy)
     located, failed = locate_sources(entries)
     return entries, located, failed
+
+
+def _failure(source: EntryPointSource, error: PhotonLoadError, path: Path) -> EntryPointLoadError:
+    """``error`` as the failure of one entry point, chained to it."""
+    failure = EntryPointLoadError(f"{source.entry}: {error}", source.entry, path)
+    failure.__cause__ = error
+    return failure
 
 
 def _raised_for(source: EntryPointSource, error: EntryPointLoadError) -> bool:

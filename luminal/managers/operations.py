@@ -14,12 +14,15 @@ import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
+import pluggy
+
 from luminal.errors import (
     DirectoryLoadError,
     PhotonLoadError,
     PhotonNotFoundError,
     PhotonNotInitializedError,
 )
+from luminal.importing import Importer
 from luminal.managers.handler import Handler
 from luminal.managers.registry import PhotonRef, PhotonSource, Registry
 from luminal.managers.reload import Reload, SourceReload
@@ -48,6 +51,14 @@ class Operations:
         self.reporter = reporter
         self.settings = settings
 
+    @classmethod
+    def create(cls, settings: Settings, plugin_manager: pluggy.PluginManager) -> Operations:
+        """The operations of a new, empty registry, with their import machinery."""
+        registry = Registry()
+        importer = Importer(settings.trust, lambda: bool(registry.sources))
+        reporter = Reporter(plugin_manager, settings.logging)
+        return cls(registry, Staging(registry, importer, reporter, settings), reporter, settings)
+
     async def load(
         self,
         paths: Sequence[Path],
@@ -57,12 +68,11 @@ class Operations:
     ) -> tuple[list[Handler], list[PhotonLoadError]]:
         """Load sources (canonical paths) in order; return their handlers and the failures.
 
-        The one load pipeline, for files, packages and entry points alike. The sources are
-        imported in one worker-thread call (a hand-off per file costs about as much as importing
-        a small photon), then staged and committed one by one: a source that fails is dropped
-        and reported, and the others load. A source that is already loaded is not imported
-        again; its handlers are returned. Events and reports are sent in path order once the
-        locks are released.
+        The one load pipeline, for files, packages and entry points: the sources are imported in
+        one worker-thread call (a hand-off per file costs about as much as a small import), then
+        staged and committed one by one; one that fails is dropped and reported, the others
+        load, and one loaded already is returned as it is. Events and reports are sent in
+        path order once the locks are released.
         """
         outcomes: list[tuple[Path, Staged]] = []
         handlers: list[Handler] = []

@@ -18,7 +18,7 @@ from luminal.managers.handler import Handler, HandlerContext, PhotonOrigin
 from luminal.managers.registry import PhotonSource, Registry
 from luminal.managers.reporting import Reporter, Settings
 from luminal.photon import IPhoton
-from luminal.sources import ImportedSource, drop_modules, raise_load_error
+from luminal.sources import ImportedSource, canonical_path, drop_modules, raise_load_error
 
 __all__ = ["Staging", "check_unique_names", "origin_of", "photon_classes", "photon_name_of"]
 
@@ -61,21 +61,7 @@ class Staging:
             except Exception as error:
                 raise_load_error(path, error)
         try:
-            others = [
-                module
-                for name, module in imported.modules.items()
-                if name != imported.module.__name__
-            ]
-            classes = photon_classes(imported.module, photon_base, other_classes, others)
-            check_unique_names(classes, os.fspath(path))
-            origins: dict[type, PhotonOrigin] = {}
-            if entry_points is not None:
-                chosen = entry_points.select(imported.module.__name__, imported.modules, classes)
-                classes = [photon_class for photon_class in classes if photon_class in chosen]
-                origins = {photon: origin_of(chosen[photon]) for photon in classes}
-            handlers = self.handlers_for(
-                classes, imported.module.__name__, os.fspath(path), imported.checksum, path, origins
-            )
+            handlers = self._validated(imported, photon_base, other_classes, entry_points, path)
         except PhotonLoadError:
             self.drop(imported.module.__name__, imported.modules, imported.helpers)
             raise
@@ -92,6 +78,45 @@ class Staging:
             package_files=imported.files if imported.is_package else {},
             entry_points=entry_points,
         )
+
+    def _validated(
+        self,
+        imported: ImportedSource,
+        photon_base: type,
+        other_classes: Sequence[str],
+        entry_points: EntryPointSelection | None,
+        path: Path,
+    ) -> list[Handler]:
+        """The handlers of an imported source's photon classes (those its entry points name)."""
+        others = [
+            module for name, module in imported.modules.items() if name != imported.module.__name__
+        ]
+        classes = photon_classes(imported.module, photon_base, other_classes, others)
+        check_unique_names(classes, os.fspath(path))
+        origins: dict[type, PhotonOrigin] = {}
+        if entry_points is not None:
+            chosen = entry_points.select(imported.module.__name__, imported.modules, classes)
+            classes = [photon_class for photon_class in classes if photon_class in chosen]
+            origins = {photon: origin_of(chosen[photon]) for photon in classes}
+        return self.handlers_for(
+            classes, imported.module.__name__, os.fspath(path), imported.checksum, path, origins
+        )
+
+    def validate(
+        self,
+        module: ModuleType,
+        photon_path: str | os.PathLike[str],
+        photon_base: type,
+        other_classes: Sequence[str],
+    ) -> list[Handler]:
+        """A handler for each photon class of an imported module (registering nothing).
+
+        :raises PhotonNameConflictError: if two photon classes of the module share a name.
+        """
+        classes = photon_classes(module, photon_base, other_classes)
+        path = os.fspath(photon_path)
+        check_unique_names(classes, path)
+        return self.handlers_for(classes, module.__name__, path, "", canonical_path(path))
 
     def handlers_for(
         self,

@@ -38,7 +38,7 @@ from luminal.photon import IPhoton
 from luminal.sources import canonical_path, source_path
 from luminal.tree import sources_at
 from luminal.trust import TrustPolicy
-from luminal.watcher import DirectoryWatcher
+from luminal.watcher import DirectoryWatcher, ObserverFactory
 
 __all__ = ["PhotonWatch", "check_disjoint", "watched_directory"]
 
@@ -47,9 +47,6 @@ logger = logging.getLogger(__name__)
 RECREATE_GRACE = 0.25
 """Seconds a deleted source may take to reappear (a safe-write with a gap) and be reloaded,
 with its state, instead of being unloaded."""
-
-
-MakeWatcher = Callable[..., DirectoryWatcher]
 
 
 class PhotonWatch:
@@ -62,10 +59,20 @@ class PhotonWatch:
     """
 
     def __init__(
-        self, operations: Operations, directories: Sequence[Path], make_watcher: MakeWatcher
+        self,
+        operations: Operations,
+        directories: Sequence[Path],
+        debounce: float,
+        observer_factory: ObserverFactory | None,
     ) -> None:
         self._operations = operations
         self._registry = operations.registry
+        make_watcher = functools.partial(
+            DirectoryWatcher,
+            loop=asyncio.get_running_loop(),
+            debounce=debounce,
+            observer_factory=observer_factory,
+        )
         self.watchers = [
             make_watcher(root, functools.partial(self.on_change, root)) for root in directories
         ]
@@ -118,6 +125,8 @@ class PhotonWatch:
                 logger.warning("cannot watch %s for changes: %s", guard.root, error)
         for root in self.roots:
             await self._reconcile(root)
+        for root in self.roots:
+            self._operations.reporter.log(logging.INFO, "watching %s for photon changes", root)
 
     async def stop(self, halt_threads: bool, timeout: float) -> None:
         """Drop what waits for its debounce, stop and join the observers, and let the worker
@@ -142,6 +151,8 @@ class PhotonWatch:
         for watcher in self.watchers:
             # A tree whose directory came back may have been restarted meanwhile.
             await asyncio.to_thread(watcher.stop, timeout)
+        for root in self.roots:
+            self._operations.reporter.log(logging.INFO, "stopped watching %s", root)
 
     def on_change(self, root: Path, path: Path) -> None:
         """A path of the tree at ``root`` settled (on the loop): queue it for the one worker that
