@@ -171,14 +171,16 @@ def _execute(
             importlib.import_module(f"{name}.{submodule}")
     except BaseException:
         # Only what this import brought in: other threads may be importing at the same time.
-        for added in sys.modules.keys() - before.keys():
-            added_module = sys.modules.get(added)
-            if (
-                added == name
-                or added.startswith(name + ".")
-                or (added_module is not None and is_helper_module(added_module))
-            ):
-                sys.modules.pop(added, None)
+        drop_modules(
+            {
+                added: added_module
+                for added in sys.modules.keys() - before.keys()
+                if (added_module := sys.modules.get(added)) is not None
+                and (
+                    added == name or added.startswith(name + ".") or is_helper_module(added_module)
+                )
+            }
+        )
         package_finder.discard(name)
         raise
     imported = ImportedSource(path, is_package, module, checksum, files)

@@ -39,7 +39,7 @@ from luminal.managers.handler import Handler
 from luminal.managers.installed import InstalledPhotons, check_entry_point_arguments
 from luminal.managers.operations import Operations, given_directory
 from luminal.managers.reentry import refuse_inside_operation
-from luminal.managers.registry import PhotonRef, PhotonSource
+from luminal.managers.registry import PhotonRef
 from luminal.managers.reload import restart_previous
 from luminal.managers.watching import PhotonWatch
 from luminal.photon import IPhoton
@@ -48,7 +48,7 @@ from luminal.tree import find_modules, scan_module
 from luminal.trust import TrustPolicy
 from luminal.watcher import DEFAULT_DEBOUNCE, ObserverFactory
 
-__all__ = ["Loader", "LoaderState", "PhotonSource"]
+__all__ = ["Loader", "LoaderState"]
 
 
 class LoaderState(enum.Enum):
