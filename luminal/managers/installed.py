@@ -87,7 +87,8 @@ class InstalledPhotons:
             return await self._stage(path, by_path[path], photon_base, imported)
 
         submodules = {
-            path: EntryPointSelection(tuple(by_path[path])).submodules for path in pending
+            path: EntryPointSelection(tuple(sources)).submodules
+            for path, sources in by_path.items()
         }
         handlers, failed = await self._operations.load(list(by_path), False, stage, submodules)
         for path, installed_name in installed_names.items():

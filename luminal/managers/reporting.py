@@ -14,6 +14,7 @@ from luminal.trust import TrustPolicy
 
 __all__ = ["Reporter", "Settings"]
 
+# The loader's log lines keep the logger name they have always had, which hosts may filter on.
 logger = logging.getLogger("luminal.managers.loader")
 
 
