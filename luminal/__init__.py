@@ -10,6 +10,7 @@ from luminal.errors import (
     EntryPointGroupLoadError,
     EntryPointLoadError,
     FinalizerNotImplementedError,
+    LoaderClosedError,
     LuminalError,
     PhotonLoadError,
     PhotonNameConflictError,
@@ -24,7 +25,7 @@ from luminal.errors import (
 )
 from luminal.hookspecs import hookimpl, hookspec
 from luminal.managers.handler import Handler, HandlerState, PhotonOrigin
-from luminal.managers.loader import Loader
+from luminal.managers.loader import Loader, LoaderState
 from luminal.ownership import PhotonThread
 from luminal.photon import IPhoton
 from luminal.trust import TrustPolicy
@@ -47,6 +48,8 @@ __all__ = [
     "HandlerState",
     "IPhoton",
     "Loader",
+    "LoaderClosedError",
+    "LoaderState",
     "LuminalError",
     "PhotonEntryPoint",
     "PhotonLoadError",

@@ -9,6 +9,7 @@ The hierarchy::
     ├── FinalizerNotImplementedError (NotImplementedError)
     ├── ThreadManagerAlreadyRunningError (RuntimeError)  watching twice
     ├── PhotonReentryError (RuntimeError)             an operation would wait on its own caller
+    ├── LoaderClosedError (RuntimeError)              an operation on a closed loader
     ├── PhotonLoadError (ImportError)                 a source fails to import or validate
     │   ├── PhotonNameConflictError                   two files define photons with one name
     │   ├── PhotonTrustError                          the trust policy refuses a file
@@ -40,6 +41,7 @@ __all__ = [
     "EntryPointGroupLoadError",
     "EntryPointLoadError",
     "FinalizerNotImplementedError",
+    "LoaderClosedError",
     "LuminalError",
     "PhotonLoadError",
     "PhotonNameConflictError",
@@ -101,6 +103,10 @@ class PhotonReentryError(LuminalError, RuntimeError):
     loading, reloading, unloading or starting a photon of a file whose operation is under way,
     ``stop_watching_photons`` and ``close`` would wait for themselves; they raise this at once.
     """
+
+
+class LoaderClosedError(LuminalError, RuntimeError):
+    """A load, reload, unload or watch was asked of a loader after :meth:`Loader.close`."""
 
 
 class PhotonLoadError(LuminalError, ImportError):

@@ -8,6 +8,7 @@ read are the bytes hashed, judged by a :data:`SourceCheck` (the trust policy's) 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import stat
@@ -21,6 +22,7 @@ __all__ = [
     "SourceCheck",
     "canonical_path",
     "checksum_files",
+    "file_checksum",
     "iter_source_files",
     "read_regular_file",
     "read_source",
@@ -86,3 +88,20 @@ def checksum_files(files: dict[Path, bytes], root: Path) -> str:
         digest.update(b"\0")
         digest.update(hashlib.sha512(files[file_path]).digest())
     return digest.hexdigest()
+
+
+async def file_checksum(filename: str, block: int = 2**20) -> str | None:
+    """SHA-512 of a file, read in a worker thread in ``block``-sized chunks; ``None`` if it
+    cannot be read."""
+
+    def digest() -> str:
+        hasher = hashlib.sha512()
+        with open(filename, "rb") as stream:
+            while chunk := stream.read(block):
+                hasher.update(chunk)
+        return hasher.hexdigest()
+
+    try:
+        return await asyncio.to_thread(digest)
+    except OSError:
+        return None

@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "TreeSelection",
     "display_path",
+    "find_modules",
     "is_ignored_name",
     "is_installed_location",
     "is_output_directory",
@@ -31,6 +32,7 @@ __all__ = [
     "iter_package_files",
     "not_a_source_reason",
     "scan_directory",
+    "scan_module",
     "select_sources",
     "sources_at",
 ]
@@ -260,3 +262,27 @@ def iter_package_files(package: Path) -> Iterator[Path]:
                     logger.warning(
                         "skipping %s in package %s: %s", display_path(path), package, reason
                     )
+
+
+def scan_module(path: Path) -> tuple[str, bool, bool]:
+    """Whether ``path`` is a module or a package: ``(path, is_dir, packages_only)``, where
+    ``packages_only`` tells a directory that holds only packages.
+
+    :raises ModuleNotFoundError: if the path does not exist or is no Python module.
+    """
+    if path.is_file() and path.suffix == ".py":
+        return str(path), False, False
+    if path.is_dir():
+        if (path / "__init__.py").is_file():
+            return str(path), True, False
+        _, packages_only = find_modules(path)
+        return str(path), True, packages_only
+    raise ModuleNotFoundError(f"{path} is not a photon module or package", path=str(path))
+
+
+def find_modules(directory: Path) -> tuple[list[tuple[str, bool]], bool]:
+    """The photon sources directly in ``directory`` (:func:`scan_directory`), each with whether
+    it is a directory, and whether they are all packages."""
+    entries = scan_directory(directory, [])
+    found = [(str(entry), kind != "file") for entry, kind in entries]
+    return found, bool(entries) and all(kind == "package" for _, kind in entries)

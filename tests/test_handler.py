@@ -89,7 +89,7 @@ async def test_start_creates_registers_and_starts_the_instance() -> None:
     assert isinstance(handler.instance, Lamp)
     assert handler.instance.calls == ["start"]
     assert handler.state is HandlerState.STARTED
-    assert handler._plugin_manager.get_plugin("lamp") is handler.instance
+    assert handler.plugin_manager.get_plugin("lamp") is handler.instance
 
 
 async def test_start_twice_keeps_the_first_instance() -> None:
@@ -116,7 +116,7 @@ async def test_concurrent_starts_create_one_instance() -> None:
     await asyncio.gather(*(handler.start() for _ in range(20)))
     assert handler.started
     assert created == [handler.instance]
-    assert handler._plugin_manager.get_plugins() == {handler.instance}
+    assert handler.plugin_manager.get_plugins() == {handler.instance}
 
 
 async def test_stop_finalizes_and_unregisters() -> None:
@@ -127,7 +127,7 @@ async def test_stop_finalizes_and_unregisters() -> None:
     assert instance.calls == ["start", "finalize"]
     assert handler.instance is None
     assert handler.state is HandlerState.STOPPED
-    assert not handler._plugin_manager.is_registered(instance)
+    assert not handler.plugin_manager.is_registered(instance)
 
 
 async def test_force_stop_skips_the_finalizer() -> None:
@@ -203,7 +203,7 @@ async def test_init_error_raises_photon_start_error_and_registers_nothing() -> N
     assert isinstance(caught.value.__cause__, ValueError)
     assert caught.value.photon_name == "lamp"
     assert handler.state is HandlerState.LOADED
-    assert handler._plugin_manager.get_plugins() == set()
+    assert handler.plugin_manager.get_plugins() == set()
 
 
 async def test_photon_start_error_unregisters_and_can_be_retried() -> None:
@@ -221,7 +221,7 @@ async def test_photon_start_error_unregisters_and_can_be_retried() -> None:
         await handler.start()
     assert isinstance(caught.value.__cause__, OSError)
     assert handler.instance is None
-    assert handler._plugin_manager.get_plugins() == set()
+    assert handler.plugin_manager.get_plugins() == set()
     await handler.start()
     assert handler.started
     assert len(attempts) == 2

@@ -314,9 +314,7 @@ async def test_per_file_bookkeeping_is_released_on_unload(tmp_path: Path) -> Non
         assert len(handlers) == count - count // 10
         await loader.unload_photons(handlers, force_stop=True)
         assert dict(loader.photons) == {}
-        assert loader._locks == {}
-        assert loader._photon_directories == {}
-        assert loader._lock_users == {}
+        assert loader._registry.idle
 
 
 @needs_fifo

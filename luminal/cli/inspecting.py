@@ -116,7 +116,7 @@ def check_loaded(handler: Handler, plugin_manager: pluggy.PluginManager, into: C
     if handler.photon_class is None:
         return
     try:
-        handler._check_hookimpls(handler.photon_class)
+        handler.check_hookimpls(handler.photon_class)
     except pluggy.PluginValidationError as error:
         into.problems.append(f"{display_path(handler.filepath)}: {error}")
 

@@ -1,6 +1,9 @@
-"""The loader and the handler: the two classes a host works with."""
+"""The loader's parts: the handler, the registry, the operations, reloading and watching.
+
+Import the loader from :mod:`luminal` or :mod:`luminal.managers.loader`; the parts never import
+it, so this package does not either.
+"""
 
 from luminal.managers.handler import Handler, HandlerState, PhotonOrigin
-from luminal.managers.loader import Loader
 
-__all__ = ["Handler", "HandlerState", "Loader", "PhotonOrigin"]
+__all__ = ["Handler", "HandlerState", "PhotonOrigin"]

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import enum
-import hashlib
 import inspect
 import logging
 import sys
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 import pluggy
@@ -23,40 +20,21 @@ from luminal.errors import (
     PhotonStopError,
 )
 from luminal.events import broadcast
+from luminal.managers.lifecycle import (
+    NO_STATE,
+    HandlerContext,
+    HandlerState,
+    PhotonOrigin,
+    adopt_threads_started_since,
+)
 from luminal.managers.reentry import holding, refuse_held, start_context
-from luminal.ownership import Ownership, StopReport, threads_started_since
-from luminal.photon import IPhoton
+from luminal.ownership import Ownership, StopReport
+from luminal.reading import file_checksum
+from luminal.sources import drop_modules
 
-__all__ = ["Handler", "HandlerState", "PhotonOrigin"]
+__all__ = ["NO_STATE", "Handler", "HandlerContext", "HandlerState", "PhotonOrigin"]
 
 logger = logging.getLogger(__name__)
-
-_MISSING = object()
-
-
-class HandlerState(enum.Enum):
-    """Where a handler is in its lifecycle: ``LOADED`` → ``STARTED`` → ``STOPPED``.
-
-    A failed start leaves it ``LOADED`` (it may be started again); a stopped handler is done,
-    and a reload or a new load gives a new handler.
-    """
-
-    #: Imported and validated; no instance runs (never started, or its start failed).
-    LOADED = "loaded"
-    #: Its instance runs: registered in the plugin manager, ``photon_start`` returned.
-    STARTED = "started"
-    #: Unloaded or replaced by a reload; it no longer holds the photon's class.
-    STOPPED = "stopped"
-
-
-@dataclass(frozen=True)
-class PhotonOrigin:
-    """The installed distribution and entry point a photon came from."""
-
-    distribution: str
-    version: str
-    entry_point: str
-    group: str
 
 
 class Handler:
@@ -64,9 +42,8 @@ class Handler:
 
     ``instance`` is the photon *class* (the seed's name is kept); :meth:`start` creates the
     instance and registers it in the loader's pluggy ``PluginManager`` under :attr:`name`.
-    Handlers are created by :class:`~luminal.managers.loader.Loader`, not by hosts. ``lock`` is
-    the loader's lock of the photon's source, so that starting it is serialised with loading,
-    unloading and reloading that source.
+    Handlers are created by the loader, not by hosts; ``context`` (:class:`HandlerContext`)
+    carries what the handlers of one source share.
     """
 
     def __init__(
@@ -77,13 +54,9 @@ class Handler:
         checksum: str,
         instance: type,
         *,
-        plugin_manager: pluggy.PluginManager | None = None,
+        context: HandlerContext | None = None,
         module_name: str | None = None,
-        finalize_timeout: float = 10.0,
-        stop_timeout: float = 5.0,
-        start_timeout: float = 30.0,
         origin: PhotonOrigin | None = None,
-        lock: asyncio.Lock | None = None,
     ) -> None:
         self._logging = logging
         self._name = name
@@ -92,13 +65,14 @@ class Handler:
         self._photon_class: type | None = instance
         self._instance: Any = None
         self._state = HandlerState.LOADED
-        self._plugin_manager = plugin_manager or _standalone_plugin_manager()
+        self._context = context or HandlerContext.standalone()
         self._module_name = module_name or instance.__module__
-        self._finalize_timeout = finalize_timeout
-        self._stop_timeout = stop_timeout
-        self._start_timeout = start_timeout
         self._origin = origin
-        self._lock = lock or asyncio.Lock()
+
+    @property
+    def plugin_manager(self) -> pluggy.PluginManager:
+        """The plugin manager the running instance is registered in."""
+        return self._context.plugin_manager
 
     @property
     def name(self) -> str:
@@ -161,32 +135,18 @@ class Handler:
         is kept for hosts that compare a file on disk with :attr:`checksum`.
         """
 
-        def digest() -> str:
-            hasher = hashlib.sha512()
-            with open(filename, "rb") as stream:
-                while chunk := stream.read(block):
-                    hasher.update(chunk)
-            return hasher.hexdigest()
-
-        try:
-            return await asyncio.to_thread(digest)
-        except OSError:
-            return None
+        return await file_checksum(filename, block)
 
     async def _clear_module_references(self) -> bool:
-        """Remove the photon's module and its sub-modules from ``sys.modules``.
-
-        Returns whether anything was removed.
-        """
+        """Remove the photon's module and its sub-modules from ``sys.modules``; whether any."""
         prefix = self._module_name + "."
-        names = [
-            name
-            for name in list(sys.modules)
+        modules = {
+            name: module
+            for name, module in list(sys.modules.items())
             if name == self._module_name or name.startswith(prefix)
-        ]
-        for name in names:
-            sys.modules.pop(name, None)
-        return bool(names)
+        }
+        drop_modules(modules)
+        return bool(modules)
 
     def _ownership(self) -> Ownership | None:
         if self._instance is None:
@@ -202,27 +162,23 @@ class Handler:
         """Set the photon's threads' stop events and interrupt those that ignore theirs; whether
         all of them ended (see :meth:`~luminal.ownership.Ownership.stop_threads`)."""
         ownership = self._ownership()
-        return ownership is None or not await ownership.stop_threads(self._stop_timeout)
+        return ownership is None or not await ownership.stop_threads(self._context.stop_timeout)
 
     async def _stop_photon_processes(self) -> bool:
         """Terminate, then kill, the photon's child processes and reap them; whether all
         exited."""
         ownership = self._ownership()
-        return ownership is None or not await ownership.stop_processes(self._stop_timeout)
+        return ownership is None or not await ownership.stop_processes(self._context.stop_timeout)
 
     async def _force_stop(self) -> bool:
-        """Stop the photon's tasks, threads and processes without its finalizer.
-
-        The photon can start nothing new from here on. Tasks are cancelled and awaited, then
-        threads and processes are stopped together, each step bounded by ``stop_timeout`` (see
-        :meth:`~luminal.ownership.Ownership.stop`). Returns whether everything stopped; what did
-        not is reported through ``luminal_photon_error`` as a :class:`PhotonStopError`.
-        """
+        """Stop the photon's tasks, threads and processes without its finalizer (see
+        :meth:`~luminal.ownership.Ownership.stop`); the photon can start nothing new. Returns
+        whether everything stopped; what did not is reported as a :class:`PhotonStopError`."""
         ownership = self._ownership()
         if ownership is None:
             return True
         ownership.close(self._name, self._filepath)
-        report = await ownership.stop(self._stop_timeout)
+        report = await ownership.stop(self._context.stop_timeout)
         if not report.clean:
             await self._report(self._leftover_error(report))
         return report.clean
@@ -240,14 +196,12 @@ class Handler:
             traced = error.__cause__ is not None and level >= logging.ERROR
             logger.log(level, "%s", error, exc_info=error if traced else None)
         await broadcast(
-            self._plugin_manager, "luminal_photon_error", path=self._filepath, error=error
+            self._context.plugin_manager, "luminal_photon_error", path=self._filepath, error=error
         )
 
     async def _call_own_hook(self, hook_name: str, **kwargs: Any) -> Any:
-        """Call one lifecycle hook on this photon's instance only, awaiting it if async.
-
-        Returns ``_MISSING`` when the instance does not implement the hook.
-        """
+        """Call one lifecycle hook on this photon's instance only, awaiting it if async
+        (``NO_STATE`` when the instance does not implement it)."""
         result = self._invoke_own_hook(hook_name, **kwargs)
         if inspect.isawaitable(result):
             result = await result
@@ -255,18 +209,18 @@ class Handler:
 
     def _invoke_own_hook(self, hook_name: str, **kwargs: Any) -> Any:
         """Call one lifecycle hook on this photon's instance; an async one's awaitable is
-        returned as is. ``_MISSING`` when the instance does not implement the hook."""
+        returned as is. ``NO_STATE`` when the instance does not implement the hook."""
         instance = self._instance
         method = getattr(instance, hook_name, None)
         if method is None:
-            return _MISSING
-        opts = self._plugin_manager.parse_hookimpl_opts(instance, hook_name)
+            return NO_STATE
+        opts = self._context.plugin_manager.parse_hookimpl_opts(instance, hook_name)
         if opts is None:
-            return _MISSING
+            return NO_STATE
         accepted = pluggy.HookImpl(instance, self._name, method, opts).argnames
         return method(**{key: value for key, value in kwargs.items() if key in accepted})
 
-    async def _stop(self, force_stop: bool = False) -> bool:
+    async def stop(self, force_stop: bool = False) -> bool:
         """Unregister and stop the running photon; whether everything it owned stopped.
 
         Gracefully, the ``photon_finalize`` hook runs (bounded by the loader's
@@ -278,13 +232,17 @@ class Handler:
         """
         if self._state is not HandlerState.STARTED:
             raise PhotonNotInitializedError(f"photon {self._name!r} was never started", self._name)
-        if self._plugin_manager.is_registered(self._instance):
-            self._plugin_manager.unregister(self._instance)
+        if self._context.plugin_manager.is_registered(self._instance):
+            self._context.plugin_manager.unregister(self._instance)
         finalized = force_stop or await self._finalize()
         clean = await self._force_stop()
         self._state = HandlerState.STOPPED
         self._instance = None
         return finalized and clean
+
+    async def _stop(self, force_stop: bool = False) -> bool:
+        """The documented name of :meth:`stop`."""
+        return await self.stop(force_stop)
 
     async def _finalize(self, report_missing: bool = True) -> bool:
         """Run the finalizer in a task bounded by ``finalize_timeout``; whether it is not left
@@ -299,38 +257,46 @@ class Handler:
         finalizer = asyncio.get_running_loop().create_task(
             self._call_own_hook("photon_finalize"), name=f"{self._name}-finalize"
         )
+        finalize_timeout, stop_timeout = self._context.finalize_timeout, self._context.stop_timeout
         try:
-            await asyncio.wait({finalizer}, timeout=self._finalize_timeout)
+            await asyncio.wait({finalizer}, timeout=finalize_timeout)
             timed_out = not finalizer.done()
             if timed_out:
                 finalizer.cancel()
-                await asyncio.wait({finalizer}, timeout=self._stop_timeout)
+                await asyncio.wait({finalizer}, timeout=stop_timeout)
         except asyncio.CancelledError:
             finalizer.cancel()
             raise
         if not finalizer.done():
             await self._report(
                 self._stop_error(
-                    f"did not finish within {self._finalize_timeout} s and ignored cancellation "
-                    f"for {self._stop_timeout} s; task {finalizer.get_name()!r} is left running"
+                    f"did not finish within {finalize_timeout} s and ignored cancellation "
+                    f"for {stop_timeout} s; task {finalizer.get_name()!r} is left running"
                 )
             )
             return False
+        await self._report_finalizer(finalizer, timed_out, report_missing)
+        return True
+
+    async def _report_finalizer(
+        self, finalizer: asyncio.Task[Any], timed_out: bool, report_missing: bool
+    ) -> None:
+        """Report a finalizer that ended by timing out, being cancelled, raising or missing."""
         if timed_out or finalizer.cancelled():
             cause = None if finalizer.cancelled() else finalizer.exception()
             what = "was cancelled"
             if timed_out:
-                what = f"did not finish within {self._finalize_timeout} s"
+                what = f"did not finish within {self._context.finalize_timeout} s"
             await self._report(self._stop_error(what, cause))
-            return True
+            return
         try:
             outcome = finalizer.result()
         except FinalizerNotImplementedError:
-            outcome = _MISSING
+            outcome = NO_STATE
         except Exception as error:
             await self._report(self._stop_error(f"raised {type(error).__name__}: {error}", error))
-            return True
-        if outcome is _MISSING and report_missing:
+            return
+        if outcome is NO_STATE and report_missing:
             await self._report(
                 FinalizerNotImplementedError(
                     f"photon {self._name!r} from {self._filepath} has no finalizer; "
@@ -339,7 +305,6 @@ class Handler:
                 ),
                 logging.WARNING,
             )
-        return True
 
     def _stop_error(self, what: str, cause: BaseException | None = None) -> PhotonStopError:
         error = PhotonStopError(
@@ -350,7 +315,7 @@ class Handler:
         error.__cause__ = cause
         return error
 
-    async def _create_instance(self) -> Any:
+    async def create_instance(self) -> Any:
         """Instantiate the photon class; the instance is not visible to anyone yet.
 
         ``__new__`` and ``__init__`` are called apart so that, when ``__init__`` raises, what it
@@ -373,7 +338,7 @@ class Handler:
                 if isinstance(instance, photon_class):
                     factory.__init__(instance)
         except Exception as error:
-            _adopt_threads_started_since(instance, before)
+            adopt_threads_started_since(instance, before)
             self._instance = instance
             await self._force_stop()
             self._instance = None
@@ -383,20 +348,20 @@ class Handler:
                 self._name,
                 self._filepath,
             ) from error
-        _adopt_threads_started_since(instance, before)
+        adopt_threads_started_since(instance, before)
         return instance
 
-    def _check_hookimpls(self, instance: Any) -> None:
+    def check_hookimpls(self, instance: Any) -> None:
         """Reject hook implementations whose arguments the spec lacks, before registering.
 
         pluggy's ``register`` is not atomic: it can fail half-way through. Validating first
         means a failed start never leaves half a registration behind.
         """
         for attribute in dir(instance):
-            opts = self._plugin_manager.parse_hookimpl_opts(instance, attribute)
+            opts = self._context.plugin_manager.parse_hookimpl_opts(instance, attribute)
             if opts is None:
                 continue
-            hook_caller = getattr(self._plugin_manager.hook, attribute, None)
+            hook_caller = getattr(self._context.plugin_manager.hook, attribute, None)
             spec = getattr(hook_caller, "spec", None)
             if spec is None:
                 continue
@@ -409,8 +374,8 @@ class Handler:
                     f"{sorted(unknown)}; the spec has {list(spec.argnames)}",
                 )
 
-    async def _activate(
-        self, instance: Any, state: Any = _MISSING, *, action: str = "started"
+    async def activate(
+        self, instance: Any, state: Any = NO_STATE, *, action: str = "started"
     ) -> None:
         """Register ``instance`` and run its ``photon_import_state`` and ``photon_start``.
 
@@ -422,15 +387,15 @@ class Handler:
         """
         before = set(threading.enumerate())
         try:
-            self._check_hookimpls(instance)
+            self.check_hookimpls(instance)
             self._instance = instance
-            if state is not _MISSING:
+            if state is not NO_STATE:
                 await self._call_own_hook("photon_import_state", state=state)
             await self._run_start_hook()
         except Exception as error:
-            _adopt_threads_started_since(instance, before)
-            if self._plugin_manager.is_registered(instance):
-                self._plugin_manager.unregister(instance)
+            adopt_threads_started_since(instance, before)
+            if self._context.plugin_manager.is_registered(instance):
+                self._context.plugin_manager.unregister(instance)
             if self._instance is instance:
                 await self._finalize(report_missing=False)
             await self._force_stop()
@@ -441,11 +406,11 @@ class Handler:
                 self._name,
                 self._filepath,
             ) from error
-        _adopt_threads_started_since(instance, before)
+        adopt_threads_started_since(instance, before)
         self._state = HandlerState.STARTED
         if self._logging:
             logger.info("%s photon %s from %s", action, self._name, self._filepath)
-        await broadcast(self._plugin_manager, "luminal_photon_started", handler=self)
+        await broadcast(self._context.plugin_manager, "luminal_photon_started", handler=self)
 
     async def _run_start_hook(self) -> None:
         """Register the instance and run its ``photon_start``; an ``async`` one in a task
@@ -468,12 +433,12 @@ class Handler:
                 name=f"{self._name}-start",
             )
             try:
-                await asyncio.wait({starting}, timeout=self._start_timeout)
+                await asyncio.wait({starting}, timeout=self._context.start_timeout)
                 if not starting.done():
                     starting.cancel()
-                    await asyncio.wait({starting}, timeout=self._stop_timeout)
+                    await asyncio.wait({starting}, timeout=self._context.stop_timeout)
                     raise TimeoutError(
-                        f"photon_start did not finish within {self._start_timeout} s"
+                        f"photon_start did not finish within {self._context.start_timeout} s"
                     )
             except asyncio.CancelledError:
                 starting.cancel()
@@ -483,7 +448,7 @@ class Handler:
         starting.result()
 
     def _register_and_start(self) -> Any:
-        self._plugin_manager.register(self._instance, name=self._name)
+        self._context.plugin_manager.register(self._instance, name=self._name)
         return self._invoke_own_hook("photon_start")
 
     async def _register_and_await_start(self) -> None:
@@ -501,48 +466,32 @@ class Handler:
             loaded and unregistered, and the error is also sent to ``luminal_photon_error``.
         :raises PhotonNotFoundError: if the photon was unloaded (or replaced by a reload).
         """
-        refuse_held([self._lock], f"start() of photon {self._name!r}")
-        async with self._lock:
+        refuse_held([self._context.lock], f"start() of photon {self._name!r}")
+        async with self._context.lock:
             if self._state is HandlerState.STARTED:
                 return
-            with holding([self._lock]):
+            with holding([self._context.lock]):
                 try:
-                    await self._activate(await self._create_instance())
+                    await self.activate(await self.create_instance())
                 except PhotonStartError as error:
                     await self._report(error)
                     raise
 
-    async def _export_state(self) -> Any:
-        """The running instance's ``photon_export_state`` result, or ``_MISSING``."""
+    async def export_state(self) -> Any:
+        """The running instance's ``photon_export_state`` result, or ``NO_STATE``."""
         if self._instance is None:
-            return _MISSING
+            return NO_STATE
         return await self._call_own_hook("photon_export_state")
 
-    async def _restart(self, state: Any = _MISSING) -> None:
+    async def restart(self, state: Any = NO_STATE) -> None:
         """Start a stopped handler again with a fresh instance (used to roll a reload back)."""
         self._state = HandlerState.LOADED
-        await self._activate(
-            await self._create_instance(), state, action="restarted the previous version of"
+        await self.activate(
+            await self.create_instance(), state, action="restarted the previous version of"
         )
 
-    def _release(self) -> None:
+    def release(self) -> None:
         """Drop the references to the photon class and instance, so its module can be freed."""
         self._state = HandlerState.STOPPED
         self._instance = None
         self._photon_class = None
-
-
-def _adopt_threads_started_since(instance: Any, before: set[threading.Thread]) -> None:
-    """Make the plain threads started since ``before`` (while the photon's ``__init__`` or
-    ``photon_start`` ran) the instance's, so a stop reports those that outlive it."""
-    started = threads_started_since(before)
-    if started and isinstance(instance, IPhoton):
-        instance._luminal_ownership.adopt_threads(started)
-
-
-def _standalone_plugin_manager() -> pluggy.PluginManager:
-    from luminal import hookspecs
-
-    plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    plugin_manager.add_hookspecs(hookspecs)
-    return plugin_manager

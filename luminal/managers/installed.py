@@ -1,9 +1,9 @@
 """Loading photons from installed distributions' entry points into a loader.
 
 :class:`InstalledPhotons` is what ``Loader.load_entry_points`` runs: it finds and locates the
-group's entry points in one worker-thread call (:mod:`luminal.discovery`), imports every selected
-source in another, and commits each through the loader like a loose photon package, so reload,
-unload and checksum work the same.
+group's entry points in one worker-thread call (:mod:`luminal.discovery`), then loads their
+sources through the one load pipeline (:meth:`Operations.load`) like loose photon packages, so
+reload, unload and checksum work the same.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import logging
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from luminal.discovery import (
     EntryPointPolicy,
@@ -29,21 +28,21 @@ from luminal.errors import (
     PhotonLoadError,
     PhotonNameConflictError,
 )
-from luminal.events import broadcast
-from luminal.managers.handler import Handler, PhotonOrigin
+from luminal.managers.handler import Handler
+from luminal.managers.operations import Operations, Staged
+from luminal.managers.registry import PhotonSource
+from luminal.managers.staging import origin_of
 from luminal.sources import ImportedSource, raise_load_error
 
-if TYPE_CHECKING:
-    from luminal.managers.loader import Loader, PhotonSource
-
-__all__ = ["InstalledPhotons", "check_entry_point_arguments", "origin_of"]
+__all__ = ["InstalledPhotons", "check_entry_point_arguments"]
 
 
 class InstalledPhotons:
-    """One ``load_entry_points`` call on a loader."""
+    """Loads the photons of an entry-point group through a loader's operations."""
 
-    def __init__(self, loader: Loader) -> None:
-        self._loader = loader
+    def __init__(self, operations: Operations) -> None:
+        self._operations = operations
+        self._reporter = operations.reporter
 
     async def load(
         self,
@@ -57,101 +56,67 @@ class InstalledPhotons:
         if wanted is not None:
             missing = sorted(set(wanted) - {entry.name for entry in entries})
             if missing:
-                self._loader._log(
+                self._reporter.log(
                     logging.WARNING,
                     "no entry point named %s in group %r (not installed, or refused by policy)",
                     ", ".join(missing),
                     group,
                 )
         for error in errors:
-            await self._loader._report(error.path or error.value, error)
+            await self._reporter.report(error.path or error.value, error)
         by_path: dict[Path, list[EntryPointSource]] = {}
         for source in located:
             by_path.setdefault(source.path, []).append(source)
         handlers, failed = await self._load_sources(by_path, photon_base)
         errors.extend(failed)
-        if errors and not self._loader._suppress_errors:
+        if errors and not self._operations.settings.suppress_errors:
             raise EntryPointGroupLoadError(group, errors, handlers)
         return handlers
 
     async def _load_sources(
         self, by_path: Mapping[Path, Sequence[EntryPointSource]], photon_base: type
     ) -> tuple[list[Handler], list[EntryPointLoadError]]:
-        """Load sources with the photons their entry points name; report what fails.
+        """Load sources with the photons their entry points name, through the one load
+        pipeline; warn of a package that imported itself by its installed name."""
+        loaded = self._operations.registry.sources
+        pending = [path for path in by_path if path not in loaded]
+        installed_names = {path: by_path[path][0].package for path in pending}
+        imported_before = {name for name in installed_names.values() if name in sys.modules}
 
-        The sources are imported in one worker-thread call, as a directory's are, then
-        validated and committed one by one in the order given. Reports and events are sent in
-        that order, source by source, once the locks are released.
-        """
-        handlers: list[Handler] = []
-        outcomes: list[tuple[Path, list[EntryPointLoadError], PhotonSource | None, bool]] = []
-        async with self._loader._locked(by_path):
-            pending = [path for path in by_path if path not in self._loader._sources]
-            installed_names = {path: by_path[path][0].package for path in pending}
-            imported_before = {name for name in installed_names.values() if name in sys.modules}
-            imports = await self._loader._import_sources(
-                pending,
-                recursive=False,
-                submodules={
-                    path: EntryPointSelection(tuple(by_path[path])).submodules for path in pending
-                },
-            )
-            for path, sources in by_path.items():
-                loaded = self._loader._sources.get(path)
-                if loaded is not None:
-                    self._loader._log(
-                        logging.WARNING,
-                        "%s is already loaded; use reload_photon to refresh it",
-                        path,
-                    )
-                    handlers.extend(loaded.handlers)
-                    continue
-                committed, errors = await self._commit_source(
-                    path, sources, photon_base, imports[path]
-                )
-                if committed is not None:
-                    handlers.extend(committed.handlers)
-                installed_name = installed_names[path]
-                imported_itself = (
-                    installed_name not in imported_before and installed_name in sys.modules
-                )
-                outcomes.append((path, errors, committed, imported_itself))
-            self._loader._remove_finders_when_idle()
-        failed: list[EntryPointLoadError] = []
-        for path, errors, committed, imported_itself in outcomes:
-            for error in errors:
-                await self._loader._report(str(path), error)
-            failed.extend(errors)
-            if imported_itself:
-                self._loader._log(
+        async def stage(path: Path, imported: ImportedSource | Exception) -> Staged:
+            return await self._stage(path, by_path[path], photon_base, imported)
+
+        submodules = {
+            path: EntryPointSelection(tuple(sources)).submodules
+            for path, sources in by_path.items()
+        }
+        handlers, failed = await self._operations.load(list(by_path), False, stage, submodules)
+        for path, installed_name in installed_names.items():
+            if installed_name not in imported_before and installed_name in sys.modules:
+                self._reporter.log(
                     logging.WARNING,
                     "photon package %s was imported by its installed name %r; that copy is not "
                     "reloaded (use relative imports inside the package)",
                     path,
-                    installed_names[path],
+                    installed_name,
                 )
-            for handler in committed.handlers if committed is not None else ():
-                self._loader._log(logging.INFO, "loaded photon %s from %s", handler.name, path)
-                await broadcast(
-                    self._loader._plugin_manager, "luminal_photon_loaded", handler=handler
-                )
-        return handlers, failed
+        return handlers, [error for error in failed if isinstance(error, EntryPointLoadError)]
 
-    async def _commit_source(
+    async def _stage(
         self,
         path: Path,
         sources: Sequence[EntryPointSource],
         photon_base: type,
         imported: ImportedSource | Exception,
-    ) -> tuple[PhotonSource | None, list[EntryPointLoadError]]:
-        """Validate and commit one imported source with the photons its entry points name.
+    ) -> Staged:
+        """Validate one imported source with the photons its entry points name.
 
         An entry point that names no photon, or a photon whose name is taken, is dropped and the
         source imported again for the others: an import is cheap, and a partly broken
-        distribution should not take its working photons down. Returns the committed source, if
-        any, and the errors to report.
+        distribution should not take its working photons down.
         """
-        errors: list[EntryPointLoadError] = []
+        staging = self._operations.staging
+        errors: list[PhotonLoadError] = []
         remaining = list(sources)
         attempt: ImportedSource | Exception | None = imported
         while remaining:
@@ -160,7 +125,7 @@ class InstalledPhotons:
             try:
                 if isinstance(given, Exception):
                     raise_load_error(path, given)
-                source = await self._loader._prepare_source(
+                source = await staging.prepare(
                     path,
                     photon_base,
                     (),
@@ -174,24 +139,18 @@ class InstalledPhotons:
                 errors.append(error)
                 continue
             except PhotonLoadError as error:
-                for item in remaining:
-                    failure = EntryPointLoadError(f"{item.entry}: {error}", item.entry, path)
-                    failure.__cause__ = error
-                    errors.append(failure)
+                errors.extend(_failure(item, error, path) for item in remaining)
                 break
-            conflict = self._loader._conflict(source.handlers)
+            conflict = staging.registry.conflict(source.handlers)
             if conflict is None:
-                self._loader._commit_source(source)
                 return source, errors
-            self._loader._drop_imported(source.module_name, source.modules, source.helpers)
+            staging.drop_source(source)
             taken = next(
                 (item for item in remaining if _names_photon(item, source, conflict)),
                 remaining[0],
             )
             remaining.remove(taken)
-            failure = EntryPointLoadError(f"{taken.entry}: {conflict}", taken.entry, path)
-            failure.__cause__ = conflict
-            errors.append(failure)
+            errors.append(_failure(taken, conflict, path))
         return None, errors
 
 
@@ -227,6 +186,13 @@ def _discover(
     return entries, located, failed
 
 
+def _failure(source: EntryPointSource, error: PhotonLoadError, path: Path) -> EntryPointLoadError:
+    """``error`` as the failure of one entry point, chained to it."""
+    failure = EntryPointLoadError(f"{source.entry}: {error}", source.entry, path)
+    failure.__cause__ = error
+    return failure
+
+
 def _raised_for(source: EntryPointSource, error: EntryPointLoadError) -> bool:
     return source.entry.name == error.entry_point and source.entry.value == error.value
 
@@ -238,7 +204,3 @@ def _names_photon(
         handler.name == conflict.photon_name and handler.origin == origin_of(source.entry)
         for handler in prepared.handlers
     )
-
-
-def origin_of(entry: PhotonEntryPoint) -> PhotonOrigin:
-    return PhotonOrigin(entry.distribution, entry.version, entry.name, entry.group)

@@ -1,8 +1,9 @@
 """Following photon directory trees: watchdog's change notices, applied to a loader in order.
 
 :class:`PhotonWatch` is what ``Loader.watch_photons`` starts and ``stop_watching_photons`` stops.
-Its one worker task runs on the loop that called ``watch_photons`` and drives the loader's own
-load, reload and unload, so every photon lifecycle stays on that loop.
+Its one worker task runs on the loop that called ``watch_photons`` and drives the loader's
+operations (:class:`~luminal.managers.operations.Operations`), so every photon lifecycle stays
+on that loop.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from luminal.errors import (
     DirectoryLoadError,
+    DirectoryNotFoundError,
     PhotonLoadError,
     PhotonNotFoundError,
     PhotonReloadError,
@@ -32,13 +33,12 @@ from luminal.managers.disk_state import (
 )
 from luminal.managers.failures import Failures
 from luminal.managers.handler import Handler, HandlerState
+from luminal.managers.operations import Operations
 from luminal.photon import IPhoton
 from luminal.sources import canonical_path, source_path
 from luminal.tree import sources_at
-from luminal.watcher import DirectoryWatcher
-
-if TYPE_CHECKING:
-    from luminal.managers.loader import Loader
+from luminal.trust import TrustPolicy
+from luminal.watcher import DirectoryWatcher, ObserverFactory
 
 __all__ = ["PhotonWatch", "check_disjoint", "watched_directory"]
 
@@ -47,9 +47,6 @@ logger = logging.getLogger(__name__)
 RECREATE_GRACE = 0.25
 """Seconds a deleted source may take to reappear (a safe-write with a gap) and be reloaded,
 with its state, instead of being unloaded."""
-
-
-MakeWatcher = Callable[..., DirectoryWatcher]
 
 
 class PhotonWatch:
@@ -62,13 +59,24 @@ class PhotonWatch:
     """
 
     def __init__(
-        self, loader: Loader, directories: Sequence[Path], make_watcher: MakeWatcher
+        self,
+        operations: Operations,
+        directories: Sequence[Path],
+        debounce: float,
+        observer_factory: ObserverFactory | None,
     ) -> None:
-        self._loader = loader
+        self._operations = operations
+        self._registry = operations.registry
+        make_watcher = functools.partial(
+            DirectoryWatcher,
+            loop=asyncio.get_running_loop(),
+            debounce=debounce,
+            observer_factory=observer_factory,
+        )
         self.watchers = [
             make_watcher(root, functools.partial(self.on_change, root)) for root in directories
         ]
-        self._lock_file = _lock_file_of(loader)
+        self._lock_file = _lock_file_of(operations.settings.trust)
         followed: dict[Path, Callable[[Path], None]] = {
             root: self._on_root_change for root in directories if root.parent != root
         }
@@ -117,6 +125,8 @@ class PhotonWatch:
                 logger.warning("cannot watch %s for changes: %s", guard.root, error)
         for root in self.roots:
             await self._reconcile(root)
+        for root in self.roots:
+            self._operations.reporter.log(logging.INFO, "watching %s for photon changes", root)
 
     async def stop(self, halt_threads: bool, timeout: float) -> None:
         """Drop what waits for its debounce, stop and join the observers, and let the worker
@@ -141,6 +151,8 @@ class PhotonWatch:
         for watcher in self.watchers:
             # A tree whose directory came back may have been restarted meanwhile.
             await asyncio.to_thread(watcher.stop, timeout)
+        for root in self.roots:
+            self._operations.reporter.log(logging.INFO, "stopped watching %s", root)
 
     def on_change(self, root: Path, path: Path) -> None:
         """A path of the tree at ``root`` settled (on the loop): queue it for the one worker that
@@ -191,14 +203,14 @@ class PhotonWatch:
 
     async def _reconcile(self, root: Path) -> None:
         """Bring what is loaded from the tree at ``root`` in step with the disk, and start it."""
-        loaded = [path for path in self._loader._sources if path.is_relative_to(root)]
+        loaded = [path for path in self._registry.sources if path.is_relative_to(root)]
         if not loaded:
             await self._load_tree(root)
             return
         await self._apply_changes(root, {root}, from_events=False)
         await self._start(
             handler
-            for path, source in list(self._loader._sources.items())
+            for path, source in list(self._registry.sources.items())
             if path.is_relative_to(root)
             for handler in source.handlers
         )
@@ -208,7 +220,7 @@ class PhotonWatch:
         watcher = next(watcher for watcher in self.watchers if watcher.root == root)
         if not root.is_dir():
             # inotify follows the moved directory itself, under paths that no longer hold it.
-            await asyncio.to_thread(watcher.stop, self._loader._stop_timeout)
+            await asyncio.to_thread(watcher.stop, self._operations.settings.stop_timeout)
             if root not in self._lost_roots:
                 self._lost_roots.add(root)
                 logger.warning(
@@ -216,12 +228,12 @@ class PhotonWatch:
                     "it is followed again if it reappears",
                     root,
                 )
-            for path in [path for path in self._loader._sources if path.is_relative_to(root)]:
+            for path in [path for path in self._registry.sources if path.is_relative_to(root)]:
                 await self._unload(path)
             return
         if self._stopping:
             return
-        await asyncio.to_thread(watcher.restart, self._loader._stop_timeout)
+        await asyncio.to_thread(watcher.restart, self._operations.settings.stop_timeout)
         if root in self._lost_roots:
             self._lost_roots.discard(root)
             logger.warning("watched directory %s is back: it is followed again", root)
@@ -236,8 +248,10 @@ class PhotonWatch:
                 await self._reconcile(root)
 
     async def _load_tree(self, directory: Path) -> None:
+        if not directory.is_dir():
+            raise DirectoryNotFoundError(f"photon directory {directory} is missing", directory)
         try:
-            handlers = await self._loader.load_photons(directory, recursive=True)
+            handlers = await self._operations.load_directory(directory, IPhoton, [], True)
         except DirectoryLoadError as error:
             handlers = error.handlers
             for failure in error.errors:
@@ -265,7 +279,7 @@ class PhotonWatch:
             affected |= self._sources_touched_by(root, path)
             candidates |= sources_at(root, path)
         self._forget_vanished_failures(paths)
-        to_load = {path for path in candidates if path not in self._loader._sources}
+        to_load = {path for path in candidates if path not in self._registry.sources}
         gone = {path for path in affected if not source_present(path)}
         for path in affected - gone:
             self._vanished.pop(path, None)
@@ -288,7 +302,7 @@ class PhotonWatch:
             if self.halting:
                 return
             await self._reload(group)
-        to_load = {path for path in candidates if path not in self._loader._sources}
+        to_load = {path for path in candidates if path not in self._registry.sources}
         if to_load:
             names_freed |= await self._unload_vanished()
         await self._load_new(root, to_load, helpers_changed, names_freed)
@@ -301,7 +315,7 @@ class PhotonWatch:
         wanted = self.failures.wanted_names()
         due: set[Path] = set()
         for path in gone:
-            source = self._loader._sources.get(path)
+            source = self._registry.sources.get(path)
             remaining = self._vanished.setdefault(path, loop.time()) + RECREATE_GRACE - loop.time()
             if remaining <= 0 or (
                 source is not None and wanted & {handler.name for handler in source.handlers}
@@ -318,7 +332,7 @@ class PhotonWatch:
         groups: list[set[Path]] = []
         helpers_changed = False
         for path in sorted(present):
-            source = self._loader._sources.get(path)
+            source = self._registry.sources.get(path)
             current = await asyncio.to_thread(current_checksum, path)
             if source is None or current is None:
                 continue
@@ -327,7 +341,7 @@ class PhotonWatch:
                 helpers_changed |= not source.handlers
             elif path in self.failures.reloads:
                 del self.failures.reloads[path]
-                self._loader._log(
+                self._operations.reporter.log(
                     logging.INFO, "%s is back to the running version; nothing to reload", path
                 )
         return groups, helpers_changed
@@ -337,7 +351,7 @@ class PhotonWatch:
     ) -> bool:
         """Add a group per changed helper module (its users); whether any helper changed."""
         changed = False
-        for location, users in self._helper_users().items():
+        for location, users in self._registry.helper_users().items():
             if not any(path == location or path.is_relative_to(location) for path in paths):
                 continue
             current = await asyncio.to_thread(current_checksum, location)
@@ -354,7 +368,7 @@ class PhotonWatch:
         moved to the path about to be loaded, in this tree or another); whether any was."""
         vanished = [
             path
-            for path in self._loader._sources
+            for path in self._registry.sources
             if any(path.is_relative_to(root) for root in self.roots) and not source_present(path)
         ]
         for path in vanished:
@@ -378,9 +392,9 @@ class PhotonWatch:
         if not (helpers_changed or names_freed):
             return
         if names_freed:
-            for path in self.failures.reloads_to_retry(self._loader.photons):
+            for path in self.failures.reloads_to_retry(self._registry.photons):
                 await self._reload({path})
-        for path in list(self.failures.loads_to_retry(helpers_changed, self._loader.photons)):
+        for path in list(self.failures.loads_to_retry(helpers_changed, self._registry.photons)):
             failed_root = next((root for root in self.roots if path.is_relative_to(root)), None)
             if self.halting:
                 return
@@ -401,47 +415,33 @@ class PhotonWatch:
         """Loaded sources that ``path`` is, lies in (a package's module) or contains."""
         touched = set()
         for candidate in (path, *path.parents):
-            if candidate in self._loader._sources:
+            if candidate in self._registry.sources:
                 touched.add(candidate)
             if candidate == root:
                 break
         if path.suffix != ".py" or path.is_dir():
             touched.update(
-                source for source in self._loader._sources if source.is_relative_to(path)
+                source for source in self._registry.sources if source.is_relative_to(path)
             )
         return touched
 
-    def _helper_users(self) -> dict[Path, set[Path]]:
-        """Each helper module's file (or package directory) → the sources that import it."""
-        users: dict[Path, set[Path]] = {}
-        for source in self._loader._sources.values():
-            for module in source.helpers.values():
-                file = getattr(module, "__file__", None)
-                if file is None:
-                    continue
-                location = Path(file)
-                if location.name == "__init__.py":
-                    location = location.parent
-                users.setdefault(location, set()).add(source.path)
-        return users
-
     async def _unload(self, path: Path) -> bool:
         """Unload a vanished source; whether it was a helper (a source without photons)."""
-        source = self._loader._sources.get(path)
+        source = self._registry.sources.get(path)
         self.failures.forget(path)
         self._vanished.pop(path, None)
         if source is None:
             return False
         with contextlib.suppress(PhotonNotFoundError):
-            await self._loader._absorb_source(path, force_stop=False, discard_unstarted=True)
+            await self._operations.unload_path(path, discard_unstarted=True)
         return not source.handlers
 
     async def _reload(self, group: set[Path]) -> None:
-        paths = sorted(path for path in group if path in self._loader._sources)
+        paths = sorted(path for path in group if path in self._registry.sources)
         if not paths:
             return
         try:
-            handlers = await self._loader._reload_sources(paths)
+            handlers = await self._operations.reload_paths(paths)
         except PhotonReloadError as error:  # reported; the previous version keeps running
             self.failures.reload_failed(paths, error)
             return
@@ -459,16 +459,18 @@ class PhotonWatch:
         helper changes, not on every ``touch``.
         """
         current = await asyncio.to_thread(current_checksum, path)
-        if current is None or path in self._loader._sources:
+        if current is None or path in self._registry.sources:
             self.failures.loads.pop(path, None)
             return False
         if not force and self.failures.has_failed(path, current):
             return False
         # The trust policy judges symlinks and permissions against the watched tree, as it
         # does for the sources of the initial load.
-        self._loader._photon_directories[source_path(path)] = root
+        self._registry.give_directory(source_path(path), root)
         try:
-            handlers = await self._loader._emit_photon(path, IPhoton, [], recursive=True)
+            handlers = await self._operations.load_source(
+                source_path(path), IPhoton, [], recursive=True
+            )
         except PhotonLoadError as error:
             self.failures.load_failed(path, current, error)  # reported
             return False
@@ -485,7 +487,7 @@ class PhotonWatch:
                     await handler.start()
 
 
-def _lock_file_of(loader: Loader) -> Path | None:
-    """The canonical path of the loader's trust lock file, if it has one."""
-    lock_file = loader.trust.lock_file if loader.trust is not None else None
+def _lock_file_of(trust: TrustPolicy | None) -> Path | None:
+    """The canonical path of the trust policy's lock file, if it has one."""
+    lock_file = trust.lock_file if trust is not None else None
     return None if lock_file is None else canonical_path(os.fspath(lock_file))

@@ -1,0 +1,150 @@
+"""Importing photon sources for one loader: its finders, worker-thread batches, ``sys.modules``.
+
+An :class:`Importer` owns a loader's private module namespace and its two finders. Every import
+of a photon source goes through :meth:`Importer.import_batch` (one worker-thread call for any
+number of sources), and every module a loader lets go of leaves ``sys.modules`` through
+:func:`drop_modules` or :func:`stash_modules`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
+
+from luminal.finders import HelperFinder, PackageFinder, release_helpers
+from luminal.reading import SourceCheck
+from luminal.sources import (
+    ImportedSource,
+    ImportRequest,
+    drop_modules,
+    import_sources,
+    module_name_for,
+)
+from luminal.trust import TrustPolicy
+
+__all__ = ["Importer", "drop_modules", "stash_modules"]
+
+_loader_numbers = itertools.count()
+
+
+class Importer:
+    """A loader's import machinery: the namespace of its module names and its finders.
+
+    The finders sit in ``sys.meta_path`` while a source is loaded or importing; ``has_sources``
+    tells whether any is loaded.
+    """
+
+    def __init__(self, trust: TrustPolicy | None, has_sources: Callable[[], bool]) -> None:
+        self.namespace = f"luminal_photon{next(_loader_numbers)}"
+        self.check: SourceCheck | None = trust.check_source if trust is not None else None
+        check_compiled = trust.check_compiled if trust is not None else None
+        self.package_finder = PackageFinder(check_compiled)
+        self.helper_finder = HelperFinder(self.package_finder, self.check, check_compiled)
+        self._has_sources = has_sources
+        self._in_flight = 0
+
+    def module_name(self, path: Path) -> str:
+        return module_name_for(path, self.namespace)
+
+    def install_finders(self) -> None:
+        for finder in (self.helper_finder, self.package_finder):
+            if finder not in sys.meta_path:
+                sys.meta_path.insert(0, finder)
+
+    def remove_finders_when_idle(self) -> None:
+        """Take the finders out of ``sys.meta_path`` once no source is loaded or importing."""
+        if self._has_sources() or self._in_flight:
+            return
+        for finder in (self.package_finder, self.helper_finder):
+            with contextlib.suppress(ValueError):
+                sys.meta_path.remove(finder)
+
+    def open_root(self, root: Path, package_name: str, package_files: dict[Path, bytes]) -> None:
+        """Let a committed source's directory and package modules be imported."""
+        self.install_finders()
+        self.helper_finder.add_root(root)
+        self.add_package(package_name, package_files)
+
+    def add_package(self, package_name: str, package_files: dict[Path, bytes]) -> None:
+        if package_files:
+            self.package_finder.add(package_name, package_files)
+
+    def close_root(self, root: Path, package_name: str) -> None:
+        self.helper_finder.remove_root(root)
+        self.package_finder.discard(package_name)
+
+    async def import_batch(
+        self,
+        paths: Sequence[Path],
+        recursive: bool,
+        submodules: Mapping[Path, Sequence[str]] | None = None,
+        directories: Mapping[Path, Path] | None = None,
+    ) -> dict[Path, ImportedSource | Exception]:
+        """Import sources in one worker-thread call; a failure is kept in its place.
+
+        ``submodules`` names, per source, the modules to import besides its top module (those
+        its entry points name); ``directories`` the photon directory the trust policy judges
+        each source against.
+        """
+        if not paths:
+            return {}
+        requests = [
+            ImportRequest(
+                path,
+                self.module_name(path),
+                (submodules or {}).get(path, ()),
+                (directories or {}).get(path),
+            )
+            for path in paths
+        ]
+        # The result is handed over in a list that is emptied at once: the executor's work item
+        # may outlive this call for a moment and must not keep the modules alive.
+        handover: list[list[ImportedSource | Exception]] = []
+
+        def run_imports() -> None:
+            handover.append(
+                import_sources(
+                    requests, self.package_finder, self.helper_finder, recursive, self.check
+                )
+            )
+
+        self.install_finders()
+        self._in_flight += 1
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, run_imports)
+            return dict(zip(paths, handover.pop(), strict=True))
+        finally:
+            self._in_flight -= 1
+            self.remove_finders_when_idle()
+
+    async def import_one(
+        self, path: Path, recursive: bool, submodules: Sequence[str], directory: Path | None
+    ) -> ImportedSource:
+        """Import one source (a batch of one) and raise what it raised."""
+        if not os.path.lexists(path):
+            raise ModuleNotFoundError(f"no photon source at {path}", path=str(path))
+        directories = {path: directory} if directory is not None else None
+        outcome = (await self.import_batch([path], recursive, {path: submodules}, directories))[
+            path
+        ]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+def stash_modules(modules: Iterable[Mapping[str, ModuleType]]) -> dict[str, ModuleType]:
+    """Take modules out of ``sys.modules`` so a reload imports them afresh; return them, to be
+    put back with ``sys.modules.update`` if the reload fails."""
+    stashed: dict[str, ModuleType] = {}
+    for group in modules:
+        for name, module in group.items():
+            if sys.modules.get(name) is module:
+                stashed[name] = sys.modules.pop(name)
+        release_helpers(group)
+    return stashed

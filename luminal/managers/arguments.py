@@ -1,0 +1,162 @@
+"""Checking the arguments of the loader's public methods, before anything is looked up."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pluggy
+
+from luminal import hookspecs
+from luminal.errors import DirectoryNotFoundError, PhotonLoadError, PhotonNotFoundError
+from luminal.managers.handler import Handler
+from luminal.managers.registry import check_reference
+from luminal.managers.reporting import Settings
+from luminal.managers.watching import check_disjoint, watched_directory
+from luminal.sources import canonical_path
+from luminal.trust import TrustPolicy
+
+__all__ = [
+    "check_arguments",
+    "check_flag",
+    "check_photon_list",
+    "check_references",
+    "checked_plugin_manager",
+    "checked_settings",
+    "photon_directory",
+    "photon_file",
+    "watched_directories",
+]
+
+
+def checked_settings(
+    logging: object,
+    suppress_errors: object,
+    finalize_timeout: float,
+    stop_timeout: float,
+    start_timeout: float,
+    trust: object,
+) -> Settings:
+    """The loader's arguments as :class:`Settings`.
+
+    :raises ValueError: if a timeout is not a positive, finite number of seconds.
+    :raises TypeError: if ``trust`` is not a :class:`TrustPolicy` or ``None``.
+    """
+    for keyword, seconds in (
+        ("finalize_timeout", finalize_timeout),
+        ("stop_timeout", stop_timeout),
+        ("start_timeout", start_timeout),
+    ):
+        if not isinstance(seconds, (int, float)) or not 0 < seconds < math.inf:
+            raise ValueError(f"{keyword} must be a positive number of seconds, not {seconds!r}")
+    if trust is not None and not isinstance(trust, TrustPolicy):
+        raise TypeError(f"trust must be a TrustPolicy or None, not {type(trust).__name__}")
+    return Settings(
+        bool(logging), bool(suppress_errors), finalize_timeout, stop_timeout, start_timeout, trust
+    )
+
+
+def checked_plugin_manager(plugin_manager: pluggy.PluginManager | None) -> pluggy.PluginManager:
+    """The host's plugin manager (of project ``"luminal"``) or a new one, with Luminal's specs."""
+    if plugin_manager is None:
+        plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    elif plugin_manager.project_name != hookspecs.PROJECT_NAME:
+        raise ValueError(
+            f"plugin_manager must be for project {hookspecs.PROJECT_NAME!r}, "
+            f"not {plugin_manager.project_name!r}"
+        )
+    plugin_manager.add_hookspecs(hookspecs)
+    return plugin_manager
+
+
+def check_arguments(
+    path: object, photon_base: object, other_classes: object, recursive: object
+) -> None:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"the photon path must be a str or os.PathLike, not {type(path).__name__}")
+    if not isinstance(photon_base, type):
+        raise TypeError(f"photon_base must be a class, not {type(photon_base).__name__}")
+    if other_classes is not None and (
+        isinstance(other_classes, str)
+        or not isinstance(other_classes, Sequence)
+        or not all(isinstance(name, str) for name in other_classes)
+    ):
+        raise TypeError("other_classes must be a list of class names (str)")
+    if not isinstance(recursive, bool):
+        raise TypeError(f"recursive must be a bool, not {type(recursive).__name__}")
+
+
+def photon_file(photon_path: str | os.PathLike[str]) -> Path:
+    """The source a ``load_photon`` path names: the file, or the package of an ``__init__.py``.
+
+    :raises PhotonNotFoundError: if the path is empty, missing or a directory.
+    :raises PhotonLoadError: if it is no ``.py`` file.
+    """
+    if not os.fspath(photon_path):
+        raise PhotonNotFoundError("an empty path names no photon file", photon_path)
+    path = canonical_path(photon_path)
+    if not path.exists():
+        raise PhotonNotFoundError(
+            f"photon file {os.fspath(photon_path)!r} does not exist", photon_path
+        )
+    if path.is_dir():
+        raise PhotonNotFoundError(
+            f"{os.fspath(photon_path)!r} is a directory; use load_photons for directories",
+            photon_path,
+        )
+    if path.suffix != ".py":
+        raise PhotonLoadError(f"{path} is not a Python source file (.py)", path)
+    return path.parent if path.name == "__init__.py" else path
+
+
+def photon_directory(photons_directory: str | os.PathLike[str]) -> Path:
+    """The canonical directory ``load_photons`` was given.
+
+    :raises DirectoryNotFoundError: if the path is empty, missing or not a directory.
+    """
+    if not os.fspath(photons_directory):
+        raise DirectoryNotFoundError("an empty path names no photon directory", photons_directory)
+    directory = canonical_path(photons_directory)
+    if not directory.is_dir():
+        raise DirectoryNotFoundError(
+            f"photon directory {os.fspath(photons_directory)!r} is missing or not a directory",
+            photons_directory,
+        )
+    return directory
+
+
+def watched_directories(
+    photons_directory: str | os.PathLike[str],
+    more_directories: Iterable[str | os.PathLike[str]],
+    debounce: object,
+) -> list[Path]:
+    """Check ``watch_photons``' arguments; return the canonical trees, disjoint."""
+    if isinstance(more_directories, (str, bytes, os.PathLike)):
+        raise TypeError(
+            "more_directories must be a collection of directories, "
+            f"not a single {type(more_directories).__name__}"
+        )
+    if isinstance(debounce, bool) or not isinstance(debounce, (int, float)):
+        raise TypeError(f"debounce must be a number of seconds, not {type(debounce).__name__}")
+    directories = [watched_directory(photons_directory)]
+    directories += [watched_directory(directory) for directory in more_directories]
+    check_disjoint(directories)
+    return directories
+
+
+def check_references(photons: Iterable[object]) -> None:
+    for photon in photons:
+        if not isinstance(photon, Handler):
+            check_reference(photon)
+
+
+def check_flag(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, not {type(value).__name__}")
+
+
+def check_photon_list(photons: object) -> None:
+    if isinstance(photons, (str, Handler, os.PathLike)) or not isinstance(photons, Sequence):
+        raise TypeError("photons must be a list of handlers, names or paths")

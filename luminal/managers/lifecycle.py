@@ -1,0 +1,84 @@
+"""A handler's lifecycle vocabulary: its states, its origin, and the context it is given."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from luminal.ownership import threads_started_since
+from luminal.photon import IPhoton
+
+__all__ = [
+    "NO_STATE",
+    "HandlerContext",
+    "HandlerState",
+    "PhotonOrigin",
+    "adopt_threads_started_since",
+    "standalone_plugin_manager",
+]
+
+NO_STATE: Any = object()
+"""What a photon without ``photon_export_state`` (or a hook it lacks) gives back."""
+
+
+class HandlerState(enum.Enum):
+    """Where a handler is in its lifecycle: ``LOADED`` → ``STARTED`` → ``STOPPED``.
+
+    A failed start leaves it ``LOADED`` (it may be started again); a stopped handler is done,
+    and a reload or a new load gives a new handler.
+    """
+
+    #: Imported and validated; no instance runs (never started, or its start failed).
+    LOADED = "loaded"
+    #: Its instance runs: registered in the plugin manager, ``photon_start`` returned.
+    STARTED = "started"
+    #: Unloaded or replaced by a reload; it no longer holds the photon's class.
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class PhotonOrigin:
+    """The installed distribution and entry point a photon came from."""
+
+    distribution: str
+    version: str
+    entry_point: str
+    group: str
+
+
+@dataclass(frozen=True)
+class HandlerContext:
+    """What the handlers of one source share: their loader's plugin manager, timeouts and the
+    source's lock (so a start is serialised with loading, unloading and reloading it)."""
+
+    plugin_manager: pluggy.PluginManager
+    finalize_timeout: float = 10.0
+    stop_timeout: float = 5.0
+    start_timeout: float = 30.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @classmethod
+    def standalone(cls) -> HandlerContext:
+        """A context of its own, for a handler made outside a loader."""
+        return cls(standalone_plugin_manager())
+
+
+def adopt_threads_started_since(instance: Any, before: set[threading.Thread]) -> None:
+    """Make the plain threads started since ``before`` (while the photon's ``__init__`` or
+    ``photon_start`` ran) the instance's, so a stop reports those that outlive it."""
+    started = threads_started_since(before)
+    if started and isinstance(instance, IPhoton):
+        instance._luminal_ownership.adopt_threads(started)
+
+
+def standalone_plugin_manager() -> pluggy.PluginManager:
+    from luminal import hookspecs
+
+    plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    plugin_manager.add_hookspecs(hookspecs)
+    return plugin_manager

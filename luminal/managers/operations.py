@@ -1,0 +1,318 @@
+"""The operations of one loader: load, unload and reload sources, under their locks.
+
+:class:`Operations` is built from the parts it drives (the registry, the staging of sources, the
+reporter, the settings), never from the loader. Each operation takes its sources' locks, changes
+the registry, and sends its events and reports once the locks are released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+
+import pluggy
+
+from luminal.errors import (
+    DirectoryLoadError,
+    PhotonLoadError,
+    PhotonNotFoundError,
+    PhotonNotInitializedError,
+)
+from luminal.importing import Importer
+from luminal.managers.handler import Handler
+from luminal.managers.registry import PhotonRef, PhotonSource, Registry
+from luminal.managers.reload import Reload, SourceReload
+from luminal.managers.reporting import Reporter, Settings
+from luminal.managers.staging import Staging
+from luminal.sources import ImportedSource, canonical_path, raise_load_error
+from luminal.tree import display_path, select_sources
+
+__all__ = ["Operations", "Stage", "Staged", "given_directory"]
+
+Staged = tuple[PhotonSource | None, list[PhotonLoadError]]
+"""A staged source, ready to commit (or ``None``), and the failures to report for it."""
+
+Stage = Callable[[Path, ImportedSource | Exception], Awaitable[Staged]]
+"""Validates one imported source (or its import's failure) into a :data:`Staged`."""
+
+
+class Operations:
+    """Loads, unloads and reloads the sources of one registry."""
+
+    def __init__(
+        self, registry: Registry, staging: Staging, reporter: Reporter, settings: Settings
+    ) -> None:
+        self.registry = registry
+        self.staging = staging
+        self.reporter = reporter
+        self.settings = settings
+
+    @classmethod
+    def create(cls, settings: Settings, plugin_manager: pluggy.PluginManager) -> Operations:
+        """The operations of a new, empty registry, with their import machinery."""
+        registry = Registry()
+        importer = Importer(settings.trust, lambda: bool(registry.sources))
+        reporter = Reporter(plugin_manager, settings.logging)
+        return cls(registry, Staging(registry, importer, reporter, settings), reporter, settings)
+
+    async def load(
+        self,
+        paths: Sequence[Path],
+        recursive: bool,
+        stage: Stage,
+        submodules: Mapping[Path, Sequence[str]] | None = None,
+    ) -> tuple[list[Handler], list[PhotonLoadError]]:
+        """Load sources (canonical paths) in order; return their handlers and the failures.
+
+        The one load pipeline, for files, packages and entry points: the sources are imported in
+        one worker-thread call (a hand-off per file costs about as much as a small import), then
+        staged and committed one by one; one that fails is dropped and reported, the others
+        load, and one loaded already is returned as it is. Events and reports are sent in
+        path order once the locks are released.
+        """
+        outcomes: list[tuple[Path, Staged]] = []
+        handlers: list[Handler] = []
+        async with self.registry.locked(paths):
+            fresh = list(dict.fromkeys(path for path in paths if path not in self.registry.sources))
+            directories = {
+                path: directory
+                for path in fresh
+                if (directory := self.registry.given_directory(path)) is not None
+            }
+            imports = await self.staging.importer.import_batch(
+                fresh, recursive, submodules, directories
+            )
+            for path in paths:
+                loaded = self.registry.sources.get(path)
+                if loaded is not None:
+                    self.reporter.log(
+                        logging.WARNING,
+                        "%s is already loaded; use reload_photon to refresh it",
+                        path,
+                    )
+                    handlers.extend(loaded.handlers)
+                    continue
+                source, errors = await stage(path, imports[path])
+                if source is not None:
+                    self.staging.commit(source)
+                    handlers.extend(source.handlers)
+                outcomes.append((path, (source, errors)))
+        errors = []
+        for path, (source, failures) in outcomes:
+            for error in failures:
+                await self.reporter.report(str(path), error)
+            errors.extend(failures)
+            if source is not None:
+                await self._announce_loaded(path, source)
+        return handlers, errors
+
+    def stage_file(self, photon_base: type, other_classes: Sequence[str], recursive: bool) -> Stage:
+        """The :data:`Stage` of a loose file or package: validated, then checked for a name
+        that another source holds."""
+
+        async def stage(path: Path, imported: ImportedSource | Exception) -> Staged:
+            try:
+                if isinstance(imported, Exception):
+                    raise_load_error(path, imported)
+                source = await self.staging.prepare(
+                    path, photon_base, other_classes, recursive, imported=imported
+                )
+                conflict = self.registry.conflict(source.handlers)
+                if conflict is not None:
+                    self.staging.drop_source(source)
+                    raise conflict
+            except PhotonLoadError as error:
+                return None, [error]
+            return source, []
+
+        return stage
+
+    async def _announce_loaded(self, path: Path, source: PhotonSource) -> None:
+        for handler in source.handlers:
+            self.reporter.log(logging.INFO, "loaded photon %s from %s", handler.name, path)
+            await self.reporter.broadcast("luminal_photon_loaded", handler=handler)
+        if not source.handlers:
+            self.reporter.log(logging.WARNING, "no photon found in %s", path)
+
+    async def load_source(
+        self, path: Path, photon_base: type, other_classes: Sequence[str], recursive: bool
+    ) -> list[Handler]:
+        """Load one source (a plain directory loads as a photon directory).
+
+        :raises PhotonLoadError: if the source fails to import or validate.
+        """
+        if path.is_dir() and not (path / "__init__.py").is_file():
+            return await self.load_directory(
+                path,
+                photon_base,
+                other_classes,
+                recursive,
+                photon_directory=self.registry.given_directory(path),
+            )
+        stage = self.stage_file(photon_base, other_classes, recursive)
+        handlers, errors = await self.load([path], recursive, stage)
+        if errors:
+            raise errors[0]
+        return handlers
+
+    async def load_directory(
+        self,
+        directory: Path,
+        photon_base: type,
+        other_classes: Sequence[str],
+        recursive: bool,
+        *,
+        photon_directory: Path | None = None,
+    ) -> list[Handler]:
+        """Load every photon source of a directory (:func:`luminal.tree.select_sources`).
+
+        :raises DirectoryLoadError: if any source failed and ``suppress_errors`` is off; the
+            photons that loaded stay loaded and are listed in ``handlers``.
+        """
+        # The trust policy judges every source of the tree against the directory the host named,
+        # not the sub-directory it sits in.
+        photon_directory = photon_directory or directory
+        selection = await asyncio.to_thread(select_sources, directory, recursive)
+        for project in selection.projects:
+            self.reporter.log(
+                logging.INFO,
+                "skipping %s: it is a distribution's project; install it and use load_entry_points",
+                project,
+            )
+        for path in selection.sources:
+            if path not in self.registry.sources:
+                self.registry.give_directory(path, photon_directory)
+        stage = self.stage_file(photon_base, other_classes, recursive)
+        handlers, errors = await self.load(selection.sources, recursive, stage)
+        for path, reason in selection.refused:
+            error = PhotonLoadError(f"cannot load {display_path(path)}: {reason}", path)
+            await self.reporter.report(display_path(path), error)
+            errors.append(error)
+        if errors and not self.settings.suppress_errors:
+            raise DirectoryLoadError(str(directory), errors, handlers)
+        return handlers
+
+    async def unload_path(self, path: Path, discard_unstarted: bool = False) -> bool:
+        """Unload the source at ``path`` gracefully; whether all its photons owned stopped.
+
+        :raises PhotonNotFoundError: if nothing is loaded there.
+        :raises PhotonNotInitializedError: if none of its photons was started (unless
+            ``discard_unstarted``).
+        """
+        async with self.registry.locked([path]):
+            source = self.registry.sources.get(path)
+            if source is None:
+                raise PhotonNotFoundError(f"no loaded photon at {path}", path)
+            if not discard_unstarted and not any(h.started for h in source.handlers):
+                raise PhotonNotInitializedError(
+                    f"no photon of {path} was started (unload it with force_stop=True)",
+                    source.handlers[0].name if source.handlers else None,
+                )
+            clean = await self._stop_and_discard(source, force_stop=False)
+        await self._announce_unloaded(source)
+        return clean
+
+    async def unload(self, photons: Sequence[PhotonRef], force_stop: bool) -> list[bool]:
+        """Check every reference, then unload each source once; whether each stopped cleanly.
+
+        :raises PhotonNotFoundError: if a reference names nothing loaded; nothing is unloaded.
+        :raises PhotonNotInitializedError: if a photon was never started, without ``force_stop``.
+        """
+        unloaded: list[PhotonSource] = []
+        outcomes: dict[Path, bool] = {}
+
+        def check(photon: PhotonRef) -> PhotonSource:
+            return self._checked_for_unload(photon, force_stop)
+
+        async with self.registry.locked_sources(photons, check) as sources:
+            for source in sources:
+                if source.path not in outcomes:
+                    outcomes[source.path] = await self._stop_and_discard(source, force_stop)
+                    unloaded.append(source)
+        for source in unloaded:
+            await self._announce_unloaded(source)
+        return [outcomes[source.path] for source in sources]
+
+    def _checked_for_unload(self, photon: PhotonRef, force_stop: bool) -> PhotonSource:
+        source = self.registry.resolve(photon)
+        named = (
+            photon if isinstance(photon, Handler) else self.registry.photons.get(os.fspath(photon))
+        )
+        if force_stop:
+            return source
+        if named is not None and not named.started:
+            raise PhotonNotInitializedError(f"photon {named.name!r} was never started", named.name)
+        if not any(handler.started for handler in source.handlers):
+            raise PhotonNotInitializedError(
+                f"no photon of {source.path} was started; start it or unload with force_stop=True"
+            )
+        return source
+
+    async def _stop_and_discard(self, source: PhotonSource, force_stop: bool) -> bool:
+        """Stop a source's started photons and forget it; whether all they owned stopped."""
+        clean = True
+        for handler in source.handlers:
+            if handler.started:
+                clean = await handler.stop(force_stop) and clean
+        self.staging.discard(source)
+        return clean
+
+    async def _announce_unloaded(self, source: PhotonSource) -> None:
+        for handler in source.handlers:
+            self.reporter.log(logging.INFO, "unloaded photon %s from %s", handler.name, source.path)
+            await self.reporter.broadcast("luminal_photon_unloaded", handler=handler)
+
+    async def reload(self, photons: Sequence[PhotonRef]) -> list[Handler]:
+        """Reload the sources that ``photons`` name, all or nothing (see :mod:`.reload`)."""
+        async with self.registry.locked_sources(photons) as sources:
+            olds = list({id(source): source for source in sources}.values())
+            items = await Reload(self.staging, self.reporter, olds).run()
+        return await self._announce_reloaded(items)
+
+    async def reload_paths(self, paths: Sequence[Path]) -> list[Handler]:
+        """Reload the sources at ``paths``, all or nothing.
+
+        :raises PhotonNotFoundError: if a path is not loaded; nothing is reloaded then.
+        """
+        async with self.registry.locked_paths(paths) as olds:
+            items = await Reload(self.staging, self.reporter, olds).run()
+        return await self._announce_reloaded(items)
+
+    async def _announce_reloaded(self, items: Sequence[SourceReload]) -> list[Handler]:
+        """Log and broadcast a committed reload; return the fresh handlers."""
+        result: list[Handler] = []
+        for item in items:
+            old_by_name = {handler.name: handler for handler in item.old.handlers}
+            for handler in item.new.handlers:
+                result.append(handler)
+                self.reporter.log(
+                    logging.INFO, "reloaded photon %s from %s", handler.name, item.new.path
+                )
+                previous = old_by_name.get(handler.name)
+                if previous is not None:
+                    await self.reporter.broadcast(
+                        "luminal_photon_reloaded", old=previous, new=handler
+                    )
+                else:
+                    await self.reporter.broadcast("luminal_photon_loaded", handler=handler)
+            new_names = {handler.name for handler in item.new.handlers}
+            for handler in item.old.handlers:
+                if handler.name not in new_names:
+                    await self.reporter.broadcast("luminal_photon_unloaded", handler=handler)
+        return result
+
+    async def unload_all(self) -> None:
+        """Unload every source gracefully; unstarted ones are discarded."""
+        for path in list(self.registry.sources):
+            with contextlib.suppress(PhotonNotFoundError):
+                await self.unload_path(path, discard_unstarted=True)
+        self.staging.importer.remove_finders_when_idle()
+
+
+def given_directory(photon_path: str | os.PathLike[str]) -> Path:
+    """The directory a photon path was given in, before its own symlinks are followed."""
+    return canonical_path(os.path.dirname(os.path.abspath(os.fspath(photon_path))))

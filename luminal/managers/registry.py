@@ -1,0 +1,251 @@
+"""The registry of one loader: its loaded sources, the photon names they hold, their locks.
+
+Sources by path are the one state; the name index is derived from them inside
+:meth:`Registry.put` and :meth:`Registry.remove`, the only two places that change either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType, ModuleType
+
+from luminal.discovery import EntryPointSelection
+from luminal.errors import PhotonNameConflictError, PhotonNotFoundError
+from luminal.managers.handler import Handler
+from luminal.managers.reentry import holding, refuse_held
+from luminal.sources import source_path
+
+__all__ = ["PhotonRef", "PhotonSource", "Registry", "check_reference"]
+
+PhotonRef = Handler | str | os.PathLike[str]
+
+
+@dataclass
+class PhotonSource:
+    """One loaded file or package and everything it brought into the process."""
+
+    path: Path
+    module_name: str
+    checksum: str
+    handlers: list[Handler]
+    modules: dict[str, ModuleType]
+    helpers: dict[str, ModuleType]
+    photon_base: type
+    other_classes: tuple[str, ...]
+    recursive: bool
+    package_files: dict[Path, bytes] = field(default_factory=dict)
+    entry_points: EntryPointSelection | None = None
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+
+class Registry:
+    """Loaded sources by canonical path, the photon names they hold, and a lock per path.
+
+    A path's lock and the directory it was given in are forgotten once no operation uses the
+    path and no source is loaded there, so loading and unloading many files leaves nothing.
+    """
+
+    def __init__(self) -> None:
+        self._sources: dict[Path, PhotonSource] = {}
+        self._names: dict[str, Handler] = {}
+        self._locks: dict[Path, asyncio.Lock] = {}
+        self._lock_users: dict[Path, int] = {}
+        self._directories: dict[Path, Path] = {}
+
+    @property
+    def sources(self) -> Mapping[Path, PhotonSource]:
+        """A read-only view of the loaded sources: canonical path → source."""
+        return MappingProxyType(self._sources)
+
+    @property
+    def photons(self) -> Mapping[str, Handler]:
+        """A read-only view of the loaded photons: name → handler."""
+        return MappingProxyType(self._names)
+
+    @property
+    def idle(self) -> bool:
+        """Whether nothing is loaded and no per-path entry is left."""
+        return not (self._sources or self._locks or self._lock_users or self._directories)
+
+    def put(self, source: PhotonSource) -> None:
+        """Register ``source`` at its path, replacing what was there, names included."""
+        previous = self._sources.get(source.path)
+        if previous is not None:
+            self._unname(previous.handlers)
+        self._sources[source.path] = source
+        for handler in source.handlers:
+            self._names[handler.name] = handler
+
+    def remove(self, source: PhotonSource) -> None:
+        """Forget ``source`` (if it is the one registered at its path) and its names."""
+        if self._sources.get(source.path) is source:
+            del self._sources[source.path]
+            self._directories.pop(source.path, None)
+        self._unname(source.handlers)
+
+    def _unname(self, handlers: Iterable[Handler]) -> None:
+        for handler in handlers:
+            if self._names.get(handler.name) is handler:
+                del self._names[handler.name]
+
+    def under(self, root: Path) -> list[Path]:
+        """The loaded sources at or below ``root``."""
+        return [path for path in self._sources if path.is_relative_to(root)]
+
+    def given_directory(self, path: Path) -> Path | None:
+        """The photon directory the trust policy judges ``path`` against, if one was given."""
+        return self._directories.get(path)
+
+    def give_directory(self, path: Path, directory: Path) -> None:
+        self._directories[path] = directory
+
+    def resolve(self, photon: PhotonRef) -> PhotonSource:
+        """The loaded source a handler, photon name or path names.
+
+        :raises TypeError: if ``photon`` is neither a handler, a ``str`` nor a path.
+        :raises PhotonNotFoundError: if nothing loaded matches (a handler replaced by a reload
+            or unloaded no longer does).
+        """
+        if isinstance(photon, Handler):
+            source = self._sources.get(Path(photon.filepath))
+            if source is not None and photon in source.handlers:
+                return source
+            raise PhotonNotFoundError(f"photon {photon.name!r} is not loaded (any more)", photon)
+        check_reference(photon)
+        if isinstance(photon, str) and photon in self._names:
+            return self._sources[Path(self._names[photon].filepath)]
+        source = self._sources.get(source_path(photon))
+        if source is None:
+            raise PhotonNotFoundError(f"no loaded photon named or at {os.fspath(photon)!r}", photon)
+        return source
+
+    def named(self, photon: PhotonRef) -> Handler | list[Handler]:
+        """The handler a reference names; a path names every photon of its source."""
+        source = self.resolve(photon)
+        if isinstance(photon, Handler):
+            return photon
+        if isinstance(photon, str) and photon in self._names:
+            return self._names[photon]
+        return list(source.handlers) if len(source.handlers) != 1 else source.handlers[0]
+
+    def conflict(
+        self, handlers: Iterable[Handler], replacing: Iterable[Path] = ()
+    ) -> PhotonNameConflictError | None:
+        """The first name in ``handlers`` already taken by a photon of another source."""
+        replaced = set(replacing)
+        for handler in handlers:
+            existing = self._names.get(handler.name)
+            if existing is not None and Path(existing.filepath) not in replaced:
+                return PhotonNameConflictError(handler.name, handler.filepath, existing.filepath)
+        return None
+
+    def helpers_in_use(self, excluding: Iterable[Path] = ()) -> set[int]:
+        """The ids of the helper modules that loaded sources (but ``excluding``) use."""
+        excluded = set(excluding)
+        return {
+            id(module)
+            for source in self._sources.values()
+            if source.path not in excluded
+            for module in source.helpers.values()
+        }
+
+    def helper_users(self) -> dict[Path, set[Path]]:
+        """Each helper module's file (or package directory) → the sources that import it."""
+        users: dict[Path, set[Path]] = {}
+        for source in self._sources.values():
+            for module in source.helpers.values():
+                file = getattr(module, "__file__", None)
+                if file is None:
+                    continue
+                location = Path(file)
+                if location.name == "__init__.py":
+                    location = location.parent
+                users.setdefault(location, set()).add(source.path)
+        return users
+
+    def lock_of(self, path: Path) -> asyncio.Lock:
+        lock = self._locks.get(path)
+        if lock is None:
+            lock = self._locks[path] = asyncio.Lock()
+        return lock
+
+    @contextlib.asynccontextmanager
+    async def locked(self, paths: Iterable[Path]) -> AsyncIterator[None]:
+        """Serialise operations per source; several are locked in path order (no deadlock)."""
+        locked_paths = sorted(set(paths))
+        for path in locked_paths:
+            self._lock_users[path] = self._lock_users.get(path, 0) + 1
+        locks = [self.lock_of(path) for path in locked_paths]
+        held = 0
+        try:
+            refuse_held(locks, "an operation on " + ", ".join(map(str, locked_paths)))
+            for lock in locks:
+                await lock.acquire()
+                held += 1
+            with holding(locks):
+                yield
+        finally:
+            for lock in reversed(locks[:held]):
+                lock.release()
+            for path in locked_paths:
+                self._forget_when_idle(path)
+
+    def _forget_when_idle(self, path: Path) -> None:
+        users = self._lock_users.pop(path, 1) - 1
+        if users > 0:
+            self._lock_users[path] = users
+        elif path not in self._sources:
+            self._locks.pop(path, None)
+            self._directories.pop(path, None)
+
+    @contextlib.asynccontextmanager
+    async def locked_sources(
+        self,
+        photons: Sequence[PhotonRef],
+        check: Callable[[PhotonRef], PhotonSource] | None = None,
+    ) -> AsyncIterator[list[PhotonSource]]:
+        """Lock the sources that ``photons`` name and yield them, checked under the lock.
+
+        A reference is checked again once its lock is held: while waiting, a reload may have
+        replaced a handler (which then raises :class:`PhotonNotFoundError`) or a name may have
+        moved to another file (then the new file is locked instead).
+        """
+        check = check or self.resolve
+        while True:
+            paths = [check(photon).path for photon in photons]
+            async with self.locked(paths):
+                sources = [check(photon) for photon in photons]
+                if [source.path for source in sources] == paths:
+                    yield sources
+                    return
+
+    @contextlib.asynccontextmanager
+    async def locked_paths(self, paths: Sequence[Path]) -> AsyncIterator[list[PhotonSource]]:
+        """Lock the loaded sources at ``paths`` and yield them, each once.
+
+        :raises PhotonNotFoundError: if a path is not loaded once its lock is held.
+        """
+        async with self.locked(paths):
+            sources = []
+            for path in dict.fromkeys(paths):
+                source = self._sources.get(path)
+                if source is None:
+                    raise PhotonNotFoundError(f"no loaded photon at {path}", path)
+                sources.append(source)
+            yield sources
+
+
+def check_reference(photon: object) -> None:
+    """A photon reference that is not a handler must be a name or a path, and not empty."""
+    if not isinstance(photon, (str, os.PathLike)):
+        raise TypeError(f"expected a Handler, a photon name or a path, not {type(photon).__name__}")
+    if not os.fspath(photon):
+        raise PhotonNotFoundError("an empty name or path names no photon", photon)

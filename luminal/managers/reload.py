@@ -1,0 +1,171 @@
+"""The reload transaction: all new versions of some sources run, or all old versions are back.
+
+Read :meth:`Reload.run` top to bottom: :meth:`~Reload.prepare` imports and validates the new
+code while the old photons keep running; :meth:`~Reload.swap` has each old photon export its
+state and finalize before its new version is created, imports the state and starts;
+:meth:`~Reload.roll_back` undoes a failed swap; :meth:`~Reload.commit` lets the old versions go.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, NoReturn
+
+from luminal.errors import LuminalError, PhotonNameConflictError, PhotonReloadError
+from luminal.importing import stash_modules
+from luminal.managers.handler import NO_STATE, Handler, HandlerState
+from luminal.managers.registry import PhotonSource
+from luminal.managers.reporting import Reporter
+from luminal.managers.staging import Staging
+from luminal.sources import drop_modules
+
+__all__ = ["Reload", "SourceReload", "restart_previous"]
+
+
+@dataclass
+class SourceReload:
+    """One source's part of a reload: its old and new versions, and how far the swap got."""
+
+    old: PhotonSource
+    new: PhotonSource
+    started_names: set[str]
+    states: dict[str, Any] = field(default_factory=dict)
+    started: list[Handler] = field(default_factory=list)
+
+
+class Reload:
+    """One reload of ``olds`` (whose locks the caller holds), all or nothing."""
+
+    def __init__(self, staging: Staging, reporter: Reporter, olds: Sequence[PhotonSource]) -> None:
+        self._staging = staging
+        self._registry = staging.registry
+        self._reporter = reporter
+        self.olds = list(olds)
+        self.paths = [old.path for old in olds]
+        self.items: list[SourceReload] = []
+        self._stashed: dict[str, ModuleType] = {}
+
+    async def run(self) -> list[SourceReload]:
+        """Reload every source, or raise :class:`PhotonReloadError` with all put back."""
+        try:
+            await self.prepare()
+        except Exception as error:
+            self._undo_prepare()
+            await self._fail(error, "nothing changed")
+        try:
+            for item in self.items:
+                await self.swap(item)
+        except Exception as error:
+            await self.roll_back()
+            await self._fail(error, "it was rolled back")
+        self.commit()
+        return self.items
+
+    async def prepare(self) -> None:
+        """Import and validate every new version; the old ones keep running."""
+        self._stashed = stash_modules({**old.modules, **old.helpers} for old in self.olds)
+        for old in self.olds:
+            new = await self._staging.prepare(
+                old.path,
+                old.photon_base,
+                old.other_classes,
+                old.recursive,
+                entry_points=old.entry_points,
+            )
+            started = {handler.name for handler in old.handlers if handler.started}
+            self.items.append(SourceReload(old, new, started))
+        new_handlers = [handler for item in self.items for handler in item.new.handlers]
+        conflict = self._registry.conflict(new_handlers, replacing=self.paths)
+        if conflict is not None:
+            raise conflict
+        names = [handler.name for handler in new_handlers]
+        if len(names) != len(set(names)):
+            duplicate = next(name for name in names if names.count(name) > 1)
+            raise PhotonNameConflictError(duplicate, str(self.paths[0]), str(self.paths[-1]))
+
+    def _undo_prepare(self) -> None:
+        for item in self.items:
+            self._staging.drop_source(item.new, replacing=self.paths)
+        sys.modules.update(self._stashed)
+        for old in self.olds:
+            self._staging.importer.add_package(old.module_name, old.package_files)
+
+    async def swap(self, item: SourceReload) -> None:
+        """Replace one source's running photons by the new version's.
+
+        The old photons export their state and are finalized before the new ones are created,
+        so a photon may take a port, file lock or device in ``__init__``: between the two, no
+        version of the file answers hook calls. A new photon starts when its previous version
+        was started; one new to the file starts when any photon of the file was started.
+        """
+        old_names = {handler.name for handler in item.old.handlers}
+        to_start = [
+            handler
+            for handler in item.new.handlers
+            if handler.name in item.started_names
+            or (item.started_names and handler.name not in old_names)
+        ]
+        running = [handler for handler in item.old.handlers if handler.started]
+        for handler in running:
+            item.states[handler.name] = await handler.export_state()
+        for handler in running:
+            await handler.stop()
+        self._staging.replace(item.new)
+        for handler in to_start:
+            instance = await handler.create_instance()
+            await handler.activate(instance, item.states.get(handler.name, NO_STATE))
+            item.started.append(handler)
+
+    async def roll_back(self) -> None:
+        """Undo :meth:`swap`: stop the new versions (in reverse order), restart the old."""
+        for item in reversed(self.items):
+            for handler in item.started:
+                if handler.started:
+                    await handler.stop()
+            for handler in item.new.handlers:
+                handler.release()
+            self._staging.drop_source(item.new, replacing=self.paths)
+        for item in self.items:
+            self._staging.replace(item.old)
+            await restart_previous(self._reporter, item.old.handlers, self._stashed, item.states)
+
+    def commit(self) -> None:
+        """Let the old versions go, with their helpers that nothing loaded uses any more."""
+        in_use = self._registry.helpers_in_use()
+        for item in self.items:
+            for handler in item.old.handlers:
+                handler.release()
+            drop_modules(item.old.helpers, keep=in_use)
+
+    async def _fail(self, error: Exception, outcome: str) -> NoReturn:
+        reload_error = PhotonReloadError(
+            f"reload of {', '.join(map(str, self.paths))} failed, {outcome}: {error}",
+            [str(path) for path in self.paths],
+        )
+        reload_error.__cause__ = error
+        await self._reporter.report(str(self.paths[0]), reload_error)
+        raise reload_error from error
+
+
+async def restart_previous(
+    reporter: Reporter,
+    handlers: Sequence[Handler],
+    modules: Mapping[str, ModuleType],
+    states: Mapping[str, Any] | None = None,
+) -> None:
+    """Put the previous version of a source back after a failed reload.
+
+    Its modules return to ``sys.modules``; the handlers the reload had stopped start again on a
+    fresh instance of their previous class, importing the state they exported. A restart that
+    fails is reported and the others go on.
+    """
+    sys.modules.update(modules)
+    for handler in handlers:
+        if handler.state is HandlerState.STOPPED:
+            try:
+                await handler.restart((states or {}).get(handler.name, NO_STATE))
+            except LuminalError as error:
+                await reporter.report(handler.filepath, error)

@@ -1,0 +1,54 @@
+"""What a loader's parts share: its settings, and how they log and report to the host."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+
+from luminal.errors import LuminalError
+from luminal.events import broadcast
+from luminal.trust import TrustPolicy
+
+__all__ = ["Reporter", "Settings"]
+
+# The loader's log lines keep the logger name they have always had, which hosts may filter on.
+logger = logging.getLogger("luminal.managers.loader")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A loader's arguments, as its parts read them."""
+
+    logging: bool
+    suppress_errors: bool
+    finalize_timeout: float
+    stop_timeout: float
+    start_timeout: float
+    trust: TrustPolicy | None
+
+
+class Reporter:
+    """Log lines (when the loader logs) and loader events, sent through the plugin manager."""
+
+    def __init__(self, plugin_manager: pluggy.PluginManager, logging_on: bool) -> None:
+        self.plugin_manager = plugin_manager
+        self.logging = logging_on
+
+    def log(
+        self, level: int, message: str, *args: object, exc_info: BaseException | None = None
+    ) -> None:
+        if self.logging:
+            logger.log(level, message, *args, exc_info=exc_info)
+
+    async def report(self, path: str, error: LuminalError) -> None:
+        """Log ``error`` and send it to ``luminal_photon_error``."""
+        # The error itself, not True: there is no exception being handled here, and its
+        # traceback shows the chained cause, the photon's own failing code.
+        self.log(logging.ERROR, "%s", error, exc_info=error if error.__cause__ else None)
+        await self.broadcast("luminal_photon_error", path=path, error=error)
+
+    async def broadcast(self, hook_name: str, **kwargs: Any) -> None:
+        await broadcast(self.plugin_manager, hook_name, **kwargs)
