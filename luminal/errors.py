@@ -10,6 +10,7 @@ The hierarchy::
     ├── ThreadManagerAlreadyRunningError (RuntimeError)  watching twice
     ├── PhotonReentryError (RuntimeError)             an operation would wait on its own caller
     ├── LoaderClosedError (RuntimeError)              an operation on a closed loader
+    ├── PhotonExitError (RuntimeError)                a photon's code called ``sys.exit()``
     ├── PhotonLoadError (ImportError)                 a source fails to import or validate
     │   ├── PhotonNameConflictError                   two files define photons with one name
     │   ├── PhotonTrustError                          the trust policy refuses a file
@@ -43,6 +44,7 @@ __all__ = [
     "FinalizerNotImplementedError",
     "LoaderClosedError",
     "LuminalError",
+    "PhotonExitError",
     "PhotonLoadError",
     "PhotonNameConflictError",
     "PhotonNotFoundError",
@@ -107,6 +109,16 @@ class PhotonReentryError(LuminalError, RuntimeError):
 
 class LoaderClosedError(LuminalError, RuntimeError):
     """A load, reload, unload or watch was asked of a loader after :meth:`Loader.close`."""
+
+
+class PhotonExitError(LuminalError, RuntimeError):
+    """A photon's code called ``sys.exit()`` (or raised ``SystemExit``), as an ``argparse`` at
+    import time does: it fails that photon, never the host. ``code`` is the exit's argument;
+    the ``SystemExit`` is the ``__cause__``."""
+
+    def __init__(self, code: object) -> None:
+        super().__init__(f"the photon's code called sys.exit({code!r})")
+        self.code = code
 
 
 class PhotonLoadError(LuminalError, ImportError):

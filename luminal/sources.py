@@ -37,6 +37,7 @@ from luminal.finders import (
     release_helpers,
     spec_for,
 )
+from luminal.guard import photon_code
 from luminal.reading import (
     SourceCheck,
     canonical_path,
@@ -164,11 +165,12 @@ def _execute(
         package_finder.add(name, files)
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
-        if is_package and recursive:
-            _import_submodules(name, path, files)
-        for submodule in submodules:
-            importlib.import_module(f"{name}.{submodule}")
+        with photon_code():
+            spec.loader.exec_module(module)
+            if is_package and recursive:
+                _import_submodules(name, path, files)
+            for submodule in submodules:
+                importlib.import_module(f"{name}.{submodule}")
     except BaseException:
         # Only what this import brought in: other threads may be importing at the same time.
         drop_modules(

@@ -20,6 +20,7 @@ from luminal.errors import (
     PhotonStopError,
 )
 from luminal.events import broadcast
+from luminal.guard import guarded, photon_code
 from luminal.managers.lifecycle import (
     NO_STATE,
     HandlerContext,
@@ -218,7 +219,9 @@ class Handler:
         if opts is None:
             return NO_STATE
         accepted = pluggy.HookImpl(instance, self._name, method, opts).argnames
-        return method(**{key: value for key, value in kwargs.items() if key in accepted})
+        with photon_code():
+            result = method(**{key: value for key, value in kwargs.items() if key in accepted})
+        return guarded(result) if inspect.isawaitable(result) else result
 
     async def stop(self, force_stop: bool = False) -> bool:
         """Unregister and stop the running photon; whether everything it owned stopped.
@@ -330,13 +333,14 @@ class Handler:
         instance = None
         try:
             factory: Any = photon_class
-            if type(photon_class).__call__ is not type.__call__:
-                instance = factory()  # a metaclass that creates instances its own way
-            else:
-                # type.__call__ in two steps, keeping the object when its __init__ raises.
-                instance = factory.__new__(factory)
-                if isinstance(instance, photon_class):
-                    factory.__init__(instance)
+            with photon_code():
+                if type(photon_class).__call__ is not type.__call__:
+                    instance = factory()  # a metaclass that creates instances its own way
+                else:
+                    # type.__call__ in two steps, keeping the object when its __init__ raises.
+                    instance = factory.__new__(factory)
+                    if isinstance(instance, photon_class):
+                        factory.__init__(instance)
         except Exception as error:
             adopt_threads_started_since(instance, before)
             self._instance = instance

@@ -1,0 +1,113 @@
+"""A photon that calls ``sys.exit()`` (argparse at import time does) fails alone: the host and
+the other photons keep running, and the exit is reported as the photon's error."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from luminal import (
+    DirectoryLoadError,
+    Loader,
+    PhotonExitError,
+    PhotonLoadError,
+    PhotonReloadError,
+    PhotonStartError,
+    PhotonStopError,
+)
+from luminal.testing import EventRecorder, LeftoverCheck, WritePhoton
+
+GOOD = """
+from luminal import IPhoton
+
+class Good(IPhoton, name="good"):
+    async def finalize(self):
+        pass
+"""
+
+EXITING = """
+import sys
+from luminal import IPhoton, hookimpl
+
+class Exiting(IPhoton, name="exiting"):
+    {body}
+"""
+
+
+def exiting(body: str) -> str:
+    return EXITING.format(body=body)
+
+
+async def test_sys_exit_at_import_fails_that_file_and_the_others_load(
+    loader: Loader, write_photon: WritePhoton, observer: EventRecorder
+) -> None:
+    write_photon("a_good.py", GOOD)
+    bad = write_photon("b_exits.py", "import sys\nsys.exit('usage: b_exits [-h]')\n")
+    with pytest.raises(DirectoryLoadError) as caught:
+        await loader.load_photons(bad.parent)
+    assert list(loader.photons) == ["good"]
+    (error,) = caught.value.errors
+    assert isinstance(error, PhotonLoadError)
+    assert isinstance(error.__cause__, PhotonExitError)
+    assert "sys.exit" in str(error)
+    assert "usage: b_exits" in str(error)
+    assert [path for path, _ in observer.errors] == [str(bad)]
+    assert not any("b_exits" in name for name in sys.modules)
+
+
+async def test_sys_exit_in_init_is_a_start_error(loader: Loader, write_photon: WritePhoton) -> None:
+    path = write_photon("exits.py", exiting("def __init__(self):\n        sys.exit(3)"))
+    handler = await loader.load_photon(path)
+    assert not isinstance(handler, list)
+    with pytest.raises(PhotonStartError) as caught:
+        await handler.start()
+    assert isinstance(caught.value.__cause__, PhotonExitError)
+    assert caught.value.__cause__.code == 3
+    assert not handler.started
+
+
+async def test_sys_exit_in_photon_start_is_a_start_error(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    body = "@hookimpl\n    async def photon_start(self):\n        sys.exit()\n\n"
+    body += "    async def finalize(self):\n        pass"
+    handler = await loader.load_photon(write_photon("exits.py", exiting(body)))
+    assert not isinstance(handler, list)
+    with pytest.raises(PhotonStartError) as caught:
+        await handler.start()
+    assert isinstance(caught.value.__cause__, PhotonExitError)
+    assert loader.plugin_manager.get_plugin("exiting") is None
+
+
+async def test_sys_exit_in_the_finalizer_is_reported_and_the_photon_removed(
+    loader: Loader,
+    write_photon: WritePhoton,
+    observer: EventRecorder,
+    luminal_leftovers: LeftoverCheck,
+) -> None:
+    body = "async def finalize(self):\n        sys.exit('bye')"
+    handler = await loader.load_photon(write_photon("exits.py", exiting(body)))
+    assert not isinstance(handler, list)
+    await handler.start()
+    await loader.unload_photon(handler)
+    assert dict(loader.photons) == {}
+    errors = [error for _, error in observer.errors]
+    assert any(
+        isinstance(error, PhotonStopError) and isinstance(error.__cause__, PhotonExitError)
+        for error in errors
+    )
+    luminal_leftovers.stop_errors.clear()  # the stop error this test expects
+
+
+async def test_sys_exit_in_a_reload_rolls_back(loader: Loader, write_photon: WritePhoton) -> None:
+    path = write_photon("exits.py", exiting("async def finalize(self):\n        pass"))
+    handler = await loader.load_photon(path)
+    assert not isinstance(handler, list)
+    await handler.start()
+    write_photon("exits.py", "import sys\nsys.exit(1)\n" + exiting("pass"))
+    with pytest.raises(PhotonReloadError, match=r"sys\.exit") as caught:
+        await loader.reload_photon("exiting")
+    assert isinstance(caught.value.__cause__, PhotonLoadError)
+    assert loader.photons["exiting"] is handler
+    assert handler.started
