@@ -13,11 +13,14 @@ import contextlib
 import itertools
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import TypeVar, cast
 
 from luminal.finders import HelperFinder, PackageFinder, release_helpers
+from luminal.ownership import IMPORT_THREAD_NAME
 from luminal.reading import SourceCheck
 from luminal.sources import (
     ImportedSource,
@@ -28,7 +31,9 @@ from luminal.sources import (
 )
 from luminal.trust import TrustPolicy
 
-__all__ = ["Importer", "drop_modules", "stash_modules"]
+__all__ = ["Importer", "drop_modules", "in_daemon_thread", "stash_modules"]
+
+T = TypeVar("T")
 
 _loader_numbers = itertools.count()
 
@@ -86,7 +91,7 @@ class Importer:
         submodules: Mapping[Path, Sequence[str]] | None = None,
         directories: Mapping[Path, Path] | None = None,
     ) -> dict[Path, ImportedSource | Exception]:
-        """Import sources in one worker-thread call; a failure is kept in its place.
+        """Import sources in one worker thread; a failure is kept in its place.
 
         ``submodules`` names, per source, the modules to import besides its top module (those
         its entry points name); ``directories`` the photon directory the trust policy judges
@@ -103,25 +108,27 @@ class Importer:
             )
             for path in paths
         ]
-        # The result is handed over in a list that is emptied at once: the executor's work item
-        # may outlive this call for a moment and must not keep the modules alive.
-        handover: list[list[ImportedSource | Exception]] = []
 
-        def run_imports() -> None:
-            handover.append(
-                import_sources(
-                    requests, self.package_finder, self.helper_finder, recursive, self.check
-                )
+        def run_imports() -> list[ImportedSource | Exception]:
+            return import_sources(
+                requests, self.package_finder, self.helper_finder, recursive, self.check
             )
 
         self.install_finders()
         self._in_flight += 1
         try:
-            await asyncio.get_running_loop().run_in_executor(None, run_imports)
-            return dict(zip(paths, handover.pop(), strict=True))
+            outcomes = await in_daemon_thread(run_imports, self._abandon)
+            return dict(zip(paths, outcomes, strict=True))
         finally:
             self._in_flight -= 1
             self.remove_finders_when_idle()
+
+    def _abandon(self, outcomes: list[ImportedSource | Exception]) -> None:
+        """Forget the imports of a batch whose caller stopped waiting (it was cancelled)."""
+        for outcome in outcomes:
+            if isinstance(outcome, ImportedSource):
+                self.package_finder.discard(outcome.module.__name__)
+                drop_modules(outcome.modules)
 
     async def import_one(
         self, path: Path, recursive: bool, submodules: Sequence[str], directory: Path | None
@@ -136,6 +143,39 @@ class Importer:
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
+
+
+async def in_daemon_thread(function: Callable[[], T], abandon: Callable[[T], None]) -> T:
+    """Run photon code in a daemon thread of its own and await its result.
+
+    Not the loop's default executor: its threads are joined when the interpreter exits, so an
+    import that never returns would keep the host from exiting even after a second Ctrl-C. If
+    the caller is cancelled, the result is handed to ``abandon`` once it arrives.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.cancelled():
+            if error is None:
+                abandon(cast(T, result))
+        elif error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(cast(T, result))
+
+    def run() -> None:
+        result: T | None = None
+        error: BaseException | None = None
+        try:
+            result = function()
+        except BaseException as raised:
+            error = raised
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name=IMPORT_THREAD_NAME, daemon=True).start()
+    return await future
 
 
 def stash_modules(modules: Iterable[Mapping[str, ModuleType]]) -> dict[str, ModuleType]:

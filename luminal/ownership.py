@@ -27,6 +27,7 @@ from luminal.errors import PhotonStopError
 
 __all__ = [
     "EXECUTOR_THREAD_PREFIX",
+    "IMPORT_THREAD_NAME",
     "Ownership",
     "PhotonStopRequested",
     "PhotonThread",
@@ -41,18 +42,22 @@ T = TypeVar("T")
 MAX_POLL_INTERVAL = 0.05
 
 EXECUTOR_THREAD_PREFIX = "asyncio_"
-"""Name prefix of the event loop's executor threads, which imports run on; never a photon's."""
+"""Name prefix of the event loop's executor threads; never a photon's."""
+
+IMPORT_THREAD_NAME = "luminal-import"
+"""The name of the threads photon imports run on (``luminal.importing``); never a photon's."""
 
 
 def threads_started_since(before: Collection[threading.Thread]) -> list[threading.Thread]:
     """The threads alive now that are not in ``before``: what a photon's code just started
-    itself, leaving out photon threads (owned already) and the loop's executor threads."""
+    itself, leaving out photon threads (owned already), the loop's executor threads and the
+    loader's import threads."""
     return [
         thread
         for thread in threading.enumerate()
         if thread not in before
         and not isinstance(thread, PhotonThread)
-        and not thread.name.startswith(EXECUTOR_THREAD_PREFIX)
+        and not thread.name.startswith((EXECUTOR_THREAD_PREFIX, IMPORT_THREAD_NAME))
     ]
 
 

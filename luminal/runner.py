@@ -14,6 +14,7 @@ import logging
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from luminal.discovery import DEFAULT_GROUP
 from luminal.errors import EntryPointGroupLoadError, PhotonStartError
@@ -77,14 +78,25 @@ async def _serve_until(
     entry_point_group: str | None,
     debounce: float,
 ) -> signal.Signals:
-    """Load, start and watch the photons, wait for ``stop``, then close ``loader``."""
+    """Load, start and watch the photons, wait for ``stop``, then close ``loader``.
+
+    A signal while the photons load stops the loading at once (a photon whose import never
+    returns cannot hold the shutdown up), and what loaded so far is unloaded.
+    """
     async with loader:
-        if directories:
-            await loader.watch_photons(
-                directories[0], more_directories=directories[1:], debounce=debounce
-            )
-        if entry_point_group is not None:
-            await _start_entry_points(loader, entry_point_group)
+        starting = asyncio.ensure_future(
+            _start_photons(loader, directories, entry_point_group, debounce)
+        )
+        either: set[asyncio.Future[Any]] = {starting, stop}
+        try:
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not starting.done():
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await starting
+        if not starting.cancelled():
+            starting.result()
         if not stop.done():
             count = sum(handler.started for handler in loader.photons.values())
             logger.info(
@@ -93,6 +105,21 @@ async def _serve_until(
         received = await stop
         logger.info("received %s: unloading every photon", received.name)
     return received
+
+
+async def _start_photons(
+    loader: Loader,
+    directories: Sequence[str | Path],
+    entry_point_group: str | None,
+    debounce: float,
+) -> None:
+    """Load, start and watch the photons of ``directories``, then start the installed ones."""
+    if directories:
+        await loader.watch_photons(
+            directories[0], more_directories=directories[1:], debounce=debounce
+        )
+    if entry_point_group is not None:
+        await _start_entry_points(loader, entry_point_group)
 
 
 async def _start_entry_points(loader: Loader, group: str) -> None:

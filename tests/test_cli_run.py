@@ -519,3 +519,17 @@ def test_start_timeout_cuts_a_hanging_start_and_the_rest_runs(
     run.expect("good v1 started", "stdout")
     run.send(signal.SIGINT)
     assert run.wait() == cli.EXIT_OK
+
+
+def test_a_photon_whose_import_never_returns_does_not_hold_up_sigint(
+    start_run: StartRun, photons: Path
+) -> None:
+    (photons / "a_good.py").write_text(photon("v1", name="good"))
+    (photons / "b_stuck.py").write_text(
+        "import threading\nprint('stuck importing', flush=True)\nthreading.Event().wait()\n"
+    )
+    run = start_run("--no-entry-points", str(photons))
+    run.expect("stuck importing", "stdout")
+    run.send(signal.SIGINT)
+    run.expect(r"received SIGINT: unloading every photon")
+    assert run.wait() == cli.EXIT_OK
