@@ -9,12 +9,13 @@ exception. ``KeyboardInterrupt`` is the user's Ctrl-C and passes through.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Iterator
-from typing import TypeVar
+import inspect
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 
 from luminal.errors import PhotonExitError
 
-__all__ = ["guarded", "photon_code"]
+__all__ = ["call_photon", "guarded", "photon_code"]
 
 T = TypeVar("T")
 
@@ -33,3 +34,11 @@ async def guarded(awaitable: Awaitable[T]) -> T:
     otherwise leave the event loop and end the host."""
     with photon_code():
         return await awaitable
+
+
+def call_photon(function: Callable[..., Any], **kwargs: Any) -> Any:
+    """Call a photon's function inside :func:`photon_code`; an awaitable it returns is
+    :func:`guarded` too, for whoever awaits it."""
+    with photon_code():
+        result = function(**kwargs)
+    return guarded(result) if inspect.isawaitable(result) else result

@@ -20,7 +20,7 @@ from luminal.errors import (
     PhotonStopError,
 )
 from luminal.events import broadcast
-from luminal.guard import guarded, photon_code
+from luminal.guard import call_photon, photon_code
 from luminal.managers.lifecycle import (
     NO_STATE,
     HandlerContext,
@@ -219,9 +219,7 @@ class Handler:
         if opts is None:
             return NO_STATE
         accepted = pluggy.HookImpl(instance, self._name, method, opts).argnames
-        with photon_code():
-            result = method(**{key: value for key, value in kwargs.items() if key in accepted})
-        return guarded(result) if inspect.isawaitable(result) else result
+        return call_photon(method, **{key: kwargs[key] for key in kwargs.keys() & accepted})
 
     async def stop(self, force_stop: bool = False) -> bool:
         """Unregister and stop the running photon; whether everything it owned stopped.
