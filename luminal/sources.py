@@ -21,6 +21,7 @@ import os
 import re
 import stat
 import sys
+import threading
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ from luminal.finders import (
     spec_for,
 )
 from luminal.guard import photon_code
+from luminal.ownership import threads_started_since
 from luminal.reading import (
     SourceCheck,
     canonical_path,
@@ -95,6 +97,8 @@ class ImportedSource:
     files: dict[Path, bytes]
     modules: dict[str, ModuleType] = field(default_factory=dict)
     helpers: dict[str, ModuleType] = field(default_factory=dict)
+    threads: list[threading.Thread] = field(default_factory=list)
+    """Plain threads that appeared while the source's module ran (it started them)."""
 
 
 def import_source(
@@ -257,12 +261,13 @@ def import_sources(
         helper_finder.add_root(root)
     try:
         for path, name, submodules, photon_directory in requests:
+            threads_before = set(threading.enumerate())
             try:
-                results.append(
-                    import_source(
-                        path, name, package_finder, recursive, check, submodules, photon_directory
-                    )
+                imported = import_source(
+                    path, name, package_finder, recursive, check, submodules, photon_directory
                 )
+                imported.threads = threads_started_since(threads_before)
+                results.append(imported)
             except Exception as error:
                 results.append(error)
     except BaseException:

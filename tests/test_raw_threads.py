@@ -4,6 +4,7 @@ still alive after the photon is unloaded or reloaded."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -143,3 +144,61 @@ async def test_threads_the_photon_did_not_start_are_not_its_own(
     assert stop_errors(observer) == []
     release.set()
     bystander.join(5)
+
+
+RAW_AT_IMPORT = """
+    import threading
+
+    from luminal import IPhoton
+
+    RELEASE = threading.Event()
+    threading.Thread(target=RELEASE.wait, name="module-worker", daemon=True).start()
+
+    class Rogue(IPhoton, name="rogue"):
+        async def finalize(self):
+            pass
+"""
+
+
+async def test_a_plain_thread_its_module_started_at_import_is_reported_after_unload(
+    loader: Loader,
+    observer: EventRecorder,
+    write_photon: WritePhoton,
+    releases: list[threading.Event],
+    luminal_leftovers: LeftoverCheck,
+) -> None:
+    [handler] = await loader.load_photons(write_photon("rogue.py", RAW_AT_IMPORT).parent)
+    assert handler.photon_class is not None
+    releases.append(sys.modules[handler.photon_class.__module__].RELEASE)
+    [worker] = [thread for thread in threading.enumerate() if thread.name == "module-worker"]
+    await handler.start()
+
+    assert await loader.unload_photon(handler) is False
+    [error] = stop_errors(observer)
+    assert error.threads == [worker]
+    assert "thread module-worker" in str(error)
+    assert "started when it was imported" in str(error)
+    luminal_leftovers.stop_errors.clear()  # the stop error this test expects
+
+
+async def test_a_reload_reports_the_thread_the_old_module_left(
+    loader: Loader,
+    observer: EventRecorder,
+    write_photon: WritePhoton,
+    releases: list[threading.Event],
+    luminal_leftovers: LeftoverCheck,
+) -> None:
+    path = write_photon("rogue.py", RAW_AT_IMPORT)
+    [handler] = await loader.load_photons(path.parent)
+    assert handler.photon_class is not None
+    releases.append(sys.modules[handler.photon_class.__module__].RELEASE)
+    await handler.start()
+    reloaded = await loader.reload_photon(handler)
+    assert isinstance(reloaded, Handler)
+    assert reloaded.photon_class is not None
+    releases.append(sys.modules[reloaded.photon_class.__module__].RELEASE)
+    [error] = stop_errors(observer)
+    assert "started when it was imported" in str(error)
+    luminal_leftovers.stop_errors.clear()  # the stop error this test expects
+    await loader.unload_photon(reloaded, force_stop=True)
+    luminal_leftovers.stop_errors.clear()

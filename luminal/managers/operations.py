@@ -259,7 +259,10 @@ class Operations:
             if handler.started:
                 clean = await handler.stop(force_stop) and clean
         self.staging.discard(source)
-        return clean
+        names = [handler.name for handler in source.handlers]
+        return (
+            await self.reporter.report_import_threads(source.path, names, source.threads) and clean
+        )
 
     async def _announce_unloaded(self, source: PhotonSource) -> None:
         for handler in source.handlers:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,8 @@ class PhotonSource:
     recursive: bool
     package_files: dict[Path, bytes] = field(default_factory=dict)
     entry_points: EntryPointSelection | None = None
+    threads: tuple[threading.Thread, ...] = ()
+    """Plain threads its module started while it was imported."""
 
     @property
     def root(self) -> Path:

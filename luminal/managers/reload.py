@@ -62,6 +62,9 @@ class Reload:
             await self.roll_back()
             await self._fail(error, "it was rolled back")
         self.commit()
+        for item in self.items:
+            names = [handler.name for handler in item.old.handlers]
+            await self._reporter.report_import_threads(item.old.path, names, item.old.threads)
         return self.items
 
     async def prepare(self) -> None:

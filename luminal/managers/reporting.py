@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pluggy
 
-from luminal.errors import LuminalError
+from luminal.errors import LuminalError, PhotonStopError
 from luminal.events import broadcast
 from luminal.trust import TrustPolicy
 
@@ -42,6 +45,25 @@ class Reporter:
     ) -> None:
         if self.logging:
             logger.log(level, message, *args, exc_info=exc_info)
+
+    async def report_import_threads(
+        self, path: Path, photon_names: Sequence[str], threads: Sequence[threading.Thread]
+    ) -> bool:
+        """Report the threads a source's module started at import that outlive the source
+        (Luminal cannot stop them); whether none did."""
+        alive = [thread for thread in threads if thread.is_alive()]
+        if not alive:
+            return True
+        names = ", ".join(thread.name for thread in alive)
+        error = PhotonStopError(
+            f"{path} left running after its photons stopped: thread {names} (a threading.Thread "
+            "its module started when it was imported, not spawn_thread: Luminal cannot stop it)",
+            photon_names[0] if photon_names else "",
+            str(path),
+            threads=alive,
+        )
+        await self.report(str(path), error)
+        return False
 
     async def report(self, path: str, error: LuminalError) -> None:
         """Log ``error`` and send it to ``luminal_photon_error``."""

@@ -77,6 +77,7 @@ class Staging:
             recursive=recursive,
             package_files=imported.files if imported.is_package else {},
             entry_points=entry_points,
+            threads=tuple(imported.threads),
         )
 
     def _validated(
