@@ -135,7 +135,6 @@ class Handler:
         The loader hashes the bytes it compiles instead (see :mod:`luminal.sources`); this helper
         is kept for hosts that compare a file on disk with :attr:`checksum`.
         """
-
         return await file_checksum(filename, block)
 
     async def _clear_module_references(self) -> bool:
@@ -359,13 +358,14 @@ class Handler:
         pluggy's ``register`` is not atomic: it can fail half-way through. Validating first
         means a failed start never leaves half a registration behind.
         """
+        plugin_manager = self._context.plugin_manager
         for attribute in dir(instance):
-            opts = self._context.plugin_manager.parse_hookimpl_opts(instance, attribute)
-            if opts is None:
-                continue
-            hook_caller = getattr(self._context.plugin_manager.hook, attribute, None)
-            spec = getattr(hook_caller, "spec", None)
+            # Only names with a spec can fail: parsing every attribute doubles register's cost.
+            spec = getattr(getattr(plugin_manager.hook, attribute, None), "spec", None)
             if spec is None:
+                continue
+            opts = plugin_manager.parse_hookimpl_opts(instance, attribute)
+            if opts is None:
                 continue
             impl = pluggy.HookImpl(instance, self._name, getattr(instance, attribute), opts)
             unknown = set(impl.argnames) - set(spec.argnames)
