@@ -119,6 +119,15 @@ def observer(loader: Loader) -> EventRecorder:
 
 
 @pytest.fixture
+def trees(tmp_path: Path) -> tuple[Path, Path]:
+    """Two sibling directories for tests that watch several trees with one loader."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    return first, second
+
+
+@pytest.fixture
 def recorder() -> EventRecorder:
     """Records the loader events of the ``watching`` loader."""
     return EventRecorder()

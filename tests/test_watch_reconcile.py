@@ -17,14 +17,6 @@ from tests.watch_support import HostSpecs, greeter, greetings, wait_for
 
 
 @pytest.fixture
-def trees(tmp_path: Path) -> tuple[Path, Path]:
-    first, second = tmp_path / "first", tmp_path / "second"
-    first.mkdir()
-    second.mkdir()
-    return first, second
-
-
-@pytest.fixture
 def luminal_loader_kwargs() -> dict[str, Any]:
     """This module's loader logs what it does, as ``luminal run``'s does."""
     return {"logging": True, "finalize_timeout": 2.0, "stop_timeout": 2.0}
