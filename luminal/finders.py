@@ -24,6 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import CodeType, ModuleType
 
+from luminal.codecache import CodeCache
 from luminal.reading import CompiledCheck, SourceCheck, checksum_files, read_source
 from luminal.tree import display_path, is_ignored_name, is_installed_location, is_output_directory
 
@@ -57,9 +58,12 @@ class SourceLoader(importlib.machinery.SourceFileLoader):
     """Compiles a module from the bytes that were read and checked, never from disk again nor
     from cached bytecode."""
 
-    def __init__(self, fullname: str, path: str, source: bytes) -> None:
+    def __init__(
+        self, fullname: str, path: str, source: bytes, code_cache: CodeCache | None = None
+    ) -> None:
         super().__init__(fullname, path)
         self._source = source
+        self._code_cache = code_cache
 
     def get_data(self, path: str) -> bytes:
         if path == self.path:
@@ -67,14 +71,23 @@ class SourceLoader(importlib.machinery.SourceFileLoader):
         return super().get_data(path)  # package data (importlib.resources), never compiled
 
     def get_code(self, fullname: str) -> CodeType:
-        return self.source_to_code(self._source, self.path)
+        if self._code_cache is None:
+            return self.source_to_code(self._source, self.path)
+        return self._code_cache.code(
+            self._source, self.path, lambda: self.source_to_code(self._source, self.path)
+        )
 
 
 def spec_for(
-    name: str, location: Path, source: bytes, is_package: bool
+    name: str,
+    location: Path,
+    source: bytes,
+    is_package: bool,
+    code_cache: CodeCache | None = None,
 ) -> importlib.machinery.ModuleSpec | None:
+    """The spec of a module compiled from ``source`` (through ``code_cache``, if given)."""
     init_file = location / "__init__.py" if is_package else location
-    loader = SourceLoader(name, str(init_file), source)
+    loader = SourceLoader(name, str(init_file), source, code_cache)
     return importlib.util.spec_from_file_location(
         name,
         str(init_file),
@@ -91,8 +104,12 @@ class PackageFinder(importlib.abc.MetaPathFinder):
     package (bytecode or an extension module) is judged by ``check_compiled``.
     """
 
-    def __init__(self, check_compiled: CompiledCheck | None = None) -> None:
+    def __init__(
+        self, check_compiled: CompiledCheck | None = None, code_cache: CodeCache | None = None
+    ) -> None:
         self._check_compiled = check_compiled
+        self.code_cache = code_cache
+        """Where every module of this loader (photon, package module, helper) is compiled."""
         self._snapshots: dict[str, dict[Path, bytes]] = {}
         self._helper_packages: set[str] = set()
         self._lock = threading.Lock()
@@ -133,9 +150,15 @@ class PackageFinder(importlib.abc.MetaPathFinder):
             init_file = candidate / "__init__.py"
             module_file = candidate.with_name(leaf + ".py")
             if init_file in files:
-                return spec_for(fullname, candidate, files[init_file], is_package=True)
+                return spec_for(
+                    fullname,
+                    candidate,
+                    files[init_file],
+                    is_package=True,
+                    code_cache=self.code_cache,
+                )
             if module_file in files:
-                return spec_for(fullname, module_file, files[module_file], is_package=False)
+                return spec_for(fullname, module_file, files[module_file], False, self.code_cache)
             if os.path.lexists(init_file) or os.path.lexists(module_file):
                 raise ModuleNotFoundError(
                     f"refusing module {fullname}: {display_path(candidate)} is not part of "
@@ -240,7 +263,9 @@ class HelperFinder(importlib.abc.MetaPathFinder):
         if is_package:
             self._package_finder.add_helper(name, files)
         _HELPER_NAMES.add(name)  # one atomic set operation
-        return spec_for(name, location, files[init_file], is_package)
+        return spec_for(
+            name, location, files[init_file], is_package, self._package_finder.code_cache
+        )
 
 
 def _helper_at(root: Path, name: str) -> Path | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TypeVar, cast
 
+from luminal.codecache import CodeCache
 from luminal.finders import HelperFinder, PackageFinder, release_helpers
 from luminal.ownership import IMPORT_THREAD_NAME
 from luminal.reading import SourceCheck
@@ -45,11 +46,17 @@ class Importer:
     tells whether any is loaded.
     """
 
-    def __init__(self, trust: TrustPolicy | None, has_sources: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        trust: TrustPolicy | None,
+        has_sources: Callable[[], bool],
+        code_cache: Path | None = None,
+    ) -> None:
         self.namespace = f"luminal_photon{next(_loader_numbers)}"
         self.check: SourceCheck | None = trust.check_source if trust is not None else None
         check_compiled = trust.check_compiled if trust is not None else None
-        self.package_finder = PackageFinder(check_compiled)
+        cache = CodeCache(code_cache, strict=trust is not None) if code_cache is not None else None
+        self.package_finder = PackageFinder(check_compiled, cache)
         self.helper_finder = HelperFinder(self.package_finder, self.check, check_compiled)
         self._has_sources = has_sources
         self._in_flight = 0

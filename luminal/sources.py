@@ -132,7 +132,7 @@ def import_source(
     checksum = checksum_files(files, path)
     if check is not None:
         check(path, photon_directory, files, checksum)
-    spec = spec_for(name, path, files[init_file], is_package)
+    spec = spec_for(name, path, files[init_file], is_package, package_finder.code_cache)
     if spec is None or spec.loader is None:
         raise ModuleNotFoundError(f"no module spec for {path}", path=str(path))
     try:

@@ -30,6 +30,18 @@ def _no_installed_photons() -> Iterator[None]:
     restore()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_code_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep the default code cache (``$XDG_CACHE_HOME/luminal``) out of the user's home."""
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if before is None:
+        del os.environ["XDG_CACHE_HOME"]
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
+
+
 @pytest.fixture(autouse=True)
 def _no_thread_leaks() -> Iterator[None]:
     """Fail a test that leaves a Luminal or photon thread running."""

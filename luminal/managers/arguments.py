@@ -10,6 +10,7 @@ from pathlib import Path
 import pluggy
 
 from luminal import hookspecs
+from luminal.codecache import default_directory
 from luminal.errors import DirectoryNotFoundError, PhotonLoadError, PhotonNotFoundError
 from luminal.managers.handler import Handler
 from luminal.managers.registry import check_reference
@@ -25,6 +26,7 @@ __all__ = [
     "check_references",
     "checked_plugin_manager",
     "checked_settings",
+    "code_cache_directory",
     "photon_directory",
     "photon_file",
     "watched_directories",
@@ -38,11 +40,13 @@ def checked_settings(
     stop_timeout: float,
     start_timeout: float,
     trust: object,
+    code_cache: object = True,
 ) -> Settings:
     """The loader's arguments as :class:`Settings`.
 
     :raises ValueError: if a timeout is not a positive, finite number of seconds.
-    :raises TypeError: if ``trust`` is not a :class:`TrustPolicy` or ``None``.
+    :raises TypeError: if ``trust`` is not a :class:`TrustPolicy` or ``None``, or ``code_cache``
+        not a path, a bool or ``None``.
     """
     for keyword, seconds in (
         ("finalize_timeout", finalize_timeout),
@@ -54,8 +58,31 @@ def checked_settings(
     if trust is not None and not isinstance(trust, TrustPolicy):
         raise TypeError(f"trust must be a TrustPolicy or None, not {type(trust).__name__}")
     return Settings(
-        bool(logging), bool(suppress_errors), finalize_timeout, stop_timeout, start_timeout, trust
+        bool(logging),
+        bool(suppress_errors),
+        finalize_timeout,
+        stop_timeout,
+        start_timeout,
+        trust,
+        code_cache_directory(code_cache),
     )
+
+
+def code_cache_directory(code_cache: object) -> Path | None:
+    """The directory ``Loader(code_cache=...)`` names: the per-user one for ``True``, none for
+    ``False`` or ``None``, else the path given (made absolute).
+
+    :raises TypeError: if ``code_cache`` is not a path, a bool or ``None``.
+    """
+    if code_cache is True:
+        return default_directory()
+    if code_cache is False or code_cache is None:
+        return None
+    if not isinstance(code_cache, (str, os.PathLike)):
+        raise TypeError(
+            f"code_cache must be a path, a bool or None, not {type(code_cache).__name__}"
+        )
+    return Path(os.path.abspath(os.fspath(code_cache)))
 
 
 def checked_plugin_manager(plugin_manager: pluggy.PluginManager | None) -> pluggy.PluginManager:

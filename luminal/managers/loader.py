@@ -77,6 +77,8 @@ class Loader:
     :param plugin_manager: a ``PluginManager`` of project ``"luminal"`` to use instead of a new one.
     :param trust: a :class:`~luminal.trust.TrustPolicy` applied before any photon source runs;
         ``None`` (the default) applies none. ``luminal run`` turns it on.
+    :param code_cache: where compiled photon code is cached, keyed by its source bytes: ``True``
+        (the default) a per-user directory, a path that directory, ``False`` or ``None`` none.
     :raises ValueError: if a timeout is not a positive, finite number of seconds.
     """
 
@@ -90,10 +92,17 @@ class Loader:
         start_timeout: float = 30.0,
         plugin_manager: pluggy.PluginManager | None = None,
         trust: TrustPolicy | None = None,
+        code_cache: str | os.PathLike[str] | bool | None = True,
     ) -> None:
         self._plugin_manager = plugin_manager = checked_plugin_manager(plugin_manager)
         self._settings = checked_settings(
-            logging, suppress_errors, finalize_timeout, stop_timeout, start_timeout, trust
+            logging,
+            suppress_errors,
+            finalize_timeout,
+            stop_timeout,
+            start_timeout,
+            trust,
+            code_cache,
         )
         self._operations = Operations.create(self._settings, plugin_manager)
         self._registry = self._operations.registry

@@ -55,7 +55,7 @@ class Operations:
     def create(cls, settings: Settings, plugin_manager: pluggy.PluginManager) -> Operations:
         """The operations of a new, empty registry, with their import machinery."""
         registry = Registry()
-        importer = Importer(settings.trust, lambda: bool(registry.sources))
+        importer = Importer(settings.trust, lambda: bool(registry.sources), settings.code_cache)
         reporter = Reporter(plugin_manager, settings.logging)
         return cls(registry, Staging(registry, importer, reporter, settings), reporter, settings)
 

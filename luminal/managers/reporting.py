@@ -31,6 +31,8 @@ class Settings:
     stop_timeout: float
     start_timeout: float
     trust: TrustPolicy | None
+    code_cache: Path | None = None
+    """The code cache's directory; ``None``: compile every time."""
 
 
 class Reporter:

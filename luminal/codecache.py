@@ -1,0 +1,174 @@
+"""A code cache that can never be stale: compiled photon code keyed by the bytes compiled.
+
+Photons are compiled from the bytes that were read, hashed and checked (:mod:`luminal.reading`),
+never from a timestamp ``.pyc``. :class:`CodeCache` keeps the compiled code of those bytes, keyed
+by the SHA-512 of the interpreter's magic number, the optimisation level, the file name (code
+objects carry it into tracebacks) and the exact source bytes, so a second start of the host
+unmarshals instead of compiling, and changed bytes are always a new key.
+
+Each entry is the SHA-512 of its payload followed by the marshalled code; an entry that does not
+match (truncated, corrupt) is ignored and rewritten. Entries are written to a temporary file and
+renamed into place, owner-only (directory ``0o700``, files ``0o600``). With a trust policy, a
+cache directory that is not the user's own or that others may write is not used. The directory is
+kept under :data:`MAX_BYTES`: beyond it, the oldest entries are removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import logging
+import marshal
+import os
+import stat
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import CodeType
+
+__all__ = ["MAX_BYTES", "CodeCache", "default_directory"]
+
+logger = logging.getLogger(__name__)
+
+MAX_BYTES = 64 * 2**20
+"""The size the cache directory is kept under, in bytes."""
+
+_PRUNE_EVERY = 512
+"""Entries written between two checks of the directory's size (and at the first one)."""
+
+_SUFFIX = ".code"
+_DIGEST_SIZE = hashlib.sha512().digest_size
+
+
+def default_directory() -> Path:
+    """The per-user cache directory: ``$XDG_CACHE_HOME/luminal/code`` (``~/.cache`` if unset;
+    ``%LOCALAPPDATA%`` on Windows)."""
+    base = os.environ.get("XDG_CACHE_HOME") or ""
+    if not base and sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or ""
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
+    return root / "luminal" / "code"
+
+
+class CodeCache:
+    """Compiled code of checked source bytes, stored in ``directory``.
+
+    ``strict`` (a trust policy is on) refuses a directory that is not owned by the user or that
+    group or others may write; the cache is then off, which is logged once. Any failure to read
+    or write an entry only costs a compile.
+    """
+
+    def __init__(self, directory: Path, strict: bool = False, max_bytes: int = MAX_BYTES) -> None:
+        self.directory = directory
+        self.strict = strict
+        self.max_bytes = max_bytes
+        self._usable: bool | None = None
+        self._writes = 0
+        self._lock = threading.Lock()
+
+    def key(self, source: bytes, filename: str) -> str:
+        digest = hashlib.sha512(importlib.util.MAGIC_NUMBER)
+        digest.update(b"O%d\0" % sys.flags.optimize)
+        digest.update(os.fsencode(filename) + b"\0")
+        digest.update(source)
+        return digest.hexdigest()
+
+    def code(
+        self, source: bytes, filename: str, compile_source: Callable[[], CodeType]
+    ) -> CodeType:
+        """The code of ``source``: unmarshalled from its entry, or compiled and stored."""
+        if not self.usable():
+            return compile_source()
+        entry = self.directory / (self.key(source, filename) + _SUFFIX)
+        code = self._read(entry)
+        if code is None:
+            code = compile_source()
+            self._write(entry, code)
+        return code
+
+    def usable(self) -> bool:
+        """Whether the directory exists (it is created) and may be trusted; decided once."""
+        with self._lock:
+            if self._usable is None:
+                self._usable = self._check_directory()
+            return self._usable
+
+    def _check_directory(self) -> bool:
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            status = os.stat(self.directory)
+        except OSError as error:
+            logger.warning("code cache %s is off: %s", self.directory, error)
+            return False
+        if not self.strict:
+            return True
+        getuid = getattr(os, "getuid", None)
+        if getuid is not None and status.st_uid != getuid():
+            reason = "it is not owned by this user"
+        elif status.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            reason = "others may write to it"
+        else:
+            return True
+        logger.warning(
+            "code cache %s is not used under the trust policy: %s", self.directory, reason
+        )
+        return False
+
+    def _read(self, entry: Path) -> CodeType | None:
+        try:
+            data = entry.read_bytes()
+        except OSError:
+            return None
+        payload = data[_DIGEST_SIZE:]
+        if hashlib.sha512(payload).digest() != data[:_DIGEST_SIZE]:
+            return None
+        try:
+            code = marshal.loads(payload)
+        except (EOFError, ValueError, TypeError):
+            return None
+        return code if isinstance(code, CodeType) else None
+
+    def _write(self, entry: Path, code: CodeType) -> None:
+        import tempfile  # only once an entry is written: it costs an import
+
+        payload = marshal.dumps(code)
+        try:
+            descriptor, temporary = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+        except OSError:
+            return
+        try:
+            with open(descriptor, "wb") as stream:
+                stream.write(hashlib.sha512(payload).digest() + payload)
+            os.replace(temporary, entry)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            return
+        with self._lock:
+            prune = self._writes % _PRUNE_EVERY == 0
+            self._writes += 1
+        if prune:
+            self.prune()
+
+    def prune(self) -> None:
+        """Remove the oldest entries (by modification time) until the directory holds at most
+        :attr:`max_bytes`."""
+        entries: list[tuple[float, int, str]] = []
+        try:
+            with os.scandir(self.directory) as scan:
+                for item in scan:
+                    if item.name.endswith(_SUFFIX):
+                        with contextlib.suppress(OSError):
+                            status = item.stat()
+                            entries.append((status.st_mtime, status.st_size, item.path))
+        except OSError:
+            return
+        total = sum(size for _, size, _ in entries)
+        for _, size, path in sorted(entries):
+            if total <= self.max_bytes:
+                break
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            total -= size
