@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import tempfile
 import time
@@ -76,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     methods: list[str] = []
     with tempfile.TemporaryDirectory(prefix="luminal-bench-") as temporary:
         workdir = Path(temporary)
+        # Luminal's default code cache (in every child) starts empty and stays out of $HOME.
+        os.environ["XDG_CACHE_HOME"] = str(workdir / "xdg_cache")
         for number in sections:
             section = _section(number)
             started = time.perf_counter()
