@@ -60,6 +60,16 @@ class Importer:
         self.helper_finder = HelperFinder(self.package_finder, self.check, check_compiled)
         self._has_sources = has_sources
         self._in_flight = 0
+        self._read: dict[Path, dict[Path, bytes]] = {}
+
+    def read_already(self, path: Path, files: dict[Path, bytes]) -> None:
+        """The bytes of ``path`` just read (and hashed) to decide to reload it: its next import
+        uses them instead of reading the source again."""
+        self._read[path] = files
+
+    def forget_read(self) -> None:
+        """Drop the bytes that no import used (the decision they were read for is done)."""
+        self._read.clear()
 
     def module_name(self, path: Path) -> str:
         return module_name_for(path, self.namespace)
@@ -112,6 +122,7 @@ class Importer:
                 self.module_name(path),
                 (submodules or {}).get(path, ()),
                 (directories or {}).get(path),
+                self._read.pop(path, None),
             )
             for path in paths
         ]

@@ -109,6 +109,7 @@ def import_source(
     check: SourceCheck | None = None,
     submodules: Sequence[str] = (),
     photon_directory: Path | None = None,
+    files: dict[Path, bytes] | None = None,
 ) -> ImportedSource:
     """Import the source at ``path`` as module ``name`` and return it with all it brought in.
 
@@ -117,6 +118,7 @@ def import_source(
     as entry points name them. Runs in a worker thread. On failure every module it added to
     ``sys.modules`` is removed again and the exception propagates. ``check`` judges the bytes
     read (against ``photon_directory``), before any of them is executed, and may refuse them.
+    ``files`` are the source's bytes if they were just read (they are not read again).
     """
     mode = _existing_mode(path)
     if mode is None:
@@ -125,7 +127,8 @@ def import_source(
     if reason is not None:
         raise PhotonLoadError(f"cannot load {display_path(path)}: {reason}", path)
     is_package = stat.S_ISDIR(mode)
-    files = read_source(path)
+    if files is None:
+        files = read_source(path)
     init_file = path / "__init__.py" if is_package else path
     if init_file not in files:
         raise ModuleNotFoundError(f"{path} is not a Python module or package", path=str(path))
@@ -238,6 +241,8 @@ class ImportRequest(NamedTuple):
     name: str
     submodules: Sequence[str] = ()
     photon_directory: Path | None = None
+    files: dict[Path, bytes] | None = None
+    """The source's bytes, if they were just read to decide on this import: not read again."""
 
 
 def import_sources(
@@ -260,11 +265,18 @@ def import_sources(
     for root in roots:
         helper_finder.add_root(root)
     try:
-        for path, name, submodules, photon_directory in requests:
+        for path, name, submodules, photon_directory, files in requests:
             threads_before = set(threading.enumerate())
             try:
                 imported = import_source(
-                    path, name, package_finder, recursive, check, submodules, photon_directory
+                    path,
+                    name,
+                    package_finder,
+                    recursive,
+                    check,
+                    submodules,
+                    photon_directory,
+                    files,
                 )
                 imported.threads = threads_started_since(threads_before)
                 results.append(imported)

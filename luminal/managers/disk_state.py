@@ -21,6 +21,7 @@ __all__ = [
     "check_disjoint",
     "current_checksum",
     "merge_overlapping",
+    "read_checksum",
     "source_present",
     "watched_directory",
 ]
@@ -65,6 +66,16 @@ def current_checksum(path: Path) -> str | None:
     except (OSError, PhotonLoadError):
         return None
     return checksum_files(files, path) if files else None
+
+
+def read_checksum(path: Path) -> tuple[str | None, dict[Path, bytes]]:
+    """As :func:`current_checksum`, with the bytes hashed, so that a reload it decides on
+    imports those bytes instead of reading the source again."""
+    try:
+        files = read_source(path)
+    except (OSError, PhotonLoadError):
+        return None, {}
+    return (checksum_files(files, path) if files else None), files
 
 
 def merge_overlapping(groups: Iterable[set[Path]]) -> list[set[Path]]:

@@ -28,6 +28,7 @@ from luminal.managers.disk_state import (
     check_disjoint,
     current_checksum,
     merge_overlapping,
+    read_checksum,
     source_present,
     watched_directory,
 )
@@ -298,10 +299,13 @@ class PhotonWatch:
         helpers_changed |= helper_sources_changed
         if from_events:
             helpers_changed |= await self._changed_helpers(paths, gone, groups)
-        for group in merge_overlapping(groups):
-            if self.halting:
-                return
-            await self._reload(group)
+        try:
+            for group in merge_overlapping(groups):
+                if self.halting:
+                    return
+                await self._reload(group)
+        finally:
+            self._operations.staging.importer.forget_read()
         to_load = {path for path in candidates if path not in self._registry.sources}
         if to_load:
             names_freed |= await self._unload_vanished()
@@ -333,10 +337,11 @@ class PhotonWatch:
         helpers_changed = False
         for path in sorted(present):
             source = self._registry.sources.get(path)
-            current = await asyncio.to_thread(current_checksum, path)
+            current, files = await asyncio.to_thread(read_checksum, path)
             if source is None or current is None:
                 continue
             if current != source.checksum:
+                self._operations.staging.importer.read_already(path, files)
                 groups.append({path})
                 helpers_changed |= not source.handlers
             elif path in self.failures.reloads:
