@@ -21,9 +21,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import importlib_metadata
+if TYPE_CHECKING:  # imported when entry points are looked up, not with luminal
+    import importlib_metadata
 
 from luminal.errors import EntryPointLoadError
 from luminal.finders import spec_of_other_finders
@@ -168,6 +169,8 @@ def _group_entry_points(group: str) -> list[importlib_metadata.EntryPoint]:
     ``entry_points()`` chooses, through two private names of ``importlib_metadata``; without
     them, ``entry_points()`` itself is called.
     """
+    import importlib_metadata
+
     prefer_valid = _winner_order()
     if prefer_valid is None:
         return list(importlib_metadata.entry_points(group=group))
@@ -202,6 +205,8 @@ def _winner_order() -> Callable[[list[Any]], Iterable[Any]] | None:
     importlib_metadata 10 moves those with metadata to the front (``_prefer_valid``); earlier
     versions keep the first on ``sys.path``. ``None`` when it cannot be told.
     """
+    import importlib_metadata
+
     prefer_valid = getattr(importlib_metadata.Distribution, "_prefer_valid", None)
     try:
         major = int(importlib_metadata.version("importlib_metadata").split(".")[0])
@@ -215,6 +220,8 @@ def _winner_order() -> Callable[[list[Any]], Iterable[Any]] | None:
 def _may_declare(dist: _Distribution, group: str) -> bool:
     """Whether ``dist`` may have entry points in ``group``: its ``entry_points.txt`` names it, or
     it is a provider's distribution that answers ``entry_points`` its own way."""
+    import importlib_metadata
+
     if type(dist).entry_points is not importlib_metadata.Distribution.entry_points:
         return True
     text = dist.read_text("entry_points.txt")

@@ -1,6 +1,6 @@
 """Turning watchdog file events into debounced per-file change notices on the event loop.
 
-The threading model: watchdog's observer thread runs :meth:`_EventForwarder.dispatch`, which
+The threading model: watchdog's observer thread runs the event forwarder's ``dispatch``, which
 filters the event and hands each path to the event loop with ``loop.call_soon_threadsafe``;
 that is the only hand-off between the threads. Everything else (the per-file debounce timers
 and the callback that receives a settled path) runs on the loop. A path settles once
@@ -19,12 +19,13 @@ import errno
 import logging
 import os
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from watchdog.events import EVENT_TYPE_MODIFIED, FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver
-from watchdog.observers.polling import PollingObserver
+if TYPE_CHECKING:  # watchdog is imported once a tree is watched, not with luminal
+    from watchdog.events import FileSystemEvent, FileSystemEventHandler
+    from watchdog.observers.api import BaseObserver
 
 from luminal.sources import is_ignored_name
 
@@ -38,30 +39,49 @@ DEFAULT_DEBOUNCE = 0.015
 POLLING_INTERVAL = 1.0
 """Seconds between scans of the polling observer used when inotify is exhausted."""
 
-ObserverFactory = Callable[[], BaseObserver]
+ObserverFactory = Callable[[], "BaseObserver"]
 
 _EXHAUSTION_ERRNOS = frozenset({errno.ENOSPC, errno.EMFILE})
 # Reading a file changes nothing. Spelled out: watchdog < 5 has no constants for these.
 _IGNORED_EVENT_TYPES = frozenset({"opened", "closed_no_write"})
 
 
-class _EventForwarder(FileSystemEventHandler):
-    """Runs on watchdog's thread: keeps the paths that matter and passes them to the loop."""
+@cache
+def _forwarder_class() -> Callable[[DirectoryWatcher], FileSystemEventHandler]:
+    """The watchdog event handler class, made when the first tree is watched."""
+    from watchdog.events import EVENT_TYPE_MODIFIED, FileSystemEventHandler
 
-    def __init__(self, watcher: DirectoryWatcher) -> None:
-        super().__init__()
-        self._watcher = watcher
+    class EventForwarder(FileSystemEventHandler):
+        """Runs on watchdog's thread: keeps the paths that matter and passes them to the loop."""
 
-    def dispatch(self, event: FileSystemEvent) -> None:
-        if event.event_type in _IGNORED_EVENT_TYPES:
-            return
-        if event.is_directory and event.event_type == EVENT_TYPE_MODIFIED:
-            return
-        for raw_path in (event.src_path, event.dest_path):
-            if raw_path:
-                path = Path(os.fsdecode(raw_path))
-                if self._watcher.is_relevant(path, event.is_directory):
-                    self._watcher._hand_over(path)
+        def __init__(self, watcher: DirectoryWatcher) -> None:
+            super().__init__()
+            self._watcher = watcher
+
+        def dispatch(self, event: FileSystemEvent) -> None:
+            if event.event_type in _IGNORED_EVENT_TYPES:
+                return
+            if event.is_directory and event.event_type == EVENT_TYPE_MODIFIED:
+                return
+            for raw_path in (event.src_path, event.dest_path):
+                if raw_path:
+                    path = Path(os.fsdecode(raw_path))
+                    if self._watcher.is_relevant(path, event.is_directory):
+                        self._watcher._hand_over(path)
+
+    return EventForwarder
+
+
+def _native_observer() -> BaseObserver:
+    from watchdog.observers import Observer
+
+    return Observer()
+
+
+def _polling_observer() -> BaseObserver:
+    from watchdog.observers.polling import PollingObserver
+
+    return PollingObserver(timeout=POLLING_INTERVAL)
 
 
 class DirectoryWatcher:
@@ -94,7 +114,7 @@ class DirectoryWatcher:
         self._on_settled = on_settled
         self._loop = loop
         self._debounce = debounce
-        self._observer_factory: ObserverFactory = observer_factory or Observer
+        self._observer_factory: ObserverFactory = observer_factory or _native_observer
         self._observer: BaseObserver | None = None
         self._timers: dict[Path, asyncio.TimerHandle] = {}
         self._closed = False
@@ -140,13 +160,15 @@ class DirectoryWatcher:
                 error,
                 POLLING_INTERVAL,
             )
-            self._observer = self._start_observer(lambda: PollingObserver(timeout=POLLING_INTERVAL))
+            self._observer = self._start_observer(_polling_observer)
             self.polling = True
 
     def _start_observer(self, factory: ObserverFactory) -> BaseObserver:
         observer = factory()
         try:
-            observer.schedule(_EventForwarder(self), str(self._root), recursive=self._only is None)
+            observer.schedule(
+                _forwarder_class()(self), str(self._root), recursive=self._only is None
+            )
             observer.start()
         except BaseException:
             _discard_observer(observer, timeout=5.0)
