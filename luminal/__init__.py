@@ -1,6 +1,5 @@
 """Luminal: load, start, hot-reload and unload Python plugins (photons) on pluggy."""
 
-import importlib.metadata
 import logging
 
 from luminal.discovery import EntryPointPolicy, PhotonEntryPoint, find_photon_entry_points
@@ -31,10 +30,21 @@ from luminal.ownership import PhotonThread
 from luminal.photon import IPhoton
 from luminal.trust import TrustPolicy
 
-try:
-    __version__ = importlib.metadata.version("luminal-photons")
-except importlib.metadata.PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0"
+
+def __getattr__(name: str) -> str:
+    """``__version__``, read from the installed metadata when first asked for (PEP 562):
+    ``importlib.metadata`` costs ``import luminal`` a third of its time."""
+    if name != "__version__":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib.metadata
+
+    try:
+        version = importlib.metadata.version("luminal-photons")
+    except importlib.metadata.PackageNotFoundError:  # a source tree that is not installed
+        version = "0.0.0"
+    globals()["__version__"] = version
+    return version
+
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
+import functools
 import logging
 import subprocess
 import threading
@@ -61,12 +61,15 @@ def threads_started_since(before: Collection[threading.Thread]) -> list[threadin
     ]
 
 
+@functools.cache
 def _async_exc_setters() -> tuple[Callable[[int, type], int], Callable[[int, None], int]] | None:
     """``PyThreadState_SetAsyncExc`` typed twice: to raise a class, and to clear (NULL).
 
     Own prototypes rather than ``argtypes`` on the shared ``ctypes.pythonapi`` function; with a
     ``py_object`` argument ``None`` would be passed as ``Py_None``, not as NULL.
     """
+    import ctypes  # only when a thread is force-stopped: it costs an import
+
     pythonapi = getattr(ctypes, "pythonapi", None)
     if pythonapi is None or not hasattr(pythonapi, "PyThreadState_SetAsyncExc"):
         return None
@@ -76,9 +79,6 @@ def _async_exc_setters() -> tuple[Callable[[int, type], int], Callable[[int, Non
         raise_prototype(("PyThreadState_SetAsyncExc", pythonapi)),
         clear_prototype(("PyThreadState_SetAsyncExc", pythonapi)),
     )
-
-
-_SET_ASYNC_EXC = _async_exc_setters()
 
 
 class PhotonStopRequested(SystemExit):
@@ -142,8 +142,9 @@ class PhotonThread(threading.Thread):
         that has not gone off yet, so it cannot escape into ``threading``'s own code."""
         with self._target_lock:
             self._in_target = False
-            if self._interrupted and _SET_ASYNC_EXC is not None:
-                _SET_ASYNC_EXC[1](threading.get_ident(), None)
+            setters = _async_exc_setters() if self._interrupted else None
+            if setters is not None:
+                setters[1](threading.get_ident(), None)
 
     def interrupt(self) -> bool:
         """Raise :class:`PhotonStopRequested` in the thread; whether it was set.
@@ -154,14 +155,15 @@ class PhotonThread(threading.Thread):
         target runs; holding the lock meanwhile means the thread is alive, so its identifier
         cannot belong to another thread. Only CPython has the API; elsewhere this returns False.
         """
-        if _SET_ASYNC_EXC is None:
+        setters = _async_exc_setters()
+        if setters is None:
             return False
         with self._target_lock:
             if not self._in_target or self._interrupted or self.ident is None:
                 return False
-            changed = _SET_ASYNC_EXC[0](self.ident, PhotonStopRequested)
+            changed = setters[0](self.ident, PhotonStopRequested)
             if changed > 1:
-                _SET_ASYNC_EXC[1](self.ident, None)
+                setters[1](self.ident, None)
             self._interrupted = changed == 1
             return self._interrupted
 

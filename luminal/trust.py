@@ -29,7 +29,6 @@ judges files, not what trusted code chooses to do.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import threading
@@ -68,6 +67,8 @@ def write_lock(
         for source in iter_photon_sources(root)
     }
     document = {"luminal-lock": LOCK_FORMAT_VERSION, "algorithm": "sha512", "photons": pins}
+    import json  # when a lock file is written or read, not with luminal
+
     temporary = target.with_name(f".{target.name}.tmp")
     temporary.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
     os.replace(temporary, target)
@@ -79,6 +80,8 @@ def read_lock(lock_file: str | os.PathLike[str]) -> dict[Path, str]:
 
     :raises ValueError: if the file is not a Luminal lock file.
     """
+    import json
+
     path = Path(lock_file)
     try:
         document = json.loads(read_regular_file(path))
