@@ -7,13 +7,14 @@ they are imported (``import helpers`` next to the photon, the
 the other finders first, so it never shadows the standard library or installed packages, and
 takes over any top-level module they find inside a directory of loaded photons. Both compile
 with :class:`SourceLoader`, from the bytes that were read and checked, never from disk again.
+They are meta path finders by their ``find_spec`` alone: ``importlib.abc`` would import
+``importlib.resources`` and ``tempfile`` with ``luminal``.
 :func:`own_helpers` gives each photon directory its own helper names while its source runs.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
@@ -96,7 +97,7 @@ def spec_for(
     )
 
 
-class PackageFinder(importlib.abc.MetaPathFinder):
+class PackageFinder:
     """Finds the sub-modules of imported photon and helper packages in their snapshot.
 
     A module of the package that is not in the snapshot (created after the package was read,
@@ -172,7 +173,7 @@ class PackageFinder(importlib.abc.MetaPathFinder):
         return None
 
 
-class HelperFinder(importlib.abc.MetaPathFinder):
+class HelperFinder:
     """Finds the helper modules of loaded photons, however they are imported.
 
     A helper is a top-level module (a ``.py`` file or a package) whose file lies in a directory
