@@ -13,10 +13,13 @@ from luminal.errors import (
     LoaderClosedError,
     LuminalError,
     PhotonExitError,
+    PhotonHookError,
+    PhotonHookTimeoutError,
     PhotonLoadError,
     PhotonNameConflictError,
     PhotonNotFoundError,
     PhotonNotInitializedError,
+    PhotonQuarantinedError,
     PhotonReentryError,
     PhotonReloadError,
     PhotonStartError,
@@ -26,6 +29,7 @@ from luminal.errors import (
 )
 from luminal.hookspecs import hookimpl, hookspec
 from luminal.managers.handler import Handler, HandlerState, PhotonOrigin
+from luminal.managers.hookstats import HookStats
 from luminal.managers.loader import Loader, LoaderState
 from luminal.ownership import PhotonThread
 from luminal.photon import IPhoton
@@ -47,6 +51,7 @@ __all__ = [
     "FinalizerNotImplementedError",
     "Handler",
     "HandlerState",
+    "HookStats",
     "IPhoton",
     "Loader",
     "LoaderClosedError",
@@ -54,11 +59,14 @@ __all__ = [
     "LuminalError",
     "PhotonEntryPoint",
     "PhotonExitError",
+    "PhotonHookError",
+    "PhotonHookTimeoutError",
     "PhotonLoadError",
     "PhotonNameConflictError",
     "PhotonNotFoundError",
     "PhotonNotInitializedError",
     "PhotonOrigin",
+    "PhotonQuarantinedError",
     "PhotonReentryError",
     "PhotonReloadError",
     "PhotonStartError",

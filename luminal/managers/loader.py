@@ -23,7 +23,6 @@ from luminal.errors import (
     PhotonLoadError,
     ThreadManagerAlreadyRunningError,
 )
-from luminal.events import acall_hook
 from luminal.managers.arguments import (
     check_arguments,
     check_flag,
@@ -36,6 +35,7 @@ from luminal.managers.arguments import (
     watched_directories,
 )
 from luminal.managers.handler import Handler
+from luminal.managers.hookcalls import HookCalls, check_quarantine_after
 from luminal.managers.installed import InstalledPhotons, check_entry_point_arguments
 from luminal.managers.operations import Operations, given_directory
 from luminal.managers.reentry import refuse_inside_operation
@@ -77,7 +77,11 @@ class Loader:
     :param plugin_manager: a ``PluginManager`` of project ``"luminal"`` to use instead of a new one.
     :param trust: a :class:`~luminal.trust.TrustPolicy` applied before any photon source runs;
         ``None`` (the default) applies none. ``luminal run`` turns it on.
-    :raises ValueError: if a timeout is not a positive, finite number of seconds.
+    :param quarantine_after: quarantine a photon whose hook implementations fail or time out in
+        this many consecutive isolated :meth:`acall`/:meth:`call` calls (``None``: never).
+    :raises ValueError: if a timeout is not a positive, finite number of seconds, or
+        ``quarantine_after`` is below 1.
+    :raises TypeError: if ``quarantine_after`` is neither ``None`` nor an ``int``.
     """
 
     def __init__(
@@ -90,7 +94,9 @@ class Loader:
         start_timeout: float = 30.0,
         plugin_manager: pluggy.PluginManager | None = None,
         trust: TrustPolicy | None = None,
+        quarantine_after: int | None = None,
     ) -> None:
+        quarantine_after = check_quarantine_after(quarantine_after)
         self._plugin_manager = plugin_manager = checked_plugin_manager(plugin_manager)
         self._settings = checked_settings(
             logging, suppress_errors, finalize_timeout, stop_timeout, start_timeout, trust
@@ -101,6 +107,9 @@ class Loader:
         self._reporter = self._operations.reporter
         self._watch: PhotonWatch | None = None
         self._state = LoaderState.OPEN
+        self._hooks = HookCalls(
+            plugin_manager, self._registry.photons, self._reporter, quarantine_after
+        )
 
     @property
     def photons(self) -> Mapping[str, Handler]:
@@ -130,13 +139,33 @@ class Loader:
     def _namespace(self) -> str:
         return self._staging.importer.namespace
 
-    async def acall(self, hook_name: str, **kwargs: Any) -> Any:
+    async def acall(
+        self, hook_name: str, *, timeout: float | None = None, isolate: bool = True, **kwargs: Any
+    ) -> Any:
         """Call a hook on every running photon and await its ``async`` implementations.
 
         Results come back in pluggy's order, as ``plugin_manager.hook.<name>(**kwargs)`` would
-        give them, with coroutines awaited concurrently.
+        give them (wrappers included), with coroutines awaited concurrently. With ``isolate``, a
+        photon's implementation that raises is skipped and reported as a
+        :class:`~luminal.errors.PhotonHookError`; without, the first error propagates.
+        ``timeout`` bounds each ``async`` implementation: one still running is cancelled,
+        skipped and reported as a :class:`~luminal.errors.PhotonHookTimeoutError` (raised
+        without ``isolate``). A ``firstresult`` hook gives the first non-``None`` result of a
+        photon that did not fail.
+
+        :raises AttributeError: if no hook has that name.
+        :raises TypeError: if ``hook_name``, ``timeout`` or ``isolate`` has the wrong type.
+        :raises ValueError: if ``timeout`` is not a positive, finite number of seconds.
         """
-        return await acall_hook(self._plugin_manager, hook_name, **kwargs)
+        return await self._hooks.acall(hook_name, timeout, isolate, kwargs)
+
+    def call(self, hook_name: str, *, isolate: bool = True, **kwargs: Any) -> Any:
+        """:meth:`acall` for synchronous hooks, from code without an event loop at hand.
+
+        There is no ``timeout``: a synchronous implementation cannot be interrupted. An ``async``
+        implementation is not awaited: it is skipped and reported as a failure.
+        """
+        return self._hooks.call(hook_name, isolate, kwargs)
 
     async def __aenter__(self) -> Loader:
         self._check_open()
