@@ -170,7 +170,7 @@ class OldStyleWrapper:
         self.seen: list[object] = []
 
     @hookimpl(hookwrapper=True)
-    def answer(self, question: str) -> object:
+    def answer(self, question: str) -> Generator[None, pluggy.Result[list[str]], None]:
         outcome = yield
         self.seen.append(outcome.get_result())
 
