@@ -25,11 +25,11 @@ from pluggy._callers import _multicall  # pluggy's own call loop, as its HookCal
 
 from luminal.errors import (
     LuminalError,
+    PhotonExitError,
     PhotonHookError,
     PhotonHookTimeoutError,
     PhotonQuarantinedError,
 )
-from luminal.guard import photon_code
 from luminal.managers.handler import Handler
 from luminal.managers.hookstats import HookOutcome
 from luminal.managers.reporting import Reporter
@@ -98,8 +98,12 @@ class _Call:
     def run(self, handler: Handler, impl: pluggy.HookImpl, function: Any, args: Any) -> Any:
         start = time.perf_counter()
         try:
-            with photon_code():
-                result = function(*args)
+            result = function(*args)
+        except SystemExit as exit_request:  # what photon_code does, inline: this is the hot path
+            self.fail(handler, _exit_error(exit_request), time.perf_counter() - start)
+            if not self.isolate:
+                raise _exit_error(exit_request) from exit_request
+            return None
         except Exception as error:
             self.fail(handler, error, time.perf_counter() - start)
             if not self.isolate:
@@ -358,10 +362,17 @@ def _resolved(outcome: Any, settled: dict[int, Any]) -> Any:
 
 async def _awaited(pending: Pending) -> Any:
     try:
-        with photon_code():
-            return await pending.awaitable
+        return await pending.awaitable
+    except SystemExit as exit_request:
+        raise _exit_error(exit_request) from exit_request
     finally:
         pending.duration = time.perf_counter() - pending.start
+
+
+def _exit_error(exit_request: SystemExit) -> PhotonExitError:
+    error = PhotonExitError(exit_request.code)
+    error.__cause__ = exit_request
+    return error
 
 
 def _duration(pending: Pending) -> float:

@@ -56,13 +56,29 @@ class HookRecord:
     loader's circuit breaker counts)."""
 
     def __init__(self) -> None:
-        self._stats: dict[str, HookStats] = {}
+        # Plain lists, updated in place: a hook call records one entry per photon.
+        self._counts: dict[str, list[float]] = {}
         self.consecutive_failures = 0
 
     @property
     def stats(self) -> Mapping[str, HookStats]:
         """Hook name → :class:`HookStats`, a read-only snapshot."""
-        return MappingProxyType(dict(self._stats))
+        return MappingProxyType(
+            {
+                name: HookStats(int(calls), int(errors), int(timeouts), total, longest)
+                for name, (calls, errors, timeouts, total, longest) in self._counts.items()
+            }
+        )
 
     def add(self, hook_name: str, outcome: HookOutcome, duration: float) -> None:
-        self._stats[hook_name] = self._stats.get(hook_name, HookStats()).add(outcome, duration)
+        counts = self._counts.get(hook_name)
+        if counts is None:
+            counts = self._counts[hook_name] = [0, 0, 0, 0.0, 0.0]
+        counts[0] += 1
+        if outcome is HookOutcome.ERROR:
+            counts[1] += 1
+        elif outcome is HookOutcome.TIMEOUT:
+            counts[2] += 1
+        counts[3] += duration
+        if duration > counts[4]:
+            counts[4] = duration
