@@ -12,10 +12,13 @@ from luminal.errors import (
     LoaderClosedError,
     LuminalError,
     PhotonExitError,
+    PhotonHookError,
+    PhotonHookTimeoutError,
     PhotonLoadError,
     PhotonNameConflictError,
     PhotonNotFoundError,
     PhotonNotInitializedError,
+    PhotonQuarantinedError,
     PhotonReentryError,
     PhotonReloadError,
     PhotonStartError,
@@ -25,6 +28,7 @@ from luminal.errors import (
 )
 from luminal.hookspecs import hookimpl, hookspec
 from luminal.managers.handler import Handler, HandlerState, PhotonOrigin
+from luminal.managers.hookstats import HookStats
 from luminal.managers.loader import Loader, LoaderState
 from luminal.ownership import PhotonThread
 from luminal.photon import IPhoton
@@ -57,6 +61,7 @@ __all__ = [
     "FinalizerNotImplementedError",
     "Handler",
     "HandlerState",
+    "HookStats",
     "IPhoton",
     "Loader",
     "LoaderClosedError",
@@ -64,11 +69,14 @@ __all__ = [
     "LuminalError",
     "PhotonEntryPoint",
     "PhotonExitError",
+    "PhotonHookError",
+    "PhotonHookTimeoutError",
     "PhotonLoadError",
     "PhotonNameConflictError",
     "PhotonNotFoundError",
     "PhotonNotInitializedError",
     "PhotonOrigin",
+    "PhotonQuarantinedError",
     "PhotonReentryError",
     "PhotonReloadError",
     "PhotonStartError",

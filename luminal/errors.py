@@ -19,7 +19,10 @@ The hierarchy::
     ├── EntryPointGroupLoadError                      some entry points of a group failed to load
     ├── PhotonStartError (RuntimeError)               ``__init__`` or ``photon_start`` raised
     ├── PhotonStopError (RuntimeError)                something a photon owned could not be stopped
-    └── PhotonReloadError (RuntimeError)              a reload failed and was rolled back
+    ├── PhotonReloadError (RuntimeError)              a reload failed and was rolled back
+    └── PhotonHookError                               a photon's hook implementation failed
+        ├── PhotonHookTimeoutError                    ... or outran the call's ``timeout``
+        └── PhotonQuarantinedError                    ... so often that it was quarantined
 
 Errors carry their context as attributes (``path``, ``photon_name``, ``distribution``) and chain
 the underlying exception as ``__cause__``.
@@ -45,10 +48,13 @@ __all__ = [
     "LoaderClosedError",
     "LuminalError",
     "PhotonExitError",
+    "PhotonHookError",
+    "PhotonHookTimeoutError",
     "PhotonLoadError",
     "PhotonNameConflictError",
     "PhotonNotFoundError",
     "PhotonNotInitializedError",
+    "PhotonQuarantinedError",
     "PhotonReentryError",
     "PhotonReloadError",
     "PhotonStartError",
@@ -243,3 +249,34 @@ class PhotonReloadError(LuminalError, RuntimeError):
     def __init__(self, message: str, paths: Sequence[str]) -> None:
         super().__init__(message)
         self.paths = list(paths)
+
+
+class PhotonHookError(LuminalError):
+    """A photon's implementation of a hook raised in :meth:`Loader.acall` or
+    :meth:`Loader.call`; with ``isolate=True`` it is skipped and this is reported through
+    ``luminal_photon_error``. The photon's exception is the ``__cause__``."""
+
+    def __init__(self, message: str, photon_name: str, hook_name: str) -> None:
+        super().__init__(message)
+        self.photon_name = photon_name
+        self.hook_name = hook_name
+
+    @property
+    def cause(self) -> BaseException | None:
+        """What the implementation raised (``None`` for a timeout)."""
+        return self.__cause__
+
+
+class PhotonHookTimeoutError(PhotonHookError):
+    """An ``async`` hook implementation was still running when the call's ``timeout`` ran
+    out; it was cancelled and skipped."""
+
+
+class PhotonQuarantinedError(PhotonHookError):
+    """A photon failed in ``failures`` consecutive isolated hook calls and was quarantined
+    (see ``Loader(quarantine_after=...)``); ``last`` is its last :class:`PhotonHookError`."""
+
+    def __init__(self, message: str, last: PhotonHookError, failures: int) -> None:
+        super().__init__(message, last.photon_name, last.hook_name)
+        self.last = last
+        self.failures = failures

@@ -7,6 +7,7 @@ import inspect
 import logging
 import sys
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import pluggy
@@ -21,6 +22,8 @@ from luminal.errors import (
 )
 from luminal.events import broadcast
 from luminal.guard import call_photon, photon_code
+from luminal.managers.hookimpls import check_hookimpls
+from luminal.managers.hookstats import HookRecord, HookStats
 from luminal.managers.lifecycle import (
     NO_STATE,
     HandlerContext,
@@ -69,6 +72,7 @@ class Handler:
         self._context = context or HandlerContext.standalone()
         self._module_name = module_name or instance.__module__
         self._origin = origin
+        self.hook_record = HookRecord()  # what the loader's acall/call record of its hooks
 
     @property
     def plugin_manager(self) -> pluggy.PluginManager:
@@ -97,8 +101,9 @@ class Handler:
 
     @property
     def started(self) -> bool:
-        """Whether the photon runs now (``state is HandlerState.STARTED``)."""
-        return self._state is HandlerState.STARTED
+        """Whether the photon's instance runs now: ``STARTED``, or ``QUARANTINED`` (running
+        but cut off from hook calls)."""
+        return self._state in (HandlerState.STARTED, HandlerState.QUARANTINED)
 
     @property
     def photon_class(self) -> type | None:
@@ -230,7 +235,7 @@ class Handler:
 
         :raises PhotonNotInitializedError: if the photon was never started.
         """
-        if self._state is not HandlerState.STARTED:
+        if not self.started:
             raise PhotonNotInitializedError(f"photon {self._name!r} was never started", self._name)
         if self._context.plugin_manager.is_registered(self._instance):
             self._context.plugin_manager.unregister(self._instance)
@@ -353,28 +358,22 @@ class Handler:
         return instance
 
     def check_hookimpls(self, instance: Any) -> None:
-        """Reject hook implementations whose arguments the spec lacks, before registering.
+        """Reject hook implementations the specs do not allow (see :mod:`.hookimpls`)."""
+        check_hookimpls(self._context.plugin_manager, instance, self._name)
 
-        pluggy's ``register`` is not atomic: it can fail half-way through. Validating first
-        means a failed start never leaves half a registration behind.
-        """
-        plugin_manager = self._context.plugin_manager
-        for attribute in dir(instance):
-            # Only names with a spec can fail: parsing every attribute doubles register's cost.
-            spec = getattr(getattr(plugin_manager.hook, attribute, None), "spec", None)
-            if spec is None:
-                continue
-            opts = plugin_manager.parse_hookimpl_opts(instance, attribute)
-            if opts is None:
-                continue
-            impl = pluggy.HookImpl(instance, self._name, getattr(instance, attribute), opts)
-            unknown = set(impl.argnames) - set(spec.argnames)
-            if unknown:
-                raise pluggy.PluginValidationError(
-                    instance,
-                    f"hook {attribute} of photon {self._name!r} takes unknown argument(s) "
-                    f"{sorted(unknown)}; the spec has {list(spec.argnames)}",
-                )
+    @property
+    def hook_stats(self) -> Mapping[str, HookStats]:
+        """Hook name → :class:`HookStats` of the calls made through ``acall``/``call``."""
+        return self.hook_record.stats
+
+    def quarantine(self) -> bool:
+        """Unregister the running instance, left running (``QUARANTINED``); whether it was."""
+        if self._state is not HandlerState.STARTED:
+            return False
+        if self.plugin_manager.is_registered(self._instance):
+            self.plugin_manager.unregister(self._instance)
+        self._state = HandlerState.QUARANTINED
+        return True
 
     async def activate(
         self, instance: Any, state: Any = NO_STATE, *, action: str = "started"
@@ -470,7 +469,7 @@ class Handler:
         """
         refuse_held([self._context.lock], f"start() of photon {self._name!r}")
         async with self._context.lock:
-            if self._state is HandlerState.STARTED:
+            if self.started:
                 return
             with holding([self._context.lock]):
                 try:

@@ -30,7 +30,8 @@ class HandlerState(enum.Enum):
     """Where a handler is in its lifecycle: ``LOADED`` → ``STARTED`` → ``STOPPED``.
 
     A failed start leaves it ``LOADED`` (it may be started again); a stopped handler is done,
-    and a reload or a new load gives a new handler.
+    and a reload or a new load gives a new handler. A started photon that keeps failing in hook
+    calls may be ``QUARANTINED`` (see ``Loader(quarantine_after=...)``).
     """
 
     #: Imported and validated; no instance runs (never started, or its start failed).
@@ -39,6 +40,9 @@ class HandlerState(enum.Enum):
     STARTED = "started"
     #: Unloaded or replaced by a reload; it no longer holds the photon's class.
     STOPPED = "stopped"
+    #: Its instance runs but was unregistered by the circuit breaker: no hook call reaches it.
+    #: A reload brings a new, ``STARTED`` handler; unloading it stops it as a started one.
+    QUARANTINED = "quarantined"
 
 
 @dataclass(frozen=True)

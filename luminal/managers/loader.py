@@ -23,7 +23,6 @@ from luminal.errors import (
     PhotonLoadError,
     ThreadManagerAlreadyRunningError,
 )
-from luminal.events import acall_hook
 from luminal.managers.arguments import (
     check_arguments,
     check_flag,
@@ -36,6 +35,7 @@ from luminal.managers.arguments import (
     watched_directories,
 )
 from luminal.managers.handler import Handler
+from luminal.managers.hookcalls import HookCalls, check_quarantine_after
 from luminal.managers.installed import InstalledPhotons, check_entry_point_arguments
 from luminal.managers.operations import Operations, given_directory
 from luminal.managers.reentry import refuse_inside_operation
@@ -79,7 +79,11 @@ class Loader:
         ``None`` (the default) applies none. ``luminal run`` turns it on.
     :param code_cache: where compiled photon code is cached, keyed by its source bytes: ``True``
         (the default) a per-user directory, a path that directory, ``False`` or ``None`` none.
-    :raises ValueError: if a timeout is not a positive, finite number of seconds.
+    :param quarantine_after: quarantine a photon whose hook implementations fail or time out in
+        this many consecutive isolated :meth:`acall`/:meth:`call` calls (``None``: never).
+    :raises ValueError: if a timeout is not a positive, finite number of seconds, or
+        ``quarantine_after`` is below 1.
+    :raises TypeError: if ``quarantine_after`` is neither ``None`` nor an ``int``.
     """
 
     def __init__(
@@ -93,7 +97,9 @@ class Loader:
         plugin_manager: pluggy.PluginManager | None = None,
         trust: TrustPolicy | None = None,
         code_cache: str | os.PathLike[str] | bool | None = True,
+        quarantine_after: int | None = None,
     ) -> None:
+        quarantine_after = check_quarantine_after(quarantine_after)
         self._plugin_manager = plugin_manager = checked_plugin_manager(plugin_manager)
         self._settings = checked_settings(
             logging,
@@ -110,6 +116,9 @@ class Loader:
         self._reporter = self._operations.reporter
         self._watch: PhotonWatch | None = None
         self._state = LoaderState.OPEN
+        self._hooks = HookCalls(
+            plugin_manager, self._registry.photons, self._reporter, quarantine_after
+        )
 
     @property
     def photons(self) -> Mapping[str, Handler]:
@@ -139,13 +148,33 @@ class Loader:
     def _namespace(self) -> str:
         return self._staging.importer.namespace
 
-    async def acall(self, hook_name: str, **kwargs: Any) -> Any:
+    async def acall(
+        self, hook_name: str, *, timeout: float | None = None, isolate: bool = True, **kwargs: Any
+    ) -> Any:
         """Call a hook on every running photon and await its ``async`` implementations.
 
         Results come back in pluggy's order, as ``plugin_manager.hook.<name>(**kwargs)`` would
-        give them, with coroutines awaited concurrently.
+        give them (wrappers included), with coroutines awaited concurrently. With ``isolate``, a
+        photon's implementation that raises is skipped and reported as a
+        :class:`~luminal.errors.PhotonHookError`; without, the first error propagates.
+        ``timeout`` bounds each ``async`` implementation: one still running is cancelled,
+        skipped and reported as a :class:`~luminal.errors.PhotonHookTimeoutError` (raised
+        without ``isolate``). A ``firstresult`` hook gives the first non-``None`` result of a
+        photon that did not fail.
+
+        :raises AttributeError: if no hook has that name.
+        :raises TypeError: if ``hook_name``, ``timeout`` or ``isolate`` has the wrong type.
+        :raises ValueError: if ``timeout`` is not a positive, finite number of seconds.
         """
-        return await acall_hook(self._plugin_manager, hook_name, **kwargs)
+        return await self._hooks.acall(hook_name, timeout, isolate, kwargs)
+
+    def call(self, hook_name: str, *, isolate: bool = True, **kwargs: Any) -> Any:
+        """:meth:`acall` for synchronous hooks, from code without an event loop at hand.
+
+        There is no ``timeout``: a synchronous implementation cannot be interrupted. An ``async``
+        implementation is not awaited: it is skipped and reported as a failure.
+        """
+        return self._hooks.call(hook_name, isolate, kwargs)
 
     async def __aenter__(self) -> Loader:
         self._check_open()

@@ -1,0 +1,401 @@
+"""Hook calls one photon cannot break: isolation, time budgets and a circuit breaker.
+
+The call runs through pluggy's own ``_multicall`` (call order, ``tryfirst``/``trylast``,
+``firstresult``, ``hookwrapper`` and ``wrapper=True`` implementations), given the hook's
+implementations with each photon's function wrapped: the wrapper times it, records it in the
+handler's :class:`~luminal.managers.hookstats.HookRecord` and, when the call isolates, turns an
+exception into ``None``, which pluggy drops (and a ``firstresult`` call passes over). An
+``async`` implementation's awaitable comes back as a :class:`Pending`; they are awaited together,
+each bounded by the call's ``timeout``. The wrapped implementations are cached per
+implementation, so a call costs one small closure call per photon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import pluggy
+from pluggy._callers import _multicall  # pluggy's own call loop, as its HookCaller runs it
+
+from luminal.errors import (
+    LuminalError,
+    PhotonExitError,
+    PhotonHookError,
+    PhotonHookTimeoutError,
+    PhotonQuarantinedError,
+)
+from luminal.managers.handler import Handler
+from luminal.managers.hookstats import HookOutcome
+from luminal.managers.reporting import Reporter
+
+__all__ = ["HookCalls", "check_quarantine_after"]
+
+_CURRENT: contextvars.ContextVar[_Call | None] = contextvars.ContextVar(
+    "luminal_hook_call", default=None
+)
+
+
+def check_quarantine_after(quarantine_after: object) -> int | None:
+    """``quarantine_after`` if it is ``None`` or a positive ``int``.
+
+    :raises TypeError: if it is neither ``None`` nor an ``int``.
+    :raises ValueError: if it is an ``int`` below 1.
+    """
+    if quarantine_after is None:
+        return None
+    if not isinstance(quarantine_after, int) or isinstance(quarantine_after, bool):
+        raise TypeError(f"quarantine_after must be None or an int, not {quarantine_after!r}")
+    if quarantine_after < 1:
+        raise ValueError(f"quarantine_after must be at least 1, not {quarantine_after}")
+    return quarantine_after
+
+
+def _check_call(hook_name: object, timeout: object, isolate: object) -> None:
+    if not isinstance(hook_name, str):
+        raise TypeError(f"hook_name must be a str, not {hook_name!r}")
+    if not isinstance(isolate, bool):
+        raise TypeError(f"isolate must be a bool, not {isolate!r}")
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be None or a number of seconds, not {timeout!r}")
+    if not (timeout > 0 and math.isfinite(timeout)):
+        raise ValueError(f"timeout must be a positive, finite number of seconds, not {timeout}")
+
+
+class Pending:
+    """The awaitable an ``async`` photon implementation returned, while the call awaits it."""
+
+    __slots__ = ("awaitable", "duration", "handler", "impl", "start")
+
+    def __init__(
+        self, handler: Handler, impl: pluggy.HookImpl, awaitable: Awaitable[Any], start: float
+    ) -> None:
+        self.handler = handler
+        self.impl = impl
+        self.awaitable = awaitable
+        self.start = start
+        self.duration: float | None = None
+
+
+class _Call:
+    """One call of one hook: what each photon's implementation did."""
+
+    def __init__(self, hook_name: str, isolate: bool, asynchronous: bool) -> None:
+        self.hook_name = hook_name
+        self.isolate = isolate
+        self.asynchronous = asynchronous
+        self.failures: list[tuple[Handler, PhotonHookError]] = []
+        self.succeeded: list[Handler] = []
+        self.pending: list[Pending] = []
+
+    def run(self, handler: Handler, impl: pluggy.HookImpl, function: Any, args: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            result = function(*args)
+        except SystemExit as exit_request:  # what photon_code does, inline: this is the hot path
+            self.fail(handler, _exit_error(exit_request), time.perf_counter() - start)
+            if not self.isolate:
+                raise _exit_error(exit_request) from exit_request
+            return None
+        except Exception as error:
+            self.fail(handler, error, time.perf_counter() - start)
+            if not self.isolate:
+                raise
+            return None
+        if not inspect.isawaitable(result):
+            self.succeed(handler, time.perf_counter() - start)
+            return result
+        if not self.asynchronous:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            problem = TypeError("an async implementation, called by loader.call(); use acall")
+            self.fail(handler, problem, time.perf_counter() - start)
+            if not self.isolate:
+                raise problem
+            return None
+        pending = Pending(handler, impl, result, start)
+        self.pending.append(pending)
+        return pending
+
+    def succeed(self, handler: Handler, duration: float) -> None:
+        handler.hook_record.add(self.hook_name, HookOutcome.OK, duration)
+        self.succeeded.append(handler)
+
+    def fail(self, handler: Handler, cause: BaseException | None, duration: float) -> None:
+        outcome = HookOutcome.ERROR if cause is not None else HookOutcome.TIMEOUT
+        handler.hook_record.add(self.hook_name, outcome, duration)
+        if cause is None:
+            error: PhotonHookError = PhotonHookTimeoutError(
+                f"{self.hook_name} of photon {handler.name!r} did not return within the "
+                "call's timeout; it was cancelled and skipped",
+                handler.name,
+                self.hook_name,
+            )
+        else:
+            error = PhotonHookError(
+                f"{self.hook_name} of photon {handler.name!r} raised "
+                f"{type(cause).__name__}: {cause}",
+                handler.name,
+                self.hook_name,
+            )
+            error.__cause__ = cause
+        self.failures.append((handler, error))
+
+
+class HookCalls:
+    """The loader's ``acall`` and ``call``: each photon implementation isolated, timed and
+    counted, and a photon that keeps failing quarantined."""
+
+    def __init__(
+        self,
+        plugin_manager: pluggy.PluginManager,
+        photons: Mapping[str, Handler],
+        reporter: Reporter,
+        quarantine_after: int | None,
+    ) -> None:
+        self.plugin_manager = plugin_manager
+        self.photons = photons
+        self.reporter = reporter
+        self.quarantine_after = quarantine_after
+        self._wrapped: dict[str, dict[int, tuple[pluggy.HookImpl, pluggy.HookImpl]]] = {}
+        self._abandoned: set[asyncio.Task[Any]] = set()
+        self._reporting: set[asyncio.Task[Any]] = set()
+
+    async def acall(
+        self, hook_name: str, timeout: float | None, isolate: bool, kwargs: dict[str, Any]
+    ) -> Any:
+        """Call ``hook_name`` and await the ``async`` implementations (see ``Loader.acall``)."""
+        _check_call(hook_name, timeout, isolate)
+        call = _Call(hook_name, isolate, asynchronous=True)
+        impls, firstresult = self._impls(hook_name)
+        try:
+            outcome = self._run(call, impls, kwargs, firstresult)
+            if firstresult:
+                while isinstance(outcome, Pending):
+                    value = (await self._settle(call, [outcome], timeout))[0]
+                    if value is not None:
+                        outcome = value
+                        break
+                    rest = self._after(impls, outcome.impl)
+                    outcome = self._run(call, rest, kwargs, firstresult) if rest else None
+            elif call.pending:
+                values = await self._settle(call, call.pending, timeout)
+                outcome = _resolved(outcome, dict(zip(map(id, call.pending), values, strict=True)))
+        finally:
+            reports = self._conclude(call)
+        for path, error in reports:
+            await self.reporter.report(path, error)
+        return outcome
+
+    def call(self, hook_name: str, isolate: bool, kwargs: dict[str, Any]) -> Any:
+        """Call ``hook_name`` synchronously (see ``Loader.call``)."""
+        _check_call(hook_name, None, isolate)
+        call = _Call(hook_name, isolate, asynchronous=False)
+        impls, firstresult = self._impls(hook_name)
+        try:
+            return self._run(call, impls, kwargs, firstresult)
+        finally:
+            self._report_soon(self._conclude(call))
+
+    def _impls(self, hook_name: str) -> tuple[list[pluggy.HookImpl], bool]:
+        """The hook's implementations in registration order, photons' ones wrapped."""
+        hook_caller = getattr(self.plugin_manager.hook, hook_name, None)
+        if hook_caller is None:
+            raise AttributeError(
+                f"no hook named {hook_name!r} in project {self.plugin_manager.project_name!r}"
+            )
+        spec = hook_caller.spec
+        firstresult = bool(spec is not None and spec.opts.get("firstresult"))
+        cache = self._wrapped.setdefault(hook_name, {})
+        impls = [self._wrap(cache, impl) for impl in hook_caller.get_hookimpls()]
+        if len(cache) > 2 * len(impls) + 16:
+            alive = {id(impl) for impl in hook_caller.get_hookimpls()}
+            for key in [key for key in cache if key not in alive]:
+                del cache[key]
+        return impls, firstresult
+
+    def _wrap(
+        self, cache: dict[int, tuple[pluggy.HookImpl, pluggy.HookImpl]], impl: pluggy.HookImpl
+    ) -> pluggy.HookImpl:
+        entry = cache.get(id(impl))
+        if entry is not None and entry[0] is impl:
+            return entry[1]
+        handler = self.photons.get(impl.plugin_name)
+        if (
+            impl.hookwrapper
+            or impl.wrapper
+            or handler is None
+            or handler.instance is not impl.plugin
+        ):
+            return impl  # a wrapper, or the host's own plugin: called as pluggy calls it
+        wrapped = pluggy.HookImpl(impl.plugin, impl.plugin_name, impl.function, impl.opts)
+        setattr(wrapped, "function", _isolating(handler, wrapped, impl.function))  # noqa: B010
+        cache[id(impl)] = (impl, wrapped)
+        return wrapped
+
+    @staticmethod
+    def _run(
+        call: _Call, impls: Sequence[pluggy.HookImpl], kwargs: dict[str, Any], firstresult: bool
+    ) -> Any:
+        token = _CURRENT.set(call)
+        try:
+            return _multicall(call.hook_name, impls, kwargs, firstresult)
+        finally:
+            _CURRENT.reset(token)
+
+    @staticmethod
+    def _after(impls: list[pluggy.HookImpl], answered: pluggy.HookImpl) -> list[pluggy.HookImpl]:
+        """What a ``firstresult`` call goes on with when ``answered`` gave nothing: the
+        implementations pluggy would have called next, and the wrappers."""
+        index = next(position for position, impl in enumerate(impls) if impl is answered)
+        wrappers = [impl for impl in impls[index:] if impl.hookwrapper or impl.wrapper]
+        return impls[:index] + wrappers
+
+    async def _settle(
+        self, call: _Call, pending: Sequence[Pending], timeout: float | None
+    ) -> list[Any]:
+        """Await the pending implementations together, each within ``timeout``; what each
+        gave (``None`` for one that failed). Without isolation the first failure is raised."""
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(_awaited(each)) for each in pending]
+        try:
+            when = asyncio.ALL_COMPLETED if call.isolate else asyncio.FIRST_EXCEPTION
+            await asyncio.wait(tasks, timeout=timeout, return_when=when)
+        except asyncio.CancelledError:
+            self._abandon(tasks)
+            raise
+        values: list[Any] = []
+        first_error: BaseException | None = None
+        for each, task in zip(pending, tasks, strict=True):
+            if not task.done():
+                self._abandon([task])
+                call.fail(each.handler, None, time.perf_counter() - each.start)
+                values.append(None)
+                continue
+            error = None if task.cancelled() else task.exception()
+            if task.cancelled() or error is not None:
+                call.fail(each.handler, error or asyncio.CancelledError(), _duration(each))
+                first_error = first_error or error
+                values.append(None)
+            else:
+                call.succeed(each.handler, _duration(each))
+                values.append(task.result())
+        if not call.isolate and call.failures:
+            raise first_error or call.failures[0][1]
+        return values
+
+    def _abandon(self, tasks: Sequence[asyncio.Task[Any]]) -> None:
+        """Cancel tasks the call no longer waits for, keeping them referenced until they end."""
+        for task in tasks:
+            task.cancel()
+            self._abandoned.add(task)
+            task.add_done_callback(_forget(self._abandoned))
+
+    def _conclude(self, call: _Call) -> list[tuple[str, LuminalError]]:
+        """Count the call for the circuit breaker; what to report, quarantines included."""
+        reports: list[tuple[str, LuminalError]] = [
+            (handler.filepath, error) for handler, error in call.failures
+        ]
+        if not call.isolate:
+            return reports
+        failed = {id(handler): (handler, error) for handler, error in call.failures}
+        for handler in call.succeeded:
+            if id(handler) not in failed:
+                handler.hook_record.consecutive_failures = 0
+        for handler, error in failed.values():
+            record = handler.hook_record
+            record.consecutive_failures += 1
+            limit = self.quarantine_after
+            if limit is not None and record.consecutive_failures >= limit and handler.quarantine():
+                reports.append((handler.filepath, _quarantined(handler, error, limit)))
+        return reports
+
+    def _report_soon(self, reports: list[tuple[str, LuminalError]]) -> None:
+        """Report from synchronous code: as a task of the running event loop, or in a loop of
+        its own when this thread runs none."""
+        if not reports:
+            return
+
+        async def report_all() -> None:
+            for path, error in reports:
+                await self.reporter.report(path, error)
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(report_all())
+            return
+        task = loop.create_task(report_all())
+        self._reporting.add(task)
+        task.add_done_callback(_forget(self._reporting))
+
+
+def _isolating(handler: Handler, impl: pluggy.HookImpl, function: Any) -> Callable[..., Any]:
+    """``function`` as the call running in this context runs a photon's implementation."""
+
+    def isolated(*args: Any) -> Any:
+        call = _CURRENT.get()
+        if call is None:  # called by someone holding the wrapped implementation
+            return function(*args)
+        return call.run(handler, impl, function, args)
+
+    return isolated
+
+
+def _resolved(outcome: Any, settled: dict[int, Any]) -> Any:
+    """The call's results with each pending one replaced by what it gave, ``None`` dropped."""
+    if not isinstance(outcome, list):
+        return outcome  # a wrapper made something else of the results
+    values = [
+        settled.get(id(value), value) if isinstance(value, Pending) else value for value in outcome
+    ]
+    return [value for value in values if value is not None]
+
+
+async def _awaited(pending: Pending) -> Any:
+    try:
+        return await pending.awaitable
+    except SystemExit as exit_request:
+        raise _exit_error(exit_request) from exit_request
+    finally:
+        pending.duration = time.perf_counter() - pending.start
+
+
+def _exit_error(exit_request: SystemExit) -> PhotonExitError:
+    error = PhotonExitError(exit_request.code)
+    error.__cause__ = exit_request
+    return error
+
+
+def _duration(pending: Pending) -> float:
+    if pending.duration is None:
+        return time.perf_counter() - pending.start
+    return pending.duration
+
+
+def _forget(tasks: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None]:
+    def forget(task: asyncio.Task[Any]) -> None:
+        tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a late failure was already counted as a timeout
+
+    return forget
+
+
+def _quarantined(handler: Handler, last: PhotonHookError, failures: int) -> PhotonQuarantinedError:
+    error = PhotonQuarantinedError(
+        f"photon {handler.name!r} from {handler.filepath} failed in {failures} consecutive hook "
+        f"calls and is quarantined (no hook reaches it until it is reloaded); last: {last}",
+        last,
+        failures,
+    )
+    error.__cause__ = last
+    return error

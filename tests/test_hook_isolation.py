@@ -1,0 +1,349 @@
+"""Isolated hook calls: a failing or hanging photon is skipped, timed, counted, quarantined."""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from collections.abc import Generator
+from pathlib import Path
+
+import pluggy
+import pytest
+
+from luminal import (
+    Handler,
+    HandlerState,
+    HookStats,
+    Loader,
+    PhotonHookError,
+    PhotonHookTimeoutError,
+    PhotonQuarantinedError,
+    hookimpl,
+    hookspec,
+)
+from luminal.testing import EventRecorder, WritePhoton
+from tests.watch_support import wait_for
+
+
+class HostSpecs:
+    @hookspec
+    def answer(self, question: str) -> str:  # type: ignore[empty-body]
+        """Answer the host's question."""
+
+    @hookspec(firstresult=True)
+    def first_answer(self, question: str) -> str:  # type: ignore[empty-body]
+        """The first photon's answer only."""
+
+
+PHOTON = """
+    import asyncio
+    from luminal import IPhoton, hookimpl
+
+    class {name}(IPhoton, name="{name}"):
+        @hookimpl{options}
+        {kind}def {hook}(self, question):
+            {body}
+            return "{name}: " + question
+
+        async def finalize(self):
+            pass
+"""
+
+BODIES = {
+    "ok": "pass",
+    "await": "await asyncio.sleep(0)",
+    "raise": "raise ValueError('broken ' + question)",
+    "none": "return None",
+    "hang": "await asyncio.sleep(60)",
+}
+
+
+def photon(
+    name: str, body: str = "ok", *, is_async: bool = False, hook: str = "answer", options: str = ""
+) -> str:
+    return textwrap.dedent(PHOTON).format(
+        name=name,
+        kind="async " if is_async else "",
+        body=BODIES[body],
+        hook=hook,
+        options=options,
+    )
+
+
+@pytest.fixture
+def host(loader: Loader, observer: EventRecorder) -> Loader:
+    loader.plugin_manager.add_hookspecs(HostSpecs)
+    return loader
+
+
+async def started(loader: Loader, path: Path) -> Handler:
+    handler = await loader.load_photon(path)
+    assert isinstance(handler, Handler)
+    await handler.start()
+    return handler
+
+
+def state_of(handler: Handler) -> HandlerState:
+    return handler.state
+
+
+def hook_errors(observer: EventRecorder) -> list[PhotonHookError]:
+    return [error for _, error in observer.errors if isinstance(error, PhotonHookError)]
+
+
+async def test_a_raising_sync_and_async_implementation_are_skipped(
+    host: Loader, write_photon: WritePhoton, observer: EventRecorder
+) -> None:
+    await started(host, write_photon("a.py", photon("a")))
+    await started(host, write_photon("b.py", photon("b", "raise")))
+    await started(host, write_photon("c.py", photon("c", "raise", is_async=True)))
+    await started(host, write_photon("d.py", photon("d", "await", is_async=True)))
+    assert await host.acall("answer", question="q") == ["d: q", "a: q"]
+    errors = hook_errors(observer)
+    assert sorted(error.photon_name for error in errors) == ["b", "c"]
+    assert {error.hook_name for error in errors} == {"answer"}
+    assert all(isinstance(error.cause, ValueError) for error in errors)
+    assert all(error.__cause__ is error.cause for error in errors)
+
+
+async def test_the_sync_call_isolates_too(
+    host: Loader, write_photon: WritePhoton, observer: EventRecorder
+) -> None:
+    await started(host, write_photon("a.py", photon("a")))
+    await started(host, write_photon("b.py", photon("b", "raise")))
+    assert host.call("answer", question="q") == ["a: q"]
+    await host.acall("photon_finalize")  # lets the scheduled report run
+    assert [error.photon_name for error in hook_errors(observer)] == ["b"]
+
+
+async def test_the_sync_call_skips_an_async_implementation(
+    host: Loader, write_photon: WritePhoton, observer: EventRecorder
+) -> None:
+    await started(host, write_photon("a.py", photon("a")))
+    await started(host, write_photon("b.py", photon("b", "await", is_async=True)))
+    assert host.call("answer", question="q") == ["a: q"]
+    await host.acall("photon_finalize")
+    [error] = hook_errors(observer)
+    assert isinstance(error.cause, TypeError)
+
+
+async def test_a_hanging_implementation_times_out_and_the_others_answer(
+    host: Loader, write_photon: WritePhoton, observer: EventRecorder
+) -> None:
+    await started(host, write_photon("a.py", photon("a", "await", is_async=True)))
+    hanging = await started(host, write_photon("b.py", photon("b", "hang", is_async=True)))
+    await started(host, write_photon("c.py", photon("c")))
+    began = time.monotonic()
+    assert await host.acall("answer", timeout=0.2, question="q") == ["c: q", "a: q"]
+    assert time.monotonic() - began < 1.0
+    [error] = hook_errors(observer)
+    assert isinstance(error, PhotonHookTimeoutError)
+    assert error.photon_name == "b"
+    assert hanging.hook_stats["answer"].timeouts == 1
+
+
+async def test_firstresult_passes_over_failing_and_empty_photons(
+    host: Loader, write_photon: WritePhoton
+) -> None:
+    await started(host, write_photon("a.py", photon("a", hook="first_answer")))
+    await started(
+        host, write_photon("b.py", photon("b", "none", is_async=True, hook="first_answer"))
+    )
+    await started(host, write_photon("c.py", photon("c", "raise", hook="first_answer")))
+    await started(
+        host, write_photon("d.py", photon("d", "raise", is_async=True, hook="first_answer"))
+    )
+    assert await host.acall("first_answer", question="q") == "a: q"
+    assert host.call("first_answer", question="q") == "a: q"  # async b and d: skipped
+
+
+async def test_firstresult_gives_an_async_answer(host: Loader, write_photon: WritePhoton) -> None:
+    await started(host, write_photon("a.py", photon("a", hook="first_answer")))
+    await started(
+        host, write_photon("b.py", photon("b", "await", is_async=True, hook="first_answer"))
+    )
+    assert await host.acall("first_answer", question="q") == "b: q"
+
+
+class OldStyleWrapper:
+    def __init__(self) -> None:
+        self.seen: list[object] = []
+
+    @hookimpl(hookwrapper=True)
+    def answer(self, question: str) -> Generator[None, pluggy.Result[list[str]], None]:
+        outcome = yield
+        self.seen.append(outcome.get_result())
+
+
+class NewStyleWrapper:
+    @hookimpl(wrapper=True)
+    def answer(self, question: str) -> Generator[None, list[str], list[str]]:
+        results = yield
+        return [*results, "wrapped"]
+
+
+async def test_wrappers_keep_working_around_isolated_photons(
+    host: Loader, write_photon: WritePhoton
+) -> None:
+    old = OldStyleWrapper()
+    host.plugin_manager.register(old)
+    host.plugin_manager.register(NewStyleWrapper())
+    await started(host, write_photon("a.py", photon("a")))
+    await started(host, write_photon("b.py", photon("b", "raise")))
+    assert host.call("answer", question="q") == ["a: q", "wrapped"]
+    assert old.seen == [["a: q"]]  # registered first: inside the new-style wrapper
+
+
+async def test_a_photons_own_wrapper_is_called(host: Loader, write_photon: WritePhoton) -> None:
+    source = photon("w", options="(wrapper=True)").replace(
+        'return "w: " + question', "return [*(yield), 'w']"
+    )
+    await started(host, write_photon("w.py", source.replace("pass", "", 1)))
+    await started(host, write_photon("a.py", photon("a")))
+    assert await host.acall("answer", question="q") == ["a: q", "w"]
+
+
+async def test_without_isolation_the_first_error_propagates(
+    host: Loader, write_photon: WritePhoton
+) -> None:
+    await started(host, write_photon("a.py", photon("a")))
+    await started(host, write_photon("b.py", photon("b", "raise", is_async=True)))
+    with pytest.raises(ValueError, match="broken q"):
+        await host.acall("answer", isolate=False, question="q")
+    await started(host, write_photon("c.py", photon("c", "raise")))
+    with pytest.raises(ValueError, match="broken q"):
+        host.call("answer", isolate=False, question="q")
+
+
+async def test_without_isolation_a_timeout_is_raised(
+    host: Loader, write_photon: WritePhoton
+) -> None:
+    await started(host, write_photon("b.py", photon("b", "hang", is_async=True)))
+    with pytest.raises(PhotonHookTimeoutError):
+        await host.acall("answer", timeout=0.05, isolate=False, question="q")
+
+
+async def test_stats_count_calls_errors_and_durations(
+    host: Loader, write_photon: WritePhoton
+) -> None:
+    good = await started(host, write_photon("a.py", photon("a", "await", is_async=True)))
+    bad = await started(host, write_photon("b.py", photon("b", "raise")))
+    for _ in range(3):
+        await host.acall("answer", question="q")
+    host.call("photon_export_state")
+    stats = good.hook_stats["answer"]
+    assert (stats.calls, stats.errors, stats.timeouts) == (3, 0, 0)
+    assert 0 < stats.max_duration <= stats.total_duration
+    assert bad.hook_stats["answer"].calls == 3
+    assert bad.hook_stats["answer"].errors == 3
+    assert "photon_export_state" not in good.hook_stats  # it does not implement it
+    assert isinstance(stats, HookStats)
+
+
+async def test_quarantine_after_n_consecutive_failures(
+    photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    recorder = EventRecorder()
+    async with Loader(quarantine_after=2, finalize_timeout=2.0, stop_timeout=2.0) as loader:
+        loader.plugin_manager.add_hookspecs(HostSpecs)
+        loader.plugin_manager.register(recorder)
+        await started(loader, write_photon("a.py", photon("a")))
+        path = write_photon("b.py", photon("b", "raise"))
+        bad = await started(loader, path)
+        await loader.acall("answer", question="q")
+        assert bad.state is HandlerState.STARTED
+        await loader.acall("answer", question="q")
+        assert state_of(bad) is HandlerState.QUARANTINED
+        assert bad.started
+        assert bad.instance is not None
+        assert loader.plugin_manager.hook.answer(question="q") == ["a: q"]
+        [quarantined] = [e for _, e in recorder.errors if isinstance(e, PhotonQuarantinedError)]
+        assert quarantined.photon_name == "b"
+        assert quarantined.failures == 2
+        await loader.acall("answer", question="q")
+        assert len(hook_errors(recorder)) == 3  # two failures, one quarantine report
+        path.write_text(photon("b").replace("pass", "pass  # fixed", 1))
+        fresh = await loader.reload_photon("b")
+        assert isinstance(fresh, Handler)
+        assert fresh.state is HandlerState.STARTED
+        assert sorted(await loader.acall("answer", question="q")) == ["a: q", "b: q"]
+
+
+async def test_a_success_resets_the_count(host: Loader, write_photon: WritePhoton) -> None:
+    path = write_photon("b.py", photon("b", "raise").replace("raise", "if question: raise"))
+    handler = await started(host, path)
+    await host.acall("answer", question="q")
+    await host.acall("answer", question="")
+    assert handler.hook_record.consecutive_failures == 0
+
+
+async def test_a_quarantined_photon_unloads(photon_dir: Path, write_photon: WritePhoton) -> None:
+    async with Loader(quarantine_after=1, finalize_timeout=2.0, stop_timeout=2.0) as loader:
+        loader.plugin_manager.add_hookspecs(HostSpecs)
+        bad = await started(loader, write_photon("b.py", photon("b", "raise", is_async=True)))
+        await loader.acall("answer", question="q")
+        assert bad.state is HandlerState.QUARANTINED
+        assert await loader.unload_photon("b") is True
+        assert state_of(bad) is HandlerState.STOPPED
+        assert "b" not in loader.photons
+
+
+async def test_a_quarantined_photon_comes_back_when_saved_under_watching(
+    photon_dir: Path,
+) -> None:
+    loader = Loader(quarantine_after=1, finalize_timeout=2.0, stop_timeout=2.0)
+    async with loader:
+        loader.plugin_manager.add_hookspecs(HostSpecs)
+        path = photon_dir / "b.py"
+        path.write_text(photon("b", "raise"))
+        await loader.watch_photons(photon_dir)
+        await loader.acall("answer", question="q")
+        assert loader.photons["b"].state is HandlerState.QUARANTINED
+        path.write_text(photon("b"))
+        await wait_for(lambda: loader.photons["b"].state is HandlerState.STARTED)
+        assert await loader.acall("answer", question="q") == ["b: q"]
+
+
+@pytest.mark.parametrize("value", [0, -1])
+def test_quarantine_after_must_be_positive(value: int) -> None:
+    with pytest.raises(ValueError, match="quarantine_after"):
+        Loader(quarantine_after=value)
+
+
+@pytest.mark.parametrize("value", [True, 1.5, "2"])
+def test_quarantine_after_must_be_an_int(value: object) -> None:
+    with pytest.raises(TypeError, match="quarantine_after"):
+        Loader(quarantine_after=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        ({"timeout": 0}, ValueError),
+        ({"timeout": float("inf")}, ValueError),
+        ({"timeout": "1"}, TypeError),
+        ({"isolate": 1}, TypeError),
+    ],
+)
+async def test_bad_call_arguments(host: Loader, arguments: dict[str, object], error: type) -> None:
+    with pytest.raises(error):
+        await host.acall("answer", question="q", **arguments)  # type: ignore[arg-type]
+
+
+async def test_an_unknown_hook_is_an_attribute_error(host: Loader) -> None:
+    with pytest.raises(AttributeError, match="no hook named"):
+        await host.acall("no_such_hook")
+    with pytest.raises(AttributeError, match="no hook named"):
+        host.call("no_such_hook")
+
+
+async def test_a_host_plugin_is_not_isolated(host: Loader) -> None:
+    class Broken:
+        @hookimpl
+        def answer(self, question: str) -> str:
+            raise KeyError(question)
+
+    host.plugin_manager.register(Broken())
+    with pytest.raises(KeyError):
+        await host.acall("answer", question="q")
+    assert isinstance(host.plugin_manager, pluggy.PluginManager)
