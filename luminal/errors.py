@@ -19,7 +19,8 @@ The hierarchy::
     ├── EntryPointGroupLoadError                      some entry points of a group failed to load
     ├── PhotonStartError (RuntimeError)               ``__init__`` or ``photon_start`` raised
     ├── PhotonStopError (RuntimeError)                something a photon owned could not be stopped
-    └── PhotonReloadError (RuntimeError)              a reload failed and was rolled back
+    ├── PhotonReloadError (RuntimeError)              a reload failed and was rolled back
+    └── InstalledUpdateError (RuntimeError)           an installed upgrade cannot apply live
 
 Errors carry their context as attributes (``path``, ``photon_name``, ``distribution``) and chain
 the underlying exception as ``__cause__``.
@@ -42,6 +43,7 @@ __all__ = [
     "EntryPointGroupLoadError",
     "EntryPointLoadError",
     "FinalizerNotImplementedError",
+    "InstalledUpdateError",
     "LoaderClosedError",
     "LuminalError",
     "PhotonExitError",
@@ -243,3 +245,14 @@ class PhotonReloadError(LuminalError, RuntimeError):
     def __init__(self, message: str, paths: Sequence[str]) -> None:
         super().__init__(message)
         self.paths = list(paths)
+
+
+class InstalledUpdateError(LuminalError, RuntimeError):
+    """An installed distribution changed (``pip install -U``) but the change cannot be applied
+    to the running process; the previous version keeps running."""
+
+    def __init__(self, message: str, distribution: str, old_version: str, new_version: str) -> None:
+        super().__init__(message)
+        self.distribution = distribution
+        self.old_version = old_version
+        self.new_version = new_version
