@@ -155,7 +155,7 @@ class DirectoryWatcher:
             observer.schedule(
                 _EventForwarder(self),
                 str(self._root),
-                recursive=self._only is None and self._accept is None,
+                recursive=self._only is None,
             )
             observer.start()
         except BaseException:

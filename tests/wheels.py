@@ -35,6 +35,9 @@ def photon_module(name: str, version: str, word: str = "acme") -> str:
             @hookimpl
             def greet(self, who):
                 return f"{word} {{acme_util.VERSION}} {{who}}"
+
+            async def finalize(self):
+                pass
         """
         )
         + f"\nBUILT = {version!r}\n"

@@ -62,12 +62,18 @@ class InstalledDistribution:
         return f"{self.name} {self.version}"
 
 
-def is_metadata_name(path: Path) -> bool:
-    return path.name.endswith(_METADATA_SUFFIXES)
+def in_metadata(directory: Path, path: Path) -> bool:
+    """Whether ``path`` is a distribution's metadata directory in ``directory``, or in one."""
+    try:
+        first = path.relative_to(directory).parts[:1]
+    except ValueError:
+        return False
+    return bool(first) and first[0].endswith(_METADATA_SUFFIXES)
 
 
-def metadata_directories() -> list[Path]:
-    """The ``sys.path`` directories that hold distribution metadata, in ``sys.path`` order."""
+def metadata_directories(holding: bool = False) -> list[Path]:
+    """The ``sys.path`` directories (``holding``: those that hold distribution metadata), in
+    ``sys.path`` order: any may receive a ``pip install``."""
     found: list[Path] = []
     for entry in sys.path:
         directory = Path(entry or ".").resolve()
@@ -77,7 +83,7 @@ def metadata_directories() -> list[Path]:
             names = os.listdir(directory)
         except OSError:
             continue
-        if any(name.endswith(_METADATA_SUFFIXES) for name in names):
+        if not holding or any(name.endswith(_METADATA_SUFFIXES) for name in names):
             found.append(directory)
     return found
 

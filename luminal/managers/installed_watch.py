@@ -41,8 +41,8 @@ from luminal.managers.disk_state import current_checksum
 from luminal.managers.environment import (
     InstalledDistribution,
     extension_changes,
+    in_metadata,
     invalidate_caches,
-    is_metadata_name,
     metadata_directories,
     purge_modules,
     scan_group,
@@ -62,6 +62,11 @@ logger = logging.getLogger(__name__)
 ENVIRONMENT_SETTLE = 0.1
 """Seconds the metadata directories must stay quiet before a change is applied (at least the
 watch's ``debounce``); a distribution still without ``RECORD`` is looked at again as long."""
+
+POLL_INTERVAL = 0.25
+"""Seconds between looks at the metadata directories' modification times: watchdog's inotify
+observer dies when pip's temporary directories vanish under it, so events alone are not
+trusted to notice every install."""
 
 _RECORD_PATIENCE = 600
 """How many settle delays a ``*.dist-info`` without ``RECORD`` is waited for."""
@@ -101,6 +106,8 @@ class InstalledWatch:
         self._helper_checksums: dict[Path, str] = {}
         self.worker: asyncio.Task[None] | None = None
         self._stopped = False
+        self._mtimes: dict[Path, int] = {}
+        self._poller: asyncio.TimerHandle | None = None
 
     @property
     def editable_roots(self) -> list[Path]:
@@ -129,10 +136,14 @@ class InstalledWatch:
             handlers = list(error.handlers)
         await _start(handlers)
         for directory in self.directories:
-            watcher = self._make_watcher(directory, self._on_environment, accept=is_metadata_name)
+            watcher = self._make_watcher(
+                directory, self._on_environment, accept=functools.partial(in_metadata, directory)
+            )
             self._environment.append(watcher)
             await self._start_watcher(watcher)
         await self._follow_editable()
+        self._mtimes = _mtimes(self.directories)
+        self._poll()
         self._reporter.log(
             logging.INFO,
             "watching installed photons of %r in %d directories",
@@ -143,6 +154,8 @@ class InstalledWatch:
     async def stop(self, timeout: float) -> None:
         """Drop what waits, stop the observers and let the worker finish its step."""
         self._stopped = True
+        if self._poller is not None:
+            self._poller.cancel()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -166,6 +179,16 @@ class InstalledWatch:
         """A metadata entry changed: apply once the directories are quiet for a while."""
         self._waits = 0
         self._schedule()
+
+    def _poll(self) -> None:
+        """Notice a metadata directory whose entries changed (its modification time)."""
+        if self._stopped:
+            return
+        current = _mtimes(self.directories)
+        if current != self._mtimes:
+            self._mtimes = current
+            self._on_environment(self.directories[0])
+        self._poller = asyncio.get_running_loop().call_later(POLL_INTERVAL, self._poll)
 
     def _schedule(self) -> None:
         if self._stopped:
@@ -203,7 +226,16 @@ class InstalledWatch:
                 logger.exception("applying a change of the installed photons failed")
 
     async def _apply_environment(self) -> None:
-        """Apply every distribution of the group that changed and is complete."""
+        """Apply every distribution of the group that changed and is complete.
+
+        The observers are restarted first: watchdog's inotify observer stops reporting after
+        pip moves a ``*.dist-info`` out of the tree (its uninstall stash), and what changes
+        from now on must not be missed; the scan that follows sees what came before."""
+        for watcher in self._environment:
+            try:
+                await asyncio.to_thread(watcher.restart, self._operations.settings.stop_timeout)
+            except OSError as error:  # the modification-time poll still notices changes
+                logger.debug("cannot watch %s again: %s", watcher.root, error)
         await asyncio.to_thread(invalidate_caches)
         current = await asyncio.to_thread(scan_group, self.group, self.directories)
         waiting = False
@@ -333,11 +365,12 @@ class InstalledWatch:
 
     async def _follow_editable(self) -> None:
         """Watch the source directories of the loaded editable installs, and no others."""
+        sites = await asyncio.to_thread(metadata_directories, True)
         wanted = _outermost(
             source.path.parent
             for source in self._registry.sources.values()
             if source.entry_points is not None
-            and not any(source.path.is_relative_to(directory) for directory in self.directories)
+            and not any(source.path.is_relative_to(directory) for directory in sites)
         )
         for root in [root for root in self._editable if root not in wanted]:
             watcher = self._editable.pop(root)
@@ -369,6 +402,14 @@ class InstalledWatch:
         except (PhotonReloadError, PhotonNotFoundError):
             return  # reported; the previous version keeps running
         await _start(handlers)
+
+
+def _mtimes(directories: Iterable[Path]) -> dict[Path, int]:
+    times: dict[Path, int] = {}
+    for directory in directories:
+        with contextlib.suppress(OSError):
+            times[directory] = directory.stat().st_mtime_ns
+    return times
 
 
 def _touches(source: Path, changed: Path) -> bool:
