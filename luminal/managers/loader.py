@@ -422,11 +422,8 @@ class Loader:
         Watchdog's thread hands each change to this loop (``call_soon_threadsafe``), where it is
         debounced for ``debounce`` seconds; the seed's polling ``_observe_photons`` is gone.
 
-        With ``entry_points``, the photons of ``entry_point_group`` that ``entry_point_policy``
-        admits are loaded and started too, then followed (:mod:`.installed_watch`): an
-        editable install's source is watched like a tree, and ``pip install``, ``-U`` and
-        ``uninstall`` in the ``sys.path`` directories apply live; ``photons_directory`` may then
-        be ``None``.
+        ``entry_points=True`` follows installed photons too (``photons_directory`` may then be
+        ``None``): pip installs, upgrades, uninstalls and editable saves apply live.
 
         :param observer_factory: makes the watchdog observer (``PollingObserver`` for file
             systems without change events).
@@ -442,10 +439,8 @@ class Loader:
             raise ThreadManagerAlreadyRunningError(
                 "this loader is already watching photons; call stop_watching_photons first"
             )
-        installed = installed_watch_for(
-            self._operations, bool(directories), entry_points, entry_point_group,
-            entry_point_policy, debounce, observer_factory,
-        )  # fmt: skip
+        installed = installed_watch_for(self._operations, bool(directories), entry_points,
+            entry_point_group, entry_point_policy, debounce, observer_factory)  # fmt: skip
         self._watch = PhotonWatch(self._operations, directories, debounce, observer_factory)
         self._watch.installed = installed
         try:
