@@ -20,6 +20,7 @@ The hierarchy::
     ├── PhotonStartError (RuntimeError)               ``__init__`` or ``photon_start`` raised
     ├── PhotonStopError (RuntimeError)                something a photon owned could not be stopped
     ├── PhotonReloadError (RuntimeError)              a reload failed and was rolled back
+    ├── InstalledUpdateError (RuntimeError)           an installed upgrade cannot apply live
     └── PhotonHookError                               a photon's hook implementation failed
         ├── PhotonHookTimeoutError                    ... or outran the call's ``timeout``
         └── PhotonQuarantinedError                    ... so often that it was quarantined
@@ -45,6 +46,7 @@ __all__ = [
     "EntryPointGroupLoadError",
     "EntryPointLoadError",
     "FinalizerNotImplementedError",
+    "InstalledUpdateError",
     "LoaderClosedError",
     "LuminalError",
     "PhotonExitError",
@@ -249,6 +251,17 @@ class PhotonReloadError(LuminalError, RuntimeError):
     def __init__(self, message: str, paths: Sequence[str]) -> None:
         super().__init__(message)
         self.paths = list(paths)
+
+
+class InstalledUpdateError(LuminalError, RuntimeError):
+    """An installed distribution changed (``pip install -U``) but the change cannot be applied
+    to the running process; the previous version keeps running."""
+
+    def __init__(self, message: str, distribution: str, old_version: str, new_version: str) -> None:
+        super().__init__(message)
+        self.distribution = distribution
+        self.old_version = old_version
+        self.new_version = new_version
 
 
 class PhotonHookError(LuminalError):

@@ -36,12 +36,14 @@ async def serve(
     *,
     entry_point_group: str | None = DEFAULT_GROUP,
     debounce: float = DEFAULT_DEBOUNCE,
+    watch_installed: bool = False,
 ) -> signal.Signals:
     """Run photons until SIGINT or SIGTERM, then close ``loader``; return the signal.
 
     The photons of ``directories`` are loaded, started and watched by one
     :meth:`Loader.watch_photons` call (so they share the loader's plugin manager), then those of
-    the installed ``entry_point_group`` (``None`` skips entry points) are loaded and started.
+    the installed ``entry_point_group`` (``None`` skips entry points) are loaded and started;
+    with ``watch_installed`` they are followed too (``watch_photons(entry_points=True)``).
     Failures are reported by the loader and the rest runs.
 
     :raises KeyboardInterrupt: if a second signal arrives before every photon is unloaded.
@@ -62,7 +64,9 @@ async def serve(
 
     with _signal_handlers(loop, on_signal):
         try:
-            received = await _serve_until(stop, loader, directories, entry_point_group, debounce)
+            received = await _serve_until(
+                stop, loader, directories, (entry_point_group, watch_installed), debounce
+            )
         except asyncio.CancelledError:
             if interrupted:
                 raise KeyboardInterrupt from None
@@ -75,7 +79,7 @@ async def _serve_until(
     stop: asyncio.Future[signal.Signals],
     loader: Loader,
     directories: Sequence[str | Path],
-    entry_point_group: str | None,
+    entry_point_group: tuple[str | None, bool],
     debounce: float,
 ) -> signal.Signals:
     """Load, start and watch the photons, wait for ``stop``, then close ``loader``.
@@ -110,10 +114,22 @@ async def _serve_until(
 async def _start_photons(
     loader: Loader,
     directories: Sequence[str | Path],
-    entry_point_group: str | None,
+    installed: tuple[str | None, bool],
     debounce: float,
 ) -> None:
-    """Load, start and watch the photons of ``directories``, then start the installed ones."""
+    """Load, start and watch the photons of ``directories``, then start the installed ones
+    (and watch them, when asked)."""
+    entry_point_group, watch_installed = installed
+    if entry_point_group is not None and watch_installed:
+        first = directories[0] if directories else None
+        await loader.watch_photons(
+            first,
+            more_directories=directories[1:],
+            debounce=debounce,
+            entry_points=True,
+            entry_point_group=entry_point_group,
+        )
+        return
     if directories:
         await loader.watch_photons(
             directories[0], more_directories=directories[1:], debounce=debounce

@@ -96,6 +96,8 @@ class DirectoryWatcher:
         shares, some container mounts).
     :param only: watch ``root`` itself only (not its sub-directories) for changes to these
         entries, of any name: how a tree's own directory and a lock file are followed.
+    :param accept: watch ``root`` itself only, for changes to the entries it accepts (how the
+        ``*.dist-info`` directories of site-packages are followed).
     """
 
     def __init__(
@@ -107,6 +109,7 @@ class DirectoryWatcher:
         debounce: float = DEFAULT_DEBOUNCE,
         observer_factory: ObserverFactory | None = None,
         only: frozenset[Path] | None = None,
+        accept: Callable[[Path], bool] | None = None,
     ) -> None:
         if debounce < 0:
             raise ValueError(f"debounce must be >= 0 seconds, not {debounce}")
@@ -119,6 +122,7 @@ class DirectoryWatcher:
         self._timers: dict[Path, asyncio.TimerHandle] = {}
         self._closed = False
         self._only = only
+        self._accept = accept
         self.polling = False
 
     @property
@@ -135,6 +139,8 @@ class DirectoryWatcher:
         the tree, with no hidden or temporary component (or one of the ``only`` entries)."""
         if self._only is not None:
             return path in self._only
+        if self._accept is not None:
+            return path.parent == self._root and self._accept(path)
         try:
             parts = path.relative_to(self._root).parts
         except ValueError:

@@ -139,6 +139,13 @@ def _add_run_parser(subcommands: Any) -> None:
         default=True,
         help="also run the photons of installed distributions (default: on)",
     )
+    run_parser.add_argument(
+        "--watch-installed",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="apply pip installs, upgrades, uninstalls and editable saves of installed photons "
+        "live (default: on)",
+    )
     _add_group_option(run_parser)
     run_parser.add_argument(
         "--finalize-timeout",

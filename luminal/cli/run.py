@@ -43,6 +43,9 @@ async def run_command(args: argparse.Namespace) -> int:
         trust=policy,
     )
     await serve(
-        loader, directories, entry_point_group=None if not args.entry_points else args.group
+        loader,
+        directories,
+        entry_point_group=None if not args.entry_points else args.group,
+        watch_installed=args.watch_installed,
     )
     return EXIT_OK

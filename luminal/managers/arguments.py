@@ -155,7 +155,7 @@ def photon_directory(photons_directory: str | os.PathLike[str]) -> Path:
 
 
 def watched_directories(
-    photons_directory: str | os.PathLike[str],
+    photons_directory: str | os.PathLike[str] | None,
     more_directories: Iterable[str | os.PathLike[str]],
     debounce: object,
 ) -> list[Path]:
@@ -167,7 +167,7 @@ def watched_directories(
         )
     if isinstance(debounce, bool) or not isinstance(debounce, (int, float)):
         raise TypeError(f"debounce must be a number of seconds, not {type(debounce).__name__}")
-    directories = [watched_directory(photons_directory)]
+    directories = [] if photons_directory is None else [watched_directory(photons_directory)]
     directories += [watched_directory(directory) for directory in more_directories]
     check_disjoint(directories)
     return directories

@@ -73,6 +73,15 @@ class InstalledPhotons:
             raise EntryPointGroupLoadError(group, errors, handlers)
         return handlers
 
+    async def load_located(
+        self, located: Sequence[EntryPointSource], photon_base: type
+    ) -> tuple[list[Handler], list[EntryPointLoadError]]:
+        """Load already located entry points (what watching finds newly installed)."""
+        by_path: dict[Path, list[EntryPointSource]] = {}
+        for source in located:
+            by_path.setdefault(source.path, []).append(source)
+        return await self._load_sources(by_path, photon_base)
+
     async def _load_sources(
         self, by_path: Mapping[Path, Sequence[EntryPointSource]], photon_base: type
     ) -> tuple[list[Handler], list[EntryPointLoadError]]:

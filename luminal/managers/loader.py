@@ -37,6 +37,7 @@ from luminal.managers.arguments import (
 from luminal.managers.handler import Handler
 from luminal.managers.hookcalls import HookCalls, check_quarantine_after
 from luminal.managers.installed import InstalledPhotons, check_entry_point_arguments
+from luminal.managers.installed_watch import installed_watch_for
 from luminal.managers.operations import Operations, given_directory
 from luminal.managers.reentry import refuse_inside_operation
 from luminal.managers.registry import PhotonRef
@@ -438,11 +439,14 @@ class Loader:
 
     async def watch_photons(
         self,
-        photons_directory: str | os.PathLike[str],
+        photons_directory: str | os.PathLike[str] | None,
         *,
         more_directories: Iterable[str | os.PathLike[str]] = (),
         debounce: float = DEFAULT_DEBOUNCE,
         observer_factory: ObserverFactory | None = None,
+        entry_points: bool = False,
+        entry_point_group: str = DEFAULT_GROUP,
+        entry_point_policy: EntryPointPolicy | None = None,
     ) -> None:
         """Load and start the photons of a directory tree, then keep the loader in step with it.
 
@@ -455,6 +459,9 @@ class Loader:
         file retries what it refused. ``more_directories`` are followed by this loader too.
         Watchdog's thread hands each change to this loop (``call_soon_threadsafe``), where it is
         debounced for ``debounce`` seconds; the seed's polling ``_observe_photons`` is gone.
+
+        ``entry_points=True`` follows installed photons too (``photons_directory`` may then be
+        ``None``): pip installs, upgrades, uninstalls and editable saves apply live.
 
         :param observer_factory: makes the watchdog observer (``PollingObserver`` for file
             systems without change events).
@@ -470,7 +477,10 @@ class Loader:
             raise ThreadManagerAlreadyRunningError(
                 "this loader is already watching photons; call stop_watching_photons first"
             )
+        installed = installed_watch_for(self._operations, bool(directories), entry_points,
+            entry_point_group, entry_point_policy, debounce, observer_factory)  # fmt: skip
         self._watch = PhotonWatch(self._operations, directories, debounce, observer_factory)
+        self._watch.installed = installed
         try:
             await self._watch.start()
         except BaseException:

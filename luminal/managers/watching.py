@@ -34,6 +34,7 @@ from luminal.managers.disk_state import (
 )
 from luminal.managers.failures import Failures
 from luminal.managers.handler import Handler, HandlerState
+from luminal.managers.installed_watch import InstalledWatch
 from luminal.managers.operations import Operations
 from luminal.photon import IPhoton
 from luminal.sources import canonical_path, source_path
@@ -67,6 +68,7 @@ class PhotonWatch:
         observer_factory: ObserverFactory | None,
     ) -> None:
         self._operations = operations
+        self.installed: InstalledWatch | None = None
         self._registry = operations.registry
         make_watcher = functools.partial(
             DirectoryWatcher,
@@ -128,11 +130,15 @@ class PhotonWatch:
             await self._reconcile(root)
         for root in self.roots:
             self._operations.reporter.log(logging.INFO, "watching %s for photon changes", root)
+        if self.installed is not None:
+            await self.installed.start()
 
     async def stop(self, halt_threads: bool, timeout: float) -> None:
         """Drop what waits for its debounce, stop and join the observers, and let the worker
         finish its batch (or, with ``halt_threads``, the one operation in progress)."""
         self._stopping = True
+        if self.installed is not None:
+            await self.installed.stop(timeout)
         for watcher in [*self.watchers, *self._guards]:
             watcher.cancel_pending()
         for timer in self._grace_timers:

@@ -1,0 +1,181 @@
+"""What the environment holds of an entry-point group: its distributions as pip left them.
+
+:func:`scan_group` lists the ``*.dist-info`` / ``*.egg-info`` directories of the ``sys.path``
+directories and keeps the distributions whose ``entry_points.txt`` names the group, with their
+version and ``RECORD``. pip writes ``RECORD`` last, so a distribution without it is still being
+installed (:attr:`InstalledDistribution.complete`). :func:`extension_changes` tells whether an
+upgrade replaced a compiled extension module, which no reload can replace in a running
+process; :func:`purge_modules` drops a distribution's modules from ``sys.modules`` so that the
+next import reads the new version.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import importlib.machinery
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import importlib_metadata
+
+from luminal.discovery import normalize_distribution_name
+
+__all__ = [
+    "InstalledDistribution",
+    "extension_changes",
+    "invalidate_caches",
+    "metadata_directories",
+    "purge_modules",
+    "scan_group",
+    "top_level_names",
+]
+
+_METADATA_SUFFIXES = (".dist-info", ".egg-info")
+
+
+@dataclass(frozen=True)
+class InstalledDistribution:
+    """One installed distribution of the group: where its metadata is and what it recorded."""
+
+    name: str
+    version: str
+    metadata: Path
+    record: str | None
+
+    @property
+    def key(self) -> str:
+        return normalize_distribution_name(self.name)
+
+    @property
+    def complete(self) -> bool:
+        """Whether pip finished installing it: ``RECORD`` (written last) is there, or it is an
+        ``*.egg-info`` (which has none)."""
+        return self.record is not None or self.metadata.suffix == ".egg-info"
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.version}"
+
+
+def in_metadata(directory: Path, path: Path) -> bool:
+    """Whether ``path`` is a distribution's metadata directory in ``directory``, or in one."""
+    try:
+        first = path.relative_to(directory).parts[:1]
+    except ValueError:
+        return False
+    return bool(first) and first[0].endswith(_METADATA_SUFFIXES)
+
+
+def metadata_directories(holding: bool = False) -> list[Path]:
+    """The ``sys.path`` directories (``holding``: those that hold distribution metadata), in
+    ``sys.path`` order: any may receive a ``pip install``."""
+    found: list[Path] = []
+    for entry in sys.path:
+        directory = Path(entry or ".").resolve()
+        if directory in found or not directory.is_dir():
+            continue
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        if not holding or any(name.endswith(_METADATA_SUFFIXES) for name in names):
+            found.append(directory)
+    return found
+
+
+def scan_group(group: str, directories: Iterable[Path]) -> dict[str, InstalledDistribution]:
+    """The distributions declaring an entry point in ``group``, by normalized name; the first
+    on ``sys.path`` wins, as for imports."""
+    found: dict[str, InstalledDistribution] = {}
+    for directory in directories:
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            continue
+        for name in names:
+            if not name.endswith(_METADATA_SUFFIXES):
+                continue
+            distribution = _read(directory / name, group)
+            if distribution is not None:
+                found.setdefault(distribution.key, distribution)
+    return found
+
+
+def _read(metadata: Path, group: str) -> InstalledDistribution | None:
+    dist = importlib_metadata.PathDistribution(metadata)
+    entry_points = dist.read_text("entry_points.txt")
+    if entry_points is None or group not in entry_points:
+        return None
+    try:
+        name = dist.metadata["Name"] or ""
+        version = dist.version or ""
+    except (KeyError, OSError, ValueError):
+        name = version = ""
+    if not name:
+        name = metadata.name.rsplit(".", 1)[0].split("-")[0]
+    return InstalledDistribution(name, version, metadata, dist.read_text("RECORD"))
+
+
+def _record_rows(record: str | None) -> dict[str, str]:
+    if not record:
+        return {}
+    return {
+        row[0]: (row[1] if len(row) > 1 else "") for row in csv.reader(record.splitlines()) if row
+    }
+
+
+def extension_changes(old: InstalledDistribution, new: InstalledDistribution) -> list[str]:
+    """The compiled extension modules that the change from ``old`` to ``new`` adds, removes or
+    replaces (by their ``RECORD`` paths and hashes)."""
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+
+    def extensions(distribution: InstalledDistribution) -> dict[str, str]:
+        rows = _record_rows(distribution.record)
+        return {path: digest for path, digest in rows.items() if path.endswith(suffixes)}
+
+    before, after = extensions(old), extensions(new)
+    return sorted(
+        path for path in before.keys() | after.keys() if before.get(path) != after.get(path)
+    )
+
+
+def top_level_names(distribution: InstalledDistribution) -> set[str]:
+    """The top-level module names a distribution installed, from its ``RECORD``."""
+    names: set[str] = set()
+    for path in _record_rows(distribution.record):
+        first = path.replace("\\", "/").split("/", 1)[0]
+        if first.startswith(".") or first.endswith((*_METADATA_SUFFIXES, ".data", ".pth")):
+            continue
+        if "/" in path or first.endswith(".py"):
+            names.add(first.removesuffix(".py").split(".")[0])
+    names.discard("__pycache__")
+    return names
+
+
+def purge_modules(names: Iterable[str]) -> dict[str, ModuleType]:
+    """Take the modules named ``names`` (and their submodules) out of ``sys.modules``; return
+    them, to be put back with ``sys.modules.update`` if the new version cannot be applied."""
+    wanted = set(names)
+    taken = {
+        name: module
+        for name, module in list(sys.modules.items())
+        if name.split(".", 1)[0] in wanted and module is not None
+    }
+    for name in taken:
+        sys.modules.pop(name, None)
+    return taken
+
+
+def invalidate_caches() -> None:
+    """Forget what the import system and ``importlib_metadata`` cached of the directories, so
+    new files are seen."""
+    importlib.invalidate_caches()
+    finder = getattr(importlib_metadata, "MetadataPathFinder", None)
+    invalidate = getattr(finder, "invalidate_caches", None)
+    if callable(invalidate):
+        invalidate()

@@ -1,0 +1,466 @@
+"""Following installed photons: ``pip install``, ``pip install -U``, ``pip uninstall`` and saves
+to an editable install's source, applied to a running loader.
+
+:class:`InstalledWatch` is what ``watch_photons(..., entry_points=True)`` adds to a
+:class:`~luminal.managers.watching.PhotonWatch`. It watches the ``sys.path`` directories that
+hold distribution metadata (their own entries only: a ``*.dist-info`` directory appearing,
+vanishing or renamed). Once those have been quiet for :data:`ENVIRONMENT_SETTLE` seconds and
+every changed distribution of the group has its ``RECORD`` (which pip writes last), each change
+is applied: an upgrade or downgrade reloads the distribution's photons atomically from the new
+version with its new entry points, an uninstall unloads them, a new distribution loads and
+starts. An editable install's source directory (outside the metadata directories) is watched
+as a tree, and a changed source or helper reloads. One worker task applies everything in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from luminal.discovery import (
+    EntryPointPolicy,
+    EntryPointSelection,
+    EntryPointSource,
+    find_photon_entry_points,
+    locate_sources,
+    normalize_distribution_name,
+)
+from luminal.errors import (
+    EntryPointGroupLoadError,
+    InstalledUpdateError,
+    PhotonNotFoundError,
+    PhotonReloadError,
+    PhotonStartError,
+)
+from luminal.managers.disk_state import current_checksum
+from luminal.managers.environment import (
+    InstalledDistribution,
+    extension_changes,
+    in_metadata,
+    invalidate_caches,
+    metadata_directories,
+    purge_modules,
+    scan_group,
+    top_level_names,
+)
+from luminal.managers.handler import Handler, HandlerState
+from luminal.managers.installed import InstalledPhotons, check_entry_point_arguments
+from luminal.managers.operations import Operations
+from luminal.managers.registry import PhotonSource
+from luminal.photon import IPhoton
+from luminal.watcher import DirectoryWatcher, ObserverFactory
+
+__all__ = ["ENVIRONMENT_SETTLE", "InstalledWatch", "installed_watch_for"]
+
+logger = logging.getLogger(__name__)
+
+ENVIRONMENT_SETTLE = 0.1
+"""Seconds the metadata directories must stay quiet before a change is applied (at least the
+watch's ``debounce``); a distribution still without ``RECORD`` is looked at again as long."""
+
+POLL_INTERVAL = 0.25
+"""Seconds between looks at the metadata directories' modification times: watchdog's inotify
+observer dies when pip's temporary directories vanish under it, so events alone are not
+trusted to notice every install."""
+
+_RECORD_PATIENCE = 600
+"""How many settle delays a ``*.dist-info`` without ``RECORD`` is waited for."""
+
+
+class InstalledWatch:
+    """The installed photons of one entry-point group, followed in one loader."""
+
+    def __init__(
+        self,
+        operations: Operations,
+        group: str,
+        policy: EntryPointPolicy | None,
+        debounce: float,
+        observer_factory: ObserverFactory | None,
+    ) -> None:
+        self._operations = operations
+        self._registry = operations.registry
+        self._reporter = operations.reporter
+        self.group = group
+        self._policy = policy
+        self._settle = max(debounce, ENVIRONMENT_SETTLE)
+        self._make_watcher = functools.partial(
+            DirectoryWatcher,
+            loop=asyncio.get_running_loop(),
+            debounce=debounce,
+            observer_factory=observer_factory,
+        )
+        self.directories: list[Path] = []
+        self._environment: list[DirectoryWatcher] = []
+        self._editable: dict[Path, DirectoryWatcher] = {}
+        self.known: dict[str, InstalledDistribution] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._waits = 0
+        self._rescan = False
+        self._edited: set[Path] = set()
+        self._helper_checksums: dict[Path, str] = {}
+        self.worker: asyncio.Task[None] | None = None
+        self._stopped = False
+        self._mtimes: dict[Path, int] = {}
+        self._poller: asyncio.TimerHandle | None = None
+
+    @property
+    def editable_roots(self) -> list[Path]:
+        """The source directories of editable installs being watched."""
+        return sorted(self._editable)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a change waits for its settle delay or is being applied."""
+        return (
+            self._timer is not None
+            or self._rescan
+            or bool(self._edited)
+            or (self.worker is not None and not self.worker.done())
+        )
+
+    async def start(self) -> None:
+        """Load and start the group's photons not loaded yet, then watch the environment."""
+        self.directories = await asyncio.to_thread(metadata_directories)
+        self.known = await asyncio.to_thread(scan_group, self.group, self.directories)
+        try:
+            handlers = await InstalledPhotons(self._operations).load(
+                self.group, None, self._policy, IPhoton
+            )
+        except EntryPointGroupLoadError as error:  # each failure is reported
+            handlers = list(error.handlers)
+        await _start(handlers)
+        for directory in self.directories:
+            watcher = self._make_watcher(
+                directory, self._on_environment, accept=functools.partial(in_metadata, directory)
+            )
+            self._environment.append(watcher)
+            await self._start_watcher(watcher)
+        await self._follow_editable()
+        self._mtimes = _mtimes(self.directories)
+        self._poll()
+        self._reporter.log(
+            logging.INFO,
+            "watching installed photons of %r in %d directories",
+            self.group,
+            len(self.directories),
+        )
+
+    async def stop(self, timeout: float) -> None:
+        """Drop what waits, stop the observers and let the worker finish its step."""
+        self._stopped = True
+        if self._poller is not None:
+            self._poller.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        watchers = [*self._environment, *self._editable.values()]
+        for watcher in watchers:
+            watcher.cancel_pending()
+        for watcher in watchers:
+            await asyncio.to_thread(watcher.stop, timeout)
+        self._editable.clear()
+        worker = self.worker
+        if worker is not None and worker is not asyncio.current_task():
+            await worker
+
+    async def _start_watcher(self, watcher: DirectoryWatcher) -> None:
+        try:
+            await asyncio.to_thread(watcher.start)
+        except OSError as error:
+            logger.warning("cannot watch %s for installed photons: %s", watcher.root, error)
+
+    def _on_environment(self, path: Path) -> None:
+        """A metadata entry changed: apply once the directories are quiet for a while."""
+        self._waits = 0
+        self._schedule()
+
+    def _poll(self) -> None:
+        """Notice a metadata directory whose entries changed (its modification time)."""
+        if self._stopped:
+            return
+        current = _mtimes(self.directories)
+        if current != self._mtimes:
+            self._mtimes = current
+            self._on_environment(self.directories[0])
+        self._poller = asyncio.get_running_loop().call_later(POLL_INTERVAL, self._poll)
+
+    def _schedule(self) -> None:
+        if self._stopped:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(self._settle, self._settled)
+
+    def _settled(self) -> None:
+        self._timer = None
+        self._rescan = True
+        self._wake()
+
+    def _on_edit(self, path: Path) -> None:
+        if not self._stopped:
+            self._edited.add(path)
+            self._wake()
+
+    def _wake(self) -> None:
+        if self.worker is None or self.worker.done():
+            self.worker = asyncio.get_running_loop().create_task(
+                self._follow(), name=f"luminal-watch-installed {self.group}"
+            )
+
+    async def _follow(self) -> None:
+        while (self._rescan or self._edited) and not self._stopped:
+            try:
+                if self._rescan:
+                    self._rescan = False
+                    await self._apply_environment()
+                edited, self._edited = self._edited, set()
+                if edited:
+                    await self._apply_edits(edited)
+            except Exception:
+                logger.exception("applying a change of the installed photons failed")
+
+    async def _apply_environment(self) -> None:
+        """Apply every distribution of the group that changed and is complete.
+
+        The observers are restarted first: watchdog's inotify observer stops reporting after
+        pip moves a ``*.dist-info`` out of the tree (its uninstall stash), and what changes
+        from now on must not be missed; the scan that follows sees what came before."""
+        for watcher in self._environment:
+            try:
+                await asyncio.to_thread(watcher.restart, self._operations.settings.stop_timeout)
+            except OSError as error:  # the modification-time poll still notices changes
+                logger.debug("cannot watch %s again: %s", watcher.root, error)
+        await asyncio.to_thread(invalidate_caches)
+        current = await asyncio.to_thread(scan_group, self.group, self.directories)
+        waiting = False
+        for key in sorted(self.known.keys() | current.keys()):
+            old, new = self.known.get(key), current.get(key)
+            if new is not None and not new.complete:
+                waiting = True  # pip is still writing it: RECORD comes last
+                continue
+            if old == new or self._stopped:
+                continue
+            await self._apply_distribution(key, old, new)
+        if waiting and self._waits < _RECORD_PATIENCE:
+            self._waits += 1
+            self._schedule()
+        await self._follow_editable()
+
+    async def _apply_distribution(
+        self, key: str, old: InstalledDistribution | None, new: InstalledDistribution | None
+    ) -> None:
+        loaded = self._loaded_of(key)
+        if new is None:
+            self.known.pop(key, None)
+            for path in sorted(loaded):
+                with contextlib.suppress(PhotonNotFoundError):
+                    await self._operations.unload_path(path, discard_unstarted=True)
+            label = old.label if old is not None else key
+            self._reporter.log(logging.INFO, "%s was uninstalled: its photons are unloaded", label)
+            return
+        self.known[key] = new
+        if old is not None and loaded:
+            changed = extension_changes(old, new)
+            if changed:
+                reason = f"its compiled extension modules changed ({', '.join(changed)})"
+                await self._refuse(old, new, reason)
+                return
+        located = await self._located(key)
+        by_path: dict[Path, list[EntryPointSource]] = {}
+        for source in located:
+            by_path.setdefault(source.path, []).append(source)
+        kept = sorted(path for path in loaded if path in by_path)
+        handlers: list[Handler] = []
+        if kept:
+            reloaded = await self._reload(kept, by_path, old, new)
+            if reloaded is None:
+                return
+            handlers.extend(reloaded)
+        for path in sorted(set(loaded) - set(by_path)):
+            with contextlib.suppress(PhotonNotFoundError):
+                await self._operations.unload_path(path, discard_unstarted=True)
+        added = [
+            source for path, items in by_path.items() if path not in loaded for source in items
+        ]
+        if added:
+            fresh, failed = await InstalledPhotons(self._operations).load_located(added, IPhoton)
+            handlers.extend(fresh)
+            for error in failed:
+                await self._reporter.report(str(error.path or new.label), error)
+        await _start(handlers)
+        what = "installed" if old is None else f"changed from {old.version}"
+        self._reporter.log(logging.INFO, "%s was %s: its photons are live", new.label, what)
+
+    async def _located(self, key: str) -> list[EntryPointSource]:
+        """The distribution's entry points the policy admits, located; failures reported."""
+
+        def find() -> tuple[list[EntryPointSource], list[Exception]]:
+            entries = [
+                entry
+                for entry in find_photon_entry_points(self.group, None, self._policy)
+                if normalize_distribution_name(entry.distribution) == key
+            ]
+            located, failed = locate_sources(entries)
+            return located, list(failed)
+
+        located, failed = await asyncio.to_thread(find)
+        for error in failed:
+            await self._reporter.report(key, InstalledUpdateError(str(error), key, "", ""))
+        return located
+
+    async def _reload(
+        self,
+        paths: list[Path],
+        by_path: dict[Path, list[EntryPointSource]],
+        old: InstalledDistribution | None,
+        new: InstalledDistribution,
+    ) -> list[Handler] | None:
+        """Reload ``paths`` from the new version, with its entry points; ``None`` if refused."""
+        sources = [self._registry.sources[path] for path in paths]
+        selections = [source.entry_points for source in sources]
+        names = set().union(*(_installed_names(source) for source in sources))
+        if old is not None:
+            names |= top_level_names(old)
+        purged = purge_modules(names | top_level_names(new))
+        for source in sources:
+            source.entry_points = EntryPointSelection(tuple(by_path[source.path]))
+        try:
+            return await self._operations.reload_paths(paths)
+        except PhotonReloadError as error:
+            for source, selection in zip(sources, selections, strict=True):
+                source.entry_points = selection
+            sys.modules.update(purged)
+            await self._refuse(old, new, f"the new version failed to load: {error}")
+        except PhotonNotFoundError:
+            pass  # unloaded meanwhile by the host
+        return None
+
+    async def _refuse(
+        self, old: InstalledDistribution | None, new: InstalledDistribution, reason: str
+    ) -> None:
+        before = old.version if old is not None else ""
+        message = (
+            f"{new.name} {before} -> {new.version} cannot be applied live: {reason}; "
+            f"{new.name} {before} keeps running (restart the host to use {new.version})"
+        )
+        error = InstalledUpdateError(message, new.name, before, new.version)
+        await self._reporter.report(str(new.metadata), error)
+
+    def _loaded_of(self, key: str) -> dict[Path, PhotonSource]:
+        return {
+            path: source
+            for path, source in self._registry.sources.items()
+            if source.entry_points is not None
+            and any(
+                normalize_distribution_name(item.entry.distribution) == key
+                for item in source.entry_points.sources
+            )
+        }
+
+    async def _follow_editable(self) -> None:
+        """Watch the source directories of the loaded editable installs, and no others."""
+        sites = await asyncio.to_thread(metadata_directories, True)
+        wanted = _outermost(
+            source.path.parent
+            for source in self._registry.sources.values()
+            if source.entry_points is not None
+            and not any(source.path.is_relative_to(directory) for directory in sites)
+        )
+        for root in [root for root in self._editable if root not in wanted]:
+            watcher = self._editable.pop(root)
+            await asyncio.to_thread(watcher.stop, self._operations.settings.stop_timeout)
+        for root in wanted:
+            if root not in self._editable and not self._stopped:
+                watcher = self._make_watcher(root, self._on_edit)
+                self._editable[root] = watcher
+                await self._start_watcher(watcher)
+
+    async def _apply_edits(self, edited: set[Path]) -> None:
+        """Reload the editable sources that changed, and the users of a changed helper."""
+        groups: set[Path] = set()
+        for path, source in list(self._registry.sources.items()):
+            if source.entry_points is None or not any(_touches(path, each) for each in edited):
+                continue
+            if await asyncio.to_thread(current_checksum, path) not in (None, source.checksum):
+                groups.add(path)
+        for location, users in self._registry.helper_users().items():
+            if any(_touches(location, each) for each in edited):
+                current = await asyncio.to_thread(current_checksum, location)
+                if current is not None and self._helper_checksums.get(location) != current:
+                    self._helper_checksums[location] = current
+                    groups |= {user for user in users if user in self._registry.sources}
+        if not groups:
+            return
+        try:
+            handlers = await self._operations.reload_paths(sorted(groups))
+        except (PhotonReloadError, PhotonNotFoundError):
+            return  # reported; the previous version keeps running
+        await _start(handlers)
+
+
+def _mtimes(directories: Iterable[Path]) -> dict[Path, int]:
+    times: dict[Path, int] = {}
+    for directory in directories:
+        with contextlib.suppress(OSError):
+            times[directory] = directory.stat().st_mtime_ns
+    return times
+
+
+def _touches(source: Path, changed: Path) -> bool:
+    return source == changed or changed.is_relative_to(source) or source.is_relative_to(changed)
+
+
+def _installed_names(source: PhotonSource) -> set[str]:
+    selection = source.entry_points
+    if selection is None:
+        return set()
+    return {item.package.split(".", 1)[0] for item in selection.sources}
+
+
+def _outermost(roots: Iterable[Path]) -> list[Path]:
+    unique = sorted(set(roots), key=lambda root: len(root.parts))
+    kept: list[Path] = []
+    for root in unique:
+        if not any(root.is_relative_to(other) for other in kept):
+            kept.append(root)
+    return kept
+
+
+async def _start(handlers: Iterable[Handler]) -> None:
+    """Start what is not started yet; a photon that fails is reported and stays loaded."""
+    for handler in handlers:
+        if handler.state is HandlerState.LOADED:
+            with contextlib.suppress(PhotonStartError):
+                await handler.start()
+
+
+def installed_watch_for(
+    operations: Operations,
+    watching_trees: bool,
+    entry_points: object,
+    group: object,
+    policy: object,
+    debounce: float,
+    observer_factory: ObserverFactory | None,
+) -> InstalledWatch | None:
+    """Check ``watch_photons``' installed-photon arguments; the watch they ask for, if any.
+
+    :raises TypeError: if an argument has the wrong type, or no directory is given and
+        ``entry_points`` is off (nothing to watch).
+    """
+    if not isinstance(entry_points, bool):
+        raise TypeError(f"entry_points must be a bool, not {type(entry_points).__name__}")
+    if not entry_points:
+        if not watching_trees:
+            raise TypeError("photons_directory may be None only with entry_points=True")
+        return None
+    check_entry_point_arguments(group, None, policy, IPhoton)
+    assert isinstance(group, str)
+    assert policy is None or isinstance(policy, EntryPointPolicy)
+    return InstalledWatch(operations, group, policy, debounce, observer_factory)

@@ -1,0 +1,206 @@
+"""Watching installed photons: real wheels installed, upgraded, downgraded and uninstalled by
+pip into a venv while a loader watches; an editable install's source saved."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from luminal import EntryPointPolicy, InstalledUpdateError, Loader
+from luminal.testing import EventRecorder
+from tests.distributions import install_editable
+from tests.watch_support import HostSpecs, greetings, wait_for
+from tests.wheels import Environment, build_wheel, photon_module
+
+ACME = "acme-photons"
+OTHER = "from luminal import IPhoton\nclass Other(IPhoton, name='other'): pass\n"
+
+
+def acme_files(version: str, **extra: str | bytes) -> dict[str, str | bytes]:
+    return {
+        "acme_util.py": f"VERSION = {version!r}\n",
+        "acme_photons/__init__.py": photon_module("acme", version),
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Versions of acme-photons: 2.0 drops the ``old`` photon and adds ``more``; 3.0 fails to
+    import; 4.0 and 5.0 carry different compiled extension modules."""
+    where = tmp_path_factory.mktemp("wheels")
+    old = {"acme_old/__init__.py": photon_module("old", "1.0", word="old")}
+    more = {"acme_more/__init__.py": photon_module("more", "2.0", word="more")}
+    main = {"acme": "acme_photons:Photon"}
+    one, two = {**main, "old": "acme_old"}, {**main, "more": "acme_more"}
+    return {
+        "1.0": build_wheel(where, ACME, "1.0", one, acme_files("1.0", **old)),
+        "2.0": build_wheel(where, ACME, "2.0", two, acme_files("2.0", **more)),
+        "3.0": build_wheel(
+            where, ACME, "3.0", main, {**acme_files("3.0"), "acme_photons/__init__.py": "1/0\n"}
+        ),
+        "4.0": build_wheel(where, ACME, "4.0", main, acme_files("4.0", **_extension(b"four"))),
+        "5.0": build_wheel(where, ACME, "5.0", main, acme_files("5.0", **_extension(b"five"))),
+        "other": build_wheel(where, "other-photons", "1.0", {"other": "other_photon"}, {
+            "other_photon.py": OTHER,
+        }),
+    }  # fmt: skip
+
+
+def _extension(content: bytes) -> dict[str, str | bytes]:
+    return {f"acme_photons/_speedups{_extension_suffix()}": content}
+
+
+def _extension_suffix() -> str:
+    import importlib.machinery
+
+    return importlib.machinery.EXTENSION_SUFFIXES[0]
+
+
+@pytest.fixture
+def venv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Environment]:
+    """A fresh venv whose site-packages is on this process's ``sys.path`` (restored after)."""
+    environment = Environment(tmp_path / "venv")
+    monkeypatch.setattr(sys, "path", [str(environment.site_packages), *sys.path])
+    yield environment
+    for name in [name for name in sys.modules if name.split(".")[0].startswith(("acme", "other"))]:
+        del sys.modules[name]
+
+
+@pytest.fixture
+async def host(recorder: EventRecorder) -> AsyncIterator[Loader]:
+    async with Loader(logging=True, finalize_timeout=5.0, stop_timeout=2.0) as loader:
+        loader.plugin_manager.add_hookspecs(HostSpecs)
+        loader.plugin_manager.register(recorder)
+        yield loader
+
+
+def versions(loader: Loader) -> dict[str, str]:
+    return {
+        name: handler.origin.version
+        for name, handler in loader.photons.items()
+        if handler.origin is not None and handler.started
+    }
+
+
+async def test_upgrade_downgrade_uninstall_and_reinstall_apply_live(
+    host: Loader, venv: Environment, wheels: dict[str, Path], recorder: EventRecorder
+) -> None:
+    venv.install(wheels["1.0"])
+    await host.watch_photons(None, entry_points=True)
+    assert versions(host) == {"acme": "1.0", "old": "1.0"}
+    assert greetings(host) == ["acme 1.0 ada", "old 1.0 ada"]
+    old_util = sys.modules["acme_util"]
+    old_module = sys.modules[host.photons["acme"].module_name]
+
+    venv.install(wheels["2.0"])
+    await wait_for(lambda: versions(host) == {"acme": "2.0", "more": "2.0"})
+    assert greetings(host) == ["acme 2.0 ada", "more 2.0 ada"]
+    assert all(module is not old_util for module in sys.modules.values())
+    assert all(module is not old_module for module in sys.modules.values())
+    assert sys.modules["acme_util"].VERSION == "2.0"
+    [(before, after)] = recorder.reloaded
+    assert (before.origin and before.origin.version, after.origin and after.origin.version) == (
+        "1.0",
+        "2.0",
+    )
+    assert [handler.name for handler in recorder.unloaded] == ["old"]
+
+    venv.uninstall(ACME)
+    await wait_for(lambda: not host.photons)
+    assert "acme_util" not in sys.modules or sys.modules["acme_util"] is not old_util
+
+    venv.install(wheels["2.0"])
+    await wait_for(lambda: versions(host) == {"acme": "2.0", "more": "2.0"})
+    assert recorder.errors == []
+
+
+async def test_new_distribution_loads_and_policy_applies_to_it(
+    host: Loader, venv: Environment, wheels: dict[str, Path]
+) -> None:
+    policy = EntryPointPolicy(block_names=["old"])
+    await host.watch_photons(None, entry_points=True, entry_point_policy=policy)
+    assert host.photons == {}
+
+    venv.install(wheels["other"])
+    await wait_for(lambda: versions(host) == {"other": "1.0"})
+    venv.install(wheels["1.0"])
+    await wait_for(lambda: versions(host) == {"other": "1.0", "acme": "1.0"})
+
+
+async def test_a_version_that_fails_to_import_leaves_the_old_running(
+    host: Loader, venv: Environment, wheels: dict[str, Path], recorder: EventRecorder
+) -> None:
+    venv.install(wheels["2.0"])
+    await host.watch_photons(None, entry_points=True)
+
+    venv.install(wheels["3.0"])
+    await wait_for(lambda: any(isinstance(e, InstalledUpdateError) for _, e in recorder.errors))
+    refused = [e for _, e in recorder.errors if isinstance(e, InstalledUpdateError)]
+    assert (refused[0].distribution, refused[0].old_version, refused[0].new_version) == (
+        ACME,
+        "2.0",
+        "3.0",
+    )
+    assert "2.0 -> 3.0" in str(refused[0])
+    assert "failed to load" in str(refused[0])
+    assert versions(host) == {"acme": "2.0", "more": "2.0"}
+    assert greetings(host) == ["acme 2.0 ada", "more 2.0 ada"]
+
+    venv.install(wheels["2.0"])  # fixed: applies again
+    await wait_for(lambda: len(recorder.reloaded) == 2)
+    assert versions(host) == {"acme": "2.0", "more": "2.0"}
+
+
+async def test_a_changed_extension_module_is_refused_and_reported(
+    host: Loader, venv: Environment, wheels: dict[str, Path], recorder: EventRecorder
+) -> None:
+    venv.install(wheels["4.0"])
+    await host.watch_photons(None, entry_points=True)
+    assert versions(host) == {"acme": "4.0"}
+
+    venv.install(wheels["5.0"])
+    await wait_for(lambda: recorder.errors)
+    [(_, error)] = recorder.errors
+    assert isinstance(error, InstalledUpdateError)
+    assert "4.0 -> 5.0" in str(error)
+    assert "_speedups" in str(error)
+    assert versions(host) == {"acme": "4.0"}
+    assert recorder.reloaded == []
+
+
+async def test_editable_source_outside_the_watched_tree_goes_live(
+    host: Loader,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    photon_dir: Path,
+    recorder: EventRecorder,
+) -> None:
+    site_dir = tmp_path / "site-packages"
+    site_dir.mkdir()
+    monkeypatch.setattr(sys, "path", [str(site_dir), *sys.path])
+    src = tmp_path / "project" / "src"
+    files = {
+        "edit_photon/__init__.py": photon_module("edit", "1.0", word="edit"),
+        "acme_util.py": "VERSION = '1.0'\n",
+    }
+    install_editable(site_dir, src, "edit-photon", {"edit": "edit_photon:Photon"}, files)
+    await host.watch_photons(photon_dir, entry_points=True)
+    assert greetings(host) == ["edit 1.0 ada"]
+
+    module = src / "edit_photon" / "__init__.py"
+    module.write_text(module.read_text().replace('f"edit', 'f"saved'))
+    await wait_for(lambda: greetings(host) == ["saved 1.0 ada"])
+    assert len(recorder.reloaded) == 1
+    for name in [name for name in sys.modules if name.startswith(("edit_photon", "acme_util"))]:
+        del sys.modules[name]
+
+
+async def test_watch_photons_needs_a_directory_or_entry_points(host: Loader) -> None:
+    with pytest.raises(TypeError, match="entry_points=True"):
+        await host.watch_photons(None)
+    with pytest.raises(TypeError, match="entry_points must be a bool"):
+        await host.watch_photons(None, entry_points="yes")  # type: ignore[arg-type]
