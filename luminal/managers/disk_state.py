@@ -16,10 +16,12 @@ from luminal.sources import (
     checksum_files,
     read_source,
 )
+from luminal.trust import TrustPolicy
 
 __all__ = [
     "check_disjoint",
     "current_checksum",
+    "lock_file_path",
     "merge_overlapping",
     "read_checksum",
     "source_present",
@@ -89,3 +91,9 @@ def merge_overlapping(groups: Iterable[set[Path]]) -> list[set[Path]]:
         if combined:
             merged.append(combined)
     return merged
+
+
+def lock_file_path(trust: TrustPolicy | None) -> Path | None:
+    """The canonical path of the trust policy's lock file, if it has one."""
+    lock_file = trust.lock_file if trust is not None else None
+    return None if lock_file is None else canonical_path(os.fspath(lock_file))

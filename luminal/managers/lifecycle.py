@@ -17,6 +17,7 @@ __all__ = [
     "NO_STATE",
     "HandlerContext",
     "HandlerState",
+    "LoaderState",
     "PhotonOrigin",
     "adopt_threads_started_since",
     "standalone_plugin_manager",
@@ -86,3 +87,11 @@ def standalone_plugin_manager() -> pluggy.PluginManager:
     plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     plugin_manager.add_hookspecs(hookspecs)
     return plugin_manager
+
+
+class LoaderState(enum.Enum):
+    """A loader is ``OPEN`` until :meth:`Loader.close`; then every operation raises
+    :class:`~luminal.errors.LoaderClosedError`."""
+
+    OPEN = "open"
+    CLOSED = "closed"

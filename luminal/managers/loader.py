@@ -9,7 +9,6 @@ by its parts: :class:`~luminal.managers.registry.Registry` (the loaded sources),
 
 from __future__ import annotations
 
-import enum
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from types import ModuleType, TracebackType
@@ -38,6 +37,7 @@ from luminal.managers.handler import Handler
 from luminal.managers.hookcalls import HookCalls, check_quarantine_after
 from luminal.managers.installed import InstalledPhotons, check_entry_point_arguments
 from luminal.managers.installed_watch import installed_watch_for
+from luminal.managers.lifecycle import LoaderState
 from luminal.managers.operations import Operations, given_directory
 from luminal.managers.reentry import refuse_inside_operation
 from luminal.managers.registry import PhotonRef
@@ -50,14 +50,6 @@ from luminal.trust import TrustPolicy
 from luminal.watcher import DEFAULT_DEBOUNCE, ObserverFactory
 
 __all__ = ["Loader", "LoaderState"]
-
-
-class LoaderState(enum.Enum):
-    """A loader is ``OPEN`` until :meth:`Loader.close`; then every operation raises
-    :class:`~luminal.errors.LoaderClosedError`."""
-
-    OPEN = "open"
-    CLOSED = "closed"
 
 
 class Loader:

@@ -27,6 +27,7 @@ from luminal.errors import (
 from luminal.managers.disk_state import (
     check_disjoint,
     current_checksum,
+    lock_file_path,
     merge_overlapping,
     read_checksum,
     source_present,
@@ -37,9 +38,8 @@ from luminal.managers.handler import Handler, HandlerState
 from luminal.managers.installed_watch import InstalledWatch
 from luminal.managers.operations import Operations
 from luminal.photon import IPhoton
-from luminal.sources import canonical_path, source_path
+from luminal.sources import source_path
 from luminal.tree import sources_at
-from luminal.trust import TrustPolicy
 from luminal.watcher import DirectoryWatcher, ObserverFactory
 
 __all__ = ["PhotonWatch", "check_disjoint", "watched_directory"]
@@ -79,7 +79,7 @@ class PhotonWatch:
         self.watchers = [
             make_watcher(root, functools.partial(self.on_change, root)) for root in directories
         ]
-        self._lock_file = _lock_file_of(operations.settings.trust)
+        self._lock_file = lock_file_path(operations.settings.trust)
         followed: dict[Path, Callable[[Path], None]] = {
             root: self._on_root_change for root in directories if root.parent != root
         }
@@ -496,9 +496,3 @@ class PhotonWatch:
             if handler.state is HandlerState.LOADED:
                 with contextlib.suppress(PhotonStartError):
                     await handler.start()
-
-
-def _lock_file_of(trust: TrustPolicy | None) -> Path | None:
-    """The canonical path of the trust policy's lock file, if it has one."""
-    lock_file = trust.lock_file if trust is not None else None
-    return None if lock_file is None else canonical_path(os.fspath(lock_file))
