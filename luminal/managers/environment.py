@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-import importlib_metadata
-
 from luminal.discovery import normalize_distribution_name
 
 __all__ = [
@@ -107,6 +105,8 @@ def scan_group(group: str, directories: Iterable[Path]) -> dict[str, InstalledDi
 
 
 def _read(metadata: Path, group: str) -> InstalledDistribution | None:
+    import importlib_metadata  # with the first read, not with luminal
+
     dist = importlib_metadata.PathDistribution(metadata)
     entry_points = dist.read_text("entry_points.txt")
     if entry_points is None or group not in entry_points:
@@ -174,6 +174,8 @@ def purge_modules(names: Iterable[str]) -> dict[str, ModuleType]:
 def invalidate_caches() -> None:
     """Forget what the import system and ``importlib_metadata`` cached of the directories, so
     new files are seen."""
+    import importlib_metadata
+
     importlib.invalidate_caches()
     finder = getattr(importlib_metadata, "MetadataPathFinder", None)
     invalidate = getattr(finder, "invalidate_caches", None)
