@@ -20,7 +20,6 @@ from luminal.errors import (
     PhotonStartError,
     PhotonStopError,
 )
-from luminal.events import broadcast
 from luminal.guard import call_photon, photon_code
 from luminal.managers.hookimpls import check_hookimpls
 from luminal.managers.hookstats import HookRecord, HookStats
@@ -200,9 +199,7 @@ class Handler:
         if self._logging:
             traced = error.__cause__ is not None and level >= logging.ERROR
             logger.log(level, "%s", error, exc_info=error if traced else None)
-        await broadcast(
-            self._context.plugin_manager, "luminal_photon_error", path=self._filepath, error=error
-        )
+        await self._context.broadcast("luminal_photon_error", path=self._filepath, error=error)
 
     async def _call_own_hook(self, hook_name: str, **kwargs: Any) -> Any:
         """Call one lifecycle hook on this photon's instance only, awaiting it if async
@@ -411,7 +408,7 @@ class Handler:
         self._state = HandlerState.STARTED
         if self._logging:
             logger.info("%s photon %s from %s", action, self._name, self._filepath)
-        await broadcast(self._context.plugin_manager, "luminal_photon_started", handler=self)
+        await self._context.broadcast("luminal_photon_started", handler=self)
 
     async def _run_start_hook(self) -> None:
         """Register the instance and run its ``photon_start``; an ``async`` one in a task

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -35,6 +36,8 @@ from luminal.managers.hookstats import HookOutcome
 from luminal.managers.reporting import Reporter
 
 __all__ = ["HookCalls", "check_quarantine_after"]
+
+logger = logging.getLogger(__name__)
 
 _CURRENT: contextvars.ContextVar[_Call | None] = contextvars.ContextVar(
     "luminal_hook_call", default=None
@@ -169,11 +172,31 @@ class HookCalls:
         self._abandoned: set[asyncio.Task[Any]] = set()
         self._reporting: set[asyncio.Task[Any]] = set()
 
+    async def broadcast(self, hook_name: str, kwargs: dict[str, Any]) -> None:
+        """Send a loader event as an isolated call: a photon's implementation that fails is
+        skipped, counted and reported, and the other plugins still get the event. A failure in
+        ``luminal_photon_error`` itself is only logged (reporting it would call it again), as is
+        a host observer's, which is the host's own code."""
+        try:
+            await self._acall(hook_name, None, True, kwargs, hook_name != "luminal_photon_error")
+        except Exception:
+            logger.exception("an implementation of %s raised", hook_name)
+
     async def acall(
         self, hook_name: str, timeout: float | None, isolate: bool, kwargs: dict[str, Any]
     ) -> Any:
         """Call ``hook_name`` and await the ``async`` implementations (see ``Loader.acall``)."""
         _check_call(hook_name, timeout, isolate)
+        return await self._acall(hook_name, timeout, isolate, kwargs, True)
+
+    async def _acall(
+        self,
+        hook_name: str,
+        timeout: float | None,
+        isolate: bool,
+        kwargs: dict[str, Any],
+        report: bool,
+    ) -> Any:
         call = _Call(hook_name, isolate, asynchronous=True)
         impls, firstresult = self._impls(hook_name)
         try:
@@ -192,7 +215,10 @@ class HookCalls:
         finally:
             reports = self._conclude(call)
         for path, error in reports:
-            await self.reporter.report(path, error)
+            if report:
+                await self.reporter.report(path, error)
+            else:
+                logger.error("%s", error, exc_info=error)
         return outcome
 
     def call(self, hook_name: str, isolate: bool, kwargs: dict[str, Any]) -> Any:

@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import enum
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
 
+from luminal.events import broadcast
 from luminal.ownership import threads_started_since
 from luminal.photon import IPhoton
 
 __all__ = [
     "NO_STATE",
+    "Broadcast",
     "HandlerContext",
     "HandlerState",
     "LoaderState",
@@ -25,6 +28,9 @@ __all__ = [
 
 NO_STATE: Any = object()
 """What a photon without ``photon_export_state`` (or a hook it lacks) gives back."""
+
+Broadcast = Callable[[str, dict[str, Any]], Awaitable[None]]
+"""Sends a loader event (hook name, keyword arguments) to every registered plugin."""
 
 
 class HandlerState(enum.Enum):
@@ -66,6 +72,16 @@ class HandlerContext:
     stop_timeout: float = 5.0
     start_timeout: float = 30.0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    events: Broadcast | None = None
+    """How the loader sends its events (isolated per photon); ``None``: straight through the
+    plugin manager."""
+
+    async def broadcast(self, hook_name: str, **kwargs: Any) -> None:
+        """Send a loader event to every registered plugin."""
+        if self.events is not None:
+            await self.events(hook_name, kwargs)
+        else:
+            await broadcast(self.plugin_manager, hook_name, **kwargs)
 
     @classmethod
     def standalone(cls) -> HandlerContext:

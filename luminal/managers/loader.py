@@ -112,6 +112,7 @@ class Loader:
         self._hooks = HookCalls(
             plugin_manager, self._registry.photons, self._reporter, quarantine_after
         )
+        self._reporter.route_events(self._hooks.broadcast)
 
     @property
     def photons(self) -> Mapping[str, Handler]:

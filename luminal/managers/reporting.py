@@ -13,6 +13,7 @@ import pluggy
 
 from luminal.errors import LuminalError, PhotonStopError
 from luminal.events import broadcast
+from luminal.managers.lifecycle import Broadcast
 from luminal.trust import TrustPolicy
 
 __all__ = ["Reporter", "Settings"]
@@ -41,6 +42,12 @@ class Reporter:
     def __init__(self, plugin_manager: pluggy.PluginManager, logging_on: bool) -> None:
         self.plugin_manager = plugin_manager
         self.logging = logging_on
+        self.events: Broadcast | None = None
+
+    def route_events(self, events: Broadcast) -> None:
+        """Send the loader's events through ``events`` (the loader's isolated hook calls)
+        instead of straight through the plugin manager."""
+        self.events = events
 
     def log(
         self, level: int, message: str, *args: object, exc_info: BaseException | None = None
@@ -75,4 +82,8 @@ class Reporter:
         await self.broadcast("luminal_photon_error", path=path, error=error)
 
     async def broadcast(self, hook_name: str, **kwargs: Any) -> None:
-        await broadcast(self.plugin_manager, hook_name, **kwargs)
+        """Send a loader event to every registered plugin."""
+        if self.events is not None:
+            await self.events(hook_name, kwargs)
+        else:
+            await broadcast(self.plugin_manager, hook_name, **kwargs)

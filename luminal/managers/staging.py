@@ -136,6 +136,7 @@ class Staging:
             self._settings.stop_timeout,
             self._settings.start_timeout,
             self.registry.lock_of(canonical),
+            self._reporter.events,
         )
         return [
             Handler(
