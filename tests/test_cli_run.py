@@ -533,3 +533,36 @@ def test_a_photon_whose_import_never_returns_does_not_hold_up_sigint(
     run.send(signal.SIGINT)
     run.expect(r"received SIGINT: unloading every photon")
     assert run.wait() == cli.EXIT_OK
+
+
+def test_stats_prints_each_photons_hook_statistics_at_exit(
+    start_run: StartRun, photons: Path
+) -> None:
+    greeter = photons / "greeter.py"
+    greeter.write_text(photon("v1"))
+    (photons / "spy.py").write_text(
+        textwrap.dedent(
+            """\
+            from luminal import IPhoton, hookimpl
+
+            class Spy(IPhoton, name="spy"):
+                @hookimpl
+                def luminal_photon_reloaded(self, new):
+                    raise RuntimeError("spy broke on " + new.name)
+
+                async def finalize(self):
+                    pass
+            """
+        )
+    )
+    run = start_run("--no-entry-points", "--stats", str(photons))
+    wait_until_running(run, 2)
+    replace_atomically(greeter, photon("v2"))
+    run.expect("greeter v2 started", "stdout")
+    run.expect(r"luminal_photon_reloaded of photon 'spy' raised RuntimeError: spy broke on greeter")
+    run.send(signal.SIGINT)
+    assert run.wait() == cli.EXIT_OK
+    header = run.expect(r"^PHOTON +HOOK +CALLS +ERRORS +TIMEOUTS +TOTAL MS +MAX MS$", "stdout")
+    assert header
+    row = run.expect(r"^spy +luminal_photon_reloaded ", "stdout")
+    assert row.split()[2:5] == ["1", "1", "0"]

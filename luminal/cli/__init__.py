@@ -147,6 +147,12 @@ def _add_run_parser(subcommands: Any) -> None:
         "live (default: on)",
     )
     _add_group_option(run_parser)
+    _add_run_limits(run_parser)
+    _add_trust_options(run_parser)
+
+
+def _add_run_limits(run_parser: argparse.ArgumentParser) -> None:
+    """``run``'s time limits and its statistics at exit."""
     run_parser.add_argument(
         "--finalize-timeout",
         type=seconds,
@@ -161,7 +167,11 @@ def _add_run_parser(subcommands: Any) -> None:
         metavar="SECONDS",
         help="how long an async photon_start may take before the start is cut (default: 30)",
     )
-    _add_trust_options(run_parser)
+    run_parser.add_argument(
+        "--stats",
+        action="store_true",
+        help="print each photon's hook statistics (calls, errors, timeouts, durations) at exit",
+    )
 
 
 def _add_list_parser(subcommands: Any) -> None:

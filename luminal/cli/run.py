@@ -11,6 +11,7 @@ import sys
 from luminal.cli.arguments import check_directories, trust_policy
 from luminal.cli.exits import EXIT_OK
 from luminal.cli.output import display_path
+from luminal.cli.stats import HookStatsCollector, format_stats
 from luminal.managers.loader import Loader
 from luminal.runner import serve
 
@@ -42,10 +43,15 @@ async def run_command(args: argparse.Namespace) -> int:
         stop_timeout=2.0,
         trust=policy,
     )
+    collector = HookStatsCollector()
+    if args.stats:
+        loader.plugin_manager.register(collector, name="luminal-run-stats")
     await serve(
         loader,
         directories,
         entry_point_group=None if not args.entry_points else args.group,
         watch_installed=args.watch_installed,
     )
+    if args.stats:
+        print(format_stats(collector.totals), flush=True)
     return EXIT_OK
