@@ -290,6 +290,7 @@ class PhotonWatch:
         gone = {path for path in affected if not source_present(path)}
         for path in affected - gone:
             self._vanished.pop(path, None)
+        present = affected - gone  # a source in its grace delay is looked at again later
         if from_events and not to_load:
             gone = self._past_grace(root, gone)
         helpers_changed = False
@@ -301,7 +302,7 @@ class PhotonWatch:
             names_freed = True
             if path.is_dir():
                 candidates |= sources_at(root, path)
-        groups, helper_sources_changed = await self._changed_groups(affected - gone)
+        groups, helper_sources_changed = await self._changed_groups(present)
         helpers_changed |= helper_sources_changed
         if from_events:
             helpers_changed |= await self._changed_helpers(paths, gone, groups)
