@@ -5,7 +5,10 @@ filters the event and hands each path to the event loop with ``loop.call_soon_th
 that is the only hand-off between the threads. Everything else (the per-file debounce timers
 and the callback that receives a settled path) runs on the loop. A path settles once
 ``debounce`` seconds pass without a new event for it, so an editor's burst of writes, renames
-and ``touch`` calls becomes one notice per file.
+and ``touch`` calls becomes one notice per file. Where the observer reports a writer closing a
+file (inotify's ``IN_CLOSE_WRITE``), a file written in place also waits for its writer to close
+it (at most ``CLOSE_WAIT`` seconds after its last write), so a slow writer's empty or half-written
+file is never handed on as a save.
 
 Where the native observer cannot start because inotify ran out of watches or instances
 (``ENOSPC``/``EMFILE``), a WARNING says so and watchdog's polling observer watches the tree
@@ -39,11 +42,16 @@ DEFAULT_DEBOUNCE = 0.015
 POLLING_INTERVAL = 1.0
 """Seconds between scans of the polling observer used when inotify is exhausted."""
 
+CLOSE_WAIT = 1.0
+"""Seconds a file written in place may stay open after its last write before its change is
+handed on all the same (a writer that keeps it open)."""
+
 ObserverFactory = Callable[[], "BaseObserver"]
 
 _EXHAUSTION_ERRNOS = frozenset({errno.ENOSPC, errno.EMFILE})
 # Reading a file changes nothing. Spelled out: watchdog < 5 has no constants for these.
 _IGNORED_EVENT_TYPES = frozenset({"opened", "closed_no_write"})
+_WRITE_EVENT_TYPES = frozenset({"created", "modified"})
 
 
 @cache
@@ -63,11 +71,12 @@ def _forwarder_class() -> Callable[[DirectoryWatcher], FileSystemEventHandler]:
                 return
             if event.is_directory and event.event_type == EVENT_TYPE_MODIFIED:
                 return
+            writing = event.event_type in _WRITE_EVENT_TYPES and not event.is_directory
             for raw_path in (event.src_path, event.dest_path):
                 if raw_path:
                     path = Path(os.fsdecode(raw_path))
                     if self._watcher.is_relevant(path, event.is_directory):
-                        self._watcher._hand_over(path)
+                        self._watcher._hand_over(path, writing)
 
     return EventForwarder
 
@@ -76,6 +85,15 @@ def _native_observer() -> BaseObserver:
     from watchdog.observers import Observer
 
     return Observer()
+
+
+def _reports_closing(observer: BaseObserver) -> bool:
+    """Whether ``observer`` says when a writer closes a file (Linux's inotify observer)."""
+    try:
+        from watchdog.observers.inotify import InotifyObserver
+    except ImportError:  # not Linux
+        return False
+    return isinstance(observer, InotifyObserver)
 
 
 def _polling_observer() -> BaseObserver:
@@ -120,6 +138,9 @@ class DirectoryWatcher:
         self._observer_factory: ObserverFactory = observer_factory or _native_observer
         self._observer: BaseObserver | None = None
         self._timers: dict[Path, asyncio.TimerHandle] = {}
+        self._writing: dict[Path, float] = {}  # file → loop time of its last write, until closed
+        self._deferred: set[Path] = set()
+        self._reports_closing = False
         self._closed = False
         self._only = only
         self._accept = accept
@@ -131,8 +152,13 @@ class DirectoryWatcher:
 
     @property
     def pending(self) -> frozenset[Path]:
-        """The paths waiting for their debounce delay."""
+        """The paths waiting for their debounce delay (or for their writer to close them)."""
         return frozenset(self._timers)
+
+    @property
+    def waiting_for_close(self) -> frozenset[Path]:
+        """The files whose debounce delay passed while a writer still held them open."""
+        return frozenset(self._deferred)
 
     def is_relevant(self, path: Path, is_directory: bool) -> bool:
         """Whether a change to ``path`` can concern a photon: a ``.py`` file or a directory in
@@ -179,6 +205,7 @@ class DirectoryWatcher:
         except BaseException:
             _discard_observer(observer, timeout=5.0)
             raise
+        self._reports_closing = _reports_closing(observer)
         return observer
 
     def stop(self, timeout: float) -> bool:
@@ -207,20 +234,27 @@ class DirectoryWatcher:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        self._writing.clear()
+        self._deferred.clear()
 
-    def _hand_over(self, path: Path) -> None:
-        """Called on watchdog's thread: the one hand-off to the loop."""
+    def _hand_over(self, path: Path, writing: bool) -> None:
+        """Called on watchdog's thread: the one hand-off to the loop. ``writing``: the event
+        says the file was written in place (a close of it will follow)."""
         if self._closed:
             return
         try:
-            self._loop.call_soon_threadsafe(self._touch, path)
+            self._loop.call_soon_threadsafe(self._touch, path, writing)
         except RuntimeError:
             # The host's loop is closed: it exited without stop_watching_photons.
             self._closed = True
 
-    def _touch(self, path: Path) -> None:
+    def _touch(self, path: Path, writing: bool) -> None:
         if self._closed:
             return
+        if writing and self._reports_closing:
+            self._writing[path] = self._loop.time()
+        else:  # closed, moved or deleted: no writer holds it any more
+            self._writing.pop(path, None)
         timer = self._timers.pop(path, None)
         if timer is not None:
             timer.cancel()
@@ -228,6 +262,15 @@ class DirectoryWatcher:
 
     def _settle(self, path: Path) -> None:
         self._timers.pop(path, None)
+        last_write = self._writing.get(path)
+        if last_write is not None:
+            remaining = last_write + CLOSE_WAIT - self._loop.time()
+            if remaining > 0:  # still open for writing: wait for its close
+                self._deferred.add(path)
+                self._timers[path] = self._loop.call_later(remaining, self._settle, path)
+                return
+            del self._writing[path]
+        self._deferred.discard(path)
         if not self._closed:
             self._on_settled(path)
 

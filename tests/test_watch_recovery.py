@@ -87,6 +87,25 @@ async def test_a_delete_then_recreate_within_the_grace_delay_is_a_reload_with_st
     assert [new.name for _, new in recorder.reloaded] == ["counter"]
 
 
+async def test_a_file_written_in_place_goes_live_once_its_writer_closes_it(
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
+) -> None:
+    path = write_photon("counter.py", counter("first"))
+    await watching.watch_photons(photon_dir, debounce=0.01)
+    watch = watching._watch
+    assert watch is not None
+    [watcher] = watch.watchers
+    watching.photons["counter"].instance.count = 41
+    with path.open("w", encoding="utf-8") as stream:  # empty until the writer is done
+        await wait_for(lambda: path in watcher.waiting_for_close)
+        assert (recorder.unloaded, recorder.reloaded, recorder.errors) == ([], [], [])
+        stream.write(counter("second"))
+    await wait_for(lambda: greetings(watching) == ["second 42"])
+    assert recorder.unloaded == []
+    assert [new.name for _, new in recorder.reloaded] == ["counter"]
+    assert watcher.waiting_for_close == frozenset()
+
+
 async def test_a_deleted_file_that_stays_away_is_unloaded_after_the_grace_delay(
     watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
 ) -> None:
