@@ -199,7 +199,9 @@ class DirectoryWatcher:
         observer = factory()
         try:
             observer.schedule(
-                _forwarder_class()(self), str(self._root), recursive=self._only is None
+                _forwarder_class()(self),
+                str(self._root),
+                recursive=self._only is None and self._accept is None,
             )
             observer.start()
         except BaseException:

@@ -3,6 +3,7 @@ pip into a venv while a loader watches; an editable install's source saved."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -204,3 +205,23 @@ async def test_watch_photons_needs_a_directory_or_entry_points(host: Loader) -> 
         await host.watch_photons(None)
     with pytest.raises(TypeError, match="entry_points must be a bool"):
         await host.watch_photons(None, entry_points="yes")  # type: ignore[arg-type]
+
+
+def inotify_watch_count() -> int:
+    """How many inotify watches this process holds (``/proc/self/fdinfo``)."""
+    count = 0
+    for info in Path("/proc/self/fdinfo").iterdir():
+        with contextlib.suppress(OSError):
+            count += info.read_text().count("inotify wd:")
+    return count
+
+
+@pytest.mark.skipif(not Path("/proc/self/fdinfo").is_dir(), reason="Linux's inotify only")
+async def test_the_environment_is_watched_by_its_own_entries_not_recursively(
+    host: Loader, venv: Environment
+) -> None:
+    for index in range(200):  # an installed package's directory tree
+        (venv.site_packages / "bigpackage" / f"sub{index}").mkdir(parents=True)
+    before = inotify_watch_count()
+    await host.watch_photons(None, entry_points=True)
+    assert inotify_watch_count() - before < 100  # a watch per sys.path directory, not per folder
