@@ -8,7 +8,6 @@ pure: it looks at the photons it is given and changes nothing.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -156,31 +155,29 @@ def find_cycle(start: str, photons: Mapping[str, Photon]) -> tuple[str, ...] | N
 
 
 def dependency_order(photons: Iterable[PhotonT]) -> list[PhotonT]:
-    """``photons`` with every provider before the photons of the list that require it, and
-    otherwise in the order given; the members of a cycle keep that order, after the rest."""
+    """``photons`` in the order given, except that a photon's providers among them are moved
+    up to just before it (transitively, in the order given). The members of a cycle are all
+    there, in the order the walk reaches them; they cannot start anyway."""
     items = list(photons)
     index_of = {photon.name: index for index, photon in enumerate(items)}
-    waiting_on = [0] * len(items)
-    dependents: list[list[int]] = [[] for _ in items]
-    for index, photon in enumerate(items):
-        for provider in {requirement.name for requirement in photon.requires}:
-            provider_index = index_of.get(provider)
-            if provider_index is not None and provider_index != index:
-                waiting_on[index] += 1
-                dependents[provider_index].append(index)
-    ready = [index for index, count in enumerate(waiting_on) if count == 0]
-    heapq.heapify(ready)
-    order: list[int] = []
-    while ready:
-        index = heapq.heappop(ready)
-        order.append(index)
-        for dependent in dependents[index]:
-            waiting_on[dependent] -= 1
-            if waiting_on[dependent] == 0:
-                heapq.heappush(ready, dependent)
-    placed = set(order)
-    order.extend(index for index in range(len(items)) if index not in placed)
-    return [items[index] for index in order]
+    order: list[PhotonT] = []
+    placed: set[int] = set()
+    visiting: set[int] = set()
+
+    def place(index: int) -> None:
+        if index in placed or index in visiting:
+            return
+        visiting.add(index)
+        providers = {index_of.get(requirement.name) for requirement in items[index].requires}
+        for provider in sorted(provider for provider in providers if provider is not None):
+            place(provider)
+        visiting.discard(index)
+        placed.add(index)
+        order.append(items[index])
+
+    for index in range(len(items)):
+        place(index)
+    return order
 
 
 def dependents_of(names: Iterable[str], photons: Iterable[PhotonT]) -> list[PhotonT]:

@@ -61,7 +61,7 @@ class Reload:
         self.items: list[SourceReload] = []
         self._stashed: dict[str, ModuleType] = {}
         self._dependent_states: dict[str, Any] = {}
-        self._restarted: list[Handler] = []
+        self._started: list[Handler] = []
 
     async def run(self) -> list[SourceReload]:
         """Reload every source, or raise :class:`PhotonReloadError` with all put back."""
@@ -143,45 +143,42 @@ class Reload:
         """Replace the running photons of every source by the new versions'.
 
         The old photons and the running dependents export their state and are finalized
-        (dependents first, each level in reverse dependency order) before the new ones are
-        created, so a photon may take a port, file lock or device in ``__init__``: between
-        the two, no version answers hook calls. Then the new versions start in dependency
-        order, and the dependents on fresh instances of their class, with their state.
+        (in reverse dependency order) before the new ones are created, so a photon may take a
+        port, file lock or device in ``__init__``: between the two, no version answers hook
+        calls. Then the new versions and the dependents (on fresh instances of their class)
+        start in dependency order, each importing its state.
         """
-        running = dependency_order(
-            handler for item in self.items for handler in item.old.handlers if handler.started
-        )
         owner = {id(handler): item for item in self.items for handler in item.old.handlers}
-        for handler in self.dependents:
-            self._dependent_states[handler.name] = await handler.export_state()
-        for handler in running:
-            owner[id(handler)].states[handler.name] = await handler.export_state()
-        for handler in [*reversed(self.dependents), *reversed(running)]:
+        running = [
+            handler for item in self.items for handler in item.old.handlers if handler.started
+        ]
+        for handler in dependency_order([*running, *self.dependents]):
+            states = owner[id(handler)].states if id(handler) in owner else self._dependent_states
+            states[handler.name] = await handler.export_state()
+        for handler in reversed(dependency_order([*running, *self.dependents])):
             await handler.stop()
         for item in self.items:
             self._staging.replace(item.new)
-        starting = [(item, handler) for item in self.items for handler in self._to_start(item)]
-        item_of = {id(handler): item for item, handler in starting}
-        for handler in dependency_order(handler for _, handler in starting):
-            item = item_of[id(handler)]
+        item_of = {id(handler): item for item in self.items for handler in self._to_start(item)}
+        new = [handler for item in self.items for handler in self._to_start(item)]
+        for handler in dependency_order([*new, *self.dependents]):
+            self._started.append(handler)
+            source = item_of.get(id(handler))
+            if source is None:
+                state = self._dependent_states.get(handler.name, NO_STATE)
+                await handler.restart(state, action="restarted, on a reloaded requirement,")
+                continue
             instance = await handler.create_instance()
-            await handler.activate(instance, item.states.get(handler.name, NO_STATE))
-            item.started.append(handler)
-        for handler in self.dependents:
-            self._restarted.append(handler)
-            state = self._dependent_states.get(handler.name, NO_STATE)
-            await handler.restart(state, action="restarted, on a reloaded requirement,")
+            await handler.activate(instance, source.states.get(handler.name, NO_STATE))
+            source.started.append(handler)
 
     async def roll_back(self) -> None:
-        """Undo :meth:`swap`: stop the restarted dependents and the new versions (in reverse
-        order), restart the old versions, then the dependents on them, in dependency order."""
-        for handler in reversed(self._restarted):
+        """Undo :meth:`swap`: stop what it started (in reverse order) and drop the new
+        versions; restart the old versions and the dependents, in dependency order."""
+        for handler in reversed(self._started):
             if handler.started:
                 await handler.stop()
         for item in reversed(self.items):
-            for handler in item.started:
-                if handler.started:
-                    await handler.stop()
             for handler in item.new.handlers:
                 handler.release()
             self._staging.drop_source(item.new, replacing=self.paths)
@@ -189,8 +186,9 @@ class Reload:
         for item in self.items:
             self._staging.replace(item.old)
             states.update(item.states)
-        olds = dependency_order(handler for item in self.items for handler in item.old.handlers)
-        await restart_previous(self._reporter, [*olds, *self.dependents], self._stashed, states)
+        olds = [handler for item in self.items for handler in item.old.handlers]
+        previous = dependency_order([*olds, *self.dependents])
+        await restart_previous(self._reporter, previous, self._stashed, states)
 
     def commit(self) -> None:
         """Let the old versions go, with their helpers that nothing loaded uses any more."""
