@@ -26,6 +26,8 @@ class Config:
     distributions: int
     photon_distributions: int
     entry_point_repeats: int
+    dependents: int
+    dependent_rounds: int
 
 
 FULL = Config(
@@ -44,6 +46,8 @@ FULL = Config(
     distributions=500,
     photon_distributions=50,
     entry_point_repeats=9,
+    dependents=100,
+    dependent_rounds=9,
 )
 
 SMOKE = Config(
@@ -62,4 +66,6 @@ SMOKE = Config(
     distributions=20,
     photon_distributions=5,
     entry_point_repeats=2,
+    dependents=10,
+    dependent_rounds=2,
 )

@@ -31,6 +31,7 @@ SECTIONS = {
     "4": "benchmarks.idle_cpu",
     "5": "benchmarks.reload_memory",
     "6": "benchmarks.entry_points",
+    "7": "benchmarks.dependents",
 }
 
 

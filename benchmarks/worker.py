@@ -28,6 +28,7 @@ TASKS = {
     "watch_latency": "benchmarks.watch_latency:child",
     "idle_cpu": "benchmarks.idle_cpu:child",
     "entry_points": "benchmarks.entry_points:child",
+    "dependents": "benchmarks.dependents:child",
 }
 
 

@@ -18,6 +18,7 @@ The hierarchy::
     ├── DirectoryLoadError                            some files of a directory failed to load
     ├── EntryPointGroupLoadError                      some entry points of a group failed to load
     ├── PhotonStartError (RuntimeError)               ``__init__`` or ``photon_start`` raised
+    │   └── PhotonDependencyError                     a requirement does not run, or a cycle
     ├── PhotonStopError (RuntimeError)                something a photon owned could not be stopped
     ├── PhotonReloadError (RuntimeError)              a reload failed and was rolled back
     ├── InstalledUpdateError (RuntimeError)           an installed upgrade cannot apply live
@@ -25,7 +26,8 @@ The hierarchy::
         ├── PhotonHookTimeoutError                    ... or outran the call's ``timeout``
         └── PhotonQuarantinedError                    ... so often that it was quarantined
 
-Errors carry their context as attributes (``path``, ``photon_name``, ``distribution``) and chain
+Errors carry their context as attributes (``path``, ``photon_name``, ``distribution``,
+``unmet``, ``cycle``) and chain
 the underlying exception as ``__cause__``.
 """
 
@@ -33,7 +35,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -49,6 +51,7 @@ __all__ = [
     "InstalledUpdateError",
     "LoaderClosedError",
     "LuminalError",
+    "PhotonDependencyError",
     "PhotonExitError",
     "PhotonHookError",
     "PhotonHookTimeoutError",
@@ -222,6 +225,27 @@ class PhotonStartError(LuminalError, RuntimeError):
         super().__init__(message)
         self.photon_name = photon_name
         self.path = path
+
+
+class PhotonDependencyError(PhotonStartError):
+    """A photon cannot start: requirements of it do not run, or its requirements form a cycle.
+
+    ``unmet`` maps each unmet requirement (``"db>=1.2"``) to why (``"not loaded"``, ``"not
+    running"``, ``"version 2.0 runs"``); ``cycle`` names the photons of a cycle, the first
+    repeated at the end, or is empty.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        photon_name: str,
+        path: str,
+        unmet: Mapping[str, str] | None = None,
+        cycle: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message, photon_name, path)
+        self.unmet = dict(unmet or {})
+        self.cycle = tuple(cycle)
 
 
 class PhotonStopError(LuminalError, RuntimeError):

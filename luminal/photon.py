@@ -8,6 +8,7 @@ import subprocess
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, ClassVar, TypeVar
 
+from luminal.dependencies import Requirement, parse_requirements
 from luminal.errors import FinalizerNotImplementedError
 from luminal.hookspecs import hookimpl
 from luminal.ownership import Ownership, PhotonThread
@@ -28,8 +29,12 @@ class IPhoton:
             \"\"\"Says hello.\"\"\"
 
     ``name`` defaults to the class name and ``description`` to the class docstring; ``author``
-    (``"Unknown"``), ``version`` (``"0.0.0"``) and ``tags`` (``["luminal", "photon"]``) are
-    inherited from a parent photon class when not given.
+    (``"Unknown"``), ``version`` (``"0.0.0"``), ``tags`` (``["luminal", "photon"]``) and
+    ``requires`` (none) are inherited from a parent photon class when not given.
+
+    ``requires`` lists the photons this one needs running, each a photon name with an optional
+    PEP 440 version specifier (``requires=["db>=1.2", "cache"]``; see :mod:`luminal.dependencies`);
+    a malformed one is a ``TypeError`` or ``ValueError`` here, at class creation.
 
     Background work started through :meth:`spawn_thread`, :meth:`create_task` and
     :meth:`spawn_process` is owned by the photon and stopped when it is unloaded or reloaded.
@@ -40,6 +45,7 @@ class IPhoton:
     photon_version: ClassVar[str] = "0.0.0"
     photon_description: ClassVar[str] = ""
     photon_tags: ClassVar[list[str]] = list(DEFAULT_TAGS)
+    photon_requires: ClassVar[tuple[Requirement, ...]] = ()
 
     def __init_subclass__(
         cls,
@@ -49,6 +55,7 @@ class IPhoton:
         version: str | None = None,
         description: str | None = None,
         tags: Sequence[str] | None = None,
+        requires: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init_subclass__(**kwargs)
@@ -69,6 +76,10 @@ class IPhoton:
             description if description is not None else (inspect.cleandoc(doc) if doc else "")
         )
         cls.photon_tags = list(tags) if tags is not None else list(cls.photon_tags)
+        if requires is not None:
+            cls.photon_requires = parse_requirements(requires, cls.photon_name)
+        elif any(requirement.name == cls.photon_name for requirement in cls.photon_requires):
+            raise ValueError(f"photon {cls.photon_name!r} cannot require itself (inherited)")
 
     @property
     def _luminal_ownership(self) -> Ownership:

@@ -82,14 +82,14 @@ def test_list_prints_a_table_of_the_photons(
     code, out, err = run_cli(capsys, "list", str(photon_dir))
     assert (code, err) == (cli.EXIT_OK, "")
     lines = out.splitlines()
-    assert lines[0].split() == ["NAME", "VERSION", "AUTHOR", "SOURCE", "PATH"]
+    assert lines[0].split() == ["NAME", "VERSION", "AUTHOR", "REQUIRES", "SOURCE", "PATH"]
     rows = [line.split() for line in lines[1:]]
-    assert [row[:4] for row in rows] == [
-        ["greeter", "1.2.0", "Ada", "file"],
-        ["rainy", "0.3.0", "Unknown", "file"],
-        ["sunny", "0.2.0", "Unknown", "file"],
+    assert [row[:5] for row in rows] == [
+        ["greeter", "1.2.0", "Ada", "-", "file"],
+        ["rainy", "0.3.0", "Unknown", "-", "file"],
+        ["sunny", "0.2.0", "Unknown", "-", "file"],
     ]
-    assert rows[0][4] == str(photon_dir / "greeter.py")
+    assert rows[0][5] == str(photon_dir / "greeter.py")
 
 
 def test_list_json_describes_each_photon(
@@ -105,6 +105,7 @@ def test_list_json_describes_each_photon(
             "author": "Ada",
             "description": "Says hello.",
             "tags": ["luminal", "photon"],
+            "requires": [],
             "source": "file",
             "distribution": None,
             "distribution_version": None,

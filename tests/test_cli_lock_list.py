@@ -90,11 +90,12 @@ def test_list_without_a_directory_lists_the_installed_photons(
     code, out, err = run_cli(capsys, "list")
     assert (code, err) == (cli.EXIT_OK, "")
     rows = [line.split() for line in out.splitlines()]
-    assert rows[0] == ["NAME", "VERSION", "AUTHOR", "SOURCE", "PATH"]
+    assert rows[0] == ["NAME", "VERSION", "AUTHOR", "REQUIRES", "SOURCE", "PATH"]
     assert rows[1] == [
         "hello",
         "2.0",
         "Ada",
+        "-",
         "hello-photons",
         "3.1",
         str(site_dir / "hello_photon.py"),

@@ -19,6 +19,7 @@ from luminal.cli.arguments import tree_of, trust_policy
 from luminal.cli.collecting import Collected, collect, collect_entry_points, new_loader
 from luminal.cli.exits import EXIT_OK
 from luminal.cli.output import describe_load_error, display_path, format_table, plural
+from luminal.dependencies import dependency_order
 from luminal.errors import PhotonStartError, PhotonStopError
 from luminal.hookspecs import hookimpl
 from luminal.managers.handler import Handler
@@ -40,6 +41,7 @@ def photon_record(handler: Handler) -> dict[str, Any]:
         "author": str(getattr(photon_class, "photon_author", "")),
         "description": str(getattr(photon_class, "photon_description", "")),
         "tags": list(getattr(photon_class, "photon_tags", [])),
+        "requires": [str(requirement) for requirement in handler.requires],
         "source": "file" if origin is None else "distribution",
         "distribution": None if origin is None else origin.distribution,
         "distribution_version": None if origin is None else origin.version,
@@ -139,7 +141,7 @@ async def start_and_unload(loader: Loader, handlers: Sequence[Handler]) -> list[
     recorder = FailureRecorder()
     loader.plugin_manager.register(recorder, name="luminal.cli.check")
     try:
-        for handler in handlers:
+        for handler in dependency_order(handlers):
             with contextlib.suppress(PhotonStartError):  # reported to the recorder
                 await handler.start()
         # Started photons first: unloading one finalizes the started photons of its file and

@@ -115,7 +115,7 @@ def describe_load_error(error: PhotonLoadError | PhotonStartError | PhotonStopEr
 
 def format_table(records: Sequence[dict[str, Any]]) -> str:
     """The records of ``luminal list`` as aligned columns under a header."""
-    header = ("NAME", "VERSION", "AUTHOR", "SOURCE", "PATH")
+    header = ("NAME", "VERSION", "AUTHOR", "REQUIRES", "SOURCE", "PATH")
     rows = [header]
     for record in records:
         source = record["source"]
@@ -126,6 +126,7 @@ def format_table(records: Sequence[dict[str, Any]]) -> str:
                 record["name"],
                 record["version"],
                 record["author"],
+                ", ".join(record.get("requires", [])) or "-",
                 source,
                 display_path(record["path"]),
             )

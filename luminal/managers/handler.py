@@ -12,15 +12,17 @@ from typing import Any
 
 import pluggy
 
+from luminal.dependencies import Requirement, requirement_error
 from luminal.errors import (
-    FinalizerNotImplementedError,
     LuminalError,
+    PhotonDependencyError,
     PhotonNotFoundError,
     PhotonNotInitializedError,
     PhotonStartError,
     PhotonStopError,
 )
 from luminal.guard import call_photon, photon_code
+from luminal.managers.finalizing import finalizer_problem, stop_error
 from luminal.managers.hookimpls import check_hookimpls
 from luminal.managers.hookstats import HookRecord, HookStats
 from luminal.managers.lifecycle import (
@@ -103,6 +105,16 @@ class Handler:
         """Whether the photon's instance runs now: ``STARTED``, or ``QUARANTINED`` (running
         but cut off from hook calls)."""
         return self._state in (HandlerState.STARTED, HandlerState.QUARANTINED)
+
+    @property
+    def version(self) -> str:
+        """The photon's ``version``, which requirements' specifiers are matched against."""
+        return str(getattr(self._photon_class, "photon_version", "0.0.0"))
+
+    @property
+    def requires(self) -> tuple[Requirement, ...]:
+        """The photon's parsed requirements (its class keyword ``requires``)."""
+        return tuple(getattr(self._photon_class, "photon_requires", ()))
 
     @property
     def photon_class(self) -> type | None:
@@ -269,53 +281,20 @@ class Handler:
         except asyncio.CancelledError:
             finalizer.cancel()
             raise
+        where = (self._name, self._filepath)
         if not finalizer.done():
             await self._report(
-                self._stop_error(
+                stop_error(
+                    where,
                     f"did not finish within {finalize_timeout} s and ignored cancellation "
-                    f"for {stop_timeout} s; task {finalizer.get_name()!r} is left running"
+                    f"for {stop_timeout} s; task {finalizer.get_name()!r} is left running",
                 )
             )
             return False
-        await self._report_finalizer(finalizer, timed_out, report_missing)
+        problem = finalizer_problem(finalizer, timed_out, report_missing, where, finalize_timeout)
+        if problem is not None:
+            await self._report(*problem)
         return True
-
-    async def _report_finalizer(
-        self, finalizer: asyncio.Task[Any], timed_out: bool, report_missing: bool
-    ) -> None:
-        """Report a finalizer that ended by timing out, being cancelled, raising or missing."""
-        if timed_out or finalizer.cancelled():
-            cause = None if finalizer.cancelled() else finalizer.exception()
-            what = "was cancelled"
-            if timed_out:
-                what = f"did not finish within {self._context.finalize_timeout} s"
-            await self._report(self._stop_error(what, cause))
-            return
-        try:
-            outcome = finalizer.result()
-        except FinalizerNotImplementedError:
-            outcome = NO_STATE
-        except Exception as error:
-            await self._report(self._stop_error(f"raised {type(error).__name__}: {error}", error))
-            return
-        if outcome is NO_STATE and report_missing:
-            await self._report(
-                FinalizerNotImplementedError(
-                    f"photon {self._name!r} from {self._filepath} has no finalizer; "
-                    "force-stopping it",
-                    self._name,
-                ),
-                logging.WARNING,
-            )
-
-    def _stop_error(self, what: str, cause: BaseException | None = None) -> PhotonStopError:
-        error = PhotonStopError(
-            f"finalizer of photon {self._name!r} from {self._filepath} {what}; force-stopping it",
-            self._name,
-            self._filepath,
-        )
-        error.__cause__ = cause
-        return error
 
     async def create_instance(self) -> Any:
         """Instantiate the photon class; the instance is not visible to anyone yet.
@@ -455,11 +434,14 @@ class Handler:
             await result
 
     async def start(self) -> None:
-        """Create the photon instance, register it and call its ``photon_start`` hook.
+        """Create the photon instance, register it and call its ``photon_start`` hook; then
+        start the loader's waiting photons whose requirements now run.
 
         Starting a started photon does nothing. It waits for any load, reload or unload of the
         photon's file that is under way, so it never interleaves with one.
 
+        :raises PhotonDependencyError: if a requirement does not run or the requirements form
+            a cycle; the photon is ``WAITING`` and starts by itself once they run.
         :raises PhotonStartError: if ``__init__`` or ``photon_start`` raised; the photon stays
             loaded and unregistered, and the error is also sent to ``luminal_photon_error``.
         :raises PhotonNotFoundError: if the photon was unloaded (or replaced by a reload).
@@ -470,10 +452,29 @@ class Handler:
                 return
             with holding([self._context.lock]):
                 try:
+                    self._check_requirements()
                     await self.activate(await self.create_instance())
                 except PhotonStartError as error:
+                    waiting = isinstance(error, PhotonDependencyError)
+                    self._state = HandlerState.WAITING if waiting else HandlerState.LOADED
                     await self._report(error)
                     raise
+        if self._context.start_waiting is not None:
+            await self._context.start_waiting()
+
+    def _check_requirements(self) -> None:
+        if self._state is HandlerState.STOPPED or self._photon_class is None:
+            return  # create_instance says it was unloaded
+        error = requirement_error(self, {**self._context.photons, self._name: self}, self._filepath)
+        if error is not None:
+            raise error
+
+    async def suspend(self) -> bool:
+        """Stop the running photon because a photon it requires goes away; it stays loaded,
+        ``WAITING`` to start again. Whether everything it owned stopped."""
+        clean = await self.stop()
+        self._state = HandlerState.WAITING
+        return clean
 
     async def export_state(self) -> Any:
         """The running instance's ``photon_export_state`` result, or ``NO_STATE``."""
@@ -481,12 +482,13 @@ class Handler:
             return NO_STATE
         return await self._call_own_hook("photon_export_state")
 
-    async def restart(self, state: Any = NO_STATE) -> None:
-        """Start a stopped handler again with a fresh instance (used to roll a reload back)."""
+    async def restart(
+        self, state: Any = NO_STATE, action: str = "restarted the previous version of"
+    ) -> None:
+        """Start a stopped handler again with a fresh instance of its class (a reload's
+        dependent, or a rolled-back reload), importing ``state``."""
         self._state = HandlerState.LOADED
-        await self.activate(
-            await self.create_instance(), state, action="restarted the previous version of"
-        )
+        await self.activate(await self.create_instance(), state, action=action)
 
     def release(self) -> None:
         """Drop the references to the photon class and instance, so its module can be freed."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +38,8 @@ class HandlerState(enum.Enum):
 
     A failed start leaves it ``LOADED`` (it may be started again); a stopped handler is done,
     and a reload or a new load gives a new handler. A started photon that keeps failing in hook
-    calls may be ``QUARANTINED`` (see ``Loader(quarantine_after=...)``).
+    calls may be ``QUARANTINED`` (see ``Loader(quarantine_after=...)``). A photon whose
+    requirements do not run is ``WAITING`` and starts by itself once they all do.
     """
 
     #: Imported and validated; no instance runs (never started, or its start failed).
@@ -50,6 +51,9 @@ class HandlerState(enum.Enum):
     #: Its instance runs but was unregistered by the circuit breaker: no hook call reaches it.
     #: A reload brings a new, ``STARTED`` handler; unloading it stops it as a started one.
     QUARANTINED = "quarantined"
+    #: Loaded, no instance runs: its start was refused with a ``PhotonDependencyError``, or a
+    #: photon it requires was unloaded. It starts by itself as soon as its requirements run.
+    WAITING = "waiting"
 
 
 @dataclass(frozen=True)
@@ -64,8 +68,9 @@ class PhotonOrigin:
 
 @dataclass(frozen=True)
 class HandlerContext:
-    """What the handlers of one source share: their loader's plugin manager, timeouts and the
-    source's lock (so a start is serialised with loading, unloading and reloading it)."""
+    """What the handlers of one source share: their loader's plugin manager, timeouts, the
+    source's lock (so a start is serialised with loading, unloading and reloading it), the
+    loader's photons by name (to check requirements) and what starts the waiting photons."""
 
     plugin_manager: pluggy.PluginManager
     finalize_timeout: float = 10.0
@@ -75,6 +80,8 @@ class HandlerContext:
     events: Broadcast | None = None
     """How the loader sends its events (isolated per photon); ``None``: straight through the
     plugin manager."""
+    photons: Mapping[str, Any] = field(default_factory=dict)
+    start_waiting: Callable[[], Awaitable[None]] | None = None
 
     async def broadcast(self, hook_name: str, **kwargs: Any) -> None:
         """Send a loader event to every registered plugin."""

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pluggy
 
+from luminal.dependencies import dependency_order
 from luminal.errors import (
     DirectoryLoadError,
     PhotonLoadError,
@@ -23,7 +24,8 @@ from luminal.errors import (
     PhotonNotInitializedError,
 )
 from luminal.importing import Importer
-from luminal.managers.handler import Handler
+from luminal.managers.dependents import Dependents
+from luminal.managers.handler import Handler, HandlerState
 from luminal.managers.registry import PhotonRef, PhotonSource, Registry
 from luminal.managers.reload import Reload, SourceReload
 from luminal.managers.reporting import Reporter, Settings
@@ -44,12 +46,18 @@ class Operations:
     """Loads, unloads and reloads the sources of one registry."""
 
     def __init__(
-        self, registry: Registry, staging: Staging, reporter: Reporter, settings: Settings
+        self,
+        registry: Registry,
+        staging: Staging,
+        reporter: Reporter,
+        settings: Settings,
+        dependents: Dependents | None = None,
     ) -> None:
         self.registry = registry
         self.staging = staging
         self.reporter = reporter
         self.settings = settings
+        self.dependents = dependents or Dependents(registry)
 
     @classmethod
     def create(cls, settings: Settings, plugin_manager: pluggy.PluginManager) -> Operations:
@@ -57,7 +65,9 @@ class Operations:
         registry = Registry()
         importer = Importer(settings.trust, lambda: bool(registry.sources), settings.code_cache)
         reporter = Reporter(plugin_manager, settings.logging)
-        return cls(registry, Staging(registry, importer, reporter, settings), reporter, settings)
+        dependents = Dependents(registry)
+        staging = Staging(registry, importer, reporter, settings, dependents.start_waiting)
+        return cls(registry, staging, reporter, settings, dependents)
 
     async def load(
         self,
@@ -108,7 +118,7 @@ class Operations:
             errors.extend(failures)
             if source is not None:
                 await self._announce_loaded(path, source)
-        return handlers, errors
+        return dependency_order(handlers), errors
 
     def stage_file(self, photon_base: type, other_classes: Sequence[str], recursive: bool) -> Stage:
         """The :data:`Stage` of a loose file or package: validated, then checked for a name
@@ -203,15 +213,16 @@ class Operations:
         :raises PhotonNotInitializedError: if none of its photons was started (unless
             ``discard_unstarted``).
         """
-        async with self.registry.locked([path]):
-            source = self.registry.sources.get(path)
-            if source is None:
-                raise PhotonNotFoundError(f"no loaded photon at {path}", path)
-            if not discard_unstarted and not any(h.started for h in source.handlers):
+        async with self.dependents.locked_with_dependents([path], self.registry.resolve) as (
+            (source,),
+            dependents,
+        ):
+            if not discard_unstarted and not any(_may_unload(h) for h in source.handlers):
                 raise PhotonNotInitializedError(
                     f"no photon of {path} was started (unload it with force_stop=True)",
                     source.handlers[0].name if source.handlers else None,
                 )
+            await self._suspend(dependents)
             clean = await self._stop_and_discard(source, force_stop=False)
         await self._announce_unloaded(source)
         return clean
@@ -228,7 +239,8 @@ class Operations:
         def check(photon: PhotonRef) -> PhotonSource:
             return self._checked_for_unload(photon, force_stop)
 
-        async with self.registry.locked_sources(photons, check) as sources:
+        async with self.dependents.locked_with_dependents(photons, check) as (sources, dependents):
+            await self._suspend(dependents)
             for source in sources:
                 if source.path not in outcomes:
                     outcomes[source.path] = await self._stop_and_discard(source, force_stop)
@@ -244,13 +256,23 @@ class Operations:
         )
         if force_stop:
             return source
-        if named is not None and not named.started:
+        if named is not None and not _may_unload(named):
             raise PhotonNotInitializedError(f"photon {named.name!r} was never started", named.name)
-        if not any(handler.started for handler in source.handlers):
+        if not any(_may_unload(handler) for handler in source.handlers):
             raise PhotonNotInitializedError(
                 f"no photon of {source.path} was started; start it or unload with force_stop=True"
             )
         return source
+
+    async def _suspend(self, dependents: Sequence[Handler]) -> None:
+        """Stop the running ``dependents`` of what is unloaded, dependents of dependents first;
+        they stay loaded, waiting for their requirements to run again."""
+        for handler in reversed(dependents):
+            if handler.started:
+                self.reporter.log(
+                    logging.INFO, "stopping %s: a photon it requires is unloaded", handler.name
+                )
+                await handler.suspend()
 
     async def _stop_and_discard(self, source: PhotonSource, force_stop: bool) -> bool:
         """Stop a source's started photons and forget it; whether all they owned stopped."""
@@ -271,9 +293,13 @@ class Operations:
 
     async def reload(self, photons: Sequence[PhotonRef]) -> list[Handler]:
         """Reload the sources that ``photons`` name, all or nothing (see :mod:`.reload`)."""
-        async with self.registry.locked_sources(photons) as sources:
+        async with self.dependents.locked_with_dependents(photons, self.registry.resolve) as (
+            sources,
+            dependents,
+        ):
             olds = list({id(source): source for source in sources}.values())
-            items = await Reload(self.staging, self.reporter, olds).run()
+            running = [handler for handler in dependents if handler.started]
+            items = await Reload(self.staging, self.reporter, olds, running).run()
         return await self._announce_reloaded(items)
 
     async def reload_paths(self, paths: Sequence[Path]) -> list[Handler]:
@@ -281,8 +307,13 @@ class Operations:
 
         :raises PhotonNotFoundError: if a path is not loaded; nothing is reloaded then.
         """
-        async with self.registry.locked_paths(paths) as olds:
-            items = await Reload(self.staging, self.reporter, olds).run()
+        unique = list(dict.fromkeys(paths))
+        async with self.dependents.locked_with_dependents(unique, self.registry.resolve) as (
+            olds,
+            dependents,
+        ):
+            running = [handler for handler in dependents if handler.started]
+            items = await Reload(self.staging, self.reporter, olds, running).run()
         return await self._announce_reloaded(items)
 
     async def _announce_reloaded(self, items: Sequence[SourceReload]) -> list[Handler]:
@@ -306,14 +337,25 @@ class Operations:
             for handler in item.old.handlers:
                 if handler.name not in new_names:
                     await self.reporter.broadcast("luminal_photon_unloaded", handler=handler)
-        return result
+        await self.dependents.start_waiting()
+        return dependency_order(result)
 
     async def unload_all(self) -> None:
         """Unload every source gracefully; unstarted ones are discarded."""
-        for path in list(self.registry.sources):
+        dependents_first = [
+            Path(handler.filepath)
+            for handler in reversed(dependency_order(self.registry.photons.values()))
+        ]
+        for path in dict.fromkeys([*dependents_first, *self.registry.sources]):
             with contextlib.suppress(PhotonNotFoundError):
                 await self.unload_path(path, discard_unstarted=True)
         self.staging.importer.remove_finders_when_idle()
+
+
+def _may_unload(handler: Handler) -> bool:
+    """Whether a photon may be unloaded without ``force_stop``: it runs, or it is waiting for
+    its requirements (then nothing of it runs to finalize)."""
+    return handler.started or handler.state is HandlerState.WAITING
 
 
 def given_directory(photon_path: str | os.PathLike[str]) -> Path:

@@ -1,9 +1,12 @@
-"""The reload transaction: all new versions of some sources run, or all old versions are back.
+"""The reload transaction: all new versions of some sources run, with the running photons that
+require them restarted on them, or all old versions are back.
 
 Read :meth:`Reload.run` top to bottom: :meth:`~Reload.prepare` imports and validates the new
-code while the old photons keep running; :meth:`~Reload.swap` has each old photon export its
-state and finalize before its new version is created, imports the state and starts;
-:meth:`~Reload.roll_back` undoes a failed swap; :meth:`~Reload.commit` lets the old versions go.
+code, and checks every requirement it will have to meet, while the old photons keep running;
+:meth:`~Reload.swap` has each old photon and each running dependent export its state and
+finalize (dependents first) before the new versions are created, import the state and start
+(providers first); :meth:`~Reload.roll_back` undoes a failed swap; :meth:`~Reload.commit` lets
+the old versions go.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
 
+from luminal.dependencies import Photon, PlannedPhoton, dependency_order, requirement_error
 from luminal.errors import LuminalError, PhotonNameConflictError, PhotonReloadError
 from luminal.importing import stash_modules
 from luminal.managers.handler import NO_STATE, Handler, HandlerState
@@ -37,16 +42,26 @@ class SourceReload:
 
 
 class Reload:
-    """One reload of ``olds`` (whose locks the caller holds), all or nothing."""
+    """One reload of ``olds``, all or nothing, taking along ``dependents``: the running photons
+    of other sources that require theirs, in dependency order (the caller holds every lock)."""
 
-    def __init__(self, staging: Staging, reporter: Reporter, olds: Sequence[PhotonSource]) -> None:
+    def __init__(
+        self,
+        staging: Staging,
+        reporter: Reporter,
+        olds: Sequence[PhotonSource],
+        dependents: Sequence[Handler] = (),
+    ) -> None:
         self._staging = staging
         self._registry = staging.registry
         self._reporter = reporter
         self.olds = list(olds)
         self.paths = [old.path for old in olds]
+        self.dependents = list(dependents)
         self.items: list[SourceReload] = []
         self._stashed: dict[str, ModuleType] = {}
+        self._dependent_states: dict[str, Any] = {}
+        self._started: list[Handler] = []
 
     async def run(self) -> list[SourceReload]:
         """Reload every source, or raise :class:`PhotonReloadError` with all put back."""
@@ -56,8 +71,7 @@ class Reload:
             self._undo_prepare()
             await self._fail(error, "nothing changed")
         try:
-            for item in self.items:
-                await self.swap(item)
+            await self.swap()
         except Exception as error:
             await self.roll_back()
             await self._fail(error, "it was rolled back")
@@ -88,6 +102,23 @@ class Reload:
         if len(names) != len(set(names)):
             duplicate = next(name for name in names if names.count(name) > 1)
             raise PhotonNameConflictError(duplicate, str(self.paths[0]), str(self.paths[-1]))
+        self._check_requirements()
+
+    def _check_requirements(self) -> None:
+        """Refuse a reload after which a photon it starts or restarts would miss a requirement
+        (a new provider's version its dependents do not accept, a new requirement that does
+        not run) or be part of a cycle."""
+        planned: dict[str, Photon] = {
+            name: handler
+            for name, handler in self._registry.photons.items()
+            if Path(handler.filepath) not in self.paths
+        }
+        to_start = [handler for item in self.items for handler in self._to_start(item)]
+        planned.update((handler.name, PlannedPhoton.of(handler)) for handler in to_start)
+        for handler in [*to_start, *self.dependents]:
+            error = requirement_error(handler, planned, handler.filepath)
+            if error is not None:
+                raise error
 
     def _undo_prepare(self) -> None:
         for item in self.items:
@@ -96,44 +127,68 @@ class Reload:
         for old in self.olds:
             self._staging.importer.add_package(old.module_name, old.package_files)
 
-    async def swap(self, item: SourceReload) -> None:
-        """Replace one source's running photons by the new version's.
-
-        The old photons export their state and are finalized before the new ones are created,
-        so a photon may take a port, file lock or device in ``__init__``: between the two, no
-        version of the file answers hook calls. A new photon starts when its previous version
-        was started; one new to the file starts when any photon of the file was started.
-        """
+    @staticmethod
+    def _to_start(item: SourceReload) -> list[Handler]:
+        """A new photon starts when its previous version was started; one new to the file
+        starts when any photon of the file was started."""
         old_names = {handler.name for handler in item.old.handlers}
-        to_start = [
+        return [
             handler
             for handler in item.new.handlers
             if handler.name in item.started_names
             or (item.started_names and handler.name not in old_names)
         ]
-        running = [handler for handler in item.old.handlers if handler.started]
-        for handler in running:
-            item.states[handler.name] = await handler.export_state()
-        for handler in running:
+
+    async def swap(self) -> None:
+        """Replace the running photons of every source by the new versions'.
+
+        The old photons and the running dependents export their state and are finalized
+        (in reverse dependency order) before the new ones are created, so a photon may take a
+        port, file lock or device in ``__init__``: between the two, no version answers hook
+        calls. Then the new versions and the dependents (on fresh instances of their class)
+        start in dependency order, each importing its state.
+        """
+        owner = {id(handler): item for item in self.items for handler in item.old.handlers}
+        running = [
+            handler for item in self.items for handler in item.old.handlers if handler.started
+        ]
+        for handler in dependency_order([*running, *self.dependents]):
+            states = owner[id(handler)].states if id(handler) in owner else self._dependent_states
+            states[handler.name] = await handler.export_state()
+        for handler in reversed(dependency_order([*running, *self.dependents])):
             await handler.stop()
-        self._staging.replace(item.new)
-        for handler in to_start:
+        for item in self.items:
+            self._staging.replace(item.new)
+        item_of = {id(handler): item for item in self.items for handler in self._to_start(item)}
+        new = [handler for item in self.items for handler in self._to_start(item)]
+        for handler in dependency_order([*new, *self.dependents]):
+            self._started.append(handler)
+            source = item_of.get(id(handler))
+            if source is None:
+                state = self._dependent_states.get(handler.name, NO_STATE)
+                await handler.restart(state, action="restarted, on a reloaded requirement,")
+                continue
             instance = await handler.create_instance()
-            await handler.activate(instance, item.states.get(handler.name, NO_STATE))
-            item.started.append(handler)
+            await handler.activate(instance, source.states.get(handler.name, NO_STATE))
+            source.started.append(handler)
 
     async def roll_back(self) -> None:
-        """Undo :meth:`swap`: stop the new versions (in reverse order), restart the old."""
+        """Undo :meth:`swap`: stop what it started (in reverse order) and drop the new
+        versions; restart the old versions and the dependents, in dependency order."""
+        for handler in reversed(self._started):
+            if handler.started:
+                await handler.stop()
         for item in reversed(self.items):
-            for handler in item.started:
-                if handler.started:
-                    await handler.stop()
             for handler in item.new.handlers:
                 handler.release()
             self._staging.drop_source(item.new, replacing=self.paths)
+        states: dict[str, Any] = dict(self._dependent_states)
         for item in self.items:
             self._staging.replace(item.old)
-            await restart_previous(self._reporter, item.old.handlers, self._stashed, item.states)
+            states.update(item.states)
+        olds = [handler for item in self.items for handler in item.old.handlers]
+        previous = dependency_order([*olds, *self.dependents])
+        await restart_previous(self._reporter, previous, self._stashed, states)
 
     def commit(self) -> None:
         """Let the old versions go, with their helpers that nothing loaded uses any more."""
@@ -167,7 +222,9 @@ async def restart_previous(
     """
     sys.modules.update(modules)
     for handler in handlers:
-        if handler.state is HandlerState.STOPPED:
+        if handler.state is HandlerState.STOPPED or (
+            handler.state is HandlerState.LOADED and handler.name in (states or {})
+        ):
             try:
                 await handler.restart((states or {}).get(handler.name, NO_STATE))
             except LuminalError as error:

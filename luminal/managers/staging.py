@@ -7,7 +7,7 @@ visible only once it is validated, and what is not committed leaves ``sys.module
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -27,12 +27,18 @@ class Staging:
     """Prepares sources for one registry and commits or drops them."""
 
     def __init__(
-        self, registry: Registry, importer: Importer, reporter: Reporter, settings: Settings
+        self,
+        registry: Registry,
+        importer: Importer,
+        reporter: Reporter,
+        settings: Settings,
+        start_waiting: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.registry = registry
         self.importer = importer
         self._reporter = reporter
         self._settings = settings
+        self._start_waiting = start_waiting
 
     async def prepare(
         self,
@@ -136,7 +142,9 @@ class Staging:
             self._settings.stop_timeout,
             self._settings.start_timeout,
             self.registry.lock_of(canonical),
-            self._reporter.events,
+            events=self._reporter.events,
+            photons=self.registry.photons,
+            start_waiting=self._start_waiting,
         )
         return [
             Handler(

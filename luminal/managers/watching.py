@@ -16,6 +16,7 @@ import os
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 
+from luminal.dependencies import dependency_order
 from luminal.errors import (
     DirectoryLoadError,
     DirectoryNotFoundError,
@@ -493,7 +494,7 @@ class PhotonWatch:
     async def _start(self, handlers: Iterable[Handler]) -> None:
         """Start what is not started yet; a photon that fails stays loaded (``start`` reports
         it), and its next save reloads and starts it."""
-        for handler in handlers:
+        for handler in dependency_order(handlers):
             if handler.state is HandlerState.LOADED:
                 with contextlib.suppress(PhotonStartError):
                     await handler.start()

@@ -1,0 +1,92 @@
+"""The loader's side of photon requirements: which running photons an unload or a reload of
+some sources takes along, their locks, and starting the photons that wait for requirements."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from pathlib import Path
+
+from luminal.dependencies import dependency_order, dependents_of, requirement_error
+from luminal.errors import PhotonStartError
+from luminal.managers.handler import Handler, HandlerState
+from luminal.managers.registry import PhotonRef, PhotonSource, Registry
+
+__all__ = ["Dependents"]
+
+
+class Dependents:
+    """The requirements between the photons of one registry, seen from its operations."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+        self._waking = False
+        self._woken_again = False
+
+    def of_sources(self, sources: Iterable[PhotonSource]) -> list[Handler]:
+        """The loaded photons of other sources that require a photon of ``sources``, directly
+        or through each other, in dependency order."""
+        sources = list(sources)
+        paths = {source.path for source in sources}
+        names = {handler.name for source in sources for handler in source.handlers}
+        others = [
+            handler
+            for handler in self._registry.photons.values()
+            if Path(handler.filepath) not in paths
+        ]
+        return dependents_of(names, others)
+
+    @contextlib.asynccontextmanager
+    async def locked_with_dependents(
+        self, photons: Sequence[PhotonRef], check: Callable[[PhotonRef], PhotonSource]
+    ) -> AsyncIterator[tuple[list[PhotonSource], list[Handler]]]:
+        """Lock the sources ``photons`` name (checked by ``check``) and those of their loaded
+        dependents; yield the sources and the dependents.
+
+        The dependents' locks wait for a start of theirs under way, so none is half started
+        when its provider goes. What the locks cover is checked again once they are held, and
+        taken anew when a photon moved or a dependent appeared meanwhile.
+        """
+        extra: set[Path] = set()
+        while True:
+            # A path is locked as given, so an unload waits for a load of it under way.
+            paths = [
+                photon if isinstance(photon, Path) else check(photon).path for photon in photons
+            ]
+            async with self._registry.locked([*paths, *extra]):
+                sources = [check(photon) for photon in photons]
+                dependents = self.of_sources(sources)
+                needed = {Path(handler.filepath) for handler in dependents}
+                if [source.path for source in sources] == paths and needed <= extra | set(paths):
+                    yield sources, dependents
+                    return
+            extra = needed
+
+    async def start_waiting(self) -> None:
+        """Start, in dependency order, every ``WAITING`` photon whose requirements all run,
+        until no more can; one whose start fails is reported by ``start`` and left."""
+        if self._waking:
+            self._woken_again = True  # the running pass looks again
+            return
+        self._waking = True
+        try:
+            progressed = True
+            while progressed or self._woken_again:
+                self._woken_again = False
+                progressed = False
+                for handler in self.ready():
+                    with contextlib.suppress(PhotonStartError):
+                        await handler.start()
+                        progressed = True
+        finally:
+            self._waking = False
+
+    def ready(self) -> list[Handler]:
+        """The waiting photons whose requirements all run now, in dependency order."""
+        photons = self._registry.photons
+        return [
+            handler
+            for handler in dependency_order(photons.values())
+            if handler.state is HandlerState.WAITING
+            and requirement_error(handler, photons, handler.filepath) is None
+        ]
