@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
-
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.version import InvalidVersion, Version
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from luminal.errors import PhotonDependencyError
+
+if TYPE_CHECKING:  # packaging is imported by the first photon that declares requirements
+    from packaging.requirements import Requirement
 
 __all__ = [
     "Photon",
     "PlannedPhoton",
-    "Requirement",
     "dependency_order",
     "dependents_of",
     "find_cycle",
@@ -87,6 +86,8 @@ def parse_requirements(values: object, photon_name: str) -> tuple[Requirement, .
 
 
 def _parse_one(value: str) -> Requirement:
+    from packaging.requirements import InvalidRequirement, Requirement
+
     try:
         requirement = Requirement(value)
     except InvalidRequirement as error:
@@ -120,6 +121,8 @@ def _satisfies(version: str, requirement: Requirement) -> bool:
     """Whether ``version`` matches the specifier; a non-PEP 440 version matches only none."""
     if not requirement.specifier:
         return True
+    from packaging.version import InvalidVersion, Version
+
     try:
         parsed = Version(version)
     except InvalidVersion:

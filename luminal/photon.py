@@ -6,12 +6,15 @@ import asyncio
 import inspect
 import subprocess
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from luminal.dependencies import Requirement, parse_requirements
+from luminal.dependencies import parse_requirements
 from luminal.errors import FinalizerNotImplementedError
 from luminal.hookspecs import hookimpl
 from luminal.ownership import Ownership, PhotonThread
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 __all__ = ["IPhoton"]
 

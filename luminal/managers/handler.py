@@ -8,11 +8,11 @@ import logging
 import sys
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from luminal.dependencies import Requirement, requirement_error
+from luminal.dependencies import requirement_error
 from luminal.errors import (
     LuminalError,
     PhotonDependencyError,
@@ -36,6 +36,9 @@ from luminal.managers.reentry import holding, refuse_held, start_context
 from luminal.ownership import Ownership, StopReport
 from luminal.reading import file_checksum
 from luminal.sources import drop_modules
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 __all__ = ["NO_STATE", "Handler", "HandlerContext", "HandlerState", "PhotonOrigin"]
 
