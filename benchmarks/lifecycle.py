@@ -163,6 +163,8 @@ def _run(config: Config, workdir: Path, count: int, *, calls: bool) -> dict[str,
             "sync_samples": config.sync_call_samples,
             "async_samples": config.async_call_samples,
         },
+        # pluggy's register and unregister each cost O(N): 10,000 photons take minutes.
+        timeout=600 if calls else 1800,
     )
 
 
