@@ -115,6 +115,7 @@ def measure(config: Config, workdir: Path) -> list[Row]:
                 Stats.single(percent[count, "none"]),
                 target="< 0.5 % of one core" if is_target else "",
                 met=percent[count, "luminal"] < 0.5 if is_target else None,
+                scale=("Idle CPU while watching", count),
             )
         )
     for index, count in enumerate(config.idle_file_counts):

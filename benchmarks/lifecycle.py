@@ -18,7 +18,9 @@ METHOD = (
     "**2. Lifecycle and hook calls** run in one fresh interpreter. Each round loads the photon "
     "directory, then times starting every photon one by one (`await handler.start()`: create, "
     "register, `photon_start`) beside creating and registering instances of the same classes "
-    "in a bare `pluggy.PluginManager` with the same hook specs; unloading is "
+    "in a bare `pluggy.PluginManager` with the same hook specs (Luminal's own manager, "
+    "`PhotonPluginManager`, skips the members a photon inherits from `object` when it looks for "
+    "hook implementations; the bare one looks each up); unloading is "
     "`loader.unload_photons(handlers)` (finalizer, ownership, modules) beside "
     "`PluginManager.unregister` of each. Hook calls compare Luminal's plugin manager with a "
     "bare one holding *the same running instances*: sync is `plugin_manager.hook.bench_echo("
@@ -26,7 +28,8 @@ METHOD = (
     "photon's implementation wrapped, timed and counted) beside "
     "`await asyncio.gather(*pm.hook.bench_aecho(value=1))`, and beside the unisolated call "
     "`acall` made before isolation (`luminal.events.acall_hook`). One sample is one call (or one "
-    "round for start/unload); sides alternate sample by sample."
+    "round for start/unload); sides alternate sample by sample. The larger count's start and "
+    "unload run in an interpreter of their own, without hook calls and with fewer rounds."
 )
 
 
@@ -41,7 +44,12 @@ def _measures(count: int) -> list[str]:
 
 
 def expected(config: Config) -> list[str]:
-    return _measures(config.lifecycle_photons)
+    large = config.lifecycle_large_photons
+    return [
+        *_measures(config.lifecycle_photons),
+        f"Start {large} photons",
+        f"Unload {large} photons",
+    ]
 
 
 def child(arguments: dict[str, Any]) -> dict[str, Any]:
@@ -94,36 +102,8 @@ def child(arguments: dict[str, Any]) -> dict[str, Any]:
                 await start_luminal()
                 start_pluggy()
 
-            same = bare_manager()
-            for handler in handlers:
-                same.register(handler.instance, name=handler.name)
-            luminal_hook = loader.plugin_manager.hook
-            if luminal_hook.bench_echo(value=1) != same.hook.bench_echo(value=1):
-                raise RuntimeError("Luminal and pluggy disagree on the sync hook's results")
-            for sample in range(arguments["sync_samples"]):
-                order = (luminal_hook, same.hook) if sample % 2 else (same.hook, luminal_hook)
-                for hook in order:
-                    started = time.perf_counter()
-                    hook.bench_echo(value=1)
-                    elapsed = time.perf_counter() - started
-                    side = "luminal" if hook is luminal_hook else "pluggy"
-                    samples[f"call_{side}"].append(elapsed)
-            expected = await asyncio.gather(*same.hook.bench_aecho(value=1))
-            if await loader.acall("bench_aecho", value=1) != expected:
-                raise RuntimeError("Luminal and pluggy disagree on the async hook's results")
-            sides = ["luminal", "pluggy", "unisolated"]
-            for sample in range(arguments["async_samples"]):
-                for side in sides[sample % 3 :] + sides[: sample % 3]:
-                    started = time.perf_counter()
-                    if side == "luminal":
-                        await loader.acall("bench_aecho", value=1)
-                    elif side == "pluggy":
-                        await asyncio.gather(*same.hook.bench_aecho(value=1))
-                    else:
-                        await acall_hook(loader.plugin_manager, "bench_aecho", value=1)
-                    samples[f"acall_{side}"].append(time.perf_counter() - started)
-            for plugin in list(same.get_plugins()):
-                same.unregister(plugin)
+            if arguments["calls"]:
+                await calls(loader, handlers)
 
             started = time.perf_counter()
             await loader.unload_photons(handlers)
@@ -133,49 +113,103 @@ def child(arguments: dict[str, Any]) -> dict[str, Any]:
                 registered.unregister(plugin)
             samples["unload_pluggy"].append(time.perf_counter() - started)
 
+    async def calls(loader: luminal.Loader, handlers: list[luminal.Handler]) -> None:
+        same = bare_manager()
+        for handler in handlers:
+            same.register(handler.instance, name=handler.name)
+        luminal_hook = loader.plugin_manager.hook
+        if luminal_hook.bench_echo(value=1) != same.hook.bench_echo(value=1):
+            raise RuntimeError("Luminal and pluggy disagree on the sync hook's results")
+        for sample in range(arguments["sync_samples"]):
+            order = (luminal_hook, same.hook) if sample % 2 else (same.hook, luminal_hook)
+            for hook in order:
+                started = time.perf_counter()
+                hook.bench_echo(value=1)
+                elapsed = time.perf_counter() - started
+                side = "luminal" if hook is luminal_hook else "pluggy"
+                samples[f"call_{side}"].append(elapsed)
+        expected = await asyncio.gather(*same.hook.bench_aecho(value=1))
+        if await loader.acall("bench_aecho", value=1) != expected:
+            raise RuntimeError("Luminal and pluggy disagree on the async hook's results")
+        sides = ["luminal", "pluggy", "unisolated"]
+        for sample in range(arguments["async_samples"]):
+            for side in sides[sample % 3 :] + sides[: sample % 3]:
+                started = time.perf_counter()
+                if side == "luminal":
+                    await loader.acall("bench_aecho", value=1)
+                elif side == "pluggy":
+                    await asyncio.gather(*same.hook.bench_aecho(value=1))
+                else:
+                    await acall_hook(loader.plugin_manager, "bench_aecho", value=1)
+                samples[f"acall_{side}"].append(time.perf_counter() - started)
+        for plugin in list(same.get_plugins()):
+            same.unregister(plugin)
+
     for round_number in range(arguments["rounds"]):
         asyncio.run(one_round(round_number))
     return samples
 
 
-def measure(config: Config, workdir: Path) -> list[Row]:
-    directory = workdir / "lifecycle"
-    count = config.lifecycle_photons
+def _run(config: Config, workdir: Path, count: int, *, calls: bool) -> dict[str, list[float]]:
+    directory = workdir / f"lifecycle_{count}"
     write_photons(directory, count)
-    samples = run_child(
+    return run_child(
         "lifecycle",
         {
             "directory": str(directory),
             "count": count,
-            "rounds": config.lifecycle_rounds,
+            "rounds": config.lifecycle_rounds if calls else config.lifecycle_large_rounds,
+            "calls": calls,
             "sync_samples": config.sync_call_samples,
             "async_samples": config.async_call_samples,
         },
+        # pluggy's register and unregister each cost O(N): 10,000 photons take minutes.
+        timeout=600 if calls else 1800,
     )
+
+
+def _start_and_unload(samples: dict[str, list[float]], count: int, *, target: bool) -> list[Row]:
+    start, unload = (Stats.of(samples[f"{key}_luminal"]) for key in ("start", "unload"))
+    start_pluggy, unload_pluggy = (
+        Stats.of(samples[f"{key}_pluggy"]) for key in ("start", "unload")
+    )
+    return [
+        Row(
+            "2",
+            f"Start {count} photons",
+            "ms",
+            start,
+            "create + `PluginManager.register` each",
+            start_pluggy,
+            target="≤ 1.2x" if target else "",
+            met=start.median <= 1.2 * start_pluggy.median if target else None,
+            scale=("Start", count),
+        ),
+        Row(
+            "2",
+            f"Unload {count} photons",
+            "ms",
+            unload,
+            "`PluginManager.unregister` each",
+            unload_pluggy,
+            scale=("Unload", count),
+        ),
+    ]
+
+
+def measure(config: Config, workdir: Path) -> list[Row]:
+    count = config.lifecycle_photons
+    samples = _run(config, workdir, count, calls=True)
+    large = _run(config, workdir, config.lifecycle_large_photons, calls=False)
 
     def stats(key: str) -> Stats:
         return Stats.of(samples[key])
 
     call = stats("call_luminal"), stats("call_pluggy")
     acall = stats("acall_luminal"), stats("acall_pluggy")
-    start, unload, sync_call, async_call, isolated = _measures(count)
+    _, _, sync_call, async_call, isolated = _measures(count)
     return [
-        Row(
-            "2",
-            start,
-            "ms",
-            stats("start_luminal"),
-            "create + `PluginManager.register` each",
-            stats("start_pluggy"),
-        ),
-        Row(
-            "2",
-            unload,
-            "ms",
-            stats("unload_luminal"),
-            "`PluginManager.unregister` each",
-            stats("unload_pluggy"),
-        ),
+        *_start_and_unload(samples, count, target=True),
         Row(
             "2",
             sync_call,
@@ -204,4 +238,5 @@ def measure(config: Config, workdir: Path) -> list[Row]:
             "unisolated `acall` (pluggy call + gather)",
             stats("acall_unisolated"),
         ),
+        *_start_and_unload(large, config.lifecycle_large_photons, target=False),
     ]

@@ -52,6 +52,8 @@ class Row:
     target: str = ""
     met: bool | None = None
     notes: list[str] = field(default_factory=list)
+    scale: tuple[str, int] | None = None
+    """What this row measures at which photon count, for the scaling section and plot."""
 
     @property
     def ratio(self) -> float | None:
@@ -101,8 +103,15 @@ def machine_lines() -> list[str]:
     ]
 
 
-def render(rows: Sequence[Row], mode: str, command: str, method_notes: Sequence[str]) -> str:
-    """The whole ``RESULTS.md``: machine, table, and how each figure was taken."""
+def render(
+    rows: Sequence[Row],
+    mode: str,
+    command: str,
+    method_notes: Sequence[str],
+    growth: Sequence[str] = (),
+) -> str:
+    """The whole ``RESULTS.md``: machine, table, ``growth`` (the lines on how cost grows with
+    the photon count), and how each figure was taken."""
     lines = [
         "# Luminal benchmarks",
         "",
@@ -134,6 +143,7 @@ def render(rows: Sequence[Row], mode: str, command: str, method_notes: Sequence[
             f"| {row.baseline_name} | {baseline_median} | {baseline_p95} | {samples} "
             f"| {'-' if ratio is None else f'{ratio:.2f}x'} | {row.target} | {met} |"
         )
+    lines += growth
     lines += ["", "## How each figure is taken", ""]
     lines += [f"- {note}" for note in method_notes]
     row_notes = [(row, note) for row in rows for note in row.notes]

@@ -1,8 +1,9 @@
 """The one benchmark command: run every measurement and write the Markdown table.
 
-``python -m benchmarks`` is the full run and writes ``benchmarks/RESULTS.md``;
-``python -m benchmarks --smoke`` is CI's small run (small N, few samples, targets shown but not
-enforced) and prints the table, writing it only where ``--output`` says.
+``python -m benchmarks`` is the full run and writes ``benchmarks/RESULTS.md`` and, next to it,
+``scaling.png`` (cost against the photon count); ``python -m benchmarks --smoke`` is CI's small
+run (small N, few samples, targets shown but not enforced) and prints the table, writing it and
+the plot only where ``--output`` says.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from typing import Protocol
 
 from benchmarks.config import FULL, SMOKE, Config
 from benchmarks.report import Row, render
+from benchmarks.scaling import growth_lines, write_plot
 
 __all__ = ["SECTIONS", "expected_measures", "main"]
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+PLOT = "scaling.png"
+"""The plot of cost against the photon count, written next to the table."""
 
 SECTIONS = {
     "1": "benchmarks.cold_load",
@@ -94,7 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m benchmarks" + (" --smoke" if arguments.smoke else "")
     if arguments.only != parser.get_default("only"):
         command += f" --only {arguments.only}"
-    table = render(rows, config.name, command, methods)
+    plot = None
+    if output is not None and write_plot(rows, output.parent / PLOT):
+        plot = PLOT
+        print(f"wrote {output.parent / PLOT}", file=sys.stderr)
+    table = render(rows, config.name, command, methods, growth_lines(rows, plot))
     sys.stdout.write(table)
     if output is not None:
         output.write_text(table)

@@ -29,16 +29,16 @@ METHOD = (
     "write to the moment the new version's `photon_start` ran (it records `time.perf_counter()`; "
     "an observer plugin's `luminal_photon_reloaded` hands it over); watchfiles' time is from the "
     f"same instant to `awatch` yielding the change. Writes are {GAP * 1000:.0f} ms apart and go "
-    "round-robin over the photons."
+    "round-robin over the photons. Each photon count runs in an interpreter of its own."
 )
 
 
-def _measure(config: Config) -> str:
-    return f"Save-to-live latency, {config.watch_photons} photons watched"
+def _measure(count: int) -> str:
+    return f"Save-to-live latency, {count} photons watched"
 
 
 def expected(config: Config) -> list[str]:
-    return [_measure(config)]
+    return [_measure(count) for count in config.watch_sizes]
 
 
 def child(arguments: dict[str, Any]) -> dict[str, Any]:
@@ -134,31 +134,35 @@ async def _until_watchfiles_runs(marker: Path, changes: asyncio.Queue[tuple[str,
     raise RuntimeError("watchfiles.awatch did not start")
 
 
-def measure(config: Config, workdir: Path) -> list[Row]:
-    directory = workdir / "watched"
-    write_photons(directory, config.watch_photons)
+def _row(config: Config, workdir: Path, count: int) -> Row:
+    directory = workdir / f"watched_{count}"
+    write_photons(directory, count)
     samples = run_child(
         "watch_latency",
-        {
-            "directory": str(directory),
-            "count": config.watch_photons,
-            "samples": config.watch_samples,
-        },
+        {"directory": str(directory), "count": count, "samples": config.watch_samples},
     )
     luminal = Stats.of(samples["luminal"])
     watchfiles = Stats.of(samples["watchfiles"])
-    return [
-        Row(
-            "3",
-            _measure(config),
-            "ms",
-            luminal,
-            "`watchfiles.awatch` noticing the write",
-            watchfiles,
-            target="median ≤ 40 ms, p95 ≤ 80 ms, both below watchfiles'",
-            met=luminal.median <= 0.040
+    is_target = count == config.watch_photons
+    return Row(
+        "3",
+        _measure(count),
+        "ms",
+        luminal,
+        "`watchfiles.awatch` noticing the write",
+        watchfiles,
+        target="median ≤ 40 ms, p95 ≤ 80 ms, both below watchfiles'" if is_target else "",
+        met=(
+            luminal.median <= 0.040
             and luminal.p95 <= 0.080
             and luminal.median < watchfiles.median
-            and luminal.p95 < watchfiles.p95,
+            and luminal.p95 < watchfiles.p95
         )
-    ]
+        if is_target
+        else None,
+        scale=("Save-to-live", count),
+    )
+
+
+def measure(config: Config, workdir: Path) -> list[Row]:
+    return [_row(config, workdir, count) for count in config.watch_sizes]

@@ -4,7 +4,8 @@ Photons are compiled from the bytes that were read, hashed and checked (:mod:`lu
 never from a timestamp ``.pyc``. :class:`CodeCache` keeps the compiled code of those bytes, keyed
 by the SHA-512 of the interpreter's magic number, the optimisation level, the file name (code
 objects carry it into tracebacks) and the exact source bytes, so a second start of the host
-unmarshals instead of compiling, and changed bytes are always a new key.
+unmarshals instead of compiling, and changed bytes are always a new key. What a reload compiles
+(a later version of a file this cache has seen) is not stored.
 
 Each entry is the SHA-512 of its payload followed by the marshalled code; an entry that does not
 match (truncated, corrupt) is ignored and rewritten. Entries are written to a temporary file and
@@ -66,6 +67,7 @@ class CodeCache:
         self.max_bytes = max_bytes
         self._usable: bool | None = None
         self._writes = 0
+        self._compiled_names: set[str] = set()
         self._lock = threading.Lock()
 
     def key(self, source: bytes, filename: str) -> str:
@@ -78,14 +80,23 @@ class CodeCache:
     def code(
         self, source: bytes, filename: str, compile_source: Callable[[], CodeType]
     ) -> CodeType:
-        """The code of ``source``: unmarshalled from its entry, or compiled and stored."""
+        """The code of ``source``: unmarshalled from its entry, or compiled and stored.
+
+        Only the first version of each file name this cache sees is stored: a later one is an
+        edit being reloaded, likely replaced again soon, and writing its entry (a new file)
+        would cost the reload more than compiling it costs the next start.
+        """
         if not self.usable():
             return compile_source()
+        with self._lock:
+            first_version = filename not in self._compiled_names
+            self._compiled_names.add(filename)
         entry = self.directory / (self.key(source, filename) + _SUFFIX)
         code = self._read(entry)
         if code is None:
             code = compile_source()
-            self._write(entry, code)
+            if first_version:
+                self._write(entry, code)
         return code
 
     def usable(self) -> bool:

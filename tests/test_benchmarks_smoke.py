@@ -37,3 +37,25 @@ def test_smoke_run_writes_a_row_for_every_measure(tmp_path: Path) -> None:
     assert measures == expected_measures(SMOKE)
     assert f"- Python: {platform.python_implementation()} {platform.python_version()}" in table
     assert f"{os.cpu_count()} CPUs" in table
+
+
+@pytest.mark.timeout(120)
+def test_smoke_run_plots_cost_against_photon_count(tmp_path: Path) -> None:
+    pytest.importorskip("watchfiles", reason="install the 'bench' extra")
+    pytest.importorskip("matplotlib", reason="install the 'bench' extra")
+    output = tmp_path / "RESULTS.md"
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--only", "1,3", "--output", str(output)],
+        cwd=REPO_ROOT,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert (tmp_path / "scaling.png").read_bytes().startswith(b"\x89PNG")
+    table = output.read_text()
+    assert "![Cost against the photon count N, log-log](scaling.png)" in table
+    growth_rows = [line for line in table.splitlines() if line.startswith("| Cold load |")]
+    assert len(growth_rows) == 1

@@ -90,6 +90,26 @@ async def test_changed_bytes_are_a_new_key_never_stale(
     assert len(entries(cache)) == 2
 
 
+async def test_a_reloaded_version_is_compiled_and_not_stored(
+    write_photon: WritePhoton, tmp_path: Path, compiles: list[str]
+) -> None:
+    cache = tmp_path / "cache"
+    path = write_photon("cached.py", PHOTON.format(generation=1))
+    async with Loader(code_cache=cache) as loader:
+        handler = await loader.load_photon(path)
+        assert isinstance(handler, Handler)
+        (first_entry,) = entries(cache)
+        write_photon("cached.py", PHOTON.format(generation=2))
+        reloaded = await loader.reload_photon(handler)
+        assert isinstance(reloaded, Handler)
+        assert sys.modules[reloaded.module_name].GENERATION == 2
+    assert compiles == [str(path), str(path)]
+    assert entries(cache) == [first_entry]
+    assert await load_generation(path, cache) == 2
+    assert len(compiles) == 3
+    assert len(entries(cache)) == 2
+
+
 @pytest.mark.parametrize("damage", [b"", b"not a code cache entry", None])
 async def test_corrupt_entry_is_ignored_and_rewritten(
     write_photon: WritePhoton, tmp_path: Path, compiles: list[str], damage: bytes | None

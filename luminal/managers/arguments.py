@@ -13,6 +13,7 @@ from luminal import hookspecs
 from luminal.codecache import default_directory
 from luminal.errors import DirectoryNotFoundError, PhotonLoadError, PhotonNotFoundError
 from luminal.managers.handler import Handler
+from luminal.managers.hookimpls import PhotonPluginManager
 from luminal.managers.registry import check_reference
 from luminal.managers.reporting import Settings
 from luminal.managers.watching import check_disjoint, watched_directory
@@ -88,7 +89,7 @@ def code_cache_directory(code_cache: object) -> Path | None:
 def checked_plugin_manager(plugin_manager: pluggy.PluginManager | None) -> pluggy.PluginManager:
     """The host's plugin manager (of project ``"luminal"``) or a new one, with Luminal's specs."""
     if plugin_manager is None:
-        plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        plugin_manager = PhotonPluginManager(hookspecs.PROJECT_NAME)
     elif plugin_manager.project_name != hookspecs.PROJECT_NAME:
         raise ValueError(
             f"plugin_manager must be for project {hookspecs.PROJECT_NAME!r}, "

@@ -12,6 +12,7 @@ from typing import Any
 import pluggy
 
 from luminal.events import broadcast
+from luminal.managers.hookimpls import PhotonPluginManager
 from luminal.ownership import threads_started_since
 from luminal.photon import IPhoton
 
@@ -107,7 +108,7 @@ def adopt_threads_started_since(instance: Any, before: set[threading.Thread]) ->
 def standalone_plugin_manager() -> pluggy.PluginManager:
     from luminal import hookspecs
 
-    plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    plugin_manager = PhotonPluginManager(hookspecs.PROJECT_NAME)
     plugin_manager.add_hookspecs(hookspecs)
     return plugin_manager
 

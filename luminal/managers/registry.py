@@ -156,7 +156,8 @@ class Registry:
         return {
             id(module)
             for source in self._sources.values()
-            if source.path not in excluded
+            # Most sources use no helper: skip them before hashing their path.
+            if source.helpers and source.path not in excluded
             for module in source.helpers.values()
         }
 
