@@ -34,6 +34,7 @@ class Config:
     photon_distributions: int
     entry_point_repeats: int
     dependents: int
+    pip_samples: int
     dependent_rounds: int
 
     def cold_load_samples(self, count: int) -> int:
@@ -63,6 +64,7 @@ FULL = Config(
     photon_distributions=50,
     entry_point_repeats=9,
     dependents=100,
+    pip_samples=20,
     dependent_rounds=9,
 )
 
@@ -88,5 +90,6 @@ SMOKE = Config(
     photon_distributions=5,
     entry_point_repeats=2,
     dependents=10,
+    pip_samples=2,
     dependent_rounds=2,
 )

@@ -36,6 +36,7 @@ SECTIONS = {
     "5": "benchmarks.reload_memory",
     "6": "benchmarks.entry_points",
     "7": "benchmarks.dependents",
+    "8": "benchmarks.pip_live",
 }
 
 

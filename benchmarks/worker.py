@@ -29,6 +29,7 @@ TASKS = {
     "idle_cpu": "benchmarks.idle_cpu:child",
     "entry_points": "benchmarks.entry_points:child",
     "dependents": "benchmarks.dependents:child",
+    "pip_live": "benchmarks.pip_live:child",
 }
 
 
