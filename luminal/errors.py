@@ -11,6 +11,7 @@ The hierarchy::
     ├── PhotonReentryError (RuntimeError)             an operation would wait on its own caller
     ├── LoaderClosedError (RuntimeError)              an operation on a closed loader
     ├── PhotonExitError (RuntimeError)                a photon's code called ``sys.exit()``
+    ├── PhotonBaseExceptionError (RuntimeError)       ... or raised another ``BaseException``
     ├── PhotonLoadError (ImportError)                 a source fails to import or validate
     │   ├── PhotonNameConflictError                   two files define photons with one name
     │   ├── PhotonTrustError                          the trust policy refuses a file
@@ -51,6 +52,7 @@ __all__ = [
     "InstalledUpdateError",
     "LoaderClosedError",
     "LuminalError",
+    "PhotonBaseExceptionError",
     "PhotonDependencyError",
     "PhotonExitError",
     "PhotonHookError",
@@ -130,6 +132,16 @@ class PhotonExitError(LuminalError, RuntimeError):
     def __init__(self, code: object) -> None:
         super().__init__(f"the photon's code called sys.exit({code!r})")
         self.code = code
+
+
+class PhotonBaseExceptionError(LuminalError, RuntimeError):
+    """A photon's code raised a ``BaseException`` that is not an ``Exception`` (a class of its
+    own, ``GeneratorExit``, a ``CancelledError`` outside an await): it fails that photon like
+    any other error instead of leaving every ``except Exception`` of the host. The raised
+    exception is the ``__cause__``."""
+
+    def __init__(self, escaped: BaseException) -> None:
+        super().__init__(f"the photon's code raised {type(escaped).__name__}: {escaped}")
 
 
 class PhotonLoadError(LuminalError, ImportError):

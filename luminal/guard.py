@@ -1,38 +1,68 @@
 """Running a photon's own code so that it cannot end the host.
 
-A photon's module, ``__init__`` and lifecycle hooks run inside :func:`photon_code`: a
-``SystemExit`` they raise (``sys.exit()``, an ``argparse`` parsing the host's arguments at import
-time) becomes a :class:`~luminal.PhotonExitError`, which fails that photon like any other
-exception. ``KeyboardInterrupt`` is the user's Ctrl-C and passes through.
+A photon's module, ``__init__``, lifecycle hooks and hook implementations run inside
+:func:`photon_code`: a ``SystemExit`` they raise (``sys.exit()``, an ``argparse`` parsing the
+host's arguments at import time) becomes a :class:`~luminal.PhotonExitError`, and any other
+``BaseException`` that is not an ``Exception`` a :class:`~luminal.PhotonBaseExceptionError`;
+either fails that photon like any other exception. ``KeyboardInterrupt`` is the user's Ctrl-C
+and passes through; so do, around an ``await``, the ``CancelledError`` and ``GeneratorExit``
+that cancel or close the awaiting coroutine.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
-from luminal.errors import PhotonExitError
+from luminal.errors import LuminalError, PhotonBaseExceptionError, PhotonExitError
 
-__all__ = ["call_photon", "guarded", "photon_code"]
+__all__ = ["AWAITING", "call_photon", "escaped_error", "guarded", "photon_code"]
 
 T = TypeVar("T")
 
+AWAITING: tuple[type[BaseException], ...] = (
+    KeyboardInterrupt,
+    asyncio.CancelledError,
+    GeneratorExit,
+)
+"""What passes through :func:`photon_code` around an ``await``: Ctrl-C, and the cancellation or
+closing of the awaiting coroutine, which are the caller's, not the photon's."""
+
+
+def escaped_error(escaped: BaseException) -> LuminalError:
+    """The error a photon fails with when its code raised ``escaped``, a ``BaseException`` that
+    is not an ``Exception`` (``KeyboardInterrupt`` aside), chained to it."""
+    if isinstance(escaped, SystemExit):
+        error: LuminalError = PhotonExitError(escaped.code)
+    else:
+        error = PhotonBaseExceptionError(escaped)
+    error.__cause__ = escaped
+    return error
+
 
 @contextlib.contextmanager
-def photon_code() -> Iterator[None]:
-    """Turn a ``SystemExit`` of the code run in the block into a :class:`PhotonExitError`."""
+def photon_code(
+    let_through: tuple[type[BaseException], ...] = (KeyboardInterrupt,),
+) -> Iterator[None]:
+    """Turn a ``BaseException`` of the code run in the block that is not an ``Exception`` nor
+    one of ``let_through`` into its :func:`escaped_error`."""
     try:
         yield
-    except SystemExit as exit_request:
-        raise PhotonExitError(exit_request.code) from exit_request
+    except Exception:
+        raise
+    except BaseException as escaped:
+        if isinstance(escaped, let_through):
+            raise
+        raise escaped_error(escaped) from escaped
 
 
 async def guarded(awaitable: Awaitable[T]) -> T:
     """Await a photon's coroutine inside :func:`photon_code`: a ``SystemExit`` in a task would
     otherwise leave the event loop and end the host."""
-    with photon_code():
+    with photon_code(AWAITING):
         return await awaitable
 
 

@@ -368,3 +368,66 @@ async def test_close_finalizes_dependents_before_their_providers(
         EVENTS.clear()
     assert EVENTS == ["finalize cache-1.0", "finalize web-1.0", "finalize api-1.0",
                       "finalize db-1.5"]  # fmt: skip
+
+
+def state_of(loader: Loader, name: str) -> HandlerState:
+    return loader.photons[name].state  # read anew after each operation (mypy narrows a property)
+
+
+def failing_chain(source: str) -> str:
+    """``source`` with a ``chain`` implementation that raises."""
+    return source.replace("def chain(self):", "def chain(self):\n        raise ValueError('no')")
+
+
+async def quarantined_api(chain: Path) -> Loader:
+    """A loader running the chain with ``api`` quarantined (by one failing ``chain`` call)."""
+    (chain / "b_api.py").write_text(failing_chain(photon("api", requires=("db>=1.2",))))
+    loader = Loader(quarantine_after=1, finalize_timeout=2.0, stop_timeout=2.0)
+    loader.plugin_manager.add_hookspecs(ChainSpecs)
+    await start_all(await loader.load_photons(chain))
+    assert sorted(await loader.acall("chain")) == ["cache-1.0", "db-1.5", "web-1.0"]
+    assert state_of(loader, "api") is HandlerState.QUARANTINED
+    return loader
+
+
+async def test_a_quarantined_dependent_stays_quarantined_when_its_provider_reloads(
+    chain: Path,
+) -> None:
+    async with await quarantined_api(chain) as loader:
+        EVENTS.clear()
+        await loader.reload_photon("db")
+        assert "start api-1.0" in EVENTS  # restarted on the new db
+        assert RUNNING["api"].providers["db"] is RUNNING["db"]
+        assert state_of(loader, "api") is HandlerState.QUARANTINED
+        assert loader.plugin_manager.get_plugin("api") is None
+        assert sorted(await loader.acall("chain")) == ["cache-1.0", "db-1.5", "web-1.0"]
+
+
+async def test_a_quarantined_dependent_stays_quarantined_when_its_provider_comes_back(
+    chain: Path,
+) -> None:
+    async with await quarantined_api(chain) as loader:
+        await loader.unload_photon("db")
+        assert state_of(loader, "api") is HandlerState.WAITING
+        db = await loader.load_photon(chain / "c_db.py")
+        assert isinstance(db, Handler)
+        await db.start()
+        assert state_of(loader, "web") is HandlerState.STARTED
+        assert state_of(loader, "api") is HandlerState.QUARANTINED
+        assert loader.plugin_manager.get_plugin("api") is None
+
+
+async def test_a_quarantined_photon_stays_quarantined_when_its_reload_rolls_back(
+    chain: Path,
+) -> None:
+    async with await quarantined_api(chain) as loader:
+        broken = photon("api", requires=("db>=1.2",), start="raise OSError('no start')")
+        (chain / "b_api.py").write_text(broken)
+        with pytest.raises(PhotonReloadError):
+            await loader.reload_photon("api")
+        assert state_of(loader, "api") is HandlerState.QUARANTINED
+        assert loader.plugin_manager.get_plugin("api") is None
+        (chain / "b_api.py").write_text(photon("api", requires=("db>=1.2",)))
+        await loader.reload_photon("api")  # a good reload brings it back
+        assert state_of(loader, "api") is HandlerState.STARTED
+        assert "api-1.0" in await loader.acall("chain")

@@ -1,20 +1,26 @@
-"""A photon that calls ``sys.exit()`` (argparse at import time does) fails alone: the host and
-the other photons keep running, and the exit is reported as the photon's error."""
+"""A photon that calls ``sys.exit()`` (argparse at import time does), or raises another
+``BaseException`` that is not an ``Exception``, fails alone: the host and the other photons keep
+running, and the exit is reported as the photon's error."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 import pytest
 
 from luminal import (
     DirectoryLoadError,
+    Handler,
     Loader,
+    PhotonBaseExceptionError,
     PhotonExitError,
+    PhotonHookError,
     PhotonLoadError,
     PhotonReloadError,
     PhotonStartError,
     PhotonStopError,
+    hookspec,
 )
 from luminal.testing import EventRecorder, LeftoverCheck, WritePhoton
 
@@ -111,3 +117,84 @@ async def test_sys_exit_in_a_reload_rolls_back(loader: Loader, write_photon: Wri
     assert isinstance(caught.value.__cause__, PhotonLoadError)
     assert loader.photons["exiting"] is handler
     assert handler.started
+
+
+ESCAPING = """
+import asyncio
+from luminal import IPhoton, hookimpl
+
+class Escape(BaseException):
+    pass
+
+class Escaping(IPhoton, name="escaping"):
+    @hookimpl
+    {kind}def {hook}(self{arguments}):
+        raise {raised}
+
+    async def finalize(self):
+        pass
+"""
+
+
+def escaping(hook: str, raised: str = "Escape('out')", kind: str = "") -> str:
+    arguments = ", question" if hook == "answer" else ""
+    return ESCAPING.format(kind=kind, hook=hook, arguments=arguments, raised=raised)
+
+
+class AnswerSpecs:
+    @hookspec
+    def answer(self, question: str) -> str:  # type: ignore[empty-body]
+        """Answer the host's question."""
+
+
+async def test_a_base_exception_at_import_fails_that_file_and_the_others_load(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    write_photon("a_good.py", GOOD)
+    write_photon("b_escapes.py", "class Escape(BaseException):\n    pass\nraise Escape('no')\n")
+    with pytest.raises(DirectoryLoadError) as caught:
+        await loader.load_photons(write_photon("x.txt", "").parent)
+    assert list(loader.photons) == ["good"]
+    (error,) = caught.value.errors
+    assert isinstance(error.__cause__, PhotonBaseExceptionError)
+    assert type(error.__cause__.__cause__).__name__ == "Escape"
+
+
+@pytest.mark.parametrize(
+    ("kind", "raised"),
+    [("", "Escape('out')"), ("async ", "Escape('out')"), ("", "asyncio.CancelledError()")],
+)
+async def test_a_base_exception_in_photon_start_is_a_start_error(
+    loader: Loader, write_photon: WritePhoton, kind: str, raised: str
+) -> None:
+    path = write_photon("escaping.py", escaping("photon_start", raised, kind))
+    handler = await loader.load_photon(path)
+    assert isinstance(handler, Handler)
+    with pytest.raises(PhotonStartError) as caught:
+        await handler.start()
+    assert isinstance(caught.value.__cause__, PhotonBaseExceptionError)
+    assert loader.plugin_manager.get_plugin("escaping") is None
+    assert not handler.started
+
+
+@pytest.mark.parametrize(
+    ("kind", "raised"),
+    [("", "Escape('out')"), ("async ", "Escape('out')"), ("", "asyncio.CancelledError()")],
+)
+async def test_a_base_exception_in_a_hook_call_is_isolated(
+    loader: Loader, write_photon: WritePhoton, observer: EventRecorder, kind: str, raised: str
+) -> None:
+    loader.plugin_manager.add_hookspecs(AnswerSpecs)
+    handler = await loader.load_photon(
+        write_photon("escaping.py", escaping("answer", raised, kind))
+    )
+    assert isinstance(handler, Handler)
+    await handler.start()
+    assert await loader.acall("answer", question="q") == []
+    if not kind:
+        assert loader.call("answer", question="q") == []
+    await asyncio.sleep(0)  # lets the report scheduled by call run
+    errors = [error for _, error in observer.errors if isinstance(error, PhotonHookError)]
+    assert errors
+    assert all(isinstance(error.cause, PhotonBaseExceptionError) for error in errors)
+    assert handler.hook_stats["answer"].errors == len(errors)

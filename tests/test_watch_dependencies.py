@@ -132,3 +132,14 @@ async def test_deleting_a_provider_suspends_its_chain_and_a_new_file_restarts_it
     await wait_for(lambda: watching.photons["web"].started)
     assert watching.photons["api"].started
     assert RUNNING["api"].providers["db"] is RUNNING["db"]
+
+
+async def test_watching_two_trees_starts_a_provider_of_the_second_before_its_dependent(
+    watching: Loader, trees: tuple[Path, Path], recorder: EventRecorder
+) -> None:
+    first, second = trees
+    (first / "api.py").write_text(photon("api", requires=("db>=1.2",)))
+    (second / "db.py").write_text(photon("db", "1.5"))
+    await watching.watch_photons(first, more_directories=[second])
+    assert EVENTS == ["start db-1.5", "start api-1.0"]
+    assert recorder.errors == []  # api never waited for a db that was about to load

@@ -76,6 +76,7 @@ class Handler:
         self._context = context or HandlerContext.standalone()
         self._module_name = module_name or instance.__module__
         self._origin = origin
+        self._quarantined = False  # until a reload replaces the handler: restarts keep it
         self.hook_record = HookRecord()  # what the loader's acall/call record of its hooks
 
     @property
@@ -158,12 +159,8 @@ class Handler:
 
     async def _clear_module_references(self) -> bool:
         """Remove the photon's module and its sub-modules from ``sys.modules``; whether any."""
-        prefix = self._module_name + "."
-        modules = {
-            name: module
-            for name, module in list(sys.modules.items())
-            if name == self._module_name or name.startswith(prefix)
-        }
+        prefix, own = self._module_name + ".", self._module_name
+        modules = {n: m for n, m in list(sys.modules.items()) if n == own or n.startswith(prefix)}
         drop_modules(modules)
         return bool(modules)
 
@@ -258,18 +255,14 @@ class Handler:
         return finalized and clean
 
     async def _stop(self, force_stop: bool = False) -> bool:
-        """The documented name of :meth:`stop`."""
-        return await self.stop(force_stop)
+        return await self.stop(force_stop)  # the documented name of stop
 
     async def _finalize(self, report_missing: bool = True) -> bool:
         """Run the finalizer in a task bounded by ``finalize_timeout``; whether it is not left
-        running.
-
-        A finalizer that is missing, raises or times out is reported (the caller force-stops
-        the photon). One that times out is cancelled; if it swallows the cancellation for
-        another ``stop_timeout``, it is reported as left running. ``asyncio.wait_for`` is not
-        used because it waits for a cancelled finalizer without bound. A finalizer that blocks
-        the event loop (synchronous code that never returns) cannot be bounded at all.
+        running. A finalizer that is missing, raises or times out is reported (the caller
+        force-stops the photon). One that times out is cancelled; if it swallows that for
+        another ``stop_timeout``, it is reported as left running (``asyncio.wait_for`` would
+        wait for it without bound). One that blocks the event loop cannot be bounded at all.
         """
         finalizer = asyncio.get_running_loop().create_task(
             self._call_own_hook("photon_finalize"), name=f"{self._name}-finalize"
@@ -346,12 +339,17 @@ class Handler:
         return self.hook_record.stats
 
     def quarantine(self) -> bool:
-        """Unregister the running instance, left running (``QUARANTINED``); whether it was."""
+        """Unregister the running instance, left running (``QUARANTINED``); whether it was.
+
+        The handler stays quarantined when it is stopped and started again (its provider
+        reloaded or came back, a failed reload rolled back): only a reload's new handler is not.
+        """
         if self._state is not HandlerState.STARTED:
             return False
         if self.plugin_manager.is_registered(self._instance):
             self.plugin_manager.unregister(self._instance)
         self._state = HandlerState.QUARANTINED
+        self._quarantined = True
         return True
 
     async def activate(
@@ -387,7 +385,7 @@ class Handler:
                 self._filepath,
             ) from error
         adopt_threads_started_since(instance, before)
-        self._state = HandlerState.STARTED
+        self._state = HandlerState.QUARANTINED if self._quarantined else HandlerState.STARTED
         if self._logging:
             logger.info("%s photon %s from %s", action, self._name, self._filepath)
         await self._context.broadcast("luminal_photon_started", handler=self)
@@ -428,7 +426,8 @@ class Handler:
         starting.result()
 
     def _register_and_start(self) -> Any:
-        self._context.plugin_manager.register(self._instance, name=self._name)
+        if not self._quarantined:
+            self._context.plugin_manager.register(self._instance, name=self._name)
         return self._invoke_own_hook("photon_start")
 
     async def _register_and_await_start(self) -> None:

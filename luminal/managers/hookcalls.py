@@ -26,11 +26,11 @@ from pluggy._callers import _multicall  # pluggy's own call loop, as its HookCal
 
 from luminal.errors import (
     LuminalError,
-    PhotonExitError,
     PhotonHookError,
     PhotonHookTimeoutError,
     PhotonQuarantinedError,
 )
+from luminal.guard import AWAITING, escaped_error, photon_code
 from luminal.managers.handler import Handler
 from luminal.managers.hookstats import HookOutcome
 from luminal.managers.reporting import Reporter
@@ -102,15 +102,17 @@ class _Call:
         start = time.perf_counter()
         try:
             result = function(*args)
-        except SystemExit as exit_request:  # what photon_code does, inline: this is the hot path
-            self.fail(handler, _exit_error(exit_request), time.perf_counter() - start)
-            if not self.isolate:
-                raise _exit_error(exit_request) from exit_request
-            return None
         except Exception as error:
             self.fail(handler, error, time.perf_counter() - start)
             if not self.isolate:
                 raise
+            return None
+        except BaseException as escaped:  # what photon_code does, inline: this is the hot path
+            if isinstance(escaped, KeyboardInterrupt):
+                raise
+            self.fail(handler, escaped_error(escaped), time.perf_counter() - start)
+            if not self.isolate:
+                raise escaped_error(escaped) from escaped
             return None
         if not inspect.isawaitable(result):
             self.succeed(handler, time.perf_counter() - start)
@@ -388,17 +390,10 @@ def _resolved(outcome: Any, settled: dict[int, Any]) -> Any:
 
 async def _awaited(pending: Pending) -> Any:
     try:
-        return await pending.awaitable
-    except SystemExit as exit_request:
-        raise _exit_error(exit_request) from exit_request
+        with photon_code(AWAITING):
+            return await pending.awaitable
     finally:
         pending.duration = time.perf_counter() - pending.start
-
-
-def _exit_error(exit_request: SystemExit) -> PhotonExitError:
-    error = PhotonExitError(exit_request.code)
-    error.__cause__ = exit_request
-    return error
 
 
 def _duration(pending: Pending) -> float:

@@ -19,7 +19,7 @@ import contextlib
 import functools
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 from luminal.discovery import (
@@ -35,7 +35,6 @@ from luminal.errors import (
     InstalledUpdateError,
     PhotonNotFoundError,
     PhotonReloadError,
-    PhotonStartError,
 )
 from luminal.managers.disk_state import current_checksum
 from luminal.managers.environment import (
@@ -48,16 +47,21 @@ from luminal.managers.environment import (
     scan_group,
     top_level_names,
 )
-from luminal.managers.handler import Handler, HandlerState
+from luminal.managers.handler import Handler
 from luminal.managers.installed import InstalledPhotons, check_entry_point_arguments
 from luminal.managers.operations import Operations
 from luminal.managers.registry import PhotonSource
+from luminal.managers.starting import start_loaded
 from luminal.photon import IPhoton
 from luminal.watcher import DirectoryWatcher, ObserverFactory
 
 __all__ = ["ENVIRONMENT_SETTLE", "InstalledWatch", "installed_watch_for"]
 
 logger = logging.getLogger(__name__)
+
+Starter = Callable[[Iterable[Handler]], Awaitable[None]]
+"""Starts loaded handlers (the watch of the trees passes its step's, which starts them with
+the trees' photons)."""
 
 ENVIRONMENT_SETTLE = 0.1
 """Seconds the metadata directories must stay quiet before a change is applied (at least the
@@ -124,8 +128,9 @@ class InstalledWatch:
             or (self.worker is not None and not self.worker.done())
         )
 
-    async def start(self) -> None:
-        """Load and start the group's photons not loaded yet, then watch the environment."""
+    async def start(self, start: Starter | None = None) -> None:
+        """Load and start (by ``start``) the group's photons not loaded yet, then watch the
+        environment."""
         self.directories = await asyncio.to_thread(metadata_directories)
         self.known = await asyncio.to_thread(scan_group, self.group, self.directories)
         try:
@@ -134,7 +139,7 @@ class InstalledWatch:
             )
         except EntryPointGroupLoadError as error:  # each failure is reported
             handlers = list(error.handlers)
-        await _start(handlers)
+        await (start or start_loaded)(handlers)
         for directory in self.directories:
             watcher = self._make_watcher(
                 directory, self._on_environment, accept=functools.partial(in_metadata, directory)
@@ -293,7 +298,7 @@ class InstalledWatch:
             handlers.extend(fresh)
             for error in failed:
                 await self._reporter.report(str(error.path or new.label), error)
-        await _start(handlers)
+        await start_loaded(handlers)
         what = "installed" if old is None else f"changed from {old.version}"
         self._reporter.log(logging.INFO, "%s was %s: its photons are live", new.label, what)
 
@@ -401,7 +406,7 @@ class InstalledWatch:
             handlers = await self._operations.reload_paths(sorted(groups))
         except (PhotonReloadError, PhotonNotFoundError):
             return  # reported; the previous version keeps running
-        await _start(handlers)
+        await start_loaded(handlers)
 
 
 def _mtimes(directories: Iterable[Path]) -> dict[Path, int]:
@@ -430,14 +435,6 @@ def _outermost(roots: Iterable[Path]) -> list[Path]:
         if not any(root.is_relative_to(other) for other in kept):
             kept.append(root)
     return kept
-
-
-async def _start(handlers: Iterable[Handler]) -> None:
-    """Start what is not started yet; a photon that fails is reported and stays loaded."""
-    for handler in handlers:
-        if handler.state is HandlerState.LOADED:
-            with contextlib.suppress(PhotonStartError):
-                await handler.start()
 
 
 def installed_watch_for(

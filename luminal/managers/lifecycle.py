@@ -51,6 +51,8 @@ class HandlerState(enum.Enum):
     STOPPED = "stopped"
     #: Its instance runs but was unregistered by the circuit breaker: no hook call reaches it.
     #: A reload brings a new, ``STARTED`` handler; unloading it stops it as a started one.
+    #: Restarted on the same handler (its provider reloaded or back, its own reload rolled
+    #: back), it is ``QUARANTINED`` again, never registered.
     QUARANTINED = "quarantined"
     #: Loaded, no instance runs: its start was refused with a ``PhotonDependencyError``, or a
     #: photon it requires was unloaded. It starts by itself as soon as its requirements run.

@@ -16,14 +16,12 @@ import os
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 
-from luminal.dependencies import dependency_order
 from luminal.errors import (
     DirectoryLoadError,
     DirectoryNotFoundError,
     PhotonLoadError,
     PhotonNotFoundError,
     PhotonReloadError,
-    PhotonStartError,
 )
 from luminal.managers.disk_state import (
     check_disjoint,
@@ -35,9 +33,9 @@ from luminal.managers.disk_state import (
     watched_directory,
 )
 from luminal.managers.failures import Failures
-from luminal.managers.handler import Handler, HandlerState
 from luminal.managers.installed_watch import InstalledWatch
 from luminal.managers.operations import Operations
+from luminal.managers.starting import StepStarts
 from luminal.photon import IPhoton
 from luminal.sources import source_path
 from luminal.tree import sources_at
@@ -101,6 +99,8 @@ class PhotonWatch:
         self.helper_checksums: dict[Path, str] = {}
         self._vanished: dict[Path, float] = {}
         self._grace_timers: list[asyncio.TimerHandle] = []
+        self._starts = StepStarts()
+        self._start = self._starts.start
 
     @property
     def roots(self) -> list[Path]:
@@ -119,7 +119,8 @@ class PhotonWatch:
     async def start(self) -> None:
         """Start the observers, then bring each tree in step with the disk, in the order given:
         a tree loaded before (or watched before) has its changed sources reloaded, its deleted
-        ones unloaded and its new ones loaded; every photon is started."""
+        ones unloaded and its new ones loaded; then every photon, installed ones included, is
+        started in dependency order."""
         for watcher in self.watchers:
             await asyncio.to_thread(watcher.start)
         for guard in self._guards:
@@ -127,12 +128,13 @@ class PhotonWatch:
                 await asyncio.to_thread(guard.start)
             except OSError as error:
                 logger.warning("cannot watch %s for changes: %s", guard.root, error)
-        for root in self.roots:
-            await self._reconcile(root)
+        async with self._starts.step(lambda: self.halting):
+            for root in self.roots:
+                await self._reconcile(root)
+            if self.installed is not None:
+                await self.installed.start(self._start)
         for root in self.roots:
             self._operations.reporter.log(logging.INFO, "watching %s for photon changes", root)
-        if self.installed is not None:
-            await self.installed.start()
 
     async def stop(self, halt_threads: bool, timeout: float) -> None:
         """Drop what waits for its debounce, stop and join the observers, and let the worker
@@ -190,17 +192,18 @@ class PhotonWatch:
 
     async def _follow_changes(self) -> None:
         while (self.dirty or self._roots_to_check or self._relocked) and not self.halting:
-            roots, self._roots_to_check = self._roots_to_check, set()
-            for root in sorted(roots):
-                await self._guarded(self._check_root(root), [root])
-            if self._relocked:
-                self._relocked = False
-                await self._guarded(self._apply_relock(), [self._lock_file])
-            batches, self.dirty = self.dirty, {}
-            for root, paths in batches.items():
-                if self.halting:
-                    return
-                await self._guarded(self._apply_changes(root, paths), paths)
+            async with self._starts.step(lambda: self.halting):
+                roots, self._roots_to_check = self._roots_to_check, set()
+                for root in sorted(roots):
+                    await self._guarded(self._check_root(root), [root])
+                if self._relocked:
+                    self._relocked = False
+                    await self._guarded(self._apply_relock(), [self._lock_file])
+                batches, self.dirty = self.dirty, {}
+                for root, paths in batches.items():
+                    if self.halting:
+                        return
+                    await self._guarded(self._apply_changes(root, paths), paths)
 
     @staticmethod
     async def _guarded(step: Awaitable[None], paths: Iterable[Path | None]) -> None:
@@ -490,11 +493,3 @@ class PhotonWatch:
         self.failures.loads.pop(path, None)
         await self._start(handlers)
         return not handlers
-
-    async def _start(self, handlers: Iterable[Handler]) -> None:
-        """Start what is not started yet; a photon that fails stays loaded (``start`` reports
-        it), and its next save reloads and starts it."""
-        for handler in dependency_order(handlers):
-            if handler.state is HandlerState.LOADED:
-                with contextlib.suppress(PhotonStartError):
-                    await handler.start()
