@@ -186,19 +186,18 @@ def dependency_order(photons: Iterable[PhotonT]) -> list[PhotonT]:
 def dependents_of(names: Iterable[str], photons: Iterable[PhotonT]) -> list[PhotonT]:
     """The photons that require any of ``names``, directly or through each other, in
     dependency order (those of ``names`` themselves left out)."""
-    candidates = list(photons)
+    requiring: dict[str, list[PhotonT]] = {}
+    for photon in photons:
+        for requirement in photon.requires:
+            requiring.setdefault(requirement.name, []).append(photon)
     providers = set(names)
     found: dict[str, PhotonT] = {}
-    grew = True
-    while grew:
-        grew = False
-        for photon in candidates:
-            if photon.name in providers or photon.name in found:
-                continue
-            if any(requirement.name in providers for requirement in photon.requires):
+    to_visit = list(providers)
+    while to_visit:
+        for photon in requiring.get(to_visit.pop(), ()):
+            if photon.name not in providers and photon.name not in found:
                 found[photon.name] = photon
-                providers.add(photon.name)
-                grew = True
+                to_visit.append(photon.name)
     return dependency_order(found.values())
 
 

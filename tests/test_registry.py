@@ -14,8 +14,12 @@ class Lamp(IPhoton, name="lamp"):
     pass
 
 
-def source_at(path: Path, *names: str) -> PhotonSource:
-    handlers = [Handler(False, name, str(path), "", Lamp) for name in names]
+class Switch(IPhoton, name="switch", requires=["lamp"]):
+    pass
+
+
+def source_at(path: Path, *names: str, photon_class: type = Lamp) -> PhotonSource:
+    handlers = [Handler(False, name, str(path), "", photon_class) for name in names]
     return PhotonSource(path, f"module_{path.stem}", "", handlers, {}, {}, IPhoton, (), False)
 
 
@@ -32,6 +36,24 @@ def test_names_follow_the_source_registered_at_a_path(tmp_path: Path) -> None:
     registry.remove(new)
     assert dict(registry.photons) == {}
     assert dict(registry.sources) == {}
+
+
+def test_requirers_index_only_the_photons_that_declare_requirements(tmp_path: Path) -> None:
+    registry = Registry()
+    registry.put(source_at(tmp_path / "lamp.py", "lamp"))
+    switches = source_at(tmp_path / "switch.py", "switch", "dimmer", photon_class=Switch)
+    registry.put(switches)
+    assert dict(registry.requirers) == {
+        "switch": switches.handlers[0],
+        "dimmer": switches.handlers[1],
+    }
+    replaced = source_at(tmp_path / "switch.py", "switch")  # the new version requires nothing
+    registry.put(replaced)
+    assert dict(registry.requirers) == {}
+    registry.put(switches)
+    registry.remove(switches)
+    assert dict(registry.requirers) == {}
+    assert set(registry.photons) == {"lamp"}
 
 
 def test_resolve_takes_a_handler_a_name_or_a_path(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ class Dependents:
         names = {handler.name for source in sources for handler in source.handlers}
         others = [
             handler
-            for handler in self._registry.photons.values()
+            for handler in self._registry.requirers.values()
             if Path(handler.filepath) not in paths
         ]
         return dependents_of(names, others)
@@ -84,9 +84,13 @@ class Dependents:
     def ready(self) -> list[Handler]:
         """The waiting photons whose requirements all run now, in dependency order."""
         photons = self._registry.photons
+        waiting = [
+            handler
+            for handler in self._registry.requirers.values()
+            if handler.state is HandlerState.WAITING
+        ]
         return [
             handler
-            for handler in dependency_order(photons.values())
-            if handler.state is HandlerState.WAITING
-            and requirement_error(handler, photons, handler.filepath) is None
+            for handler in dependency_order(waiting)
+            if requirement_error(handler, photons, handler.filepath) is None
         ]

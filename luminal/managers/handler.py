@@ -465,8 +465,8 @@ class Handler:
             await self._context.start_waiting()
 
     def _check_requirements(self) -> None:
-        if self._state is HandlerState.STOPPED or self._photon_class is None:
-            return  # create_instance says it was unloaded
+        if self._state is HandlerState.STOPPED or self._photon_class is None or not self.requires:
+            return  # unloaded (create_instance says so), or nothing to meet and no cycle to join
         error = requirement_error(self, {**self._context.photons, self._name: self}, self._filepath)
         if error is not None:
             raise error

@@ -59,6 +59,7 @@ class Registry:
     def __init__(self) -> None:
         self._sources: dict[Path, PhotonSource] = {}
         self._names: dict[str, Handler] = {}
+        self._requirers: dict[str, Handler] = {}
         self._locks: dict[Path, asyncio.Lock] = {}
         self._lock_users: dict[Path, int] = {}
         self._directories: dict[Path, Path] = {}
@@ -74,6 +75,13 @@ class Registry:
         return MappingProxyType(self._names)
 
     @property
+    def requirers(self) -> Mapping[str, Handler]:
+        """The loaded photons that declare requirements, by name: the only ones that can wait
+        for another or be taken along by its unload or reload (so a host without requirements
+        never pays for them)."""
+        return MappingProxyType(self._requirers)
+
+    @property
     def idle(self) -> bool:
         """Whether nothing is loaded and no per-path entry is left."""
         return not (self._sources or self._locks or self._lock_users or self._directories)
@@ -86,6 +94,8 @@ class Registry:
         self._sources[source.path] = source
         for handler in source.handlers:
             self._names[handler.name] = handler
+            if handler.requires:
+                self._requirers[handler.name] = handler
 
     def remove(self, source: PhotonSource) -> None:
         """Forget ``source`` (if it is the one registered at its path) and its names."""
@@ -98,6 +108,8 @@ class Registry:
         for handler in handlers:
             if self._names.get(handler.name) is handler:
                 del self._names[handler.name]
+            if self._requirers.get(handler.name) is handler:
+                del self._requirers[handler.name]
 
     def under(self, root: Path) -> list[Path]:
         """The loaded sources at or below ``root``."""
