@@ -30,7 +30,7 @@ from luminal.errors import (
     PhotonHookTimeoutError,
     PhotonQuarantinedError,
 )
-from luminal.guard import AWAITING, escaped_error, photon_code
+from luminal.guard import AWAITING, escaped_error
 from luminal.managers.handler import Handler
 from luminal.managers.hookstats import HookOutcome
 from luminal.managers.reporting import Reporter
@@ -292,6 +292,8 @@ class HookCalls:
     ) -> list[Any]:
         """Await the pending implementations together, each within ``timeout``; what each
         gave (``None`` for one that failed). Without isolation the first failure is raised."""
+        if timeout is None and call.isolate:
+            return self._settled(call, pending, await _gathered(pending))
         loop = asyncio.get_running_loop()
         tasks = [loop.create_task(_awaited(each)) for each in pending]
         try:
@@ -318,6 +320,19 @@ class HookCalls:
                 values.append(task.result())
         if not call.isolate and call.failures:
             raise first_error or call.failures[0][1]
+        return values
+
+    @staticmethod
+    def _settled(call: _Call, pending: Sequence[Pending], outcomes: list[Any]) -> list[Any]:
+        """What each pending implementation gave (``None`` for one that raised), counted."""
+        values: list[Any] = []
+        for each, outcome in zip(pending, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                call.fail(each.handler, outcome, _duration(each))
+                values.append(None)
+            else:
+                call.succeed(each.handler, _duration(each))
+                values.append(outcome)
         return values
 
     def _abandon(self, tasks: Sequence[asyncio.Task[Any]]) -> None:
@@ -390,10 +405,20 @@ def _resolved(outcome: Any, settled: dict[int, Any]) -> Any:
 
 async def _awaited(pending: Pending) -> Any:
     try:
-        with photon_code(AWAITING):
-            return await pending.awaitable
+        return await pending.awaitable
+    except Exception:
+        raise
+    except AWAITING:
+        raise
+    except BaseException as escaped:  # what photon_code does, inline: this is the hot path
+        raise escaped_error(escaped) from escaped
     finally:
         pending.duration = time.perf_counter() - pending.start
+
+
+async def _gathered(pending: Sequence[Pending]) -> list[Any]:
+    """Await every pending implementation concurrently; a result or an exception each."""
+    return await asyncio.gather(*map(_awaited, pending), return_exceptions=True)
 
 
 def _duration(pending: Pending) -> float:
