@@ -81,8 +81,8 @@ class HandlerContext:
     start_timeout: float = 30.0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     events: Broadcast | None = None
-    """How the loader sends its events (isolated per photon); ``None``: straight through the
-    plugin manager."""
+    """How the loader sends its events (its reporter's, isolated per photon); ``None`` for a
+    handler outside a loader: straight through the plugin manager."""
     photons: Mapping[str, Any] = field(default_factory=dict)
     start_waiting: Callable[[], Awaitable[None]] | None = None
 

@@ -42,12 +42,12 @@ class Reporter:
     def __init__(self, plugin_manager: pluggy.PluginManager, logging_on: bool) -> None:
         self.plugin_manager = plugin_manager
         self.logging = logging_on
-        self.events: Broadcast | None = None
+        self._route: Broadcast | None = None
 
-    def route_events(self, events: Broadcast) -> None:
-        """Send the loader's events through ``events`` (the loader's isolated hook calls)
+    def route_events(self, route: Broadcast) -> None:
+        """Send the loader's events through ``route`` (the loader's isolated hook calls)
         instead of straight through the plugin manager."""
-        self.events = events
+        self._route = route
 
     def log(
         self, level: int, message: str, *args: object, exc_info: BaseException | None = None
@@ -83,7 +83,12 @@ class Reporter:
 
     async def broadcast(self, hook_name: str, **kwargs: Any) -> None:
         """Send a loader event to every registered plugin."""
-        if self.events is not None:
-            await self.events(hook_name, kwargs)
+        await self.send(hook_name, kwargs)
+
+    async def send(self, hook_name: str, kwargs: dict[str, Any]) -> None:
+        """:meth:`broadcast` as a :data:`~luminal.managers.lifecycle.Broadcast`: what the
+        loader's handlers are given, so their events take the same route."""
+        if self._route is not None:
+            await self._route(hook_name, kwargs)
         else:
             await broadcast(self.plugin_manager, hook_name, **kwargs)

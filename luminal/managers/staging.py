@@ -142,7 +142,7 @@ class Staging:
             self._settings.stop_timeout,
             self._settings.start_timeout,
             self.registry.lock_of(canonical),
-            events=self._reporter.events,
+            events=self._reporter.send,
             photons=self.registry.photons,
             start_waiting=self._start_waiting,
         )
