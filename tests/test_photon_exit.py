@@ -4,7 +4,6 @@ running, and the exit is reported as the photon's error."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import pytest
@@ -23,6 +22,7 @@ from luminal import (
     hookspec,
 )
 from luminal.testing import EventRecorder, LeftoverCheck, WritePhoton
+from tests.watch_support import wait_for
 
 GOOD = """
 from luminal import IPhoton
@@ -193,8 +193,13 @@ async def test_a_base_exception_in_a_hook_call_is_isolated(
     assert await loader.acall("answer", question="q") == []
     if not kind:
         assert loader.call("answer", question="q") == []
-    await asyncio.sleep(0)  # lets the report scheduled by call run
-    errors = [error for _, error in observer.errors if isinstance(error, PhotonHookError)]
+
+    def reported() -> list[PhotonHookError]:
+        return [error for _, error in observer.errors if isinstance(error, PhotonHookError)]
+
+    # call() reports from a task of the loop: wait until every counted failure is reported
+    await wait_for(lambda: len(reported()) == handler.hook_stats["answer"].errors)
+    errors = reported()
     assert errors
     assert all(isinstance(error.cause, PhotonBaseExceptionError) for error in errors)
     assert handler.hook_stats["answer"].errors == len(errors)
