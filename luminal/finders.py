@@ -33,6 +33,7 @@ __all__ = [
     "HelperFinder",
     "PackageFinder",
     "SourceLoader",
+    "is_helper_imported_here",
     "is_helper_module",
     "own_helpers",
     "referenced_helpers",
@@ -57,14 +58,21 @@ _PARKED: dict[str, list[ModuleType]] = {}
 
 class SourceLoader(importlib.machinery.SourceFileLoader):
     """Compiles a module from the bytes that were read and checked, never from disk again nor
-    from cached bytecode."""
+    from cached bytecode. ``helper`` tells a helper module from a photon's own."""
 
     def __init__(
-        self, fullname: str, path: str, source: bytes, code_cache: CodeCache | None = None
+        self,
+        fullname: str,
+        path: str,
+        source: bytes,
+        code_cache: CodeCache | None = None,
+        helper: bool = False,
     ) -> None:
         super().__init__(fullname, path)
         self._source = source
         self._code_cache = code_cache
+        self.helper = helper
+        self.thread = threading.get_ident()
 
     def get_data(self, path: str) -> bytes:
         if path == self.path:
@@ -85,10 +93,11 @@ def spec_for(
     source: bytes,
     is_package: bool,
     code_cache: CodeCache | None = None,
+    helper: bool = False,
 ) -> importlib.machinery.ModuleSpec | None:
     """The spec of a module compiled from ``source`` (through ``code_cache``, if given)."""
     init_file = location / "__init__.py" if is_package else location
-    loader = SourceLoader(name, str(init_file), source, code_cache)
+    loader = SourceLoader(name, str(init_file), source, code_cache, helper)
     return importlib.util.spec_from_file_location(
         name,
         str(init_file),
@@ -265,7 +274,12 @@ class HelperFinder:
             self._package_finder.add_helper(name, files)
         _HELPER_NAMES.add(name)  # one atomic set operation
         return spec_for(
-            name, location, files[init_file], is_package, self._package_finder.code_cache
+            name,
+            location,
+            files[init_file],
+            is_package,
+            self._package_finder.code_cache,
+            helper=True,
         )
 
 
@@ -343,9 +357,21 @@ def _root_holding(location: Path, roots: Sequence[Path]) -> Path | None:
 
 
 def is_helper_module(module: ModuleType) -> bool:
-    """Whether ``module`` was imported by a :class:`HelperFinder`."""
-    spec = getattr(module, "__spec__", None)
-    return spec is not None and isinstance(spec.loader, SourceLoader) and "." not in spec.name
+    """Whether ``module`` was imported by a :class:`HelperFinder` (a photon's own module, from
+    a source of the same directory, is not)."""
+    loader = getattr(getattr(module, "__spec__", None), "loader", None)
+    return isinstance(loader, SourceLoader) and loader.helper and "." not in loader.name
+
+
+def is_helper_imported_here(module: ModuleType) -> bool:
+    """Whether ``module`` is a helper that an import on this thread found: the sources that
+    other threads import meanwhile bring in their own."""
+    loader = getattr(getattr(module, "__spec__", None), "loader", None)
+    return (
+        is_helper_module(module)
+        and isinstance(loader, SourceLoader)
+        and loader.thread == threading.get_ident()
+    )
 
 
 @contextlib.contextmanager

@@ -32,7 +32,7 @@ from luminal.errors import PhotonLoadError, PhotonTrustError
 from luminal.finders import (
     HelperFinder,
     PackageFinder,
-    is_helper_module,
+    is_helper_imported_here,
     own_helpers,
     referenced_helpers,
     release_helpers,
@@ -179,28 +179,32 @@ def _execute(
             for submodule in submodules:
                 importlib.import_module(f"{name}.{submodule}")
     except BaseException:
-        # Only what this import brought in: other threads may be importing at the same time.
-        drop_modules(
-            {
-                added: added_module
-                for added in sys.modules.keys() - before.keys()
-                if (added_module := sys.modules.get(added)) is not None
-                and (
-                    added == name or added.startswith(name + ".") or is_helper_module(added_module)
-                )
-            }
-        )
+        modules, helpers = _brought_in(before, name)
+        drop_modules({**modules, **helpers})
         package_finder.discard(name)
         raise
     imported = ImportedSource(path, is_package, module, checksum, files)
-    for added in _added_modules(before, name):
-        added_module = sys.modules[added]
-        if added == name or added.startswith(name + "."):
-            imported.modules[added] = added_module
-        elif is_helper_module(added_module):
-            imported.helpers[added] = added_module
+    imported.modules, imported.helpers = _brought_in(before, name)
     imported.helpers.update(referenced_helpers(module))
     return imported
+
+
+def _brought_in(
+    before: dict[str, ModuleType], name: str
+) -> tuple[dict[str, ModuleType], dict[str, ModuleType]]:
+    """The modules of source ``name`` and the helpers its import brought into ``sys.modules``
+    since ``before``: only its own, as other threads may be importing other sources meanwhile."""
+    modules: dict[str, ModuleType] = {}
+    helpers: dict[str, ModuleType] = {}
+    for added in _added_modules(before, name):
+        added_module = sys.modules.get(added)
+        if added_module is None:
+            continue
+        if added == name or added.startswith(name + "."):
+            modules[added] = added_module
+        elif is_helper_imported_here(added_module):
+            helpers[added] = added_module
+    return modules, helpers
 
 
 def _existing_mode(path: Path) -> int | None:

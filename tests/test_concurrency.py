@@ -144,3 +144,58 @@ async def test_concurrent_operations_on_one_file_are_serialised(
     loaded = await asyncio.gather(*(loader.load_photon(path) for _ in range(10)))
     assert len({id(result) for result in loaded}) == 1
     assert list(loader.photons) == ["solo"]
+
+
+WAITS_FOR_MODULE = """
+import sys
+import time
+from luminal import IPhoton
+
+deadline = time.monotonic() + 10
+while not any({marker!r} in name for name in list(sys.modules)):
+    if time.monotonic() > deadline:
+        raise RuntimeError("the other source was never imported")
+    time.sleep(0.001)
+
+class Photon(IPhoton, name="{name}"):
+    pass
+"""
+
+
+async def test_a_source_imported_meanwhile_is_not_taken_for_a_helper(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    """While one photon's import runs, another photon of its directory is imported on another
+    thread: unloading the first must leave the second's module alone."""
+    slow = write_photon("slow.py", WAITS_FOR_MODULE.format(marker="_quick_", name="slow"))
+    quick = write_photon("quick.py", PHOTON.format(name="quick"))
+    await asyncio.gather(loader.load_photon(slow), loader.load_photon(quick))
+    quick_module = loader.photons["quick"].module_name
+
+    assert await loader.unload_photon(slow, force_stop=True) is True
+
+    assert quick_module in sys.modules
+    reloaded = await loader.reload_photon(quick)
+    assert not isinstance(reloaded, list)
+    assert reloaded.module_name in sys.modules
+
+
+async def test_a_helper_another_tree_imports_meanwhile_stays_that_trees(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    """A helper that another directory's photon imports while this photon's import runs is
+    that photon's: reloading this one must not take it out of ``sys.modules``."""
+    slow = write_photon("one/slow.py", WAITS_FOR_MODULE.format(marker="helper_two", name="slow"))
+    write_photon("two/helper_two.py", "VALUE = 2\n")
+    other = write_photon(
+        "two/other.py",
+        "import helper_two\nfrom luminal import IPhoton\n\n"
+        "class Photon(IPhoton, name='other'):\n    value = helper_two.VALUE\n",
+    )
+    await asyncio.gather(loader.load_photon(slow), loader.load_photon(other))
+    helper = sys.modules["helper_two"]
+
+    await loader.reload_photon(slow)
+    assert await loader.unload_photon(slow, force_stop=True) is True
+
+    assert sys.modules.get("helper_two") is helper
