@@ -27,7 +27,11 @@ METHOD = (
     "value=1)` on both; async is `await loader.acall('bench_aecho', value=1)` (isolated: each "
     "photon's implementation wrapped, timed and counted) beside "
     "`await asyncio.gather(*pm.hook.bench_aecho(value=1))`, and beside the unisolated call "
-    "`acall` made before isolation (`luminal.events.acall_hook`). One sample is one call (or one "
+    "`acall` made before isolation (`luminal.events.acall_hook`). On Python 3.12 and later "
+    "`acall` starts each implementation's task eagerly (`eager_start`), unless the host set a "
+    "task factory; the *host task factory* row sets one that adds nothing "
+    "(`asyncio.Task(coro, loop=loop)`) on both sides, so `acall` starts its tasks as "
+    "`asyncio.gather` does, the only way Python 3.10 and 3.11 have. One sample is one call (or one "
     "round for start/unload); sides alternate sample by sample. The larger count's start and "
     "unload run in an interpreter of their own, without hook calls and with fewer rounds."
 )
@@ -40,6 +44,7 @@ def _measures(count: int) -> list[str]:
         f"Sync host hook call across {count} photons",
         f"Async host hook call across {count} photons (`loader.acall`)",
         f"Isolated `loader.acall` across {count} photons, beside the unisolated call",
+        f"Isolated `loader.acall` across {count} photons, under a host task factory",
     ]
 
 
@@ -71,7 +76,8 @@ def child(arguments: dict[str, Any]) -> dict[str, Any]:
         for measure in ("start", "unload", "call", "acall")
         for side in ("luminal", "pluggy")
     }
-    samples["acall_unisolated"] = []
+    for side in ("unisolated", "luminal_factory", "pluggy_factory"):
+        samples[f"acall_{side}"] = []
 
     async def one_round(round_number: int) -> None:
         async with luminal.Loader() as loader:
@@ -113,6 +119,10 @@ def child(arguments: dict[str, Any]) -> dict[str, Any]:
                 registered.unregister(plugin)
             samples["unload_pluggy"].append(time.perf_counter() - started)
 
+    def task_factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+        """A host's task factory that adds nothing: tasks start as ``loop.create_task``'s do."""
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
     async def calls(loader: luminal.Loader, handlers: list[luminal.Handler]) -> None:
         same = bare_manager()
         for handler in handlers:
@@ -131,17 +141,21 @@ def child(arguments: dict[str, Any]) -> dict[str, Any]:
         expected = await asyncio.gather(*same.hook.bench_aecho(value=1))
         if await loader.acall("bench_aecho", value=1) != expected:
             raise RuntimeError("Luminal and pluggy disagree on the async hook's results")
-        sides = ["luminal", "pluggy", "unisolated"]
+        sides = ["luminal", "pluggy", "unisolated", "luminal_factory", "pluggy_factory"]
+        loop = asyncio.get_running_loop()
         for sample in range(arguments["async_samples"]):
-            for side in sides[sample % 3 :] + sides[: sample % 3]:
+            turn = sample % len(sides)
+            for side in sides[turn:] + sides[:turn]:
+                loop.set_task_factory(task_factory if side.endswith("_factory") else None)
                 started = time.perf_counter()
-                if side == "luminal":
+                if side.startswith("luminal"):
                     await loader.acall("bench_aecho", value=1)
-                elif side == "pluggy":
+                elif side.startswith("pluggy"):
                     await asyncio.gather(*same.hook.bench_aecho(value=1))
                 else:
                     await acall_hook(loader.plugin_manager, "bench_aecho", value=1)
                 samples[f"acall_{side}"].append(time.perf_counter() - started)
+            loop.set_task_factory(None)
         for plugin in list(same.get_plugins()):
             same.unregister(plugin)
 
@@ -207,7 +221,7 @@ def measure(config: Config, workdir: Path) -> list[Row]:
 
     call = stats("call_luminal"), stats("call_pluggy")
     acall = stats("acall_luminal"), stats("acall_pluggy")
-    _, _, sync_call, async_call, isolated = _measures(count)
+    _, _, sync_call, async_call, isolated, under_factory = _measures(count)
     return [
         *_start_and_unload(samples, count, target=True),
         Row(
@@ -237,6 +251,14 @@ def measure(config: Config, workdir: Path) -> list[Row]:
             acall[0],
             "unisolated `acall` (pluggy call + gather)",
             stats("acall_unisolated"),
+        ),
+        Row(
+            "2",
+            under_factory,
+            "µs",
+            stats("acall_luminal_factory"),
+            "pluggy hook call + `asyncio.gather`, same factory",
+            stats("acall_pluggy_factory"),
         ),
         *_start_and_unload(large, config.lifecycle_large_photons, target=False),
     ]

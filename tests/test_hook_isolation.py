@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import textwrap
 import time
 from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import pluggy
 import pytest
@@ -112,7 +115,7 @@ async def test_the_sync_call_isolates_too(
     await started(host, write_photon("a.py", photon("a")))
     await started(host, write_photon("b.py", photon("b", "raise")))
     assert host.call("answer", question="q") == ["a: q"]
-    await host.acall("photon_finalize")  # lets the scheduled report run
+    await wait_for(lambda: hook_errors(observer))  # reported by a task the call scheduled
     assert [error.photon_name for error in hook_errors(observer)] == ["b"]
 
 
@@ -122,7 +125,7 @@ async def test_the_sync_call_skips_an_async_implementation(
     await started(host, write_photon("a.py", photon("a")))
     await started(host, write_photon("b.py", photon("b", "await", is_async=True)))
     assert host.call("answer", question="q") == ["a: q"]
-    await host.acall("photon_finalize")
+    await wait_for(lambda: hook_errors(observer))
     [error] = hook_errors(observer)
     assert isinstance(error.cause, TypeError)
 
@@ -347,3 +350,63 @@ async def test_a_host_plugin_is_not_isolated(host: Loader) -> None:
     with pytest.raises(KeyError):
         await host.acall("answer", question="q")
     assert isinstance(host.plugin_manager, pluggy.PluginManager)
+
+
+TASK_PROBE = """
+import asyncio
+from luminal import IPhoton, hookimpl
+
+class {name}(IPhoton, name="{name}"):
+    @hookimpl
+    async def answer(self, question):
+        {body}
+        return asyncio.current_task()
+"""
+
+
+@pytest.mark.parametrize("timeout", [None, 5.0])
+async def test_each_async_implementation_runs_as_its_own_task(
+    host: Loader, write_photon: WritePhoton, timeout: float | None
+) -> None:
+    """Whether it returns at once (started eagerly where Python allows) or waits first."""
+    await started(host, write_photon("a.py", TASK_PROBE.format(name="a", body="pass")))
+    body = "await asyncio.sleep(0)"
+    await started(host, write_photon("b.py", TASK_PROBE.format(name="b", body=body)))
+    tasks = await host.acall("answer", timeout=timeout, question="q")
+    assert len(tasks) == 2
+    assert all(isinstance(task, asyncio.Task) for task in tasks)
+    assert len({id(task) for task in [*tasks, asyncio.current_task()]}) == 3
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout is new in Python 3.11")
+async def test_an_implementations_own_timeout_cancels_only_the_implementation(
+    host: Loader, write_photon: WritePhoton, observer: EventRecorder
+) -> None:
+    body = "async with asyncio.timeout(0.01):\n            await asyncio.sleep(1)"
+    await started(host, write_photon("a.py", TASK_PROBE.format(name="a", body=body)))
+    await started(host, write_photon("b.py", photon("b", "await", is_async=True)))
+    assert await host.acall("answer", question="q") == ["b: q"]
+    [error] = hook_errors(observer)
+    assert isinstance(error.cause, TimeoutError)
+    await asyncio.sleep(0.05)  # past the photon's deadline: the host's task is not cancelled
+
+
+async def test_a_host_task_factory_makes_the_implementations_tasks(
+    host: Loader, write_photon: WritePhoton
+) -> None:
+    made: list[asyncio.Task[Any]] = []
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        task = asyncio.Task(coro, loop=loop, **kwargs)
+        made.append(task)
+        return task
+
+    await started(host, write_photon("a.py", photon("a", "ok", is_async=True)))
+    await started(host, write_photon("b.py", photon("b", "await", is_async=True)))
+    loop = asyncio.get_running_loop()
+    loop.set_task_factory(factory)
+    try:
+        assert await host.acall("answer", question="q") == ["b: q", "a: q"]
+    finally:
+        loop.set_task_factory(None)
+    assert len(made) == 2

@@ -17,8 +17,9 @@ import contextvars
 import inspect
 import logging
 import math
+import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any
 
 import pluggy
@@ -294,8 +295,7 @@ class HookCalls:
         gave (``None`` for one that failed). Without isolation the first failure is raised."""
         if timeout is None and call.isolate:
             return self._settled(call, pending, await _gathered(pending))
-        loop = asyncio.get_running_loop()
-        tasks = [loop.create_task(_awaited(each)) for each in pending]
+        tasks = _started(map(_awaited, pending))
         try:
             when = asyncio.ALL_COMPLETED if call.isolate else asyncio.FIRST_EXCEPTION
             await asyncio.wait(tasks, timeout=timeout, return_when=when)
@@ -416,9 +416,30 @@ async def _awaited(pending: Pending) -> Any:
         pending.duration = time.perf_counter() - pending.start
 
 
+def _started(coroutines: Iterable[Coroutine[Any, Any, Any]]) -> list[asyncio.Task[Any]]:
+    """A task per coroutine, in order. Where Python can (3.12 and later, unless the host set a
+    task factory), each starts eagerly: an implementation that returns without waiting is done
+    at once, with no trip through the event loop, and runs as its own task all the same."""
+    loop = asyncio.get_running_loop()
+    if sys.version_info >= (3, 12) and loop.get_task_factory() is None:
+        return [asyncio.Task(each, loop=loop, eager_start=True) for each in coroutines]
+    return [loop.create_task(each) for each in coroutines]
+
+
 async def _gathered(pending: Sequence[Pending]) -> list[Any]:
     """Await every pending implementation concurrently; a result or an exception each."""
-    return await asyncio.gather(*map(_awaited, pending), return_exceptions=True)
+    tasks = _started(map(_awaited, pending))
+    waiting = [task for task in tasks if not task.done()]
+    if waiting:
+        await asyncio.gather(*waiting, return_exceptions=True)
+    return [_outcome(task) for task in tasks]
+
+
+def _outcome(task: asyncio.Task[Any]) -> Any:
+    """What a finished task gave: its result, or the exception that ended it."""
+    if task.cancelled():
+        return asyncio.CancelledError()
+    return task.exception() or task.result()
 
 
 def _duration(pending: Pending) -> float:
