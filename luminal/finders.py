@@ -443,6 +443,8 @@ def _current_root() -> Path | None:
 def referenced_helpers(module: ModuleType) -> dict[str, ModuleType]:
     """Helper modules that ``module`` uses, directly or through other helpers."""
     found: dict[str, ModuleType] = {}
+    if not _HELPER_NAMES:  # no helper was ever imported: none can be used
+        return found
     pending = [module]
     while pending:
         current = pending.pop()

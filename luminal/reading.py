@@ -53,27 +53,45 @@ def iter_source_files(path: Path) -> Iterator[Path]:
     yield from iter_package_files(path)
 
 
-def read_regular_file(path: Path) -> bytes:
+def read_regular_file(path: Path, mode: int | None = None) -> bytes:
     """The bytes of ``path``, which must be a regular file (symlinks followed).
 
     Opened without blocking and checked on the open descriptor, so a FIFO, socket or device
     never blocks the thread and is never read, even when swapped in after a check by name.
+    ``mode`` is its ``st_mode`` (symlinks followed) when the caller has it.
 
     :raises PhotonLoadError: if it is not a regular file.
     """
-    reason = not_a_source_reason(path)
+    reason = not_a_source_reason(path, mode)
     if reason is None:
         descriptor = os.open(path, _OPEN_FLAGS)
-        with open(descriptor, "rb", closefd=True) as file:
-            mode = os.fstat(descriptor).st_mode
-            if stat.S_ISREG(mode):
-                return file.read()
-        reason = not_a_source_reason(path, mode)
+        try:
+            status = os.fstat(descriptor)
+            if stat.S_ISREG(status.st_mode):
+                return _read_all(descriptor, status.st_size)
+        finally:
+            os.close(descriptor)
+        reason = not_a_source_reason(path, status.st_mode)
     raise PhotonLoadError(f"refusing to read {display_path(path)}: {reason}", path)
 
 
-def read_source(path: Path) -> dict[Path, bytes]:
-    """Read every file of a source once; the bytes read are the bytes hashed and compiled."""
+def _read_all(descriptor: int, size: int) -> bytes:
+    """Everything left to read from ``descriptor``, whose file had ``size`` bytes (it may have
+    changed since): one read, unless the file grew."""
+    data = os.read(descriptor, size + 1)
+    if len(data) <= size:
+        return data
+    chunks = [data]
+    while chunk := os.read(descriptor, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def read_source(path: Path, mode: int | None = None) -> dict[Path, bytes]:
+    """Read every file of a source once; the bytes read are the bytes hashed and compiled.
+    ``mode`` is the source's ``st_mode`` (symlinks followed) when the caller has it."""
+    if mode is not None and not stat.S_ISDIR(mode):
+        return {path: read_regular_file(path, mode)}
     return {file_path: read_regular_file(file_path) for file_path in iter_source_files(path)}
 
 

@@ -16,13 +16,12 @@ import importlib
 import importlib.machinery
 import importlib.util
 import inspect
-import itertools
 import os
 import re
 import stat
 import sys
 import threading
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -79,8 +78,9 @@ _NOT_ALPHANUMERIC = re.compile(r"\W")
 
 
 def module_name_for(path: Path, namespace: str) -> str:
-    """A private, stable module name for the source at ``path`` within one loader."""
-    stem = path.stem if path.is_file() else path.name
+    """A private, stable module name for the source at ``path`` within one loader: its file
+    name without ``.py`` (a package's directory name as it is), made an identifier."""
+    stem = path.name[:-3] if path.name.endswith(".py") else path.name
     safe_stem = _NOT_ALPHANUMERIC.sub("_", display_path(Path(stem)))
     path_digest = hashlib.sha1(os.fsencode(path), usedforsecurity=False).hexdigest()[:10]
     return f"{namespace}_{safe_stem}_{path_digest}"
@@ -128,7 +128,7 @@ def import_source(
         raise PhotonLoadError(f"cannot load {display_path(path)}: {reason}", path)
     is_package = stat.S_ISDIR(mode)
     if files is None:
-        files = read_source(path)
+        files = read_source(path, mode)
     init_file = path / "__init__.py" if is_package else path
     if init_file not in files:
         raise ModuleNotFoundError(f"{path} is not a Python module or package", path=str(path))
@@ -166,11 +166,11 @@ def _execute(
     """Run a checked source's module and collect what it brought into ``sys.modules``."""
     assert spec.loader is not None
     name = spec.name
-    before = sys.modules.copy()
     module = importlib.util.module_from_spec(spec)
     if is_package:
         package_finder.add(name, files)
-    sys.modules[name] = module
+    sys.modules.pop(name, None)
+    sys.modules[name] = module  # last: what the import adds comes after it (_added_after)
     try:
         with photon_code():
             spec.loader.exec_module(module)
@@ -179,32 +179,14 @@ def _execute(
             for submodule in submodules:
                 importlib.import_module(f"{name}.{submodule}")
     except BaseException:
-        modules, helpers = _brought_in(before, name)
+        modules, helpers = _brought_in(name)
         drop_modules({**modules, **helpers})
         package_finder.discard(name)
         raise
     imported = ImportedSource(path, is_package, module, checksum, files)
-    imported.modules, imported.helpers = _brought_in(before, name)
+    imported.modules, imported.helpers = _brought_in(name)
     imported.helpers.update(referenced_helpers(module))
     return imported
-
-
-def _brought_in(
-    before: dict[str, ModuleType], name: str
-) -> tuple[dict[str, ModuleType], dict[str, ModuleType]]:
-    """The modules of source ``name`` and the helpers its import brought into ``sys.modules``
-    since ``before``: only its own, as other threads may be importing other sources meanwhile."""
-    modules: dict[str, ModuleType] = {}
-    helpers: dict[str, ModuleType] = {}
-    for added in _added_modules(before, name):
-        added_module = sys.modules.get(added)
-        if added_module is None:
-            continue
-        if added == name or added.startswith(name + "."):
-            modules[added] = added_module
-        elif is_helper_imported_here(added_module):
-            helpers[added] = added_module
-    return modules, helpers
 
 
 def _existing_mode(path: Path) -> int | None:
@@ -220,21 +202,39 @@ def _existing_mode(path: Path) -> int | None:
         return None
 
 
-def _added_modules(before: dict[str, ModuleType], name: str) -> Iterable[str]:
-    """The names added to ``sys.modules`` since ``before`` was copied from it.
+def _brought_in(name: str) -> tuple[dict[str, ModuleType], dict[str, ModuleType]]:
+    """The modules of source ``name`` and the helpers its import brought into ``sys.modules``:
+    only its own, as other threads may be importing other sources meanwhile."""
+    added = _added_after(name)
+    if added is None:  # the source took its own module out: look at every module
+        added = list(sys.modules)
+    modules: dict[str, ModuleType] = {}
+    helpers: dict[str, ModuleType] = {}
+    for added_name in [name, *added]:
+        added_module = sys.modules.get(added_name)
+        if added_module is None:
+            continue
+        if added_name == name or added_name.startswith(name + "."):
+            modules[added_name] = added_module
+        elif is_helper_imported_here(added_module):
+            helpers[added_name] = added_module
+    return modules, helpers
 
-    A photon file usually adds only its own module, which is answered without going over every
-    module name (they grow with each photon loaded): ``sys.modules`` keeps insertion order, so
-    when it is one longer, ends with ``name`` and, just before it, with the last entry of
-    ``before`` (the same module), nothing else was added.
-    """
-    if len(sys.modules) == len(before) + 1 and before and name not in before:
-        last_before = next(reversed(before))
-        # One C call, so no other thread changes sys.modules while it runs.
-        newest = tuple(itertools.islice(reversed(sys.modules), 2))
-        if newest == (name, last_before) and sys.modules.get(last_before) is before[last_before]:
-            return (name,)
-    return sys.modules.keys() - before.keys()
+
+def _added_after(name: str) -> list[str] | None:
+    """The names put in ``sys.modules`` after ``name`` (its keys keep insertion order), newest
+    first; ``None`` if ``name`` is no longer there. Only the newest names are looked at, so the
+    cost does not grow with the modules loaded before."""
+    while True:
+        added: list[str] = []
+        try:
+            for key in reversed(sys.modules):
+                if key == name:
+                    return added
+                added.append(key)
+            return None
+        except RuntimeError:  # another thread changed sys.modules meanwhile: look again
+            continue
 
 
 class ImportRequest(NamedTuple):

@@ -19,9 +19,9 @@ def import_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     reads: list[Path] = []
     original = luminal.sources.read_source
 
-    def counting(path: Path) -> dict[Path, bytes]:
+    def counting(path: Path, mode: int | None = None) -> dict[Path, bytes]:
         reads.append(path)
-        return original(path)
+        return original(path, mode)
 
     monkeypatch.setattr(luminal.sources, "read_source", counting)
     return reads

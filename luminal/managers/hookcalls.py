@@ -200,8 +200,10 @@ class HookCalls:
         kwargs: dict[str, Any],
         report: bool,
     ) -> Any:
-        call = _Call(hook_name, isolate, asynchronous=True)
         impls, firstresult = self._impls(hook_name)
+        if not impls:  # as pluggy answers a hook nobody implements
+            return None if firstresult else []
+        call = _Call(hook_name, isolate, asynchronous=True)
         try:
             outcome = self._run(call, impls, kwargs, firstresult)
             if firstresult:
