@@ -209,12 +209,27 @@ def _winner_order() -> Callable[[list[Any]], Iterable[Any]] | None:
 
     prefer_valid = getattr(importlib_metadata.Distribution, "_prefer_valid", None)
     try:
-        major = int(importlib_metadata.version("importlib_metadata").split(".")[0])
+        major = int(_importlib_metadata_version().split(".")[0])
     except (importlib_metadata.PackageNotFoundError, ValueError):
         return None
     if major >= 10:
         return prefer_valid if callable(prefer_valid) else None
     return lambda dists: dists
+
+
+def _importlib_metadata_version() -> str:
+    """The version of the importlib_metadata that runs: from the name of the ``.dist-info``
+    directory beside it when there is one (a directory listing; ``version()`` would search
+    every distribution on ``sys.path`` and parse its metadata), else looked up.
+
+    :raises importlib_metadata.PackageNotFoundError: if it is not installed as a distribution.
+    """
+    import importlib_metadata
+
+    module_directory = Path(importlib_metadata.__file__).parent
+    for info in sorted(module_directory.parent.glob("importlib_metadata-*.dist-info")):
+        return info.name[len("importlib_metadata-") : -len(".dist-info")]
+    return importlib_metadata.version("importlib_metadata")
 
 
 def _may_declare(dist: _Distribution, group: str) -> bool:
