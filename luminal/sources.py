@@ -346,13 +346,13 @@ def drop_modules(modules: Mapping[str, ModuleType], keep: Collection[int] = ()) 
 
 
 def _clear_class_caches() -> None:
-    """Let go of photon classes that the standard library caches strongly.
+    """Let go of what the standard library caches of photon classes.
 
-    CPython 3.12.0-3.12.3 keep up to 128 class MROs alive in the cache behind
-    ``inspect.getattr_static`` (CPython gh-118013), which pluggy calls on every photon. Later
-    versions cache weak references under another name, so this does nothing there.
+    ``inspect.getattr_static``, which pluggy calls on every photon, caches class MROs:
+    CPython 3.12.0-3.12.3 keep up to 128 of them alive (CPython gh-118013); later versions keep
+    up to 128 entries of weak references to classes long gone, under another name.
     """
-    cache = getattr(inspect, "_shadowed_dict_from_mro_tuple", None)
-    cache_clear = getattr(cache, "cache_clear", None)
-    if cache_clear is not None:
-        cache_clear()
+    for name in ("_shadowed_dict_from_mro_tuple", "_shadowed_dict_from_weakref_mro_tuple"):
+        cache_clear = getattr(getattr(inspect, name, None), "cache_clear", None)
+        if cache_clear is not None:
+            cache_clear()

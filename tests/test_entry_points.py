@@ -30,7 +30,7 @@ from luminal import (
     find_photon_entry_points,
     hookspec,
 )
-from luminal.discovery import _group_entry_points
+from luminal.distributions import group_entry_points
 from luminal.testing import EventRecorder, WritePhoton
 from luminal.trust import TrustPolicy, write_lock
 from tests.distributions import install_distribution, install_editable, loaded_files
@@ -146,7 +146,7 @@ def test_group_scan_answers_as_importlib_metadata_entry_points(
 
     expected = described(importlib_metadata.entry_points(group="luminal.photons"))
 
-    assert described(_group_entry_points("luminal.photons")) == expected
+    assert described(group_entry_points("luminal.photons")) == expected
     # importlib_metadata 10 prefers the "revived" copy with metadata; 9 the first on the path.
     revived = (
         "y" if int(importlib_metadata.version("importlib_metadata").split(".")[0]) >= 10 else "x"

@@ -1,0 +1,181 @@
+"""Reading the entry points and metadata of installed distributions, as ``importlib_metadata``
+answers them, for less: only the ``entry_points.txt`` files that name a group are parsed, and a
+distribution's name and version are read from its metadata's header lines."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # imported when entry points are looked up, not with luminal
+    import importlib_metadata
+
+__all__ = ["distribution_of", "group_entry_points"]
+
+logger = logging.getLogger(__name__)
+
+
+def group_entry_points(group: str) -> list[importlib_metadata.EntryPoint]:
+    """``importlib_metadata.entry_points(group=group)``, without parsing every distribution's.
+
+    The same distributions are asked, and the same one wins for each name (the first with
+    metadata, as ``entry_points()`` picks it), but only a winner whose ``entry_points.txt``
+    mentions ``group`` has that file parsed: a large environment then costs one read per
+    distribution. The result is in ``entry_points()``'s order. This relies on how
+    ``entry_points()`` chooses, through two private names of ``importlib_metadata``; without
+    them, ``entry_points()`` itself is called.
+    """
+    import importlib_metadata
+
+    prefer_valid = _winner_order()
+    if prefer_valid is None:
+        return list(importlib_metadata.entry_points(group=group))
+    by_name: dict[str, list[tuple[int, _Distribution]]] = {}
+    for position, dist in enumerate(importlib_metadata.distributions()):
+        normalized = getattr(dist, "_normalized_name", None)
+        if not isinstance(normalized, str):
+            return list(importlib_metadata.entry_points(group=group))
+        by_name.setdefault(normalized, []).append((position, dist))
+    declaring: list[tuple[int, _Distribution]] = []
+    for candidates in by_name.values():
+        winner = candidates[0]
+        if len(candidates) > 1:
+            first_valid = next(iter(prefer_valid([dist for _, dist in candidates])))
+            winner = next(item for item in candidates if item[1] is first_valid)
+        if _may_declare(winner[1], group):
+            declaring.append(winner)
+    declaring.sort(key=lambda item: item[0])
+    found: list[importlib_metadata.EntryPoint] = []
+    for dist in prefer_valid([dist for _, dist in declaring]):
+        try:
+            found.extend(dist.entry_points.select(group=group))
+        except ValueError as error:
+            # importlib_metadata < 10 validates every entry point of the file as it parses it.
+            logger.warning("skipping a distribution with a malformed entry_points.txt: %s", error)
+    return found
+
+
+def _winner_order() -> Callable[[list[Any]], Iterable[Any]] | None:
+    """How ``entry_points()`` orders one name's distributions before keeping the first.
+
+    importlib_metadata 10 moves those with metadata to the front (``_prefer_valid``); earlier
+    versions keep the first on ``sys.path``. ``None`` when it cannot be told.
+    """
+    import importlib_metadata
+
+    prefer_valid = getattr(importlib_metadata.Distribution, "_prefer_valid", None)
+    try:
+        major = int(_importlib_metadata_version().split(".")[0])
+    except (importlib_metadata.PackageNotFoundError, ValueError):
+        return None
+    if major >= 10:
+        return prefer_valid if callable(prefer_valid) else None
+    return lambda dists: dists
+
+
+def _importlib_metadata_version() -> str:
+    """The version of the importlib_metadata that runs: from the name of the ``.dist-info``
+    directory beside it when there is one (a directory listing; ``version()`` would search
+    every distribution on ``sys.path`` and parse its metadata), else looked up.
+
+    :raises importlib_metadata.PackageNotFoundError: if it is not installed as a distribution.
+    """
+    import importlib_metadata
+
+    module_directory = Path(importlib_metadata.__file__).parent
+    for info in sorted(module_directory.parent.glob("importlib_metadata-*.dist-info")):
+        return info.name[len("importlib_metadata-") : -len(".dist-info")]
+    return importlib_metadata.version("importlib_metadata")
+
+
+def _may_declare(dist: _Distribution, group: str) -> bool:
+    """Whether ``dist`` may have entry points in ``group``: its ``entry_points.txt`` names it, or
+    it is a provider's distribution that answers ``entry_points`` its own way."""
+    import importlib_metadata
+
+    if type(dist).entry_points is not importlib_metadata.Distribution.entry_points:
+        return True
+    text = dist.read_text("entry_points.txt")
+    return text is not None and group in text
+
+
+def distribution_of(
+    entry_point: importlib_metadata.EntryPoint, cache: dict[int, tuple[str, str]]
+) -> tuple[str, str]:
+    dist = entry_point.dist
+    if dist is None:
+        return "", ""
+    known = cache.get(id(dist))
+    if known is None:
+        known = _name_and_version(dist)
+        cache[id(dist)] = known
+    return known
+
+
+class _Distribution(Protocol):
+    """What discovery reads of an ``importlib_metadata`` distribution."""
+
+    def read_text(self, filename: str) -> str | None: ...
+
+    @property
+    def metadata(self) -> importlib_metadata.PackageMetadata: ...
+
+    @property
+    def entry_points(self) -> importlib_metadata.EntryPoints: ...
+
+
+def _name_and_version(dist: _Distribution) -> tuple[str, str]:
+    """A distribution's ``Name`` and ``Version``, as ``dist.metadata`` gives them.
+
+    Both are read from the metadata file's header lines: parsing the whole file as an email
+    message costs ten times more than reading it. Metadata in any unusual shape (folded or
+    missing values, other line ends, no ``METADATA``/``PKG-INFO`` file) goes to
+    ``dist.metadata``, so the answer is the parser's.
+    """
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO")
+    headers = _simple_headers(text, ("name", "version")) if text else None
+    if headers is None or len(headers) < 2:
+        return _metadata_value(dist, "Name"), _metadata_value(dist, "Version")
+    return headers["name"], headers["version"]
+
+
+def _metadata_value(dist: _Distribution, field: str) -> str:
+    """One header of ``dist.metadata``; ``""`` when the metadata is broken or lacks it, so one
+    damaged installation never stops the discovery of the others."""
+    try:
+        return dist.metadata[field] or ""
+    except (KeyError, OSError, ValueError):
+        return ""
+
+
+_HEADER_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")
+
+
+def _simple_headers(text: str, wanted: Sequence[str]) -> dict[str, str] | None:
+    """The first value of each ``wanted`` header (lower-case names) of an RFC 822 header block.
+
+    ``None`` when a line is one that the email parser might read otherwise: a continuation of a
+    wanted header, a line that is not ``Name: value``, or a stray carriage return.
+    """
+    found: dict[str, str] = {}
+    previous = ""
+    for raw_line in text.split("\n"):
+        line = raw_line[:-1] if raw_line.endswith("\r") else raw_line
+        if not line:
+            break
+        if "\r" in line:
+            return None
+        if line[0] in " \t":
+            if previous in wanted:
+                return None
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or _HEADER_NAME.fullmatch(name) is None:
+            return None
+        previous = name.lower()
+        if previous in wanted and previous not in found:
+            found[previous] = value.lstrip(" \t")
+    return found
