@@ -77,17 +77,19 @@ def _winner_order() -> Callable[[list[Any]], Iterable[Any]] | None:
 
 
 def _importlib_metadata_version() -> str:
-    """The version of the importlib_metadata that runs: from the name of the ``.dist-info``
-    directory beside it when there is one (a directory listing; ``version()`` would search
-    every distribution on ``sys.path`` and parse its metadata), else looked up.
+    """The version of the importlib_metadata that runs: from the name of the one ``.dist-info``
+    directory beside it (a directory listing; ``version()`` would search every distribution on
+    ``sys.path`` and parse its metadata), else, when there is none or a leftover of another
+    version lies beside it too, as ``version()`` answers.
 
     :raises importlib_metadata.PackageNotFoundError: if it is not installed as a distribution.
     """
     import importlib_metadata
 
     module_directory = Path(importlib_metadata.__file__).parent
-    for info in sorted(module_directory.parent.glob("importlib_metadata-*.dist-info")):
-        return info.name[len("importlib_metadata-") : -len(".dist-info")]
+    found = list(module_directory.parent.glob("importlib_metadata-*.dist-info"))
+    if len(found) == 1:
+        return found[0].name[len("importlib_metadata-") : -len(".dist-info")]
     return importlib_metadata.version("importlib_metadata")
 
 

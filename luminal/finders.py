@@ -33,9 +33,9 @@ __all__ = [
     "HelperFinder",
     "PackageFinder",
     "SourceLoader",
-    "is_helper_imported_here",
     "is_helper_module",
     "own_helpers",
+    "recording_modules",
     "referenced_helpers",
     "release_helpers",
     "spec_for",
@@ -58,7 +58,8 @@ _PARKED: dict[str, list[ModuleType]] = {}
 
 class SourceLoader(importlib.machinery.SourceFileLoader):
     """Compiles a module from the bytes that were read and checked, never from disk again nor
-    from cached bytecode. ``helper`` tells a helper module from a photon's own."""
+    from cached bytecode. ``helper`` tells a helper module from a photon's own. A module it runs
+    while :func:`recording_modules` records on the same thread is recorded there."""
 
     def __init__(
         self,
@@ -72,7 +73,12 @@ class SourceLoader(importlib.machinery.SourceFileLoader):
         self._source = source
         self._code_cache = code_cache
         self.helper = helper
-        self.thread = threading.get_ident()
+
+    def exec_module(self, module: ModuleType) -> None:
+        recorded: list[ModuleType] | None = getattr(_importing, "recorded", None)
+        if recorded is not None:
+            recorded.append(module)
+        super().exec_module(module)
 
     def get_data(self, path: str) -> bytes:
         if path == self.path:
@@ -363,15 +369,18 @@ def is_helper_module(module: ModuleType) -> bool:
     return isinstance(loader, SourceLoader) and loader.helper and "." not in loader.name
 
 
-def is_helper_imported_here(module: ModuleType) -> bool:
-    """Whether ``module`` is a helper that an import on this thread found: the sources that
-    other threads import meanwhile bring in their own."""
-    loader = getattr(getattr(module, "__spec__", None), "loader", None)
-    return (
-        is_helper_module(module)
-        and isinstance(loader, SourceLoader)
-        and loader.thread == threading.get_ident()
-    )
+@contextlib.contextmanager
+def recording_modules() -> Iterator[list[ModuleType]]:
+    """The modules that :class:`SourceLoader` runs on this thread while the block runs (a
+    source's import: its package modules and the helpers it brings in, and nothing that other
+    threads import meanwhile)."""
+    previous: list[ModuleType] | None = getattr(_importing, "recorded", None)
+    recorded: list[ModuleType] = []
+    _importing.recorded = recorded
+    try:
+        yield recorded
+    finally:
+        _importing.recorded = previous
 
 
 @contextlib.contextmanager

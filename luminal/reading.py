@@ -77,13 +77,10 @@ def read_regular_file(path: Path, mode: int | None = None) -> bytes:
 
 def _read_all(descriptor: int, size: int) -> bytes:
     """Everything left to read from ``descriptor``, whose file had ``size`` bytes (it may have
-    changed since): one read, unless the file grew."""
-    data = os.read(descriptor, size + 1)
-    if len(data) <= size:
-        return data
-    chunks = [data]
-    while chunk := os.read(descriptor, 1 << 16):
-        chunks.append(chunk)
+    changed since): read until the end of the file, as a read may return less than asked."""
+    chunks = [os.read(descriptor, size + 1)]
+    while chunks[-1]:
+        chunks.append(os.read(descriptor, max(size + 1, 1 << 16)))
     return b"".join(chunks)
 
 

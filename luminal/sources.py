@@ -31,8 +31,9 @@ from luminal.errors import PhotonLoadError, PhotonTrustError
 from luminal.finders import (
     HelperFinder,
     PackageFinder,
-    is_helper_imported_here,
+    is_helper_module,
     own_helpers,
+    recording_modules,
     referenced_helpers,
     release_helpers,
     spec_for,
@@ -171,20 +172,21 @@ def _execute(
         package_finder.add(name, files)
     sys.modules.pop(name, None)
     sys.modules[name] = module  # last: what the import adds comes after it (_added_after)
-    try:
-        with photon_code():
-            spec.loader.exec_module(module)
-            if is_package and recursive:
-                _import_submodules(name, path, files)
-            for submodule in submodules:
-                importlib.import_module(f"{name}.{submodule}")
-    except BaseException:
-        modules, helpers = _brought_in(name)
-        drop_modules({**modules, **helpers})
-        package_finder.discard(name)
-        raise
+    with recording_modules() as recorded:
+        try:
+            with photon_code():
+                spec.loader.exec_module(module)
+                if is_package and recursive:
+                    _import_submodules(name, path, files)
+                for submodule in submodules:
+                    importlib.import_module(f"{name}.{submodule}")
+        except BaseException:
+            modules, helpers = _brought_in(name, recorded)
+            drop_modules({**modules, **helpers})
+            package_finder.discard(name)
+            raise
     imported = ImportedSource(path, is_package, module, checksum, files)
-    imported.modules, imported.helpers = _brought_in(name)
+    imported.modules, imported.helpers = _brought_in(name, recorded)
     imported.helpers.update(referenced_helpers(module))
     return imported
 
@@ -202,22 +204,32 @@ def _existing_mode(path: Path) -> int | None:
         return None
 
 
-def _brought_in(name: str) -> tuple[dict[str, ModuleType], dict[str, ModuleType]]:
-    """The modules of source ``name`` and the helpers its import brought into ``sys.modules``:
-    only its own, as other threads may be importing other sources meanwhile."""
-    added = _added_after(name)
-    if added is None:  # the source took its own module out: look at every module
-        added = list(sys.modules)
+def _brought_in(
+    name: str, recorded: Sequence[ModuleType]
+) -> tuple[dict[str, ModuleType], dict[str, ModuleType]]:
+    """The modules of source ``name`` and the helpers its import brought into ``sys.modules``.
+
+    Its modules are those under its private name (found among the names added after its own,
+    so compiled package modules count too); its helpers are those that its import ran
+    (``recorded`` on its thread), never what other threads imported meanwhile.
+    """
+    prefix = name + "."
     modules: dict[str, ModuleType] = {}
+    if (own := sys.modules.get(name)) is not None:
+        modules[name] = own
+    added = _added_after(name)
+    for added_name in added if added is not None else list(sys.modules):
+        if added_name.startswith(prefix) and (module := sys.modules.get(added_name)) is not None:
+            modules[added_name] = module
     helpers: dict[str, ModuleType] = {}
-    for added_name in [name, *added]:
-        added_module = sys.modules.get(added_name)
-        if added_module is None:
-            continue
-        if added_name == name or added_name.startswith(name + "."):
-            modules[added_name] = added_module
-        elif is_helper_imported_here(added_module):
-            helpers[added_name] = added_module
+    for module in recorded:
+        module_name = getattr(module.__spec__, "name", None)
+        if not isinstance(module_name, str) or sys.modules.get(module_name) is not module:
+            continue  # taken out or replaced since
+        if module_name == name or module_name.startswith(prefix):
+            modules[module_name] = module
+        elif is_helper_module(module):
+            helpers[module_name] = module
     return modules, helpers
 
 

@@ -723,3 +723,19 @@ async def test_malformed_entry_point_never_stops_the_others(
         loader.plugin_manager.register(observer)
         handlers = await loader.load_entry_points()
         assert [handler.name for handler in handlers] == ["sunny"]
+
+
+def test_a_leftover_dist_info_beside_importlib_metadata_is_not_taken_for_its_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interrupted upgrade can leave an old ``.dist-info`` beside the running one: the
+    version is then asked of importlib_metadata itself."""
+    from luminal.distributions import _importlib_metadata_version
+
+    (tmp_path / "importlib_metadata").mkdir()
+    monkeypatch.setattr(importlib_metadata, "__file__", str(tmp_path / "importlib_metadata/x.py"))
+    (tmp_path / "importlib_metadata-7.1.0.dist-info").mkdir()
+    assert _importlib_metadata_version() == "7.1.0"
+
+    (tmp_path / "importlib_metadata-1.7.0.dist-info").mkdir()
+    assert _importlib_metadata_version() == importlib_metadata.version("importlib_metadata")

@@ -208,3 +208,55 @@ async def test_a_hanging_import_holds_up_no_other_tree(tmp_path: Path) -> None:
         finally:
             release.touch()
             await hanging
+
+
+HELPER_USER = """
+    import {helper}
+    from luminal import IPhoton
+
+    class Photon(IPhoton, name={name!r}):
+        async def finalize(self):
+            pass
+"""
+
+
+async def test_a_source_that_drops_its_own_module_owns_no_earlier_helper(
+    photon_dir: Path, write_photon: WritePhoton, loader: Loader
+) -> None:
+    """A source imported after another on the same worker thread takes its own module out of
+    ``sys.modules``: reloading it must not take the first one's helper with it."""
+    write_photon("a.py", HELPER_USER.format(helper="shared_helper", name="a"))
+    write_photon("shared_helper.py", "VALUE = 1\n")
+    dropper = write_photon(
+        "b.py",
+        "import sys\nfrom luminal import IPhoton\n\nclass Photon(IPhoton, name='b'):\n"
+        "    pass\n\ndel sys.modules[__name__]\n",
+    )
+    await loader.load_photons(photon_dir)
+    helper = sys.modules["shared_helper"]
+
+    await loader.reload_photon(dropper)
+    assert await loader.unload_photon(dropper, force_stop=True) is True
+
+    assert sys.modules.get("shared_helper") is helper
+
+
+async def test_a_helper_leaves_with_a_source_that_moved_its_own_module(
+    write_photon: WritePhoton, loader: Loader
+) -> None:
+    """The source takes its module out of ``sys.modules`` and puts it back after importing its
+    helper (keeping no reference to it): the helper is still the source's, removed with it."""
+    write_photon("mover_helper.py", "VALUE = 1\n")
+    mover = write_photon(
+        "mover.py",
+        "import importlib, sys\nfrom luminal import IPhoton\n\n"
+        "importlib.import_module('mover_helper')\n"
+        "sys.modules[__name__] = sys.modules.pop(__name__)\n\n"
+        "class Photon(IPhoton, name='mover'):\n    pass\n",
+    )
+    await loader.load_photon(mover)
+    assert "mover_helper" in sys.modules
+
+    assert await loader.unload_photon(mover, force_stop=True) is True
+
+    assert "mover_helper" not in sys.modules

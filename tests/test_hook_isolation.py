@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import textwrap
 import time
+import warnings
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -410,3 +412,46 @@ async def test_a_host_task_factory_makes_the_implementations_tasks(
     finally:
         loop.set_task_factory(None)
     assert len(made) == 2
+
+
+EVENT_PROBE = """
+import asyncio
+import probe_events
+from luminal import IPhoton, hookimpl
+
+class {name}(IPhoton, name="{name}"):
+    @hookimpl
+    async def answer(self, question):
+        {body}
+"""
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 12), reason="before 3.12 it leaves the event loop, as under gather"
+)
+async def test_a_keyboard_interrupt_in_an_eager_start_leaves_no_implementation_behind(
+    host: Loader, write_photon: WritePhoton
+) -> None:
+    """Implementations start in pluggy's order, last registered first: ``waiting`` has
+    started when ``interrupting`` raises, ``unstarted`` has not."""
+    write_photon("probe_events.py", "EVENTS = []\n")
+    bodies = {
+        "unstarted": "probe_events.EVENTS.append('unstarted ran')",
+        "interrupting": "raise KeyboardInterrupt",
+        "waiting": "try:\n"
+        "            await asyncio.sleep(5)\n"
+        "        except asyncio.CancelledError:\n"
+        "            probe_events.EVENTS.append('waiting cancelled')\n"
+        "            raise",
+    }
+    for name, body in bodies.items():
+        await started(host, write_photon(f"{name}.py", EVENT_PROBE.format(name=name, body=body)))
+    events = sys.modules["probe_events"].EVENTS
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(KeyboardInterrupt):
+            await host.acall("answer", question="q")
+        gc.collect()
+    await wait_for(lambda: "waiting cancelled" in events)
+    assert "unstarted ran" not in events
+    assert not [warning for warning in caught if "never awaited" in str(warning.message)]

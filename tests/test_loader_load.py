@@ -559,3 +559,24 @@ async def test_concurrent_loads_of_one_file_import_it_once(
     results = await asyncio.gather(*(loader.load_photon(spelling) for spelling in spellings))
     assert all(result is results[0] for result in results)
     assert (photon_dir / "runs.txt").read_text() == "run\n"
+
+
+async def test_a_file_read_in_short_pieces_loads_whole(
+    loader: Loader, write_photon: WritePhoton, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read may return less than asked (network and FUSE file systems do): the source is read
+    to its end, never run from a prefix that happens to compile."""
+    path = write_photon(
+        "pieces.py",
+        "from luminal import IPhoton\n\n"
+        + "# padding\n" * 200
+        + "class Photon(IPhoton, name='pieces'):\n    pass\n",
+    )
+    real_read = os.read
+    monkeypatch.setattr(os, "read", lambda descriptor, size: real_read(descriptor, min(size, 10)))
+
+    handler = await loader.load_photon(path)
+
+    assert not isinstance(handler, list)
+    assert handler.name == "pieces"
+    assert handler.checksum == hashlib.sha512(path.read_bytes()).hexdigest()

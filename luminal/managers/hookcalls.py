@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import logging
 import math
 import sys
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import pluggy
@@ -296,8 +297,8 @@ class HookCalls:
         """Await the pending implementations together, each within ``timeout``; what each
         gave (``None`` for one that failed). Without isolation the first failure is raised."""
         if timeout is None and call.isolate:
-            return self._settled(call, pending, await _gathered(pending))
-        tasks = _started(map(_awaited, pending))
+            return self._settled(call, pending, await _gathered(pending, self._abandon))
+        tasks = _started(pending, self._abandon)
         try:
             when = asyncio.ALL_COMPLETED if call.isolate else asyncio.FIRST_EXCEPTION
             await asyncio.wait(tasks, timeout=timeout, return_when=when)
@@ -418,19 +419,42 @@ async def _awaited(pending: Pending) -> Any:
         pending.duration = time.perf_counter() - pending.start
 
 
-def _started(coroutines: Iterable[Coroutine[Any, Any, Any]]) -> list[asyncio.Task[Any]]:
-    """A task per coroutine, in order. Where Python can (3.12 and later, unless the host set a
-    task factory), each starts eagerly: an implementation that returns without waiting is done
-    at once, with no trip through the event loop, and runs as its own task all the same."""
-    loop = asyncio.get_running_loop()
+def _started(
+    pending: Sequence[Pending], abandon: Callable[[Sequence[asyncio.Task[Any]]], None]
+) -> list[asyncio.Task[Any]]:
+    """A task per pending implementation, in order. Where Python can (3.12 and later, unless the
+    host set a task factory), each starts eagerly: an implementation that returns without
+    waiting is done at once, with no trip through the event loop, and runs as its own task all
+    the same. A ``KeyboardInterrupt`` out of an eager start leaves nothing behind: the tasks
+    started are ``abandon``-ed and the implementations not started are closed."""
+    start = _task_starter(asyncio.get_running_loop())
+    tasks: list[asyncio.Task[Any]] = []
+    try:
+        for each in pending:
+            tasks.append(start(_awaited(each)))
+    except BaseException:
+        abandon(tasks)
+        for rest in pending[len(tasks) + 1 :]:
+            close = getattr(rest.awaitable, "close", None)
+            if close is not None:
+                close()
+        raise
+    return tasks
+
+
+def _task_starter(
+    loop: asyncio.AbstractEventLoop,
+) -> Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]]:
     if sys.version_info >= (3, 12) and loop.get_task_factory() is None:
-        return [asyncio.Task(each, loop=loop, eager_start=True) for each in coroutines]
-    return [loop.create_task(each) for each in coroutines]
+        return functools.partial(asyncio.Task, loop=loop, eager_start=True)
+    return loop.create_task
 
 
-async def _gathered(pending: Sequence[Pending]) -> list[Any]:
+async def _gathered(
+    pending: Sequence[Pending], abandon: Callable[[Sequence[asyncio.Task[Any]]], None]
+) -> list[Any]:
     """Await every pending implementation concurrently; a result or an exception each."""
-    tasks = _started(map(_awaited, pending))
+    tasks = _started(pending, abandon)
     waiting = [task for task in tasks if not task.done()]
     if waiting:
         await asyncio.gather(*waiting, return_exceptions=True)
