@@ -19,6 +19,7 @@ import pytest
 from watchdog.observers.inotify import InotifyObserver
 
 from luminal import Loader
+from luminal.ownership import IMPORT_THREAD_NAME
 from luminal.testing import EventRecorder, WritePhoton
 from tests.watch_support import greeter, greetings, wait_for
 
@@ -55,8 +56,13 @@ def watcher_threads(before: set[threading.Thread]) -> list[threading.Thread]:
     return [
         thread
         for thread in threading.enumerate()
-        if thread not in before and not thread.name.startswith("asyncio_")
+        if thread not in before and not thread.name.startswith(("asyncio_", IMPORT_THREAD_NAME))
     ]
+
+
+def import_threads() -> list[threading.Thread]:
+    """The daemon threads of imports: each ends a moment after handing its import over."""
+    return [thread for thread in threading.enumerate() if thread.name == IMPORT_THREAD_NAME]
 
 
 async def test_stop_joins_the_observer_threads_and_watching_can_start_again(
@@ -74,6 +80,7 @@ async def test_stop_joins_the_observer_threads_and_watching_can_start_again(
     await wait_for(lambda: greetings(watching) == ["again ada"])
     await watching.stop_watching_photons(halt_threads=True)
     assert watcher_threads(before) == []
+    await wait_for(lambda: import_threads() == [])
 
 
 async def test_stop_when_not_watching_does_nothing(watching: Loader) -> None:
