@@ -28,6 +28,7 @@ from types import CodeType, ModuleType
 from luminal.codecache import CodeCache
 from luminal.reading import CompiledCheck, SourceCheck, checksum_files, read_source
 from luminal.tree import display_path, is_ignored_name, is_installed_location, is_output_directory
+from luminal.turns import taking_turns
 
 __all__ = [
     "HelperFinder",
@@ -46,8 +47,6 @@ __all__ = [
 _delegating = threading.local()
 # The directories of the sources whose code runs on this thread (innermost last).
 _importing = threading.local()
-# Held while a source of a tree whose helper names clash with another tree's runs.
-_CLASHING = threading.RLock()
 # Guards parking: held for a moment, never while photon code runs.
 _PARKING = threading.RLock()
 # The names of every helper module (and helper package module) imported so far.
@@ -390,13 +389,11 @@ def own_helpers(root: Path) -> Iterator[None]:
     Helpers of other directories are parked (taken out of ``sys.modules``, kept here) and those
     of ``root`` that were parked come back, so ``import helpers`` in two trees (or two loaders)
     gives each tree its own ``helpers.py``, shared by the photons of that tree. Helper lookups
-    prefer ``root`` meanwhile. Sources of trees whose helper names clash run one at a time, since
-    ``sys.modules`` is shared by every thread; the others run as they come, so a photon whose
-    import hangs holds up no tree but those sharing its helper names.
+    prefer ``root`` meanwhile. Sources of two directories that hold a module of the same name
+    take turns (:func:`~luminal.turns.taking_turns`); the others run as they come, so a photon
+    whose import hangs holds up no tree but those sharing a module name with it.
     """
-    with _PARKING:
-        clashing = _clashing_names(root)
-    with _CLASHING if clashing else contextlib.nullcontext():
+    with taking_turns(root):
         with _PARKING:
             for name in _clashing_names(root):
                 current = sys.modules.get(name)

@@ -260,3 +260,38 @@ async def test_a_helper_leaves_with_a_source_that_moved_its_own_module(
     assert await loader.unload_photon(mover, force_stop=True) is True
 
     assert "mover_helper" not in sys.modules
+
+
+TREE_USER = """
+import sys
+import time
+from luminal import IPhoton
+
+# Wait a moment for the other tree's photon to be importing too, as a slow import would.
+deadline = time.monotonic() + 0.5
+while not any({other!r} in name for name in list(sys.modules)) and time.monotonic() < deadline:
+    time.sleep(0.01)
+
+import helpers
+
+class Photon(IPhoton, name={name!r}):
+    tree = helpers.TREE
+"""
+
+
+async def test_two_trees_loaded_at_once_each_get_their_own_helper(
+    tmp_path: Path, loader: Loader
+) -> None:
+    """Neither tree has imported its ``helpers`` before, so nothing is known to clash yet."""
+    for tree, other in (("east", "west"), ("west", "east")):
+        (tmp_path / tree).mkdir()
+        (tmp_path / tree / "helpers.py").write_text(f"TREE = {tree!r}\n")
+        (tmp_path / tree / f"{tree}_photon.py").write_text(
+            TREE_USER.format(other=f"_{other}_photon_", name=tree)
+        )
+
+    await asyncio.gather(*(loader.load_photons(tmp_path / tree) for tree in ("east", "west")))
+
+    for tree in ("east", "west"):
+        photon_class = loader.photons[tree].photon_class
+        assert getattr(photon_class, "tree", None) == tree
