@@ -137,7 +137,8 @@ def child_luminal(arguments: dict[str, Any]) -> dict[str, Any]:
 
 
 def child_raw(arguments: dict[str, Any]) -> dict[str, Any]:
-    import luminal  # noqa: F401  (the photon imports it; the Luminal side has it imported too)
+    # What the photon imports, as the Luminal side has it imported: untimed on both sides.
+    from luminal import IPhoton, hookimpl  # noqa: F401
 
     path = Path(arguments["path"])
     _rewrite(path, 0)

@@ -1,8 +1,9 @@
 """Luminal: load, start, hot-reload and unload Python plugins (photons) on pluggy."""
 
+import importlib
 import logging
+import typing
 
-from luminal.discovery import EntryPointPolicy, PhotonEntryPoint, find_photon_entry_points
 from luminal.errors import (
     DirectoryLoadError,
     DirectoryNotFoundError,
@@ -30,20 +31,52 @@ from luminal.errors import (
     ThreadManagerAlreadyRunningError,
 )
 from luminal.hookspecs import hookimpl, hookspec
-from luminal.managers.handler import Handler, HandlerState, PhotonOrigin
-from luminal.managers.hookstats import HookStats
-from luminal.managers.loader import Loader, LoaderState
-from luminal.ownership import PhotonThread
-from luminal.photon import IPhoton
-from luminal.trust import TrustPolicy
+
+if typing.TYPE_CHECKING:
+    from luminal.discovery import EntryPointPolicy, PhotonEntryPoint, find_photon_entry_points
+    from luminal.managers.handler import Handler, HandlerState, PhotonOrigin
+    from luminal.managers.hookstats import HookStats
+    from luminal.managers.loader import Loader, LoaderState
+    from luminal.ownership import PhotonThread
+    from luminal.photon import IPhoton
+    from luminal.trust import TrustPolicy
+
+_LAZY_NAMES = {
+    "EntryPointPolicy": "luminal.discovery",
+    "Handler": "luminal.managers.handler",
+    "HandlerState": "luminal.managers.handler",
+    "HookStats": "luminal.managers.hookstats",
+    "IPhoton": "luminal.photon",
+    "Loader": "luminal.managers.loader",
+    "LoaderState": "luminal.managers.loader",
+    "PhotonEntryPoint": "luminal.discovery",
+    "PhotonOrigin": "luminal.managers.handler",
+    "PhotonThread": "luminal.ownership",
+    "TrustPolicy": "luminal.trust",
+    "find_photon_entry_points": "luminal.discovery",
+}
 
 
-def __getattr__(name: str) -> str:
-    """``__version__``, read from the installed metadata when first asked for (PEP 562):
-    ``importlib.metadata`` costs ``import luminal`` a third of its time."""
-    if name != "__version__":
+def __getattr__(name: str) -> typing.Any:
+    """The public names a call needs, imported when first asked for (PEP 562): a photon
+    file that imports ``hookimpl`` does not pay for the loader, nor a host that only loads
+    files for entry-point discovery. ``__version__`` is read from the installed metadata."""
+    if name == "__version__":
+        return _version()
+    module_name = _LAZY_NAMES.get(name)
+    if module_name is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib.metadata
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+def _version() -> str:
+    import importlib.metadata  # a third of ``import luminal``'s time if imported up front
 
     try:
         version = importlib.metadata.version("luminal-photons")

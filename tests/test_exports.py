@@ -1,7 +1,10 @@
-"""The package facade: ``luminal.__all__`` lists exactly the public names, sorted."""
+"""The package facade: ``luminal.__all__`` lists exactly the public names, sorted, and
+``import luminal`` imports what a call needs only when it needs it."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import types
 
 import luminal
@@ -14,10 +17,40 @@ def test_all_is_sorted() -> None:
 def test_all_equals_the_public_names_of_the_namespace() -> None:
     public = {
         name
-        for name, value in vars(luminal).items()
-        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+        for name in dir(luminal)
+        if not name.startswith("_") and not isinstance(getattr(luminal, name), types.ModuleType)
     }
     assert set(luminal.__all__) - {"__version__"} == public
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    assert not hasattr(luminal, "Lodaer")
+
+
+def _modules_after(code: str) -> set[str]:
+    script = f"import sys\n{code}\nprint('\\n'.join(sorted(sys.modules)))"
+    completed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    return set(completed.stdout.split())
+
+
+def test_importing_luminal_leaves_the_loader_until_it_is_asked_for() -> None:
+    imported = _modules_after("import luminal")
+    assert {"luminal", "luminal.errors", "luminal.hookspecs"} <= imported
+    assert "luminal.managers.loader" not in imported
+    assert "luminal.photon" not in imported
+
+
+def test_a_public_name_brings_its_module_when_asked_for() -> None:
+    imported = _modules_after("from luminal import Loader, IPhoton")
+    assert {"luminal.managers.loader", "luminal.photon"} <= imported
+
+
+def test_star_import_gives_every_public_name() -> None:
+    namespace: dict[str, object] = {}
+    exec("from luminal import *", namespace)
+    assert set(luminal.__all__) <= set(namespace)
 
 
 def test_every_name_in_all_exists() -> None:

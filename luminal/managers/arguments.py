@@ -16,7 +16,6 @@ from luminal.managers.handler import Handler
 from luminal.managers.hookimpls import PhotonPluginManager
 from luminal.managers.registry import check_reference
 from luminal.managers.reporting import Settings
-from luminal.managers.watching import check_disjoint, watched_directory
 from luminal.sources import canonical_path
 from luminal.trust import TrustPolicy
 
@@ -168,6 +167,8 @@ def watched_directories(
         )
     if isinstance(debounce, bool) or not isinstance(debounce, (int, float)):
         raise TypeError(f"debounce must be a number of seconds, not {type(debounce).__name__}")
+    from luminal.managers.watching import check_disjoint, watched_directory
+
     directories = [] if photons_directory is None else [watched_directory(photons_directory)]
     directories += [watched_directory(directory) for directory in more_directories]
     check_disjoint(directories)

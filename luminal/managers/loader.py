@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from types import ModuleType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -35,19 +35,19 @@ from luminal.managers.arguments import (
 )
 from luminal.managers.handler import Handler
 from luminal.managers.hookcalls import HookCalls, check_quarantine_after
-from luminal.managers.installed import InstalledPhotons, check_entry_point_arguments
-from luminal.managers.installed_watch import installed_watch_for
 from luminal.managers.lifecycle import LoaderState
 from luminal.managers.operations import Operations, given_directory
 from luminal.managers.reentry import refuse_inside_operation
 from luminal.managers.registry import PhotonRef
 from luminal.managers.reload import restart_previous
-from luminal.managers.watching import PhotonWatch
 from luminal.photon import IPhoton
 from luminal.sources import canonical_path, source_path
 from luminal.tree import find_modules, scan_module
 from luminal.trust import TrustPolicy
 from luminal.watcher import DEFAULT_DEBOUNCE, ObserverFactory
+
+if TYPE_CHECKING:
+    from luminal.managers.watching import PhotonWatch
 
 __all__ = ["Loader", "LoaderState"]
 
@@ -332,6 +332,8 @@ class Loader:
         :raises EntryPointGroupLoadError: if some entry points failed and ``suppress_errors`` is
             off; the photons that loaded stay loaded and are listed in ``handlers``.
         """
+        from luminal.managers.installed import InstalledPhotons, check_entry_point_arguments
+
         wanted = check_entry_point_arguments(group, names, policy, photon_base)
         self._check_open()
         return await InstalledPhotons(self._operations).load(group, wanted, policy, photon_base)
@@ -443,15 +445,14 @@ class Loader:
     ) -> None:
         """Load and start the photons of a directory tree, then keep the loader in step with it.
 
-        The tree is loaded as ``load_photons(directory, recursive=True)`` loads it and every
-        photon started. Then a new source is loaded and started, a changed one (or one whose
-        helper changed) reloaded atomically, a deleted one unloaded, a moved one loaded from its
-        new place; a ``touch`` changes nothing, a failure is reported and the previous version
-        keeps running. A file re-created within ``RECREATE_GRACE`` (0.25 s) is reloaded with its
-        state; a deleted tree is followed again when it reappears; a change of the trust lock
-        file retries what it refused. ``more_directories`` are followed by this loader too.
-        Watchdog's thread hands each change to this loop (``call_soon_threadsafe``), where it is
-        debounced for ``debounce`` seconds; the seed's polling ``_observe_photons`` is gone.
+        The tree is loaded as ``load_photons(directory, recursive=True)`` loads it and every photon
+        started. Then a new source is loaded and started, a changed one (or one whose helper
+        changed) reloaded atomically, a deleted one unloaded, a moved one loaded from its new place;
+        a ``touch`` changes nothing, a failure is reported and the previous version keeps running. A
+        file re-created within ``RECREATE_GRACE`` (0.25 s) is reloaded with its state; a deleted
+        tree is followed again when it reappears; a change of the trust lock file retries what it
+        refused. ``more_directories`` are followed by this loader too. Each change is handed to this
+        loop and debounced for ``debounce`` seconds.
 
         ``entry_points=True`` follows installed photons too (``photons_directory`` may then be
         ``None``): pip installs, upgrades, uninstalls and editable saves apply live.
@@ -464,16 +465,17 @@ class Loader:
         :raises ValueError: if two directories are the same or nested, or ``debounce`` < 0.
         :raises ThreadManagerAlreadyRunningError: if this loader is already watching.
         """
+        from luminal.managers import installed_watch, watching  # needed from here on only
+
         directories = watched_directories(photons_directory, more_directories, debounce)
         self._check_open()
         if self._watch is not None:
-            raise ThreadManagerAlreadyRunningError(
-                "this loader is already watching photons; call stop_watching_photons first"
-            )
-        installed = installed_watch_for(self._operations, bool(directories), entry_points,
-            entry_point_group, entry_point_policy, debounce, observer_factory)  # fmt: skip
-        self._watch = PhotonWatch(self._operations, directories, debounce, observer_factory)
-        self._watch.installed = installed
+            raise ThreadManagerAlreadyRunningError("watching already; stop_watching_photons first")
+        watch = watching.PhotonWatch(self._operations, directories, debounce, observer_factory)
+        watch.installed = installed_watch.installed_watch_for(self._operations,
+            bool(directories), entry_points, entry_point_group, entry_point_policy, debounce,
+            observer_factory)  # fmt: skip
+        self._watch = watch
         try:
             await self._watch.start()
         except BaseException:
