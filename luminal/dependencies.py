@@ -8,7 +8,7 @@ pure: it looks at the photons it is given and changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -132,54 +132,61 @@ def _satisfies(version: str, requirement: Requirement) -> bool:
 
 def find_cycle(start: str, photons: Mapping[str, Photon]) -> tuple[str, ...] | None:
     """A cycle of requirements among ``photons`` that ``start`` leads into, as the names along
-    it with the first repeated at the end (``("a", "b", "a")``); ``None`` if there is none."""
+    it with the first repeated at the end (``("a", "b", "a")``); ``None`` if there is none.
+
+    The walk keeps its own stack, so a chain of any length is followed."""
     path: list[str] = []
     on_path: set[str] = set()
     finished: set[str] = set()
-
-    def visit(name: str) -> tuple[str, ...] | None:
+    pending: list[Iterator[Requirement]] = []
+    name: str | None = start
+    while True:
         if name in on_path:
             return (*path[path.index(name) :], name)
-        photon = photons.get(name)
-        if name in finished or photon is None:
+        photon = None if name is None or name in finished else photons.get(name)
+        if name is not None and photon is not None:
+            path.append(name)
+            on_path.add(name)
+            pending.append(iter(photon.requires))
+        if not pending:
             return None
-        path.append(name)
-        on_path.add(name)
-        for requirement in photon.requires:
-            cycle = visit(requirement.name)
-            if cycle is not None:
-                return cycle
-        path.pop()
-        on_path.discard(name)
-        finished.add(name)
-        return None
-
-    return visit(start)
+        requirement = next(pending[-1], None)
+        name = None if requirement is None else requirement.name
+        if requirement is None:
+            pending.pop()
+            done = path.pop()
+            on_path.discard(done)
+            finished.add(done)
 
 
 def dependency_order(photons: Iterable[PhotonT]) -> list[PhotonT]:
     """``photons`` in the order given, except that a photon's providers among them are moved
     up to just before it (transitively, in the order given). The members of a cycle are all
-    there, in the order the walk reaches them; they cannot start anyway."""
+    there, in the order the walk reaches them; they cannot start anyway. The walk keeps its own
+    stack, so a chain of any length is ordered."""
     items = list(photons)
     index_of = {photon.name: index for index, photon in enumerate(items)}
+
+    def providers_of(index: int) -> Iterator[int]:
+        found = {index_of.get(requirement.name) for requirement in items[index].requires}
+        return iter(sorted(provider for provider in found if provider is not None))
+
     order: list[PhotonT] = []
-    placed: set[int] = set()
-    visiting: set[int] = set()
-
-    def place(index: int) -> None:
-        if index in placed or index in visiting:
-            return
-        visiting.add(index)
-        providers = {index_of.get(requirement.name) for requirement in items[index].requires}
-        for provider in sorted(provider for provider in providers if provider is not None):
-            place(provider)
-        visiting.discard(index)
-        placed.add(index)
-        order.append(items[index])
-
-    for index in range(len(items)):
-        place(index)
+    seen: set[int] = set()
+    for root in range(len(items)):
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, providers_of(root))]
+        while stack:
+            index, providers = stack[-1]
+            provider = next(providers, None)
+            if provider is None:
+                stack.pop()
+                order.append(items[index])
+            elif provider not in seen:
+                seen.add(provider)
+                stack.append((provider, providers_of(provider)))
     return order
 
 

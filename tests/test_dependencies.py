@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,21 @@ def test_find_cycle_names_the_cycle_a_photon_leads_into() -> None:
     assert find_cycle("a", photons) == ("b", "c", "b")
     assert find_cycle("c", photons) == ("c", "b", "c")
     assert find_cycle("a", {"a": fake("a", "b"), "b": fake("b")}) is None
+
+
+def test_a_chain_deeper_than_the_recursion_limit_is_ordered_and_checked() -> None:
+    depth = sys.getrecursionlimit() * 3
+    chain = [fake(f"p{index}", f"p{index - 1}") for index in range(1, depth)] + [fake("p0")]
+    ordered = dependency_order(chain)
+    assert names(ordered) == [f"p{index}" for index in range(depth)]
+    by_name = {each.name: each for each in chain}
+    assert find_cycle(f"p{depth - 1}", by_name) is None
+    by_name["p0"] = fake("p0", f"p{depth - 1}")
+    cycle = find_cycle(f"p{depth - 1}", by_name)
+    assert cycle is not None
+    assert len(cycle) == depth + 1
+    assert cycle[0] == cycle[-1] == f"p{depth - 1}"
+    assert names(dependents_of({"p0"}, chain))[:2] == ["p1", "p2"]
 
 
 def test_dependents_of_are_transitive_and_in_dependency_order() -> None:
