@@ -81,9 +81,11 @@ _NOT_ALPHANUMERIC = re.compile(r"\W")
 def module_name_for(path: Path, namespace: str) -> str:
     """A private, stable module name for the source at ``path`` within one loader: its file
     name without ``.py`` (a package's directory name as it is), made an identifier."""
-    stem = path.name[:-3] if path.name.endswith(".py") else path.name
-    safe_stem = _NOT_ALPHANUMERIC.sub("_", display_path(Path(stem)))
-    path_digest = hashlib.sha1(os.fsencode(path), usedforsecurity=False).hexdigest()[:10]
+    text = os.fspath(path)
+    name = os.path.basename(text)
+    stem = name[:-3] if name.endswith(".py") else name
+    safe_stem = _NOT_ALPHANUMERIC.sub("_", display_path(stem))
+    path_digest = hashlib.sha1(os.fsencode(text), usedforsecurity=False).hexdigest()[:10]
     return f"{namespace}_{safe_stem}_{path_digest}"
 
 
