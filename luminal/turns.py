@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from luminal.tree import is_installed_location
 __all__ = ["taking_turns"]
 
 # The directories whose sources run now (a count per source), and the turns they take.
-_RUNNING: Counter[Path] = Counter()
+_RUNNING: dict[Path, int] = {}
 _TURNS = threading.Condition()
 # Top-level module names of directories, with the modification time they were listed at.
 _NAMES: dict[Path, tuple[int, frozenset[str]]] = {}
@@ -33,15 +32,16 @@ def taking_turns(root: Path) -> Iterator[None]:
     same top-level name runs: until then, either could import the other's helper from
     ``sys.modules``, even the first time a name is imported anywhere."""
     with _TURNS:
-        _TURNS.wait_for(lambda: not _shares_a_name(root, [r for r in _RUNNING if r != root]))
-        _RUNNING[root] += 1
+        if _RUNNING.keys() - {root}:  # else nothing to wait for (the common case)
+            _TURNS.wait_for(lambda: not _shares_a_name(root, [r for r in _RUNNING if r != root]))
+        _RUNNING[root] = _RUNNING.get(root, 0) + 1
     try:
         yield
     finally:
         with _TURNS:
-            _RUNNING[root] -= 1
-            if _RUNNING[root] <= 0:
-                del _RUNNING[root]
+            running = _RUNNING.pop(root) - 1
+            if running > 0:
+                _RUNNING[root] = running
             _TURNS.notify_all()
 
 
