@@ -162,6 +162,8 @@ def dependency_order(photons: Iterable[PhotonT]) -> list[PhotonT]:
     up to just before it (transitively, in the order given). The members of a cycle are all
     there, in the order the walk reaches them; they cannot start anyway."""
     items = list(photons)
+    if not any(photon.requires for photon in items):
+        return items  # nothing to move (most hosts): no walk, no index
     index_of = {photon.name: index for index, photon in enumerate(items)}
     order: list[PhotonT] = []
     placed: set[int] = set()
