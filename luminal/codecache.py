@@ -40,6 +40,12 @@ _PRUNE_EVERY = 512
 """Entries written between two checks of the directory's size (and at the first one)."""
 
 _SUFFIX = ".code"
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
 _DIGEST_SIZE = hashlib.sha512().digest_size
 
 
@@ -69,6 +75,7 @@ class CodeCache:
         self._writes = 0
         self._compiled_names: set[str] = set()
         self._lock = threading.Lock()
+        self._directory_name = os.fspath(directory)
 
     def key(self, source: bytes, filename: str) -> str:
         digest = hashlib.sha512(importlib.util.MAGIC_NUMBER)
@@ -91,7 +98,7 @@ class CodeCache:
         with self._lock:
             first_version = filename not in self._compiled_names
             self._compiled_names.add(filename)
-        entry = self.directory / (self.key(source, filename) + _SUFFIX)
+        entry = os.path.join(self._directory_name, self.key(source, filename) + _SUFFIX)
         code = self._read(entry)
         if code is None:
             code = compile_source()
@@ -127,10 +134,12 @@ class CodeCache:
         )
         return False
 
-    def _read(self, entry: Path) -> CodeType | None:
+    def _read(self, entry: str) -> CodeType | None:
         try:
-            data = entry.read_bytes()
+            data = _read_entry(entry)
         except OSError:
+            return None
+        if data is None:
             return None
         payload = data[_DIGEST_SIZE:]
         if hashlib.sha512(payload).digest() != data[:_DIGEST_SIZE]:
@@ -141,7 +150,7 @@ class CodeCache:
             return None
         return code if isinstance(code, CodeType) else None
 
-    def _write(self, entry: Path, code: CodeType) -> None:
+    def _write(self, entry: str, code: CodeType) -> None:
         import tempfile  # only once an entry is written: it costs an import
 
         payload = marshal.dumps(code)
@@ -183,3 +192,22 @@ class CodeCache:
             with contextlib.suppress(OSError):
                 os.unlink(path)
             total -= size
+
+
+def _read_entry(entry: str) -> bytes | None:
+    """The bytes of a cache entry, read to its end; ``None`` if it is not a regular file.
+
+    One descriptor, no buffered reader (``Path.read_bytes`` costs several times the read);
+    opened without blocking, so a FIFO planted under the entry's name is never waited on.
+    """
+    descriptor = os.open(entry, _OPEN_FLAGS)
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            return None
+        chunks = [os.read(descriptor, status.st_size + 1)]
+        while chunks[-1]:
+            chunks.append(os.read(descriptor, max(status.st_size + 1, 1 << 16)))
+    finally:
+        os.close(descriptor)
+    return b"".join(chunks)

@@ -165,6 +165,8 @@ def dependency_order(photons: Iterable[PhotonT]) -> list[PhotonT]:
     there, in the order the walk reaches them; they cannot start anyway. The walk keeps its own
     stack, so a chain of any length is ordered."""
     items = list(photons)
+    if not any(photon.requires for photon in items):
+        return items  # nothing to move (most hosts): no walk, no index
     index_of = {photon.name: index for index, photon in enumerate(items)}
 
     def providers_of(index: int) -> Iterator[int]:

@@ -81,9 +81,11 @@ _NOT_ALPHANUMERIC = re.compile(r"\W")
 def module_name_for(path: Path, namespace: str) -> str:
     """A private, stable module name for the source at ``path`` within one loader: its file
     name without ``.py`` (a package's directory name as it is), made an identifier."""
-    stem = path.name[:-3] if path.name.endswith(".py") else path.name
-    safe_stem = _NOT_ALPHANUMERIC.sub("_", display_path(Path(stem)))
-    path_digest = hashlib.sha1(os.fsencode(path), usedforsecurity=False).hexdigest()[:10]
+    text = os.fspath(path)
+    name = os.path.basename(text)
+    stem = name[:-3] if name.endswith(".py") else name
+    safe_stem = _NOT_ALPHANUMERIC.sub("_", display_path(stem))
+    path_digest = hashlib.sha1(os.fsencode(text), usedforsecurity=False).hexdigest()[:10]
     return f"{namespace}_{safe_stem}_{path_digest}"
 
 
@@ -100,6 +102,8 @@ class ImportedSource:
     helpers: dict[str, ModuleType] = field(default_factory=dict)
     threads: list[threading.Thread] = field(default_factory=list)
     """Plain threads that appeared while the source's module ran (it started them)."""
+    root: Path | None = None
+    """The directory holding the source, as the import used it (one object per directory)."""
 
 
 def import_source(
@@ -111,15 +115,15 @@ def import_source(
     submodules: Sequence[str] = (),
     photon_directory: Path | None = None,
     files: dict[Path, bytes] | None = None,
+    root: Path | None = None,
 ) -> ImportedSource:
     """Import the source at ``path`` as module ``name`` and return it with all it brought in.
 
-    For a package, ``recursive`` also imports every sub-module, so photons defined below
-    ``__init__`` are found; ``submodules`` (dotted, relative to the package) imports just those,
-    as entry points name them. Runs in a worker thread. On failure every module it added to
-    ``sys.modules`` is removed again and the exception propagates. ``check`` judges the bytes
-    read (against ``photon_directory``), before any of them is executed, and may refuse them.
-    ``files`` are the source's bytes if they were just read (they are not read again).
+    For a package, ``recursive`` also imports every sub-module and ``submodules`` (dotted,
+    relative to the package, as entry points name them) just those. Runs in a worker thread; on
+    failure every module it added leaves ``sys.modules`` and the exception propagates.
+    ``check`` judges the bytes read (against ``photon_directory``) before any of them runs.
+    ``files`` (the bytes just read: not read again) and ``root`` (``path.parent``) if known.
     """
     mode = _existing_mode(path)
     if mode is None:
@@ -140,7 +144,7 @@ def import_source(
     if spec is None or spec.loader is None:
         raise ModuleNotFoundError(f"no module spec for {path}", path=str(path))
     try:
-        with own_helpers(path.parent):
+        with own_helpers(path.parent if root is None else root):
             return _execute(
                 spec, path, is_package, files, checksum, package_finder, recursive, submodules
             )
@@ -270,18 +274,19 @@ def import_sources(
 ) -> list[ImportedSource | Exception]:
     """Import several sources in turn, as :func:`import_source`, in one worker-thread call.
 
-    One hand-off to a worker thread per directory instead of one per file. A source that fails
-    leaves its exception in its place and the others are imported all the same. While the
-    sources are imported, their directories are open to helper imports. A ``KeyboardInterrupt``
-    or ``SystemExit`` propagates after the sources imported so far are removed from
-    ``sys.modules`` again. ``check`` is applied to each source as in :func:`import_source`.
+    One hand-off to a worker thread per directory instead of one per file; a source that fails
+    leaves its exception in its place and the others are imported all the same. The sources'
+    directories are open to helper imports meanwhile. A ``KeyboardInterrupt`` or ``SystemExit``
+    propagates once the sources imported so far are out of ``sys.modules`` again.
     """
     results: list[ImportedSource | Exception] = []
-    roots = list(dict.fromkeys(request.path.parent for request in requests))
-    for root in roots:
+    parents = _parents([request.path for request in requests])
+    for root in set(parents):
         helper_finder.add_root(root)
     try:
-        for path, name, submodules, photon_directory, files in requests:
+        for (path, name, submodules, photon_directory, files), root in zip(
+            requests, parents, strict=True
+        ):
             threads_before = set(threading.enumerate())
             try:
                 imported = import_source(
@@ -293,8 +298,10 @@ def import_sources(
                     submodules,
                     photon_directory,
                     files,
+                    root,
                 )
                 imported.threads = threads_started_since(threads_before)
+                imported.root = root
                 results.append(imported)
             except Exception as error:
                 results.append(error)
@@ -305,9 +312,23 @@ def import_sources(
                 package_finder.discard(result.module.__name__)
         raise
     finally:
-        for root in roots:
+        for root in set(parents):
             helper_finder.remove_root(root)
     return results
+
+
+def _parents(paths: Sequence[Path]) -> list[Path]:
+    """Each path's ``parent``, one object per directory: it keys the finders' and turns'
+    tables, and a ``Path`` computes its hash once (and is found by identity after that)."""
+    by_name: dict[str, Path] = {}
+    parents = []
+    for path in paths:
+        directory = os.path.dirname(os.fspath(path))
+        parent = by_name.get(directory)
+        if parent is None:
+            parent = by_name[directory] = path.parent
+        parents.append(parent)
+    return parents
 
 
 def _import_submodules(package_name: str, path: Path, files: dict[Path, bytes]) -> None:

@@ -85,23 +85,28 @@ def is_project_directory(path: Path) -> bool:
     return (path / "pyproject.toml").is_file() or (path / "setup.py").is_file()
 
 
-def display_path(path: Path) -> str:
+def display_path(path: str | os.PathLike[str]) -> str:
     """``path`` as text that can always be printed (undecodable bytes as ``\\xNN``)."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    text = os.fspath(path)
+    if text.isascii():  # nothing to escape (the common case, without encoding it)
+        return text
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
 
 
-def not_a_source_reason(path: Path, mode: int | None = None) -> str | None:
+def not_a_source_reason(path: str | os.PathLike[str], mode: int | None = None) -> str | None:
     """Why ``path``, named like a source, cannot be read as one; ``None`` if it can.
 
     ``mode`` is its ``st_mode`` (symlinks followed) when the caller has it.
     """
-    try:
-        os.fsencode(path).decode("utf-8")
-    except UnicodeDecodeError:
-        return "its name is not valid UTF-8"
+    text = os.fspath(path)
+    if not text.isascii():  # an ASCII name is valid UTF-8 without encoding it
+        try:
+            os.fsencode(text).decode("utf-8")
+        except UnicodeDecodeError:
+            return "its name is not valid UTF-8"
     if mode is None:
         try:
-            mode = os.stat(path).st_mode
+            mode = os.stat(text).st_mode
         except OSError as error:
             return f"it cannot be read ({error.strerror})"
     if stat.S_ISDIR(mode) or stat.S_ISREG(mode):

@@ -12,37 +12,59 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from luminal.tree import is_installed_location
 
 __all__ = ["taking_turns"]
 
-# The directories whose sources run now (a count per source), and the turns they take.
-_RUNNING: Counter[Path] = Counter()
-_TURNS = threading.Condition()
+# The directories whose sources run now (a count per source), the turns they take, and how
+# many threads wait for one (none, mostly: then nobody is woken).
+_RUNNING: dict[Path, int] = {}
+_MUTEX = threading.Lock()
+_TURNS = threading.Condition(_MUTEX)
+_WAITING = [0]
 # Top-level module names of directories, with the modification time they were listed at.
 _NAMES: dict[Path, tuple[int, frozenset[str]]] = {}
 
 
-@contextlib.contextmanager
-def taking_turns(root: Path) -> Iterator[None]:
+def taking_turns(root: Path) -> contextlib.AbstractContextManager[None]:
     """Run a source of ``root`` once no source of another directory that holds a module of the
     same top-level name runs: until then, either could import the other's helper from
     ``sys.modules``, even the first time a name is imported anywhere."""
-    with _TURNS:
-        _TURNS.wait_for(lambda: not _shares_a_name(root, [r for r in _RUNNING if r != root]))
-        _RUNNING[root] += 1
-    try:
-        yield
-    finally:
-        with _TURNS:
-            _RUNNING[root] -= 1
-            if _RUNNING[root] <= 0:
-                del _RUNNING[root]
-            _TURNS.notify_all()
+    return _Turn(root)
+
+
+class _Turn:
+    """One source's turn (a class rather than a generator: one is taken per source imported,
+    and the lock is the condition's own, taken without a wrapper)."""
+
+    __slots__ = ("root",)
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __enter__(self) -> None:
+        root = self.root
+        with _MUTEX:
+            if _RUNNING.keys() - {root}:  # else nothing to wait for (the common case)
+                _WAITING[0] += 1
+                try:
+                    _TURNS.wait_for(
+                        lambda: not _shares_a_name(root, [r for r in _RUNNING if r != root])
+                    )
+                finally:
+                    _WAITING[0] -= 1
+            _RUNNING[root] = _RUNNING.get(root, 0) + 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        with _MUTEX:
+            running = _RUNNING.pop(self.root) - 1
+            if running > 0:
+                _RUNNING[self.root] = running
+            if _WAITING[0]:
+                _TURNS.notify_all()
 
 
 def _shares_a_name(root: Path, others: Sequence[Path]) -> bool:

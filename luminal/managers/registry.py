@@ -11,7 +11,7 @@ import contextlib
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from types import MappingProxyType, ModuleType
 
@@ -43,10 +43,13 @@ class PhotonSource:
     entry_points: EntryPointSelection | None = None
     threads: tuple[threading.Thread, ...] = ()
     """Plain threads its module started while it was imported."""
+    parent: InitVar[Path | None] = None
+    root: Path = field(init=False)
+    """The directory holding the source: ``parent`` if given (the object its import used),
+    else ``path.parent``."""
 
-    @property
-    def root(self) -> Path:
-        return self.path.parent
+    def __post_init__(self, parent: Path | None) -> None:
+        self.root = self.path.parent if parent is None else parent
 
 
 class Registry:
@@ -196,7 +199,9 @@ class Registry:
     @contextlib.asynccontextmanager
     async def locked(self, paths: Iterable[Path]) -> AsyncIterator[None]:
         """Serialise operations per source; several are locked in path order (no deadlock)."""
-        locked_paths = sorted(set(paths))
+        # Deduplicated in their given order, so paths that come sorted (a directory's) are
+        # sorted in one pass instead of from the scrambled order of a set.
+        locked_paths = sorted(dict.fromkeys(paths))
         for path in locked_paths:
             self._lock_users[path] = self._lock_users.get(path, 0) + 1
         locks = [self.lock_of(path) for path in locked_paths]

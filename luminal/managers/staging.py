@@ -84,6 +84,7 @@ class Staging:
             package_files=imported.files if imported.is_package else {},
             entry_points=entry_points,
             threads=tuple(imported.threads),
+            parent=imported.root,
         )
 
     def _validated(
