@@ -1,11 +1,12 @@
 """Luminal's default plugin manager finds exactly the hook implementations pluggy's finds, while
-skipping the members every instance inherits from ``object``."""
+reading a photon's plain members (functions, values, ``object``'s) from its class itself."""
 
 from __future__ import annotations
 
+import abc
 import sys
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import pluggy
 import pytest
@@ -85,7 +86,7 @@ def test_finds_what_pluggy_finds(plugin: Any) -> None:
     assert _registered(PhotonPluginManager, plugin) != []
 
 
-def test_object_members_are_not_looked_up_by_pluggy(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plain_members_are_not_looked_up_by_pluggy(monkeypatch: pytest.MonkeyPatch) -> None:
     looked_up: list[str] = []
     original = pluggy.PluginManager.parse_hookimpl_opts
 
@@ -95,8 +96,93 @@ def test_object_members_are_not_looked_up_by_pluggy(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(pluggy.PluginManager, "parse_hookimpl_opts", counting)
     PhotonPluginManager("luminal").register(Answering(), name="answering")
-    assert {"answer", "__repr__", "spawn_thread"} <= set(looked_up)  # defined below object
-    assert not {"__str__", "__setattr__", "__reduce_ex__"} & set(looked_up)
+    assert "_luminal_ownership" in looked_up  # a property: pluggy decides
+    assert not {"answer", "spawn_thread", "photon_name", "__str__", "__reduce_ex__"} & set(
+        looked_up
+    )
+
+
+def _unmarked(question: str) -> str:
+    return question
+
+
+def _marked(question: str) -> str:
+    return question
+
+
+_marked.luminal_impl = {"tryfirst": True}  # type: ignore[attr-defined]
+
+
+class Tricky(IPhoton, name="tricky"):
+    """Members pluggy must be asked about, beside plain ones."""
+
+    plain_function = _unmarked
+    marked_function = _marked
+    number = 3
+    data: ClassVar[dict[str, int]] = {"answer": 1}
+
+    @hookimpl
+    def answer(self, question: str) -> str:
+        return question
+
+    @property
+    def hook_property(self) -> Any:
+        return _marked
+
+    @hookimpl
+    @classmethod
+    def class_hook(cls, question: str) -> str:
+        return question
+
+    @hookimpl
+    @staticmethod
+    def static_hook(question: str) -> str:
+        return question
+
+    def not_a_hook(self) -> None:
+        return None
+
+
+Tricky.not_a_hook.luminal_impl = "not options"  # type: ignore[attr-defined]
+
+
+class Slotted:
+    __slots__ = ("answer", "unset")
+
+    def __init__(self) -> None:
+        self.answer = _marked
+
+
+class Abstract(IPhoton, abc.ABC, name="abstract"):
+    @hookimpl
+    def answer(self, question: str) -> str:
+        return question
+
+
+class CustomLookup(Answering, name="custom"):
+    def __getattribute__(self, name: str) -> Any:
+        return object.__getattribute__(self, name)
+
+
+def _overridden() -> Any:
+    photon = Tricky()
+    photon.__dict__["answer"] = _unmarked
+    photon.__dict__["extra"] = _marked
+    return photon
+
+
+@pytest.mark.parametrize(
+    "plugin",
+    [Tricky(), _overridden(), Slotted(), Abstract(), CustomLookup(), Tricky, _module()],
+    ids=["members", "instance-dict", "slots", "abc", "getattribute", "class", "module"],
+)
+def test_every_member_has_the_options_pluggy_gives(plugin: Any) -> None:
+    photon_manager = PhotonPluginManager("luminal")
+    pluggy_manager = pluggy.PluginManager("luminal")
+    for name in dir(plugin):
+        assert photon_manager.parse_hookimpl_opts(
+            plugin, name
+        ) is pluggy_manager.parse_hookimpl_opts(plugin, name), name
 
 
 async def test_a_loader_makes_its_plugin_manager_a_photon_plugin_manager() -> None:

@@ -3,46 +3,74 @@ it is registered."""
 
 from __future__ import annotations
 
-from types import ModuleType
-from typing import Any
+import abc
+from types import FunctionType, ModuleType
+from typing import Any, cast
 
 import pluggy
 
 __all__ = ["PhotonPluginManager", "check_hookimpls"]
 
-_OBJECT_NAMES = frozenset(vars(object))
+_DEFER: Any = object()
+"""A member whose hook options only pluggy's own lookup can tell."""
+
+# Class attributes that are no descriptor: pluggy binds nothing of them, so they are no hook.
+_PLAIN_VALUES = (str, bytes, int, float, bool, type(None), tuple, list, dict, set, frozenset)
+# Metaclasses that change nothing in how an instance's attributes are found.
+_PLAIN_METACLASSES = (type, abc.ABCMeta)
 
 
 class PhotonPluginManager(pluggy.PluginManager):
-    """A :class:`pluggy.PluginManager` that skips, when it looks for hook implementations, the
-    attributes an instance inherits unchanged from :class:`object`.
+    """A :class:`pluggy.PluginManager` that reads a photon's hook markers from its class.
 
-    They are most of the names ``dir()`` gives for a photon, they can carry no hook marker
-    (attributes cannot be set on :class:`object`'s members), and pluggy's static lookup of each
-    is the larger part of ``register``. Anything else is looked up by pluggy, as before.
+    For an instance whose class has a plain metaclass and no ``__getattribute__`` of its own, a
+    member that the instance dictionary lacks and that the class (or a base, :class:`object`
+    included) holds as a plain function or a plain value is what pluggy's lookup finds: its
+    options are the function's marker, and a value or a member of :class:`object` (which cannot
+    carry a marker) is no hook. Every other member (properties, class and static methods, what
+    the instance dictionary holds) and every other plugin (a class, a module) is looked up by
+    pluggy, as before: that lookup (``inspect.getattr_static`` of each name ``dir()`` gives) was
+    most of what registering a photon cost.
     """
 
+    def __init__(self, project_name: str) -> None:
+        super().__init__(project_name)
+        self._marker = project_name + "_impl"
+
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
-        if name in _OBJECT_NAMES and _inherited_from_object(plugin, name):
-            return None
-        return super().parse_hookimpl_opts(plugin, name)
+        member = _class_member(plugin, name)
+        if member is _DEFER:
+            return super().parse_hookimpl_opts(plugin, name)
+        if isinstance(member, FunctionType):
+            opts = getattr(member, self._marker, None)
+            return cast("pluggy.HookimplOpts", opts) if isinstance(opts, dict) else None
+        return None
 
 
-def _inherited_from_object(plugin: object, name: str) -> bool:
-    """Whether ``plugin.name`` is :class:`object`'s own member: a plain instance (not a class
-    or module) whose instance dictionary and classes, but ``object``, do not define it."""
+def _class_member(plugin: object, name: str) -> Any:
+    """The member of ``plugin``'s class that ``plugin.name`` is, when it is a plain function, a
+    plain value or :class:`object`'s (no ``__getattribute__``, descriptor or instance
+    dictionary of the plugin in the way); :data:`_DEFER` otherwise."""
     if isinstance(plugin, (type, ModuleType)):
-        return False
+        return _DEFER
+    plugin_class = type(plugin)
+    if (
+        type(plugin_class) not in _PLAIN_METACLASSES
+        or plugin_class.__getattribute__ is not object.__getattribute__
+    ):
+        return _DEFER
     try:  # as pluggy reads it: no __getattr__ or descriptor of the plugin runs
         instance_dict = object.__getattribute__(plugin, "__dict__")
     except AttributeError:
         instance_dict = {}
-    classes = type(plugin).__mro__
-    return (
-        classes[-1] is object
-        and not (isinstance(instance_dict, dict) and name in instance_dict)
-        and not any(name in vars(owner) for owner in classes[:-1])
-    )
+    if not isinstance(instance_dict, dict) or name in instance_dict:
+        return _DEFER
+    for owner in plugin_class.__mro__:
+        if name in owner.__dict__:
+            member = owner.__dict__[name]
+            plain = owner is object or type(member) is FunctionType or type(member) in _PLAIN_VALUES
+            return member if plain else _DEFER
+    return _DEFER
 
 
 def check_hookimpls(plugin_manager: pluggy.PluginManager, instance: Any, name: str) -> None:
