@@ -14,7 +14,7 @@ import itertools
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TypeVar, cast
@@ -196,13 +196,20 @@ async def in_daemon_thread(function: Callable[[], T], abandon: Callable[[T], Non
     return await future
 
 
-def stash_modules(modules: Iterable[Mapping[str, ModuleType]]) -> dict[str, ModuleType]:
+def stash_modules(
+    modules: Iterable[Mapping[str, ModuleType]], in_place: Collection[str] = ()
+) -> dict[str, ModuleType]:
     """Take modules out of ``sys.modules`` so a reload imports them afresh; return them, to be
-    put back with ``sys.modules.update`` if the reload fails."""
+    put back with ``sys.modules.update`` if the reload fails.
+
+    Those named in ``in_place`` (the sources' own modules, which the reload assigns its new
+    version over) stay where they are: a key deleted and added again would take a new slot of
+    ``sys.modules`` each time, and the dictionary grows when its slots run out.
+    """
     stashed: dict[str, ModuleType] = {}
     for group in modules:
         for name, module in group.items():
             if sys.modules.get(name) is module:
-                stashed[name] = sys.modules.pop(name)
+                stashed[name] = module if name in in_place else sys.modules.pop(name)
         release_helpers(group)
     return stashed

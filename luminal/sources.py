@@ -174,8 +174,8 @@ def _execute(
     module = importlib.util.module_from_spec(spec)
     if is_package:
         package_finder.add(name, files)
-    sys.modules.pop(name, None)
-    sys.modules[name] = module  # last: what the import adds comes after it (_added_after)
+    newest = next(reversed(sys.modules), name)  # what the import adds comes after it
+    sys.modules[name] = module  # over a previous version: a new key would grow sys.modules
     with recording_modules() as recorded:
         try:
             with photon_code():
@@ -185,12 +185,12 @@ def _execute(
                 for submodule in submodules:
                     importlib.import_module(f"{name}.{submodule}")
         except BaseException:
-            modules, helpers = _brought_in(name, recorded)
+            modules, helpers = _brought_in(name, recorded, newest)
             drop_modules({**modules, **helpers})
             package_finder.discard(name)
             raise
     imported = ImportedSource(path, is_package, module, checksum, files)
-    imported.modules, imported.helpers = _brought_in(name, recorded)
+    imported.modules, imported.helpers = _brought_in(name, recorded, newest)
     imported.helpers.update(referenced_helpers(module))
     return imported
 
@@ -209,19 +209,20 @@ def _existing_mode(path: Path) -> int | None:
 
 
 def _brought_in(
-    name: str, recorded: Sequence[ModuleType]
+    name: str, recorded: Sequence[ModuleType], newest: str
 ) -> tuple[dict[str, ModuleType], dict[str, ModuleType]]:
     """The modules of source ``name`` and the helpers its import brought into ``sys.modules``.
 
-    Its modules are those under its private name (found among the names added after its own,
-    so compiled package modules count too); its helpers are those that its import ran
+    Its modules are those under its private name (found among the names added after
+    ``newest``, the last one before the import, so compiled package modules count too); its
+    helpers are those that its import ran
     (``recorded`` on its thread), never what other threads imported meanwhile.
     """
     prefix = name + "."
     modules: dict[str, ModuleType] = {}
     if (own := sys.modules.get(name)) is not None:
         modules[name] = own
-    added = _added_after(name)
+    added = _added_after(newest)
     for added_name in added if added is not None else list(sys.modules):
         if added_name.startswith(prefix) and (module := sys.modules.get(added_name)) is not None:
             modules[added_name] = module

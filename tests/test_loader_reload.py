@@ -7,6 +7,7 @@ import hashlib
 import os
 import sys
 import textwrap
+import types
 from pathlib import Path
 from typing import Any
 
@@ -472,3 +473,18 @@ async def test_failed_reload_keeps_the_running_package_s_own_submodule_code(
         await loader.reload_photon(handler)
     method = handler.instance.late_value
     assert method() == 1
+
+
+async def test_a_reload_puts_its_module_in_place_of_the_old_one(
+    loader: Loader, write_photon: WritePhoton, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A key deleted and added again takes a new slot each time: sys.modules would grow.
+    path = write_photon("lamp.py", versioned("lamp", "1"))
+    old = await load(loader, path)
+    monkeypatch.setitem(sys.modules, "luminal_test_imported_later", types.ModuleType("later"))
+    position = list(sys.modules).index(old.module_name)
+    rewrite(path, versioned("lamp", "2"))
+    new = await loader.reload_photon(old)
+    assert isinstance(new, Handler)
+    assert list(sys.modules).index(new.module_name) == position
+    assert answers(loader, "lamp") == ["lamp-2"]

@@ -83,7 +83,10 @@ class Reload:
 
     async def prepare(self) -> None:
         """Import and validate every new version; the old ones keep running."""
-        self._stashed = stash_modules({**old.modules, **old.helpers} for old in self.olds)
+        self._stashed = stash_modules(
+            ({**old.modules, **old.helpers} for old in self.olds),
+            in_place={old.module_name for old in self.olds},
+        )
         for old in self.olds:
             new = await self._staging.prepare(
                 old.path,
