@@ -4,6 +4,7 @@ some sources takes along, their locks, and starting the photons that wait for re
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -27,13 +28,10 @@ class Dependents:
         """The loaded photons of other sources that require a photon of ``sources``, directly
         or through each other, in dependency order."""
         sources = list(sources)
-        paths = {source.path for source in sources}
+        paths = {os.fspath(source.path) for source in sources}  # what their photons' filepath is
         names = {handler.name for source in sources for handler in source.handlers}
-        others = [
-            handler
-            for handler in self._registry.requirers.values()
-            if Path(handler.filepath) not in paths
-        ]
+        requirers = self._registry.requirers.values()
+        others = [handler for handler in requirers if handler.filepath not in paths]
         return dependents_of(names, others)
 
     @contextlib.asynccontextmanager

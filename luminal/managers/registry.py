@@ -158,10 +158,10 @@ class Registry:
         self, handlers: Iterable[Handler], replacing: Iterable[Path] = ()
     ) -> PhotonNameConflictError | None:
         """The first name in ``handlers`` already taken by a photon of another source."""
-        replaced = set(replacing)
+        replaced = {os.fspath(path) for path in replacing}  # a loaded photon's filepath
         for handler in handlers:
             existing = self._names.get(handler.name)
-            if existing is not None and Path(existing.filepath) not in replaced:
+            if existing is not None and existing.filepath not in replaced:
                 return PhotonNameConflictError(handler.name, handler.filepath, existing.filepath)
         return None
 

@@ -11,10 +11,10 @@ the old versions go.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
 
@@ -111,10 +111,12 @@ class Reload:
         """Refuse a reload after which a photon it starts or restarts would miss a requirement
         (a new provider's version its dependents do not accept, a new requirement that does
         not run) or be part of a cycle."""
+        # A loaded photon's filepath is its source's path as text: no Path built per photon.
+        replaced = {os.fspath(path) for path in self.paths}
         planned: dict[str, Photon] = {
             name: handler
             for name, handler in self._registry.photons.items()
-            if Path(handler.filepath) not in self.paths
+            if handler.filepath not in replaced
         }
         to_start = [handler for item in self.items for handler in self._to_start(item)]
         planned.update((handler.name, PlannedPhoton.of(handler)) for handler in to_start)
