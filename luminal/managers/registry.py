@@ -1,7 +1,8 @@
 """The registry of one loader: its loaded sources, the photon names they hold, their locks.
 
-Sources by path are the one state; the name index is derived from them inside
-:meth:`Registry.put` and :meth:`Registry.remove`, the only two places that change either.
+Sources by path are the one state; the name index and the index by path text (a photon's
+``filepath``, so a handler is resolved without building a ``Path``) are derived from them inside
+:meth:`Registry.put` and :meth:`Registry.remove`, the only two places that change them.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._sources: dict[Path, PhotonSource] = {}
+        self._by_filepath: dict[str, PhotonSource] = {}
         self._names: dict[str, Handler] = {}
         self._requirers: dict[str, Handler] = {}
         self._locks: dict[Path, asyncio.Lock] = {}
@@ -95,6 +97,7 @@ class Registry:
         if previous is not None:
             self._unname(previous.handlers)
         self._sources[source.path] = source
+        self._by_filepath[os.fspath(source.path)] = source  # its photons' filepath
         for handler in source.handlers:
             self._names[handler.name] = handler
             if handler.requires:
@@ -104,6 +107,7 @@ class Registry:
         """Forget ``source`` (if it is the one registered at its path) and its names."""
         if self._sources.get(source.path) is source:
             del self._sources[source.path]
+            del self._by_filepath[os.fspath(source.path)]
             self._directories.pop(source.path, None)
         self._unname(source.handlers)
 
@@ -133,13 +137,13 @@ class Registry:
             or unloaded no longer does).
         """
         if isinstance(photon, Handler):
-            source = self._sources.get(Path(photon.filepath))
+            source = self._by_filepath.get(photon.filepath)
             if source is not None and photon in source.handlers:
                 return source
             raise PhotonNotFoundError(f"photon {photon.name!r} is not loaded (any more)", photon)
         check_reference(photon)
         if isinstance(photon, str) and photon in self._names:
-            return self._sources[Path(self._names[photon].filepath)]
+            return self._by_filepath[self._names[photon].filepath]
         source = self._sources.get(source_path(photon))
         if source is None:
             raise PhotonNotFoundError(f"no loaded photon named or at {os.fspath(photon)!r}", photon)
