@@ -7,6 +7,7 @@ import hashlib
 import os
 import sys
 import textwrap
+import threading
 import types
 from pathlib import Path
 from typing import Any
@@ -488,3 +489,51 @@ async def test_a_reload_puts_its_module_in_place_of_the_old_one(
     assert isinstance(new, Handler)
     assert list(sys.modules).index(new.module_name) == position
     assert answers(loader, "lamp") == ["lamp-2"]
+
+
+_PLAIN = """
+from luminal import IPhoton
+
+class Aliased(IPhoton, name="aliased"):
+    async def finalize(self):
+        pass
+"""
+
+
+def _aliases(tmp_path: Path) -> dict[str, tuple[Path, Path]]:
+    """Per kind, the directory to load and another ``Path`` spelling of its one source."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "aliased.py").write_text(_PLAIN)
+    (tmp_path / "package" / "aliased").mkdir(parents=True)
+    (tmp_path / "package" / "aliased" / "__init__.py").write_text(_PLAIN)
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    real = tmp_path / "real"
+    return {
+        "relative": (real, Path(os.path.relpath(real / "aliased.py"))),
+        "symlink": (real, tmp_path / "link" / "aliased.py"),
+        "dot-dot": (real, real / ".." / "real" / "aliased.py"),
+        "package-init": (tmp_path / "package", tmp_path / "package" / "aliased" / "__init__.py"),
+    }
+
+
+@pytest.mark.parametrize("kind", ["relative", "symlink", "dot-dot", "package-init"])
+def test_a_path_spelt_otherwise_reloads_and_unloads(tmp_path: Path, kind: str) -> None:
+    # The locks were taken for the Path as given until the registry gave that text back,
+    # which it never does for another spelling: the loop spun without yielding, so no
+    # timeout of the host could cut it. Run on a loop of its own thread, to fail, not hang.
+    directory, alias = _aliases(tmp_path)[kind]
+    outcome: list[object] = []
+
+    async def scenario() -> None:
+        async with Loader() as loader:
+            (handler,) = await loader.load_photons(directory, recursive=True)
+            await handler.start()
+            await loader.reload_photon(alias)
+            outcome.append(await loader.unload_photon(alias))
+            outcome.append(sorted(loader.photons))
+
+    thread = threading.Thread(target=asyncio.run, args=(scenario(),), daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive(), f"reload/unload by {alias} never returned"
+    assert outcome == [True, []]
