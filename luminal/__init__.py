@@ -1,6 +1,5 @@
 """Luminal: load, start, hot-reload and unload Python plugins (photons) on pluggy."""
 
-import importlib
 import logging
 import typing
 
@@ -31,6 +30,7 @@ from luminal.errors import (
     ThreadManagerAlreadyRunningError,
 )
 from luminal.hookspecs import hookimpl, hookspec
+from luminal.lazy import package_attribute as _package_attribute
 
 if typing.TYPE_CHECKING:
     from luminal.discovery import EntryPointPolicy, PhotonEntryPoint, find_photon_entry_points
@@ -60,15 +60,11 @@ _LAZY_NAMES = {
 def __getattr__(name: str) -> typing.Any:
     """The public names a call needs, imported when first asked for (PEP 562): a photon
     file that imports ``hookimpl`` does not pay for the loader, nor a host that only loads
-    files for entry-point discovery. ``__version__`` is read from the installed metadata."""
+    files for entry-point discovery. ``__version__`` is read from the installed metadata, and
+    a sub-module (``luminal.trust``) is imported when asked for, as it was imported up front."""
     if name == "__version__":
         return _version()
-    module_name = _LAZY_NAMES.get(name)
-    if module_name is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
+    return _package_attribute(globals(), _LAZY_NAMES, name)
 
 
 def __dir__() -> list[str]:

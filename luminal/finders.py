@@ -255,7 +255,9 @@ class HelperFinder:
                 return None  # not a helper: the finder that found it answers
             if current is None or root == current or not _helper_at(current, fullname):
                 return self._helper_spec(fullname, location, root)
-        if current is not None and current in roots:
+        if current is not None:
+            if current not in roots:
+                return None  # another loader's source imports: that loader's finder answers
             roots = [current, *(root for root in roots if root != current)]
         for root in roots:
             location = _helper_at(root, fullname) if not is_installed_location(root) else None

@@ -60,6 +60,8 @@ class Importer:
         self.helper_finder = HelperFinder(self.package_finder, self.check, check_compiled)
         self._has_sources = has_sources
         self._in_flight = 0
+        self._abandoned = 0  # batches whose caller was cancelled, their thread still running
+        self._after_abandoned: list[Callable[[], None]] = []
         self._read: dict[Path, dict[Path, bytes]] = {}
 
     def read_already(self, path: Path, files: dict[Path, bytes]) -> None:
@@ -132,21 +134,45 @@ class Importer:
                 requests, self.package_finder, self.helper_finder, recursive, self.check
             )
 
+        state = {"abandoned": False, "counted": False}
+
+        def abandon(outcomes: list[ImportedSource | Exception] | None) -> None:
+            state["abandoned"] = True
+            self._abandon(outcomes, counted=state["counted"])
+
         self.install_finders()
         self._in_flight += 1
         try:
-            outcomes = await in_daemon_thread(run_imports, self._abandon)
+            outcomes = await in_daemon_thread(run_imports, abandon)
             return dict(zip(paths, outcomes, strict=True))
+        except asyncio.CancelledError:
+            if not state["abandoned"]:  # its thread still runs: abandon comes later
+                state["counted"] = True
+                self._abandoned += 1
+            raise
         finally:
             self._in_flight -= 1
             self.remove_finders_when_idle()
 
-    def _abandon(self, outcomes: list[ImportedSource | Exception]) -> None:
+    def _abandon(self, outcomes: list[ImportedSource | Exception] | None, counted: bool) -> None:
         """Forget the imports of a batch whose caller stopped waiting (it was cancelled)."""
-        for outcome in outcomes:
+        for outcome in outcomes or ():
             if isinstance(outcome, ImportedSource):
                 self.package_finder.discard(outcome.module.__name__)
                 drop_modules(outcome.modules)
+        self._abandoned -= counted
+        if not self._abandoned:
+            callbacks, self._after_abandoned = self._after_abandoned, []
+            for callback in callbacks:
+                callback()
+
+    def after_abandoned(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once no import thread whose caller was cancelled runs (now, if
+        none does): what it imported has left ``sys.modules`` by then."""
+        if self._abandoned:
+            self._after_abandoned.append(callback)
+        else:
+            callback()
 
     async def import_one(
         self, path: Path, recursive: bool, submodules: Sequence[str], directory: Path | None
@@ -163,20 +189,20 @@ class Importer:
         return outcome
 
 
-async def in_daemon_thread(function: Callable[[], T], abandon: Callable[[T], None]) -> T:
+async def in_daemon_thread(function: Callable[[], T], abandon: Callable[[T | None], None]) -> T:
     """Run photon code in a daemon thread of its own and await its result.
 
     Not the loop's default executor: its threads are joined when the interpreter exits, so an
     import that never returns would keep the host from exiting even after a second Ctrl-C. If
-    the caller is cancelled, the result is handed to ``abandon`` once it arrives.
+    the caller is cancelled, the result is handed to ``abandon`` once it arrives (``None`` if
+    the function raised).
     """
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
 
     def settle(result: T | None, error: BaseException | None) -> None:
         if future.cancelled():
-            if error is None:
-                abandon(cast(T, result))
+            abandon(None if error is not None else result)
         elif error is not None:
             future.set_exception(error)
         else:
@@ -193,7 +219,12 @@ async def in_daemon_thread(function: Callable[[], T], abandon: Callable[[T], Non
             loop.call_soon_threadsafe(settle, result, error)
 
     threading.Thread(target=run, name=IMPORT_THREAD_NAME, daemon=True).start()
-    return await future
+    try:
+        return await future
+    except asyncio.CancelledError:
+        if future.done() and not future.cancelled():  # settled, then the caller cancelled
+            abandon(future.result() if future.exception() is None else None)
+        raise
 
 
 def stash_modules(

@@ -175,6 +175,7 @@ def _execute(
     if is_package:
         package_finder.add(name, files)
     newest = next(reversed(sys.modules), name)  # what the import adds comes after it
+    before = len(sys.modules)
     sys.modules[name] = module  # over a previous version: a new key would grow sys.modules
     with recording_modules() as recorded:
         try:
@@ -185,12 +186,12 @@ def _execute(
                 for submodule in submodules:
                     importlib.import_module(f"{name}.{submodule}")
         except BaseException:
-            modules, helpers = _brought_in(name, recorded, newest)
+            modules, helpers = _brought_in(name, recorded, (newest, before))
             drop_modules({**modules, **helpers})
             package_finder.discard(name)
             raise
     imported = ImportedSource(path, is_package, module, checksum, files)
-    imported.modules, imported.helpers = _brought_in(name, recorded, newest)
+    imported.modules, imported.helpers = _brought_in(name, recorded, (newest, before))
     imported.helpers.update(referenced_helpers(module))
     return imported
 
@@ -209,20 +210,20 @@ def _existing_mode(path: Path) -> int | None:
 
 
 def _brought_in(
-    name: str, recorded: Sequence[ModuleType], newest: str
+    name: str, recorded: Sequence[ModuleType], mark: tuple[str, int]
 ) -> tuple[dict[str, ModuleType], dict[str, ModuleType]]:
     """The modules of source ``name`` and the helpers its import brought into ``sys.modules``.
 
     Its modules are those under its private name (found among the names added after
-    ``newest``, the last one before the import, so compiled package modules count too); its
-    helpers are those that its import ran
-    (``recorded`` on its thread), never what other threads imported meanwhile.
+    ``mark``, the last one before the import and how many there were, so compiled package
+    modules count too); its helpers are those that its import ran (``recorded`` on its
+    thread), never what other threads imported meanwhile.
     """
     prefix = name + "."
     modules: dict[str, ModuleType] = {}
     if (own := sys.modules.get(name)) is not None:
         modules[name] = own
-    added = _added_after(newest)
+    added = _added_after(*mark)
     for added_name in added if added is not None else list(sys.modules):
         if added_name.startswith(prefix) and (module := sys.modules.get(added_name)) is not None:
             modules[added_name] = module
@@ -238,16 +239,19 @@ def _brought_in(
     return modules, helpers
 
 
-def _added_after(name: str) -> list[str] | None:
+def _added_after(name: str, count: int) -> list[str] | None:
     """The names put in ``sys.modules`` after ``name`` (its keys keep insertion order), newest
-    first; ``None`` if ``name`` is no longer there. Only the newest names are looked at, so the
-    cost does not grow with the modules loaded before."""
+    first, when ``sys.modules`` held ``count`` names then; ``None`` if ``name`` is no longer
+    there, or if the names after it do not account for all that came since: ``name`` was
+    taken out and put back meanwhile (another thread importing it again, say), so some added
+    names are before it now. Only the newest names are looked at, so the cost does not grow
+    with the modules loaded before."""
     while True:
         added: list[str] = []
         try:
             for key in reversed(sys.modules):
                 if key == name:
-                    return added
+                    return added if len(added) == len(sys.modules) - count else None
                 added.append(key)
             return None
         except RuntimeError:  # another thread changed sys.modules meanwhile: look again

@@ -78,3 +78,52 @@ def test_errors_share_one_base() -> None:
 def test_version_is_a_string() -> None:
     assert isinstance(luminal.__version__, str)
     assert luminal.__version__
+
+
+def test_a_sub_module_is_an_attribute_of_the_package_when_asked_for() -> None:
+    # Before ``import luminal`` was lazy it imported them all, so ``luminal.trust.write_lock``
+    # and ``luminal.codecache.MAX_BYTES`` (both documented) worked after ``import luminal``.
+    code = (
+        "import luminal\n"
+        "print(luminal.trust.write_lock.__name__, luminal.codecache.MAX_BYTES > 0)\n"
+        "print(luminal.managers.registry.__name__, luminal.managers.Handler.__name__)\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert completed.stdout.split() == [
+        "write_lock",
+        "True",
+        "luminal.managers.registry",
+        "Handler",
+    ]
+
+
+_ALL_AT_ONCE = """
+import threading, luminal
+names = [n for n, m in vars(luminal)["_LAZY_NAMES"].items()]
+barrier = threading.Barrier(len(names))
+failed = []
+def ask(name):
+    barrier.wait(timeout=30)
+    try:
+        getattr(luminal, name)
+    except BaseException as error:
+        failed.append(f"{name}: {error!r}")
+threads = [threading.Thread(target=ask, args=(name,)) for name in names]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join(timeout=60)
+print(failed)
+"""
+
+
+def test_threads_asking_for_public_names_at_once_all_get_them() -> None:
+    # Each thread imports its name's module; with an import cycle among them (luminal.managers
+    # imported its handler) about one run in six failed with _DeadlockError or ImportError.
+    for _ in range(12):
+        completed = subprocess.run(
+            [sys.executable, "-c", _ALL_AT_ONCE], capture_output=True, text=True, check=True
+        )
+        assert completed.stdout.strip() == "[]"

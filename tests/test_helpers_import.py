@@ -295,3 +295,49 @@ async def test_two_trees_loaded_at_once_each_get_their_own_helper(
     for tree in ("east", "west"):
         photon_class = loader.photons[tree].photon_class
         assert getattr(photon_class, "tree", None) == tree
+
+
+WAITS_FOR_A_DONE = """
+import sys
+import time
+
+deadline = time.monotonic() + 10
+while "a_done" not in sys.modules and time.monotonic() < deadline:
+    time.sleep(0.001)
+"""
+
+A_USER = """
+import helpers
+import a_done
+from luminal import IPhoton
+
+class User(IPhoton, name="a_user"):
+    tree = helpers.TREE
+"""
+
+
+async def test_a_loader_importing_meanwhile_never_answers_for_another_loaders_tree(
+    tmp_path: Path,
+) -> None:
+    """Loader two's finders come first on ``sys.meta_path`` (installed last) and its batch
+    holds tree B open while loader one imports tree A: ``import helpers`` of A's photon was
+    answered by loader two's finder, from the only roots it had, with B's ``helpers.py``."""
+    for tree in ("a", "b", "c"):
+        (tmp_path / tree).mkdir()
+    (tmp_path / "a" / "helpers.py").write_text("TREE = 'a'\n")
+    (tmp_path / "a" / "a_done.py").write_text("")
+    (tmp_path / "a" / "user.py").write_text(A_USER)
+    (tmp_path / "b" / "helpers.py").write_text("TREE = 'b'\n")
+    (tmp_path / "b" / "sub").mkdir()
+    (tmp_path / "b" / "sub" / "slow.py").write_text(WAITS_FOR_A_DONE)
+    (tmp_path / "c" / "other.py").write_text(
+        "from luminal import IPhoton\n\nclass Other(IPhoton, name='other'):\n    pass\n"
+    )
+    async with Loader() as one, Loader(suppress_errors=True) as two:
+        await one.load_photons(tmp_path / "c")  # loader one's finders go in first
+        holding_b = asyncio.ensure_future(two.load_photons(tmp_path / "b", recursive=True))
+        await wait_for(lambda: any("_slow_" in name for name in list(sys.modules)))
+        user = await one.load_photon(tmp_path / "a" / "user.py")
+        await holding_b
+        assert isinstance(user, Handler)
+        assert getattr(user.photon_class, "tree", None) == "a"

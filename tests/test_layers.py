@@ -125,3 +125,77 @@ def test_the_loader_class_body_is_under_460_lines() -> None:
         node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Loader"
     )
     assert (loader.end_lineno or loader.lineno) - loader.lineno + 1 < 460
+
+
+def _module_name(module: str) -> str:
+    """``managers/handler.py`` → ``luminal.managers.handler`` (a package is its ``__init__``)."""
+    parts = ["luminal", *module[: -len(".py")].split("/")]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _run_time_imports(name: str, tree: ast.Module, known: set[str]) -> set[str]:
+    """The modules of ``known`` that module ``name`` imports while it runs (not under
+    ``TYPE_CHECKING``, not inside a function), its parent packages included: an import of a
+    sub-module runs its package first, holding the sub-module's lock. ``luminal`` itself is
+    left out: it is imported (with what it imports up front) before any name is asked of it."""
+    imported: set[str] = {name.rpartition(".")[0]}
+    pending: list[ast.stmt] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.If) and "TYPE_CHECKING" not in ast.unparse(node.test):
+            pending += node.body + node.orelse
+        elif isinstance(node, ast.Try):
+            pending += node.body + node.orelse + node.finalbody
+        elif isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            imported |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    with_parents = {
+        ".".join(n.split(".")[:i]) for n in imported for i in range(1, n.count(".") + 2)
+    }
+    return (with_parents & known) - {name, "luminal"}
+
+
+def _cycle_from(roots: list[str], imports: dict[str, set[str]]) -> list[str] | None:
+    """A cycle of ``imports`` reachable from ``roots`` (names along it), ``None`` if none."""
+    done: set[str] = set()
+    for root in roots:
+        if root in done:
+            continue
+        path = [root]
+        stack = [iter(sorted(imports.get(root, ())))]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                stack.pop()
+                done.add(path.pop())
+            elif nxt in path:
+                return [*path[path.index(nxt) :], nxt]
+            elif nxt not in done:
+                path.append(nxt)
+                stack.append(iter(sorted(imports.get(nxt, ()))))
+    return None
+
+
+def test_what_a_lazy_name_imports_has_no_import_cycle() -> None:
+    # ``luminal.X`` imports X's module on the thread that asks: two threads asking for two
+    # names at once each hold a module lock, and a cycle among the modules (a package that
+    # imports its own sub-module is one) makes them wait for each other (_DeadlockError).
+    import luminal
+
+    trees = {_module_name(module): tree for module, tree in _modules()}
+    imports = {name: _run_time_imports(name, tree, set(trees)) for name, tree in trees.items()}
+    roots = sorted({*vars(luminal)["_LAZY_NAMES"].values(), "luminal.managers"})
+    assert _cycle_from(roots, imports) is None
+
+
+def test_the_cycle_check_sees_a_package_that_imports_its_sub_module() -> None:
+    known = {"luminal", "luminal.managers", "luminal.managers.handler"}
+    package = ast.parse("from luminal.managers.handler import Handler\n")
+    handler = ast.parse("import os\nfrom luminal import errors\n")
+    imports = {
+        "luminal.managers": _run_time_imports("luminal.managers", package, known),
+        "luminal.managers.handler": _run_time_imports("luminal.managers.handler", handler, known),
+    }
+    cycle = ["luminal.managers.handler", "luminal.managers", "luminal.managers.handler"]
+    assert _cycle_from(["luminal.managers.handler"], imports) == cycle

@@ -7,6 +7,7 @@ import hashlib
 import os
 import sys
 import textwrap
+import threading
 import types
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from luminal import (
     hookspec,
 )
 from luminal.testing import EventRecorder, WritePhoton
+from tests.watch_support import wait_for
 
 EVENTS: list[str] = []
 
@@ -488,3 +490,110 @@ async def test_a_reload_puts_its_module_in_place_of_the_old_one(
     assert isinstance(new, Handler)
     assert list(sys.modules).index(new.module_name) == position
     assert answers(loader, "lamp") == ["lamp-2"]
+
+
+_PLAIN = """
+from luminal import IPhoton
+
+class Aliased(IPhoton, name="aliased"):
+    async def finalize(self):
+        pass
+"""
+
+
+def _aliases(tmp_path: Path) -> dict[str, tuple[Path, Path]]:
+    """Per kind, the directory to load and another ``Path`` spelling of its one source."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "aliased.py").write_text(_PLAIN)
+    (tmp_path / "package" / "aliased").mkdir(parents=True)
+    (tmp_path / "package" / "aliased" / "__init__.py").write_text(_PLAIN)
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    real = tmp_path / "real"
+    return {
+        "relative": (real, Path(os.path.relpath(real / "aliased.py"))),
+        "symlink": (real, tmp_path / "link" / "aliased.py"),
+        "dot-dot": (real, real / ".." / "real" / "aliased.py"),
+        "package-init": (tmp_path / "package", tmp_path / "package" / "aliased" / "__init__.py"),
+    }
+
+
+@pytest.mark.parametrize("kind", ["relative", "symlink", "dot-dot", "package-init"])
+def test_a_path_spelt_otherwise_reloads_and_unloads(tmp_path: Path, kind: str) -> None:
+    # The locks were taken for the Path as given until the registry gave that text back,
+    # which it never does for another spelling: the loop spun without yielding, so no
+    # timeout of the host could cut it. Run on a loop of its own thread, to fail, not hang.
+    directory, alias = _aliases(tmp_path)[kind]
+    outcome: list[object] = []
+
+    async def scenario() -> None:
+        async with Loader() as loader:
+            (handler,) = await loader.load_photons(directory, recursive=True)
+            await handler.start()
+            await loader.reload_photon(alias)
+            outcome.append(await loader.unload_photon(alias))
+            outcome.append(sorted(loader.photons))
+
+    thread = threading.Thread(target=asyncio.run, args=(scenario(),), daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive(), f"reload/unload by {alias} never returned"
+    assert outcome == [True, []]
+
+
+IMPORT_ENTERED = threading.Event()
+IMPORT_GATE = threading.Event()
+
+HELD_AT_IMPORT = """
+from tests.test_loader_reload import IMPORT_ENTERED, IMPORT_GATE
+{package_import}
+IMPORT_ENTERED.set()
+IMPORT_GATE.wait(30)
+from luminal import IPhoton
+
+class Held(IPhoton, name="held"):
+    version = "{version}"
+
+    async def finalize(self):
+        pass
+"""
+
+
+@pytest.mark.parametrize("as_package", [False, True], ids=["module", "package"])
+async def test_a_reload_cancelled_while_importing_leaves_the_old_modules_in_place(
+    loader: Loader, photon_dir: Path, as_package: bool
+) -> None:
+    # The old version keeps running, but its modules were left out of sys.modules (stashed
+    # for the reload, or overwritten by the new one and dropped with it once the abandoned
+    # import thread was done), against the registry's agreement with sys.modules.
+    source = photon_dir / ("held/__init__.py" if as_package else "held.py")
+    source.parent.mkdir(exist_ok=True)
+    package_import = "from . import sub" if as_package else ""
+    if as_package:
+        (photon_dir / "held" / "sub.py").write_text("")
+    IMPORT_GATE.set()
+    source.write_text(HELD_AT_IMPORT.format(version=1, package_import=package_import))
+    (handler,) = await loader.load_photons(photon_dir, recursive=True)
+    await handler.start()
+    old_modules = {name: sys.modules[name] for name in sys.modules if handler.module_name in name}
+    IMPORT_ENTERED.clear()
+    IMPORT_GATE.clear()
+    source.write_text(HELD_AT_IMPORT.format(version=2, package_import=package_import))
+
+    reload = asyncio.ensure_future(loader.reload_photon("held"))
+    await wait_for(IMPORT_ENTERED.is_set)
+    reload.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reload
+    IMPORT_GATE.set()
+    await wait_for(lambda: not any(t.name == "luminal-import" for t in threading.enumerate()))
+    await wait_for(lambda: all(sys.modules.get(name) is m for name, m in old_modules.items()))
+
+    assert loader.photons["held"] is handler
+    assert handler.photon_class is not None
+    assert getattr(handler.photon_class, "version", None) == "1"
+    assert [n for n in sys.modules if handler.module_name in n] == sorted(old_modules)
+    source.write_text(HELD_AT_IMPORT.format(version=3, package_import=package_import))
+    reloaded = await loader.reload_photon("held")
+    assert isinstance(reloaded, Handler)
+    assert reloaded.photon_class is not None
+    assert getattr(reloaded.photon_class, "version", None) == "3"

@@ -351,3 +351,38 @@ async def test_close_unloads_everything(write_photon: WritePhoton) -> None:
     assert dict(loader.photons) == {}
     assert FINALIZED == ["tidy"]
     assert module_name not in sys.modules
+
+
+MOVES_THE_NEWEST_NAME = """
+import sys
+import types
+
+names = list(sys.modules)
+newest = names[names.index(__name__) - 1]  # the newest name before this import began
+sys.modules[__name__ + ".made"] = types.ModuleType(__name__ + ".made")
+sys.modules[newest] = sys.modules.pop(newest)  # as another thread importing it again does
+
+from luminal import IPhoton
+
+class Moving(IPhoton, name="moving"):
+    async def finalize(self):
+        pass
+"""
+
+
+async def test_a_package_module_leaves_when_the_newest_name_moved_during_its_import(
+    loader: Loader, photon_dir: Path
+) -> None:
+    # What a source's import adds is found after the newest sys.modules name before it ran;
+    # taken out and put back meanwhile, that name moved past the package's own module, which
+    # then stayed in sys.modules after the unload.
+    (photon_dir / "moving").mkdir()
+    (photon_dir / "moving" / "__init__.py").write_text(MOVES_THE_NEWEST_NAME)
+    (handler,) = await loader.load_photons(photon_dir, recursive=True)
+    await handler.start()
+    name = handler.module_name
+    assert f"{name}.made" in sys.modules
+
+    assert await loader.unload_photon(handler) is True
+
+    assert [module for module in sys.modules if module.startswith(name)] == []

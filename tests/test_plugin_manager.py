@@ -164,6 +164,28 @@ class CustomLookup(Answering, name="custom"):
         return object.__getattribute__(self, name)
 
 
+def _marked_through_func(question: str) -> str:
+    return question
+
+
+_marked_through_func.__func__ = _marked  # type: ignore[attr-defined]
+
+
+def _none_through_func(question: str) -> str:
+    return question
+
+
+_none_through_func.luminal_impl = None  # type: ignore[attr-defined]
+_none_through_func.__func__ = _marked  # type: ignore[attr-defined]
+
+
+class MarkedThroughFunc:
+    """Plain functions whose options pluggy 1.7 reads from their ``__func__`` attribute."""
+
+    answer = _marked_through_func
+    other = _none_through_func
+
+
 def _overridden() -> Any:
     photon = Tricky()
     photon.__dict__["answer"] = _unmarked
@@ -173,8 +195,17 @@ def _overridden() -> Any:
 
 @pytest.mark.parametrize(
     "plugin",
-    [Tricky(), _overridden(), Slotted(), Abstract(), CustomLookup(), Tricky, _module()],
-    ids=["members", "instance-dict", "slots", "abc", "getattribute", "class", "module"],
+    [
+        Tricky(),
+        _overridden(),
+        Slotted(),
+        Abstract(),
+        CustomLookup(),
+        MarkedThroughFunc(),
+        Tricky,
+        _module(),
+    ],
+    ids=["members", "instance-dict", "slots", "abc", "getattribute", "func", "class", "module"],
 )
 def test_every_member_has_the_options_pluggy_gives(plugin: Any) -> None:
     photon_manager = PhotonPluginManager("luminal")

@@ -45,19 +45,22 @@ class Dependents:
         when its provider goes. What the locks cover is checked again once they are held, and
         taken anew when a photon moved or a dependent appeared meanwhile.
         """
+        # A path is locked as given first, so an unload waits for a load of it under way;
+        # then the sources' own paths, which another spelling of it (relative, through a
+        # symlink, a package's __init__.py) resolves to: waiting for the given text to come
+        # back from the registry looped without end, never yielding to the event loop.
+        paths = [photon if isinstance(photon, Path) else check(photon).path for photon in photons]
         extra: set[Path] = set()
         while True:
-            # A path is locked as given, so an unload waits for a load of it under way.
-            paths = [
-                photon if isinstance(photon, Path) else check(photon).path for photon in photons
-            ]
             async with self._registry.locked([*paths, *extra]):
                 sources = [check(photon) for photon in photons]
                 dependents = self.of_sources(sources)
                 needed = {Path(handler.filepath) for handler in dependents}
-                if [source.path for source in sources] == paths and needed <= extra | set(paths):
+                locked = extra | set(paths)
+                if {source.path for source in sources} | needed <= locked:
                     yield sources, dependents
                     return
+            paths = [source.path for source in sources]
             extra = needed
 
     async def start_waiting(self) -> None:

@@ -43,6 +43,9 @@ class PhotonPluginManager(pluggy.PluginManager):
             return super().parse_hookimpl_opts(plugin, name)
         if isinstance(member, FunctionType):
             opts = getattr(member, self._marker, None)
+            if opts is None and "__func__" in member.__dict__:
+                # pluggy (1.7) then reads the marker of what ``__func__`` holds: its rule.
+                return super().parse_hookimpl_opts(plugin, name)
             return cast("pluggy.HookimplOpts", opts) if isinstance(opts, dict) else None
         return None
 

@@ -70,6 +70,9 @@ class Reload:
         except Exception as error:
             self._undo_prepare()
             await self._fail(error, "nothing changed")
+        except BaseException:  # cancelled: once the import thread is done, undo as above
+            self._staging.importer.after_abandoned(self._undo_cancelled)
+            raise
         try:
             await self.swap()
         except Exception as error:
@@ -125,12 +128,21 @@ class Reload:
             if error is not None:
                 raise error
 
-    def _undo_prepare(self) -> None:
+    def _undo_prepare(self, keep_present: bool = False) -> None:
         for item in self.items:
             self._staging.drop_source(item.new, replacing=self.paths)
-        sys.modules.update(self._stashed)
+        for name, module in self._stashed.items():
+            if not keep_present or name not in sys.modules:
+                sys.modules[name] = module
         for old in self.olds:
             self._staging.importer.add_package(old.module_name, old.package_files)
+
+    def _undo_cancelled(self) -> None:
+        """Undo a prepare that was cancelled, if the old versions are still the loaded ones
+        (another operation may have replaced or unloaded them meanwhile); what another
+        operation put in ``sys.modules`` since stays."""
+        if all(self._registry.sources.get(old.path) is old for old in self.olds):
+            self._undo_prepare(keep_present=True)
 
     @staticmethod
     def _to_start(item: SourceReload) -> list[Handler]:
