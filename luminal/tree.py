@@ -226,9 +226,8 @@ def scan_directory(directory: Path, refused: list[tuple[Path, str]]) -> list[tup
             continue
         # The directory is canonical already, so only a symlink needs resolving.
         path = Path(os.path.realpath(entry.path)) if entry.is_symlink() else Path(entry.path)
-        try:
-            mode = entry.stat().st_mode
-        except OSError:
+        mode = _entry_mode(entry)
+        if mode is None:
             continue  # vanished, or a dangling symlink
         if stat.S_ISDIR(mode):
             if not is_output_directory(Path(entry.path)):
@@ -240,6 +239,23 @@ def scan_directory(directory: Path, refused: list[tuple[Path, str]]) -> list[tup
             else:
                 refused.append((Path(entry.path), reason))
     return found
+
+
+def _entry_mode(entry: os.DirEntry[str]) -> int | None:
+    """The file type bits of ``entry`` (symlinks followed), ``None`` if it is gone.
+
+    A plain file or directory is known from the listing itself (no ``stat`` per file); a
+    symlink or any other kind of entry is asked for its whole mode.
+    """
+    try:
+        if not entry.is_symlink():
+            if entry.is_file(follow_symlinks=False):
+                return stat.S_IFREG
+            if entry.is_dir(follow_symlinks=False):
+                return stat.S_IFDIR
+        return entry.stat().st_mode
+    except OSError:
+        return None
 
 
 def iter_package_files(package: Path) -> Iterator[Path]:
