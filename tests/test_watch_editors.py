@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from luminal import Loader
 from luminal.testing import EventRecorder, WritePhoton
@@ -99,3 +103,56 @@ async def test_temporary_and_hidden_files_are_ignored(
     await wait_for(lambda: greetings(watching) == ["sentinel ada"])
     assert list(watching.photons) == ["sentinel"]
     assert not recorder.errors
+
+
+HELPER_USER = """
+    import helpers
+    from luminal import IPhoton, hookimpl
+
+    class Photon(IPhoton, name={name!r}):
+        @hookimpl
+        def greet(self, who):
+            return helpers.WORD + " from {name} " + who
+
+        async def finalize(self):
+            pass
+"""
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+async def test_git_checkout_between_branches_ends_in_step_with_each_branch(
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
+) -> None:
+    # A branch switch deletes, creates and rewrites files at once: here a user of a helper is
+    # renamed, another deleted, a package and the helper they share changed.
+    def git(*arguments: str) -> None:
+        subprocess.run(["git", "-C", str(photon_dir), *arguments], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("config", "user.email", "ada@example.com")
+    git("config", "user.name", "Ada")
+    write_photon("helpers.py", "WORD = 'one'\n")
+    write_photon("a.py", HELPER_USER.format(name="a"))
+    write_photon("b.py", HELPER_USER.format(name="b"))
+    write_photon("pkg/__init__.py", HELPER_USER.format(name="pkg"))
+    git("add", ".")
+    git("commit", "-qm", "one")
+    git("checkout", "-qb", "two")
+    git("mv", "a.py", "c.py")
+    git("rm", "-q", "b.py")
+    write_photon("helpers.py", "WORD = 'two'\n")
+    write_photon("pkg/__init__.py", HELPER_USER.format(name="pkg2"))
+    git("add", "-A")
+    git("commit", "-qm", "two")
+    git("checkout", "-q", "-")
+    await watching.watch_photons(photon_dir)
+    on_one = ["one from a ada", "one from b ada", "one from pkg ada"]
+    on_two = ["two from a ada", "two from pkg2 ada"]
+    assert greetings(watching) == on_one
+
+    for _ in range(3):
+        git("checkout", "-q", "two")
+        await wait_for(lambda: greetings(watching) == on_two)
+        git("checkout", "-q", "-")
+        await wait_for(lambda: greetings(watching) == on_one)
+    assert recorder.errors == []

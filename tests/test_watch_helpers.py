@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
+import pytest
+
 from luminal import Loader, PhotonReloadError
+from luminal.managers import watching as watching_module
 from luminal.testing import EventRecorder, WritePhoton
 from tests.watch_support import greetings, wait_for
 
@@ -96,3 +100,46 @@ async def test_photon_waiting_for_a_missing_helper_loads_once_it_appears(
     assert recorder.errors
     write_photon("helpers.py", "WORD = 'at last'\n")
     await wait_for(lambda: greetings(watching) == ["at last from one ada"])
+
+
+async def test_helper_change_beside_a_deleted_user_reloads_the_users_still_there(
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
+) -> None:
+    # A branch switch (``git checkout``): one user of the helper goes, the helper changes. The
+    # user still in its re-creation grace delay must not fail the others' reload.
+    helper = write_photon("helpers.py", "WORD = 'hi'\nOTHER = 'yo'\n")
+    leaving = write_photon("one.py", USER.format(name="one", attribute="WORD"))
+    write_photon("two.py", USER.format(name="two", attribute="OTHER"))
+    await watching.watch_photons(photon_dir)
+
+    leaving.unlink()
+    helper.write_text("WORD = 'hello'\nOTHER = 'hey'\n")
+    await wait_for(lambda: greetings(watching) == ["hey from two ada"])
+    assert recorder.errors == []
+    assert [old.name for old, _ in recorder.reloaded] == ["two"]
+
+
+async def test_user_back_unchanged_after_its_helper_changed_runs_the_new_helper(
+    watching: Loader,
+    photon_dir: Path,
+    write_photon: WritePhoton,
+    recorder: EventRecorder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(watching_module, "RECREATE_GRACE", 5.0)  # a slow machine is no race
+    helper = write_photon("helpers.py", "WORD = 'hi'\n")
+    user = USER.format(name="one", attribute="WORD")
+    leaving = write_photon("one.py", user)
+    await watching.watch_photons(photon_dir, debounce=0.01)
+    watch = watching._watch
+    assert watch is not None
+
+    leaving.unlink()
+    await wait_for(lambda: leaving in watch.vanishing)
+    helper.write_text("WORD = 'hello'\n")
+    new_checksum = hashlib.sha512(helper.read_bytes()).hexdigest()
+    await wait_for(lambda: watch.helper_checksums.get(helper) == new_checksum)
+    write_photon("one.py", user)  # back as it was: its helper is not
+    await wait_for(lambda: greetings(watching) == ["hello from one ada"])
+    assert recorder.errors == []
+    assert recorder.unloaded == []

@@ -8,6 +8,7 @@ free, any other failure once a helper changed.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -65,6 +66,14 @@ class Failures:
         """Refused reloads that collided on a name no longer ``taken``."""
         names = set(taken)
         return sorted(path for path, name in self.reloads.items() if name and name not in names)
+
+    def forget_vanished(self, paths: Iterable[Path]) -> None:
+        """Forget the failed loads at or below ``paths`` that are gone from disk."""
+        paths = list(paths)
+        for failed in list(self.loads):
+            below = any(failed == path or failed.is_relative_to(path) for path in paths)
+            if below and not os.path.lexists(failed):
+                self.forget(failed)
 
     def forget(self, path: Path) -> None:
         self.loads.pop(path, None)

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -97,6 +96,9 @@ class PhotonWatch:
         self._stopping = False
         self.failures = Failures()
         self.helper_checksums: dict[Path, str] = {}
+        # Users of a changed helper that were away (deleted, in their grace delay) when it was
+        # reloaded: if they come back, they are reloaded even unchanged, to run the new helper.
+        self._behind_helpers: set[Path] = set()
         self._vanished: dict[Path, float] = {}
         self._grace_timers: list[asyncio.TimerHandle] = []
         self._starts = StepStarts()
@@ -289,7 +291,7 @@ class PhotonWatch:
         for path in paths:
             affected |= self._sources_touched_by(root, path)
             candidates |= sources_at(root, path)
-        self._forget_vanished_failures(paths)
+        self.failures.forget_vanished(paths)
         to_load = {path for path in candidates if path not in self._registry.sources}
         gone = {path for path in affected if not source_present(path)}
         for path in affected - gone:
@@ -351,7 +353,7 @@ class PhotonWatch:
             current, files = await asyncio.to_thread(read_checksum, path)
             if source is None or current is None:
                 continue
-            if current != source.checksum:
+            if current != source.checksum or path in self._behind_helpers:
                 self._operations.staging.importer.read_already(path, files)
                 groups.append({path})
                 helpers_changed |= not source.handlers
@@ -365,7 +367,8 @@ class PhotonWatch:
     async def _changed_helpers(
         self, paths: set[Path], gone: set[Path], groups: list[set[Path]]
     ) -> bool:
-        """Add a group per changed helper module (its users); whether any helper changed."""
+        """Add a group per changed helper module (its users there now); whether any helper
+        changed. A user that is away is left out (it would fail the group), and remembered."""
         changed = False
         for location, users in self._registry.helper_users().items():
             if not any(path == location or path.is_relative_to(location) for path in paths):
@@ -376,7 +379,9 @@ class PhotonWatch:
             if current is not None:
                 self.helper_checksums[location] = current
             changed = True
-            groups.append(users - gone)
+            there = {user for user in users - gone if source_present(user)}
+            self._behind_helpers |= users - gone - there
+            groups.append(there)
         return changed
 
     async def _unload_vanished(self) -> bool:
@@ -417,16 +422,6 @@ class PhotonWatch:
             if path not in tried and failed_root is not None:
                 await self._load(failed_root, path, force=True)
 
-    def _forget_vanished_failures(self, paths: set[Path]) -> None:
-        """Drop the failure memory of sources at or below ``paths`` that are gone."""
-        for failed in [
-            failed
-            for failed in self.failures.loads
-            if any(failed == path or failed.is_relative_to(path) for path in paths)
-        ]:
-            if not os.path.lexists(failed):
-                self.failures.forget(failed)
-
     def _sources_touched_by(self, root: Path, path: Path) -> set[Path]:
         """Loaded sources that ``path`` is, lies in (a package's module) or contains."""
         touched = set()
@@ -446,6 +441,7 @@ class PhotonWatch:
         source = self._registry.sources.get(path)
         self.failures.forget(path)
         self._vanished.pop(path, None)
+        self._behind_helpers.discard(path)
         if source is None:
             return False
         with contextlib.suppress(PhotonNotFoundError):
@@ -465,6 +461,7 @@ class PhotonWatch:
             return  # unloaded meanwhile by the host
         for path in paths:
             self.failures.reloads.pop(path, None)
+            self._behind_helpers.discard(path)
         await self._start(handlers)
 
     async def _load(self, root: Path, path: Path, force: bool) -> bool:
