@@ -143,3 +143,24 @@ async def test_user_back_unchanged_after_its_helper_changed_runs_the_new_helper(
     await wait_for(lambda: greetings(watching) == ["hello from one ada"])
     assert recorder.errors == []
     assert recorder.unloaded == []
+
+
+async def test_helper_changed_while_no_photon_used_it_is_compared_with_what_runs_later(
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    # Switching between branches: the helper's users go, it changes back, new users load it
+    # from disk; its next change must still reach them.
+    helper = write_photon("helpers.py", "WORD = 'one'\n")
+    user = write_photon("a.py", USER.format(name="a", attribute="WORD"))
+    await watching.watch_photons(photon_dir)
+    helper.write_text("WORD = 'two'\n")
+    await wait_for(lambda: greetings(watching) == ["two from a ada"])
+
+    user.unlink()
+    await wait_for(lambda: greetings(watching) == [])
+    helper.write_text("WORD = 'one'\n")
+    write_photon("b.py", USER.format(name="b", attribute="WORD"))
+    await wait_for(lambda: greetings(watching) == ["one from b ada"])
+
+    helper.write_text("WORD = 'two'\n")
+    await wait_for(lambda: greetings(watching) == ["two from b ada"])

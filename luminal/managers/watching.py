@@ -370,7 +370,10 @@ class PhotonWatch:
         """Add a group per changed helper module (its users there now); whether any helper
         changed. A user that is away is left out (it would fail the group), and remembered."""
         changed = False
-        for location, users in self._registry.helper_users().items():
+        users_of = self._registry.helper_users()
+        for unused in self.helper_checksums.keys() - users_of.keys():
+            del self.helper_checksums[unused]  # gone from sys.modules: its next user reads it
+        for location, users in users_of.items():
             if not any(path == location or path.is_relative_to(location) for path in paths):
                 continue
             current = await asyncio.to_thread(current_checksum, location)
