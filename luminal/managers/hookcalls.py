@@ -32,7 +32,7 @@ from luminal.errors import (
     PhotonHookTimeoutError,
     PhotonQuarantinedError,
 )
-from luminal.guard import AWAITING, escaped_error
+from luminal.guard import AWAITING, closing, escaped_error
 from luminal.managers.handler import Handler
 from luminal.managers.hookstats import HookOutcome
 from luminal.managers.reporting import Reporter
@@ -413,7 +413,9 @@ async def _awaited(pending: Pending) -> Any:
         raise
     except AWAITING:
         raise
-    except BaseException as escaped:  # what photon_code does, inline: this is the hot path
+    except BaseException as escaped:  # what guarded does, inline: this is the hot path
+        if closing(escaped):
+            raise
         raise escaped_error(escaped) from escaped
     finally:
         pending.duration = time.perf_counter() - pending.start
