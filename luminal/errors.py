@@ -29,7 +29,8 @@ The hierarchy::
 
 Errors carry their context as attributes (``path``, ``photon_name``, ``distribution``,
 ``unmet``, ``cycle``) and chain
-the underlying exception as ``__cause__``.
+the underlying exception as ``__cause__``. They pickle (a host sends them to other processes) with
+their type, message, attributes and cause; see :class:`LuminalError`.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from luminal.discovery import PhotonEntryPoint
@@ -72,11 +73,79 @@ __all__ = [
 
 
 class LuminalError(Exception):
-    """Base class of every error raised by Luminal."""
+    """Base class of every error raised by Luminal.
+
+    Every Luminal error pickles, so a host can send it to another process (``multiprocessing``,
+    ``concurrent.futures``, a logging queue): the copy has its type, ``args``, message and
+    attributes, and its ``__cause__`` when the cause pickles and its class can be imported where
+    it is unpickled (a photon's own exception class cannot; the copy then has no cause).
+    Handlers and threads belong to the raising process: a copy's ``handlers`` (of
+    :class:`DirectoryLoadError`, :class:`EntryPointGroupLoadError`) and ``threads`` (of
+    :class:`PhotonStopError`) are empty, and a :class:`PhotonNotFoundError`'s ``photon`` is
+    ``None`` unless it was a name or path.
+    """
+
+    _PROCESS_LOCAL: ClassVar[tuple[str, ...]] = ()
+    """Attributes holding objects of the raising process, left out of a pickled copy."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's own reduce calls the class with ``args`` to unpickle, but Luminal's
+        # constructors take other arguments than the message ``args`` holds.
+        reduced = super().__reduce__()
+        assert isinstance(reduced, tuple)
+        state = dict(reduced[2]) if len(reduced) > 2 and reduced[2] else {}
+        for name in self._PROCESS_LOCAL:
+            if name in state:
+                state[name] = _portable(state[name])
+        return _rebuilt, (type(self), reduced[1], _pickled_cause(self.__cause__)), state
+
+
+def _rebuilt(cls: type[LuminalError], args: tuple[Any, ...], cause: bytes | None) -> LuminalError:
+    """An error of ``cls`` unpickled: made as its builtin base makes it from ``args`` (pickle
+    then sets the attributes), with its cause if it can be unpickled here."""
+    error = cls.__new__(cls, *args)
+    super(LuminalError, error).__init__(*args)  # the builtin base's: ImportError's, OSError's
+    if cause is not None:
+        error.__cause__ = _unpickled_cause(cause)
+    return error
+
+
+def _pickled_cause(cause: BaseException | None) -> bytes | None:
+    """``cause`` pickled apart from its error, so that a cause that cannot travel is dropped
+    instead of failing the error; ``None`` if it cannot be pickled."""
+    if cause is None:
+        return None
+    import pickle
+
+    try:
+        return pickle.dumps(cause)
+    except Exception:  # a lock in its attributes, a local class: anything pickle refuses
+        return None
+
+
+def _unpickled_cause(data: bytes) -> BaseException | None:
+    """The cause pickled by :func:`_pickled_cause`, or ``None`` if it cannot be unpickled here
+    (its class is a photon's own, in a module only the raising process imported)."""
+    import pickle
+
+    try:
+        cause = pickle.loads(data)
+    except Exception:  # ModuleNotFoundError, AttributeError, or the class's own failure
+        return None
+    return cause if isinstance(cause, BaseException) else None
+
+
+def _portable(value: object) -> object:
+    """What a pickled error keeps of an attribute that holds objects of the raising process."""
+    if isinstance(value, (str, os.PathLike)):
+        return value
+    return [] if isinstance(value, list) else None
 
 
 class PhotonNotFoundError(LuminalError, FileNotFoundError):
     """A photon name, handler or path is not known to the loader, or the file does not exist."""
+
+    _PROCESS_LOCAL = ("photon",)
 
     def __init__(self, message: str, photon: object = None) -> None:
         super().__init__(message)
@@ -203,6 +272,8 @@ class DirectoryLoadError(LuminalError):
     that did load.
     """
 
+    _PROCESS_LOCAL = ("handlers",)
+
     def __init__(
         self, path: str, errors: Sequence[PhotonLoadError], handlers: Sequence[Handler]
     ) -> None:
@@ -219,6 +290,8 @@ class EntryPointGroupLoadError(LuminalError):
     ``errors`` holds one :class:`EntryPointLoadError` per failed entry point and ``handlers`` the
     photons that did load.
     """
+
+    _PROCESS_LOCAL = ("handlers",)
 
     def __init__(
         self, group: str, errors: Sequence[EntryPointLoadError], handlers: Sequence[Handler]
@@ -267,6 +340,8 @@ class PhotonStopError(LuminalError, RuntimeError):
     Also raised to a photon that starts a thread, task or process while it is being stopped.
     ``threads`` holds the threads left running, if any.
     """
+
+    _PROCESS_LOCAL = ("threads",)
 
     def __init__(
         self,

@@ -5,8 +5,9 @@ A photon's module, ``__init__``, lifecycle hooks and hook implementations run in
 host's arguments at import time) becomes a :class:`~luminal.PhotonExitError`, and any other
 ``BaseException`` that is not an ``Exception`` a :class:`~luminal.PhotonBaseExceptionError`;
 either fails that photon like any other exception. ``KeyboardInterrupt`` is the user's Ctrl-C
-and passes through; so do, around an ``await``, the ``CancelledError`` and ``GeneratorExit``
-that cancel or close the awaiting coroutine.
+and passes through; so do, around an ``await``, the ``CancelledError`` that cancels the awaiting
+coroutine and the ``GeneratorExit`` that closes it (:func:`closing`). A ``GeneratorExit`` that
+the awaited photon code raised itself is the photon's, as any other.
 """
 
 from __future__ import annotations
@@ -19,17 +20,24 @@ from typing import Any, TypeVar
 
 from luminal.errors import LuminalError, PhotonBaseExceptionError, PhotonExitError
 
-__all__ = ["AWAITING", "call_photon", "escaped_error", "guarded", "photon_code"]
+__all__ = ["AWAITING", "call_photon", "closing", "escaped_error", "guarded", "photon_code"]
 
 T = TypeVar("T")
 
-AWAITING: tuple[type[BaseException], ...] = (
-    KeyboardInterrupt,
-    asyncio.CancelledError,
-    GeneratorExit,
-)
-"""What passes through :func:`photon_code` around an ``await``: Ctrl-C, and the cancellation or
-closing of the awaiting coroutine, which are the caller's, not the photon's."""
+AWAITING: tuple[type[BaseException], ...] = (KeyboardInterrupt, asyncio.CancelledError)
+"""What passes through :func:`photon_code` around an ``await``: Ctrl-C, and the cancellation of
+the awaiting coroutine, which are the caller's, not the photon's (as is a :func:`closing`)."""
+
+
+def closing(escaped: BaseException) -> bool:
+    """Whether ``escaped``, caught in the frame of a coroutine around its ``await``, is the
+    ``GeneratorExit`` of ``close()`` ending that coroutine: ``close()`` raises it at the
+    ``await`` itself, so its traceback holds that frame alone, where one that the awaited code
+    raised also holds the frames it came out of."""
+    if not isinstance(escaped, GeneratorExit):
+        return False
+    traceback = escaped.__traceback__
+    return traceback is None or traceback.tb_next is None
 
 
 def escaped_error(escaped: BaseException) -> LuminalError:
@@ -60,10 +68,16 @@ def photon_code(
 
 
 async def guarded(awaitable: Awaitable[T]) -> T:
-    """Await a photon's coroutine inside :func:`photon_code`: a ``SystemExit`` in a task would
-    otherwise leave the event loop and end the host."""
-    with photon_code(AWAITING):
+    """Await a photon's coroutine as :func:`photon_code` runs code: a ``SystemExit`` in a task
+    would otherwise leave the event loop and end the host."""
+    try:
         return await awaitable
+    except Exception:
+        raise
+    except BaseException as escaped:
+        if isinstance(escaped, AWAITING) or closing(escaped):
+            raise
+        raise escaped_error(escaped) from escaped
 
 
 def call_photon(function: Callable[..., Any], **kwargs: Any) -> Any:

@@ -34,6 +34,7 @@ import stat
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from luminal.errors import PhotonTrustError
 from luminal.reading import canonical_path, checksum_files, read_regular_file, read_source
@@ -110,6 +111,9 @@ class TrustPolicy:
     :param refuse_compiled: refuse bytecode and extension modules that an import inside a photon
         directory would load (rule ``compiled``).
     :raises TypeError: if ``lock_file`` is neither ``None``, a ``str`` nor an ``os.PathLike``.
+
+    A policy pickles (a host may hand its settings to worker processes): the copy has the
+    settings and reads the lock file itself.
     """
 
     def __init__(
@@ -131,6 +135,16 @@ class TrustPolicy:
         self.lock_file: Path | None = Path(os.fspath(lock_file)) if lock_file is not None else None
         self._pins: Mapping[Path, str] = {}
         self._pins_key: tuple[int, int, int, int] | None = None
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(vars(self))
+        del state["_lock"]  # a lock cannot be pickled, and the pins it guards are this process's
+        state.update(_pins={}, _pins_key=None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        vars(self).update(state)
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:

@@ -60,6 +60,7 @@ BODIES = {
     "raise": "raise ValueError('broken ' + question)",
     "none": "return None",
     "hang": "await asyncio.sleep(60)",
+    "interrupt": "raise KeyboardInterrupt",
 }
 
 
@@ -454,3 +455,20 @@ async def test_a_keyboard_interrupt_in_an_eager_start_leaves_no_implementation_b
     await wait_for(lambda: "waiting cancelled" in events)
     assert "unstarted ran" not in events
     assert not [warning for warning in caught if "never awaited" in str(warning.message)]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager tasks are new in Python 3.12")
+async def test_a_keyboard_interrupt_in_an_eager_start_leaves_asyncio_nothing_to_report(
+    host: Loader, write_photon: WritePhoton
+) -> None:
+    await started(host, write_photon("a.py", photon("a", "interrupt", is_async=True)))
+    reported: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            await host.acall("answer", question="q")
+        gc.collect()  # asyncio reports an exception never retrieved when its task is collected
+    finally:
+        loop.set_exception_handler(None)
+    assert reported == []

@@ -4,6 +4,7 @@ running, and the exit is reported as the photon's error."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 import pytest
@@ -21,6 +22,7 @@ from luminal import (
     PhotonStopError,
     hookspec,
 )
+from luminal.guard import guarded
 from luminal.testing import EventRecorder, LeftoverCheck, WritePhoton
 from tests.watch_support import wait_for
 
@@ -162,7 +164,12 @@ async def test_a_base_exception_at_import_fails_that_file_and_the_others_load(
 
 @pytest.mark.parametrize(
     ("kind", "raised"),
-    [("", "Escape('out')"), ("async ", "Escape('out')"), ("", "asyncio.CancelledError()")],
+    [
+        ("", "Escape('out')"),
+        ("async ", "Escape('out')"),
+        ("", "asyncio.CancelledError()"),
+        ("async ", "GeneratorExit()"),
+    ],
 )
 async def test_a_base_exception_in_photon_start_is_a_start_error(
     loader: Loader, write_photon: WritePhoton, kind: str, raised: str
@@ -179,7 +186,12 @@ async def test_a_base_exception_in_photon_start_is_a_start_error(
 
 @pytest.mark.parametrize(
     ("kind", "raised"),
-    [("", "Escape('out')"), ("async ", "Escape('out')"), ("", "asyncio.CancelledError()")],
+    [
+        ("", "Escape('out')"),
+        ("async ", "Escape('out')"),
+        ("", "asyncio.CancelledError()"),
+        ("async ", "GeneratorExit()"),
+    ],
 )
 async def test_a_base_exception_in_a_hook_call_is_isolated(
     loader: Loader, write_photon: WritePhoton, observer: EventRecorder, kind: str, raised: str
@@ -203,3 +215,20 @@ async def test_a_base_exception_in_a_hook_call_is_isolated(
     assert errors
     assert all(isinstance(error.cause, PhotonBaseExceptionError) for error in errors)
     assert handler.hook_stats["answer"].errors == len(errors)
+
+
+def test_closing_a_coroutine_that_awaits_a_photon_is_not_the_photons_failure() -> None:
+    """``close()`` ends the awaiting coroutine with ``GeneratorExit`` at its ``await``; unlike a
+    ``GeneratorExit`` that the photon raises, it passes (else ``close()`` itself would raise)."""
+    closed: list[str] = []
+
+    async def photon_start() -> None:
+        try:
+            await asyncio.sleep(0)
+        finally:
+            closed.append("photon_start")
+
+    awaiting = guarded(photon_start())
+    awaiting.send(None)  # suspended in the photon's await
+    awaiting.close()
+    assert closed == ["photon_start"]

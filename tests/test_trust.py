@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import grp
 import os
+import pickle
 import pwd
 from pathlib import Path
 
 import pytest
 
-from luminal import DirectoryLoadError, Loader, PhotonReloadError, PhotonTrustError
+from luminal import DirectoryLoadError, Handler, Loader, PhotonReloadError, PhotonTrustError
 from luminal.testing import EventRecorder, WritePhoton
 from luminal.trust import LOCK_FILE_NAME, TrustPolicy, read_lock, write_lock
 
@@ -160,6 +161,27 @@ async def test_lock_pins_sources_and_refuses_changed_file(
         fresh = await loader.reload_photon(handler)
         assert not isinstance(fresh, list)
         assert fresh.started
+
+
+async def test_a_pickled_policy_keeps_its_settings_and_reads_the_lock_itself(
+    photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    pinned = write_photon("pinned.py", PHOTON.format(name="Pinned"))
+    policy = TrustPolicy(refuse_escaping_symlinks=False, lock_file=write_lock(photon_dir))
+    async with Loader(trust=policy) as loader:
+        await loader.load_photon(pinned)  # the policy has read the lock's pins
+    newcomer = write_photon("newcomer.py", PHOTON.format(name="Newcomer"))
+    copy = pickle.loads(pickle.dumps(policy))
+    assert isinstance(copy, TrustPolicy)
+    assert repr(copy) == repr(policy)
+    async with Loader(trust=copy) as loader:
+        await loader.load_photon(pinned)
+        with pytest.raises(PhotonTrustError, match="not pinned"):
+            await loader.load_photon(newcomer)
+        write_lock(photon_dir)  # the copy follows the lock file as it changes
+        handler = await loader.load_photon(newcomer)
+        assert isinstance(handler, Handler)
+        assert handler.name == "Newcomer"
 
 
 async def test_lock_refuses_unpinned_source(photon_dir: Path, write_photon: WritePhoton) -> None:

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import functools
 import inspect
 import logging
 import math
-import sys
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import pluggy
@@ -32,7 +30,8 @@ from luminal.errors import (
     PhotonHookTimeoutError,
     PhotonQuarantinedError,
 )
-from luminal.guard import AWAITING, escaped_error
+from luminal.guard import AWAITING, closing, escaped_error
+from luminal.managers.eager import task_starter
 from luminal.managers.handler import Handler
 from luminal.managers.hookstats import HookOutcome
 from luminal.managers.reporting import Reporter
@@ -413,7 +412,9 @@ async def _awaited(pending: Pending) -> Any:
         raise
     except AWAITING:
         raise
-    except BaseException as escaped:  # what photon_code does, inline: this is the hot path
+    except BaseException as escaped:  # what guarded does, inline: this is the hot path
+        if closing(escaped):
+            raise
         raise escaped_error(escaped) from escaped
     finally:
         pending.duration = time.perf_counter() - pending.start
@@ -427,7 +428,7 @@ def _started(
     waiting is done at once, with no trip through the event loop, and runs as its own task all
     the same. A ``KeyboardInterrupt`` out of an eager start leaves nothing behind: the tasks
     started are ``abandon``-ed and the implementations not started are closed."""
-    start = _task_starter(asyncio.get_running_loop())
+    start = task_starter(asyncio.get_running_loop())
     tasks: list[asyncio.Task[Any]] = []
     try:
         for each in pending:
@@ -440,14 +441,6 @@ def _started(
                 close()
         raise
     return tasks
-
-
-def _task_starter(
-    loop: asyncio.AbstractEventLoop,
-) -> Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]]:
-    if sys.version_info >= (3, 12) and loop.get_task_factory() is None:
-        return functools.partial(asyncio.Task, loop=loop, eager_start=True)
-    return loop.create_task
 
 
 async def _gathered(
