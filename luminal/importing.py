@@ -4,7 +4,8 @@ An :class:`Importer` owns a loader's private module namespace and its two finder
 of a photon source goes through :meth:`Importer.import_batch` (one worker-thread call for any
 number of sources), and every module a loader lets go of leaves ``sys.modules`` through
 :func:`drop_modules` or :func:`stash_modules`; a reload that fails or is cancelled puts the
-stashed ones back with :func:`restore_modules`.
+stashed ones back with :func:`restore_modules`, and one that succeeds gives its helpers their
+names back with :func:`reclaim_names`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = [
     "Importer",
     "drop_modules",
     "in_daemon_thread",
+    "reclaim_names",
     "restore_modules",
     "stash_modules",
 ]
@@ -264,3 +266,15 @@ def restore_modules(modules: Iterable[Mapping[str, ModuleType]]) -> None:
     for group in modules:
         for name, module in group.items():
             sys.modules.setdefault(name, module)
+
+
+def reclaim_names(modules: Mapping[str, ModuleType]) -> None:
+    """Give the helpers of a version that just went live their names back from another copy of
+    the same file: an older version's, which a reload that failed meanwhile put back after
+    its drop took this one out (its import ran this helper, and this version took it from
+    ``sys.modules``). The name belongs to the version whose import ran last."""
+    for name, module in modules.items():
+        current = sys.modules.get(name)
+        same_file = getattr(current, "__file__", None) == getattr(module, "__file__", None)
+        if current is not None and current is not module and same_file:
+            sys.modules[name] = module

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 from luminal.dependencies import Photon, PlannedPhoton, dependency_order, requirement_error
 from luminal.errors import LuminalError, PhotonNameConflictError, PhotonReloadError
-from luminal.importing import restore_modules, stash_modules
+from luminal.importing import reclaim_names, restore_modules, stash_modules
 from luminal.managers.handler import NO_STATE, Handler, HandlerState
 from luminal.managers.registry import PhotonSource
 from luminal.managers.reporting import Reporter
@@ -212,12 +212,14 @@ class Reload:
         await restart_previous(self._reporter, previous, states)
 
     def commit(self) -> None:
-        """Let the old versions go, with their helpers that nothing loaded uses any more."""
+        """Let the old versions go, with their helpers that nothing loaded uses any more; the
+        new versions' helpers keep their names (see :func:`reclaim_names`)."""
         in_use = self._registry.helpers_in_use()
         for item in self.items:
             for handler in item.old.handlers:
                 handler.release()
             drop_modules(item.old.helpers, keep=in_use)
+            reclaim_names(item.new.helpers)
 
     async def _fail(self, error: Exception, outcome: str) -> NoReturn:
         reload_error = PhotonReloadError(
