@@ -3,7 +3,9 @@
 An :class:`Importer` owns a loader's private module namespace and its two finders. Every import
 of a photon source goes through :meth:`Importer.import_batch` (one worker-thread call for any
 number of sources), and every module a loader lets go of leaves ``sys.modules`` through
-:func:`drop_modules` or :func:`stash_modules`.
+:func:`drop_modules` or :func:`stash_modules`; a reload that fails or is cancelled puts the
+stashed ones back with :func:`restore_modules`, and one that succeeds gives its helpers their
+names back with :func:`reclaim_names`.
 """
 
 from __future__ import annotations
@@ -32,7 +34,14 @@ from luminal.sources import (
 )
 from luminal.trust import TrustPolicy
 
-__all__ = ["Importer", "drop_modules", "in_daemon_thread", "stash_modules"]
+__all__ = [
+    "Importer",
+    "drop_modules",
+    "in_daemon_thread",
+    "reclaim_names",
+    "restore_modules",
+    "stash_modules",
+]
 
 T = TypeVar("T")
 
@@ -231,7 +240,7 @@ def stash_modules(
     modules: Iterable[Mapping[str, ModuleType]], in_place: Collection[str] = ()
 ) -> dict[str, ModuleType]:
     """Take modules out of ``sys.modules`` so a reload imports them afresh; return them, to be
-    put back with ``sys.modules.update`` if the reload fails.
+    put back with :func:`restore_modules` if the reload fails.
 
     Those named in ``in_place`` (the sources' own modules, which the reload assigns its new
     version over) stay where they are: a key deleted and added again would take a new slot of
@@ -244,3 +253,28 @@ def stash_modules(
                 stashed[name] = module if name in in_place else sys.modules.pop(name)
         release_helpers(group)
     return stashed
+
+
+def restore_modules(modules: Iterable[Mapping[str, ModuleType]]) -> None:
+    """Put back the modules of a reload that failed or was cancelled, each where its name is
+    free: a name that another source's import took meanwhile (a photon of the same tree
+    reloaded at the same time, importing the helper afresh) keeps that source's module.
+
+    The reload's own new modules have left ``sys.modules`` by then, so a name that is taken
+    was taken by someone else.
+    """
+    for group in modules:
+        for name, module in group.items():
+            sys.modules.setdefault(name, module)
+
+
+def reclaim_names(modules: Mapping[str, ModuleType]) -> None:
+    """Give the helpers of a version that just went live their names back from another copy of
+    the same file: an older version's, which a reload that failed meanwhile put back after
+    its drop took this one out (its import ran this helper, and this version took it from
+    ``sys.modules``). The name belongs to the version whose import ran last."""
+    for name, module in modules.items():
+        current = sys.modules.get(name)
+        same_file = getattr(current, "__file__", None) == getattr(module, "__file__", None)
+        if current is not None and current is not module and same_file:
+            sys.modules[name] = module

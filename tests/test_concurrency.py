@@ -7,10 +7,14 @@ import random
 import sys
 from pathlib import Path
 
+import pytest
+
 from luminal import (
+    Handler,
     Loader,
     PhotonNotFoundError,
     PhotonNotInitializedError,
+    PhotonReloadError,
     hookspec,
 )
 from luminal.testing import EventRecorder, WritePhoton
@@ -199,3 +203,143 @@ async def test_a_helper_another_tree_imports_meanwhile_stays_that_trees(
     assert await loader.unload_photon(slow, force_stop=True) is True
 
     assert sys.modules.get("helper_two") is helper
+
+
+SHARES_HELPERS = """
+import helpers
+from luminal import IPhoton, hookimpl
+
+class Photon(IPhoton, name="{name}"):
+    helper = helpers
+
+    @hookimpl
+    def photon_start(self):
+        pass
+"""
+
+# a's new version runs once b's new helper is in sys.modules (b's import put it there), then
+# fails: a's undo must not take b's helper out of sys.modules or put the old one over it.
+FAILS_AFTER_THE_OTHERS_HELPER = """
+import sys
+import time
+
+deadline = time.monotonic() + 10
+while getattr(sys.modules.get("helpers"), "VERSION", None) != 2:
+    if time.monotonic() > deadline:
+        raise TimeoutError("b's new helper never came")
+    time.sleep(0.001)
+import helpers
+
+raise RuntimeError("a is broken")
+"""
+
+
+@pytest.mark.parametrize("first", ["a", "b"], ids=["unload-a-first", "unload-b-first"])
+async def test_a_failed_reload_leaves_the_helper_a_concurrent_reload_imported(
+    loader: Loader, write_photon: WritePhoton, first: str
+) -> None:
+    write_photon("helpers.py", "VERSION = 1\n")
+    a_path = write_photon("a.py", SHARES_HELPERS.format(name="a"))
+    write_photon("b.py", SHARES_HELPERS.format(name="b"))
+    for handler in await loader.load_photons(a_path.parent):
+        await handler.start()
+    old_a = loader.photons["a"]
+    old_helper = sys.modules["helpers"]
+    write_photon("helpers.py", "VERSION = 2\n")
+    write_photon("a.py", FAILS_AFTER_THE_OTHERS_HELPER)
+    write_photon("b.py", SHARES_HELPERS.format(name="b"))
+
+    failed, reloaded = await asyncio.gather(
+        loader.reload_photon("a"), loader.reload_photon("b"), return_exceptions=True
+    )
+
+    assert isinstance(failed, PhotonReloadError)
+    assert isinstance(reloaded, Handler)
+    assert loader.photons["a"] is old_a
+    assert getattr(old_a.photon_class, "helper", None) is old_helper
+    new_helper = getattr(reloaded.photon_class, "helper", None)
+    assert getattr(new_helper, "VERSION", None) == 2
+    assert sys.modules.get("helpers") is new_helper
+    assert await loader.unload_photon(first) is True
+    assert sys.modules.get("helpers") is (new_helper if first == "a" else None)
+    assert await loader.unload_photon("b" if first == "a" else "a") is True
+    assert "helpers" not in sys.modules
+
+
+A_STARTS: list[str] = []
+
+COUNTS_ITS_STARTS = """
+import helpers
+from luminal import IPhoton, hookimpl
+from tests.test_concurrency import A_STARTS
+
+class Photon(IPhoton, name="a"):
+    helper = helpers
+
+    @hookimpl
+    def photon_start(self):
+        A_STARTS.append("a")
+"""
+
+# a's new version takes b's new helper from sys.modules and fails to start: its rollback takes
+# that helper out with it and puts the old one back before b's new version goes live.
+FAILS_TO_START_WITH_THE_OTHERS_HELPER = FAILS_AFTER_THE_OTHERS_HELPER.replace(
+    'raise RuntimeError("a is broken")',
+    """from luminal import IPhoton, hookimpl
+
+class Photon(IPhoton, name="a"):
+    @hookimpl
+    def photon_start(self):
+        raise RuntimeError("a is broken")
+""",
+)
+
+WAITS_FOR_THE_ROLLBACK = """
+import time
+import helpers
+from luminal import IPhoton, hookimpl
+from tests.test_concurrency import A_STARTS
+
+deadline = time.monotonic() + 10
+while A_STARTS.count("a") < 2:
+    if time.monotonic() > deadline:
+        raise TimeoutError("a's old version never started again")
+    time.sleep(0.001)
+
+class Photon(IPhoton, name="b"):
+    helper = helpers
+
+    @hookimpl
+    def photon_start(self):
+        pass
+"""
+
+
+async def test_a_rollback_before_a_concurrent_reload_goes_live_leaves_it_its_helper(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    A_STARTS.clear()
+    write_photon("helpers.py", "VERSION = 1\n")
+    a_path = write_photon("a.py", COUNTS_ITS_STARTS)
+    write_photon("b.py", SHARES_HELPERS.format(name="b"))
+    for handler in await loader.load_photons(a_path.parent):
+        await handler.start()
+    old_helper = sys.modules["helpers"]
+    write_photon("helpers.py", "VERSION = 2\n")
+    write_photon("a.py", FAILS_TO_START_WITH_THE_OTHERS_HELPER)
+    write_photon("b.py", WAITS_FOR_THE_ROLLBACK)
+
+    failed, reloaded = await asyncio.gather(
+        loader.reload_photon("a"), loader.reload_photon("b"), return_exceptions=True
+    )
+
+    assert isinstance(failed, PhotonReloadError)
+    assert isinstance(reloaded, Handler)
+    assert A_STARTS == ["a", "a"]
+    assert getattr(loader.photons["a"].photon_class, "helper", None) is old_helper
+    new_helper = getattr(reloaded.photon_class, "helper", None)
+    assert getattr(new_helper, "VERSION", None) == 2
+    assert sys.modules.get("helpers") is new_helper
+    assert await loader.unload_photon("b") is True
+    assert await loader.unload_photon("a") is True
+    assert "helpers" not in sys.modules

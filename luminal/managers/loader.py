@@ -10,6 +10,7 @@ by its parts: :class:`~luminal.managers.registry.Registry` (the loaded sources),
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
@@ -392,7 +393,8 @@ class Loader:
     ) -> None:
         """Put a photon's previous version back (a step of the reload transaction now)."""
         handlers = validated_photon if isinstance(validated_photon, list) else [validated_photon]
-        await restart_previous(self._reporter, handlers, validated_modules, states)
+        sys.modules.update(validated_modules)
+        await restart_previous(self._reporter, handlers, states)
 
     async def _reload_photon(self, photon: PhotonRef) -> Handler | list[Handler]:
         """Reload the source of one photon atomically (see :mod:`luminal.managers.reload`)."""

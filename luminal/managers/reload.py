@@ -12,7 +12,6 @@ the old versions go.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -20,7 +19,7 @@ from typing import Any, NoReturn
 
 from luminal.dependencies import Photon, PlannedPhoton, dependency_order, requirement_error
 from luminal.errors import LuminalError, PhotonNameConflictError, PhotonReloadError
-from luminal.importing import stash_modules
+from luminal.importing import reclaim_names, restore_modules, stash_modules
 from luminal.managers.handler import NO_STATE, Handler, HandlerState
 from luminal.managers.registry import PhotonSource
 from luminal.managers.reporting import Reporter
@@ -128,21 +127,25 @@ class Reload:
             if error is not None:
                 raise error
 
-    def _undo_prepare(self, keep_present: bool = False) -> None:
+    def _undo_prepare(self) -> None:
         for item in self.items:
             self._staging.drop_source(item.new, replacing=self.paths)
-        for name, module in self._stashed.items():
-            if not keep_present or name not in sys.modules:
-                sys.modules[name] = module
+        self._restore_modules()
         for old in self.olds:
             self._staging.importer.add_package(old.module_name, old.package_files)
 
     def _undo_cancelled(self) -> None:
         """Undo a prepare that was cancelled, if the old versions are still the loaded ones
-        (another operation may have replaced or unloaded them meanwhile); what another
-        operation put in ``sys.modules`` since stays."""
+        (another operation may have replaced or unloaded them meanwhile)."""
         if all(self._registry.sources.get(old.path) is old for old in self.olds):
-            self._undo_prepare(keep_present=True)
+            self._undo_prepare()
+
+    def _restore_modules(self) -> None:
+        """Put the old versions' modules and helpers back in ``sys.modules`` where nothing else
+        took their names meanwhile (once the new versions' have left): a concurrent reload of
+        a photon of the same tree keeps the helper its new version imported. The same rule
+        for a failure and a cancellation, at import or at start."""
+        restore_modules([self._stashed, *(old.helpers for old in self.olds)])
 
     @staticmethod
     def _to_start(item: SourceReload) -> list[Handler]:
@@ -203,17 +206,20 @@ class Reload:
         for item in self.items:
             self._staging.replace(item.old)
             states.update(item.states)
+        self._restore_modules()
         olds = [handler for item in self.items for handler in item.old.handlers]
         previous = dependency_order([*olds, *self.dependents])
-        await restart_previous(self._reporter, previous, self._stashed, states)
+        await restart_previous(self._reporter, previous, states)
 
     def commit(self) -> None:
-        """Let the old versions go, with their helpers that nothing loaded uses any more."""
+        """Let the old versions go, with their helpers that nothing loaded uses any more; the
+        new versions' helpers keep their names (see :func:`reclaim_names`)."""
         in_use = self._registry.helpers_in_use()
         for item in self.items:
             for handler in item.old.handlers:
                 handler.release()
             drop_modules(item.old.helpers, keep=in_use)
+            reclaim_names(item.new.helpers)
 
     async def _fail(self, error: Exception, outcome: str) -> NoReturn:
         reload_error = PhotonReloadError(
@@ -228,16 +234,15 @@ class Reload:
 async def restart_previous(
     reporter: Reporter,
     handlers: Sequence[Handler],
-    modules: Mapping[str, ModuleType],
     states: Mapping[str, Any] | None = None,
 ) -> None:
-    """Put the previous version of a source back after a failed reload.
+    """Start the previous version of a source again after a failed reload (its modules are
+    back in ``sys.modules``).
 
-    Its modules return to ``sys.modules``; the handlers the reload had stopped start again on a
-    fresh instance of their previous class, importing the state they exported. A restart that
-    fails is reported and the others go on.
+    The handlers the reload had stopped start again on a fresh instance of their previous
+    class, importing the state they exported. A restart that fails is reported and the others
+    go on.
     """
-    sys.modules.update(modules)
     for handler in handlers:
         if handler.state is HandlerState.STOPPED or (
             handler.state is HandlerState.LOADED and handler.name in (states or {})
