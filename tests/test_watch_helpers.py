@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,22 @@ async def test_helper_changed_while_no_photon_used_it_is_compared_with_what_runs
 
     helper.write_text("WORD = 'two'\n")
     await wait_for(lambda: greetings(watching) == ["two from b ada"])
+
+
+async def test_photon_that_starts_using_a_changed_helper_gets_its_new_version(
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    # One change (a branch switch): "two" now imports helpers, which changed too. Reloaded
+    # before helpers' users, it would take the old helpers that they still held.
+    helper = write_photon("helpers.py", "WORD = 'one'\n")
+    write_photon("other.py", "WORD = 'other'\n")
+    write_photon("one.py", USER.format(name="one", attribute="WORD"))
+    switching = write_photon(
+        "two.py", USER.format(name="two", attribute="WORD").replace("helpers", "other")
+    )
+    await watching.watch_photons(photon_dir, debounce=0.2)
+    assert greetings(watching) == ["one from one ada", "other from two ada"]
+
+    switching.write_text(textwrap.dedent(USER.format(name="two", attribute="WORD")))
+    helper.write_text("WORD = 'two'\n")
+    await wait_for(lambda: greetings(watching) == ["two from one ada", "two from two ada"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
@@ -180,6 +181,19 @@ class Registry:
             for module in source.helpers.values()
         }
 
+    def holding_replaced_helpers(self, paths: Iterable[Path]) -> list[Path]:
+        """The sources among ``paths`` that hold a helper module of which ``sys.modules`` now
+        has a newer copy, run again from the same file (by a later reload of another user)."""
+        behind = []
+        for path in sorted(set(paths)):
+            source = self._sources.get(path)
+            for name, module in source.helpers.items() if source is not None else ():
+                current = sys.modules.get(name)
+                if current is not None and current is not module and _same_file(current, module):
+                    behind.append(path)
+                    break
+        return behind
+
     def helper_users(self) -> dict[Path, set[Path]]:
         """Each helper module's file (or package directory) → the sources that import it."""
         users: dict[Path, set[Path]] = {}
@@ -274,3 +288,8 @@ def check_reference(photon: object) -> None:
         raise TypeError(f"expected a Handler, a photon name or a path, not {type(photon).__name__}")
     if not os.fspath(photon):
         raise PhotonNotFoundError("an empty name or path names no photon", photon)
+
+
+def _same_file(one: ModuleType, other: ModuleType) -> bool:
+    file = getattr(one, "__file__", None)
+    return file is not None and file == getattr(other, "__file__", None)

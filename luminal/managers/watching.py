@@ -317,6 +317,8 @@ class PhotonWatch:
                 if self.halting:
                     return
                 await self._reload(group)
+            for path in self._registry.holding_replaced_helpers(set().union(*groups)):
+                await self._reload({path})  # a later group ran its helper again meanwhile
         finally:
             self._operations.staging.importer.forget_read()
         to_load = {path for path in candidates if path not in self._registry.sources}
