@@ -184,3 +184,27 @@ async def test_photon_that_starts_using_a_changed_helper_gets_its_new_version(
     switching.write_text(textwrap.dedent(USER.format(name="two", attribute="WORD")))
     helper.write_text("WORD = 'two'\n")
     await wait_for(lambda: greetings(watching) == ["two from one ada", "two from two ada"])
+
+
+async def test_changed_helper_whose_users_are_away_runs_anew_for_its_next_user(
+    watching: Loader,
+    photon_dir: Path,
+    write_photon: WritePhoton,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(watching_module, "RECREATE_GRACE", 5.0)  # a slow machine is no race
+    helper = write_photon("helpers.py", "WORD = 'one'\n")
+    write_photon("other.py", "WORD = 'other'\n")
+    leaving = write_photon("one.py", USER.format(name="one", attribute="WORD"))
+    switching = write_photon(
+        "two.py", USER.format(name="two", attribute="WORD").replace("helpers", "other")
+    )
+    await watching.watch_photons(photon_dir, debounce=0.01)
+    watch = watching._watch
+    assert watch is not None
+
+    leaving.unlink()
+    await wait_for(lambda: leaving in watch.vanishing)
+    helper.write_text("WORD = 'two'\n")
+    switching.write_text(textwrap.dedent(USER.format(name="two", attribute="WORD")))
+    await wait_for(lambda: greetings(watching) == ["one from one ada", "two from two ada"])

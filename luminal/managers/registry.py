@@ -21,7 +21,7 @@ from luminal.discovery import EntryPointSelection
 from luminal.errors import PhotonNameConflictError, PhotonNotFoundError
 from luminal.managers.handler import Handler
 from luminal.managers.reentry import holding, refuse_held
-from luminal.sources import source_path
+from luminal.sources import drop_modules, source_path
 
 __all__ = ["PhotonRef", "PhotonSource", "Registry", "check_reference"]
 
@@ -181,32 +181,27 @@ class Registry:
             for module in source.helpers.values()
         }
 
-    def holding_replaced_helpers(self, paths: Iterable[Path]) -> list[Path]:
-        """The sources among ``paths`` that hold a helper module of which ``sys.modules`` now
-        has a newer copy, run again from the same file (by a later reload of another user)."""
-        behind = []
-        for path in sorted(set(paths)):
-            source = self._sources.get(path)
-            for name, module in source.helpers.items() if source is not None else ():
-                current = sys.modules.get(name)
-                if current is not None and current is not module and _same_file(current, module):
-                    behind.append(path)
-                    break
-        return behind
-
     def helper_users(self) -> dict[Path, set[Path]]:
         """Each helper module's file (or package directory) → the sources that import it."""
         users: dict[Path, set[Path]] = {}
         for source in self._sources.values():
             for module in source.helpers.values():
-                file = getattr(module, "__file__", None)
-                if file is None:
-                    continue
-                location = Path(file)
-                if location.name == "__init__.py":
-                    location = location.parent
-                users.setdefault(location, set()).add(source.path)
+                location = _location_of(module)
+                if location is not None:
+                    users.setdefault(location, set()).add(source.path)
         return users
+
+    def set_aside_helper(self, location: Path) -> None:
+        """Take the helper module of ``location`` out of ``sys.modules`` (the sources using it
+        keep it), so that the next source importing it runs its changed file anew."""
+        for source in self._sources.values():
+            drop_modules(
+                {
+                    name: module
+                    for name, module in source.helpers.items()
+                    if _location_of(module) == location and sys.modules.get(name) is module
+                }
+            )
 
     def lock_of(self, path: Path) -> asyncio.Lock:
         lock = self._locks.get(path)
@@ -290,6 +285,10 @@ def check_reference(photon: object) -> None:
         raise PhotonNotFoundError("an empty name or path names no photon", photon)
 
 
-def _same_file(one: ModuleType, other: ModuleType) -> bool:
-    file = getattr(one, "__file__", None)
-    return file is not None and file == getattr(other, "__file__", None)
+def _location_of(module: ModuleType) -> Path | None:
+    """A helper module's file, or its package's directory."""
+    file = getattr(module, "__file__", None)
+    if file is None:
+        return None
+    location = Path(file)
+    return location.parent if location.name == "__init__.py" else location

@@ -299,8 +299,7 @@ class PhotonWatch:
         present = affected - gone  # a source in its grace delay is looked at again later
         if from_events and not to_load:
             gone = self._past_grace(root, gone)
-        helpers_changed = False
-        names_freed = False
+        helpers_changed = names_freed = False
         for path in sorted(gone):
             if self.halting:
                 return
@@ -317,8 +316,6 @@ class PhotonWatch:
                 if self.halting:
                     return
                 await self._reload(group)
-            for path in self._registry.holding_replaced_helpers(set().union(*groups)):
-                await self._reload({path})  # a later group ran its helper again meanwhile
         finally:
             self._operations.staging.importer.forget_read()
         to_load = {path for path in candidates if path not in self._registry.sources}
@@ -386,6 +383,9 @@ class PhotonWatch:
             changed = True
             there = {user for user in users - gone if source_present(user)}
             self._behind_helpers |= users - gone - there
+            # Every source importing it from now on (its users' reload, a photon that starts
+            # using it) runs the changed file anew: none takes the old one from sys.modules.
+            self._registry.set_aside_helper(location)
             groups.append(there)
         return changed
 
