@@ -180,6 +180,30 @@ async def test_re_locking_lets_refused_files_go_live_without_another_save(
         await loader.stop_watching_photons()
 
 
+async def test_a_file_refused_for_its_permissions_goes_live_once_they_are_fixed(
+    trees: tuple[Path, Path], recorder: EventRecorder
+) -> None:
+    first, _ = trees
+    shared = first / "shared.py"
+    async with Loader(trust=TrustPolicy(), stop_timeout=2.0) as loader:
+        loader.plugin_manager.add_hookspecs(HostSpecs)
+        loader.plugin_manager.register(recorder)
+        await loader.watch_photons(first, debounce=0.01)
+        outside = first.parent / "shared.py"
+        outside.write_text(greeter("shared", name="shared"))
+        outside.chmod(0o666)
+        outside.rename(shared)  # arrives writable by everyone
+        await wait_for(
+            lambda: any(
+                isinstance(error, PhotonTrustError) and error.rule == "writable"
+                for _, error in recorder.errors
+            )
+        )
+        shared.chmod(0o644)  # no save: the content was never the problem
+        await wait_for(lambda: greetings(loader) == ["shared ada"])
+        await loader.stop_watching_photons()
+
+
 async def test_a_lock_file_in_a_missing_directory_does_not_stop_watching(
     trees: tuple[Path, Path],
     recorder: EventRecorder,

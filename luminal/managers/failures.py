@@ -1,9 +1,10 @@
 """What failed while watching, so that a ``touch`` retries nothing and the right change does.
 
-A source that failed to load is remembered with the checksum that failed and, when it collided
-on a photon name, that name; a loaded source whose new content failed to reload is remembered
-with the name it collided on, if that was why. A collision is worth retrying once its name is
-free, any other failure once a helper changed.
+A source that failed to load is remembered with the checksum that failed (not when the trust
+policy refused its permissions or owner, which a ``chmod`` or ``chown`` fixes) and, when it
+collided on a photon name, that name; a loaded source whose new content failed to reload is
+remembered with the name it collided on, if that was why. A collision is worth retrying once
+its name is free, any other failure once a helper changed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from luminal.errors import LuminalError, PhotonNameConflictError
+from luminal.errors import LuminalError, PhotonNameConflictError, PhotonTrustError
 
 __all__ = ["Failures", "LoadFailure"]
 
@@ -33,6 +34,8 @@ class Failures:
         self.reloads: dict[Path, str | None] = {}
 
     def load_failed(self, path: Path, checksum: str | None, error: LuminalError) -> None:
+        if isinstance(error, PhotonTrustError) and error.rule == "writable":
+            checksum = None  # a chmod or chown fixes it, not a save: any change retries it
         self.loads[path] = LoadFailure(checksum, _conflicting_name(error))
 
     def reload_failed(self, paths: Iterable[Path], error: LuminalError) -> None:
