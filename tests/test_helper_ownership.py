@@ -210,3 +210,45 @@ async def test_a_failed_reload_leaves_a_parked_helper_to_its_tree(
     await loader.load_photon(third)
     assert getattr(loader.photons["third"].photon_class, "helper", None) is helper
     assert getattr(helper, "USERS", None) == [loader.photons["first"].module_name]
+
+
+HELPER_TAKEN = threading.Event()
+
+TAKES_THE_HELPER_THEN_WAITS_FOR_A_TO_GO = """
+import sys
+import time
+import helpers
+from tests.test_helper_ownership import HELPER_TAKEN
+
+HELPER_TAKEN.set()
+deadline = time.monotonic() + 10
+while any("_a_" in name for name in list(sys.modules)):
+    if time.monotonic() > deadline:
+        raise TimeoutError("a was never unloaded")
+    time.sleep(0.001)
+from luminal import IPhoton
+
+class Photon(IPhoton, name="b"):
+    helper = helpers
+"""
+
+
+async def test_a_neighbour_unloaded_while_a_load_imports_leaves_it_its_helper(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    HELPER_TAKEN.clear()
+    write_photon("helpers.py", HELPER.format(version=1))
+    await loader.load_photon(write_photon("a.py", SHARES_HELPERS.format(name="a")))
+    helper = sys.modules["helpers"]
+    load = asyncio.ensure_future(
+        loader.load_photon(write_photon("b.py", TAKES_THE_HELPER_THEN_WAITS_FOR_A_TO_GO))
+    )
+    await wait_for(HELPER_TAKEN.is_set)
+
+    assert await loader.unload_photon("a", force_stop=True) is True
+    await load
+
+    assert getattr(loader.photons["b"].photon_class, "helper", None) is helper
+    assert sys.modules.get("helpers") is helper
+    assert await loader.unload_photon("b", force_stop=True) is True
+    assert "helpers" not in sys.modules
