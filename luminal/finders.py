@@ -9,7 +9,8 @@ takes over any top-level module they find inside a directory of loaded photons. 
 with :class:`SourceLoader`, from the bytes that were read and checked, never from disk again.
 They are meta path finders by their ``find_spec`` alone: ``importlib.abc`` would import
 ``importlib.resources`` and ``tempfile`` with ``luminal``.
-:func:`own_helpers` gives each photon directory its own helper names while its source runs.
+:func:`luminal.parking.own_helpers` gives each photon directory its own helper names while its
+source runs.
 """
 
 from __future__ import annotations
@@ -17,28 +18,29 @@ from __future__ import annotations
 import contextlib
 import importlib.machinery
 import importlib.util
+import itertools
 import os
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import CodeType, ModuleType
 
 from luminal.codecache import CodeCache
 from luminal.reading import CompiledCheck, SourceCheck, checksum_files, read_source
 from luminal.tree import display_path, is_ignored_name, is_installed_location, is_output_directory
-from luminal.turns import taking_turns
 
 __all__ = [
     "HelperFinder",
     "PackageFinder",
     "SourceLoader",
+    "helper_at",
+    "helper_names",
     "is_helper_module",
-    "own_helpers",
     "recording_modules",
     "referenced_helpers",
-    "release_helpers",
+    "running_source_of",
     "spec_for",
     "spec_of_other_finders",
 ]
@@ -47,18 +49,24 @@ __all__ = [
 _delegating = threading.local()
 # The directories of the sources whose code runs on this thread (innermost last).
 _importing = threading.local()
-# Guards parking: held for a moment, never while photon code runs.
-_PARKING = threading.RLock()
 # The names of every helper module (and helper package module) imported so far.
 _HELPER_NAMES: set[str] = set()
-# Helper modules of photon directories other than the one whose source ran last, by name.
-_PARKED: dict[str, list[ModuleType]] = {}
+# Numbers the runs of helper modules, so that of two copies of one file the newer is known.
+_RUNS = itertools.count()
 
 
 class SourceLoader(importlib.machinery.SourceFileLoader):
     """Compiles a module from the bytes that were read and checked, never from disk again nor
     from cached bytecode. ``helper`` tells a helper module from a photon's own. A module it runs
-    while :func:`recording_modules` records on the same thread is recorded there."""
+    while :func:`recording_modules` records on the same thread is recorded there.
+
+    ``run`` orders the runs of helper modules; ``set_aside`` says that the helper's file
+    changed, so that no version going live puts this copy back
+    (:func:`luminal.parking.give_back_helpers`).
+    """
+
+    run = -1
+    set_aside = False
 
     def __init__(
         self,
@@ -77,6 +85,8 @@ class SourceLoader(importlib.machinery.SourceFileLoader):
         recorded: list[ModuleType] | None = getattr(_importing, "recorded", None)
         if recorded is not None:
             recorded.append(module)
+        if self.helper:
+            self.run = next(_RUNS)
         super().exec_module(module)
 
     def get_data(self, path: str) -> bytes:
@@ -253,14 +263,14 @@ class HelperFinder:
                 return None  # not Python source: the finder that found it answers
             if root is None:
                 return None  # not a helper: the finder that found it answers
-            if current is None or root == current or not _helper_at(current, fullname):
+            if current is None or root == current or not helper_at(current, fullname):
                 return self._helper_spec(fullname, location, root)
         if current is not None:
             if current not in roots:
                 return None  # another loader's source imports: that loader's finder answers
             roots = [current, *(root for root in roots if root != current)]
         for root in roots:
-            location = _helper_at(root, fullname) if not is_installed_location(root) else None
+            location = helper_at(root, fullname) if not is_installed_location(root) else None
             if location is not None:
                 return self._helper_spec(fullname, location, root)
         return None
@@ -290,7 +300,7 @@ class HelperFinder:
         )
 
 
-def _helper_at(root: Path, name: str) -> Path | None:
+def helper_at(root: Path, name: str) -> Path | None:
     """The helper package or module called ``name`` in ``root``, if there is one."""
     if os.path.lexists(root / name / "__init__.py"):
         return root / name
@@ -385,61 +395,19 @@ def recording_modules() -> Iterator[list[ModuleType]]:
 
 
 @contextlib.contextmanager
-def own_helpers(root: Path) -> Iterator[None]:
-    """While a source of ``root`` runs, the plain helper names in ``sys.modules`` are ``root``'s.
-
-    Helpers of other directories are parked (taken out of ``sys.modules``, kept here) and those
-    of ``root`` that were parked come back, so ``import helpers`` in two trees (or two loaders)
-    gives each tree its own ``helpers.py``, shared by the photons of that tree. Helper lookups
-    prefer ``root`` meanwhile. Sources of two directories that hold a module of the same name
-    take turns (:func:`~luminal.turns.taking_turns`); the others run as they come, so a photon
-    whose import hangs holds up no tree but those sharing a module name with it.
-    """
-    with taking_turns(root):
-        with _PARKING:
-            for name in _clashing_names(root):
-                current = sys.modules.get(name)
-                if current is not None and not _lies_in(current, root):
-                    _PARKED.setdefault(name, []).append(sys.modules.pop(name))
-                parked = _PARKED.get(name, [])
-                own = next((module for module in parked if _lies_in(module, root)), None)
-                if own is not None and name not in sys.modules:
-                    parked.remove(own)
-                    sys.modules[name] = own
-        _importing.roots = [*getattr(_importing, "roots", []), root]
-        try:
-            yield
-        finally:
-            _importing.roots = _importing.roots[:-1]
+def running_source_of(root: Path) -> Iterator[None]:
+    """Helper lookups on this thread prefer ``root`` while the block runs (a source of
+    ``root`` runs)."""
+    _importing.roots = [*getattr(_importing, "roots", []), root]
+    try:
+        yield
+    finally:
+        _importing.roots = _importing.roots[:-1]
 
 
-def _clashing_names(root: Path) -> list[str]:
-    """The helper names that ``root`` has a helper for, and that ``sys.modules`` holds for
-    another directory or that have a module of ``root`` parked."""
-    clashing = []
-    for name in list(_HELPER_NAMES):
-        current = sys.modules.get(name)
-        foreign = current is not None and not _lies_in(current, root)
-        parked = any(_lies_in(module, root) for module in _PARKED.get(name, ()))
-        if (foreign or parked) and _helper_at(root, name.partition(".")[0]) is not None:
-            clashing.append(name)
-    return clashing
-
-
-def release_helpers(modules: Mapping[str, ModuleType]) -> None:
-    """Forget parked helper modules that the loader drops (unload) or stashes (reload)."""
-    with _PARKING:
-        for name, module in modules.items():
-            parked = _PARKED.get(name)
-            if parked is not None and module in parked:
-                parked.remove(module)
-                if not parked:
-                    del _PARKED[name]
-
-
-def _lies_in(module: ModuleType, root: Path) -> bool:
-    file = getattr(module, "__file__", None)
-    return isinstance(file, str) and Path(file).parent.is_relative_to(root)
+def helper_names() -> list[str]:
+    """The names of every helper module (and helper package module) imported so far."""
+    return list(_HELPER_NAMES)
 
 
 def _current_root() -> Path | None:

@@ -22,10 +22,12 @@ from types import ModuleType
 from typing import TypeVar, cast
 
 from luminal.codecache import CodeCache
-from luminal.finders import HelperFinder, PackageFinder, release_helpers
+from luminal.finders import HelperFinder, PackageFinder, is_helper_module
 from luminal.ownership import IMPORT_THREAD_NAME
+from luminal.parking import give_back_helpers, unpark_helpers
 from luminal.reading import SourceCheck
 from luminal.sources import (
+    FailedImport,
     ImportedSource,
     ImportRequest,
     drop_modules,
@@ -52,13 +54,15 @@ class Importer:
     """A loader's import machinery: the namespace of its module names and its finders.
 
     The finders sit in ``sys.meta_path`` while a source is loaded or importing; ``has_sources``
-    tells whether any is loaded.
+    tells whether any is loaded, ``helpers_in_use`` the ids of the helper modules that loaded
+    sources hold (those stay in ``sys.modules`` when an import that ran them is dropped).
     """
 
     def __init__(
         self,
         trust: TrustPolicy | None,
         has_sources: Callable[[], bool],
+        helpers_in_use: Callable[[], Collection[int]],
         code_cache: Path | None = None,
     ) -> None:
         self.namespace = f"luminal_photon{next(_loader_numbers)}"
@@ -68,6 +72,7 @@ class Importer:
         self.package_finder = PackageFinder(check_compiled, cache)
         self.helper_finder = HelperFinder(self.package_finder, self.check, check_compiled)
         self._has_sources = has_sources
+        self._helpers_in_use = helpers_in_use
         self._in_flight = 0
         self._abandoned = 0  # batches whose caller was cancelled, their thread still running
         self._after_abandoned: list[Callable[[], None]] = []
@@ -127,25 +132,16 @@ class Importer:
         """
         if not paths:
             return {}
-        requests = [
-            ImportRequest(
-                path,
-                self.module_name(path),
-                (submodules or {}).get(path, ()),
-                (directories or {}).get(path),
-                self._read.pop(path, None),
-            )
-            for path in paths
-        ]
+        requests = self._requests(paths, submodules or {}, directories or {})
 
-        def run_imports() -> list[ImportedSource | Exception]:
+        def run_imports() -> list[ImportedSource | FailedImport]:
             return import_sources(
                 requests, self.package_finder, self.helper_finder, recursive, self.check
             )
 
         state = {"abandoned": False, "counted": False}
 
-        def abandon(outcomes: list[ImportedSource | Exception] | None) -> None:
+        def abandon(outcomes: list[ImportedSource | FailedImport] | None) -> None:
             state["abandoned"] = True
             self._abandon(outcomes, counted=state["counted"])
 
@@ -153,7 +149,9 @@ class Importer:
         self._in_flight += 1
         try:
             outcomes = await in_daemon_thread(run_imports, abandon)
-            return dict(zip(paths, outcomes, strict=True))
+            return {
+                path: self._settled(outcome) for path, outcome in zip(paths, outcomes, strict=True)
+            }
         except asyncio.CancelledError:
             if not state["abandoned"]:  # its thread still runs: abandon comes later
                 state["counted"] = True
@@ -163,12 +161,43 @@ class Importer:
             self._in_flight -= 1
             self.remove_finders_when_idle()
 
-    def _abandon(self, outcomes: list[ImportedSource | Exception] | None, counted: bool) -> None:
-        """Forget the imports of a batch whose caller stopped waiting (it was cancelled)."""
+    def _requests(
+        self,
+        paths: Sequence[Path],
+        submodules: Mapping[Path, Sequence[str]],
+        directories: Mapping[Path, Path],
+    ) -> list[ImportRequest]:
+        return [
+            ImportRequest(
+                path,
+                self.module_name(path),
+                submodules.get(path, ()),
+                directories.get(path),
+                self._read.pop(path, None),
+            )
+            for path in paths
+        ]
+
+    def _settled(self, outcome: ImportedSource | FailedImport) -> ImportedSource | Exception:
+        """A source imported, or the error of one that failed once the helpers its import ran
+        have left ``sys.modules``: those that a loaded source took meanwhile stay, and an
+        import still under way that took one puts it back when it goes live (its tree's
+        photons share one copy)."""
+        if isinstance(outcome, ImportedSource):
+            return outcome
+        drop_modules(outcome.helpers, keep=self._helpers_in_use())
+        return outcome.error
+
+    def _abandon(self, outcomes: list[ImportedSource | FailedImport] | None, counted: bool) -> None:
+        """Forget the imports of a batch whose caller stopped waiting (it was cancelled): their
+        modules, and the helpers they ran or took that no loaded source holds."""
         for outcome in outcomes or ():
             if isinstance(outcome, ImportedSource):
                 self.package_finder.discard(outcome.module.__name__)
                 drop_modules(outcome.modules)
+                drop_modules(outcome.helpers, keep=self._helpers_in_use())
+            else:
+                self._settled(outcome)
         self._abandoned -= counted
         if not self._abandoned:
             callbacks, self._after_abandoned = self._after_abandoned, []
@@ -244,37 +273,40 @@ def stash_modules(
 
     Those named in ``in_place`` (the sources' own modules, which the reload assigns its new
     version over) stay where they are: a key deleted and added again would take a new slot of
-    ``sys.modules`` each time, and the dictionary grows when its slots run out.
+    ``sys.modules`` each time, and the dictionary grows when its slots run out. Helpers that
+    another directory's source parked are taken out of parking (and put back there if the
+    reload fails).
     """
     stashed: dict[str, ModuleType] = {}
     for group in modules:
         for name, module in group.items():
             if sys.modules.get(name) is module:
                 stashed[name] = module if name in in_place else sys.modules.pop(name)
-        release_helpers(group)
+        stashed.update(unpark_helpers(group))
     return stashed
 
 
 def restore_modules(modules: Iterable[Mapping[str, ModuleType]]) -> None:
     """Put back the modules of a reload that failed or was cancelled, each where its name is
     free: a name that another source's import took meanwhile (a photon of the same tree
-    reloaded at the same time, importing the helper afresh) keeps that source's module.
+    reloaded at the same time, importing the helper afresh) keeps that source's module. A
+    helper whose name another directory's helper holds is parked, as it was.
 
     The reload's own new modules have left ``sys.modules`` by then, so a name that is taken
     was taken by someone else.
     """
     for group in modules:
+        give_back_helpers(group, going_live=False)
         for name, module in group.items():
-            sys.modules.setdefault(name, module)
+            if not is_helper_module(module):
+                sys.modules.setdefault(name, module)
 
 
 def reclaim_names(modules: Mapping[str, ModuleType]) -> None:
-    """Give the helpers of a version that just went live their names back from another copy of
-    the same file: an older version's, which a reload that failed meanwhile put back after
-    its drop took this one out (its import ran this helper, and this version took it from
-    ``sys.modules``). The name belongs to the version whose import ran last."""
-    for name, module in modules.items():
-        current = sys.modules.get(name)
-        same_file = getattr(current, "__file__", None) == getattr(module, "__file__", None)
-        if current is not None and current is not module and same_file:
-            sys.modules[name] = module
+    """Give the helpers of a version that goes live (a load or a reload commits) their names
+    back where another import let go of them meanwhile: one of the tree that ran the helper
+    and failed, was cancelled or unloaded while this version's import took it from
+    ``sys.modules`` (it is free now), or an older copy of the same file that a failed reload
+    put back. The name belongs to the copy whose import ran last; a helper set aside because
+    its file changed stays out."""
+    give_back_helpers(modules, going_live=True)

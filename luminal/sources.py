@@ -32,14 +32,13 @@ from luminal.finders import (
     HelperFinder,
     PackageFinder,
     is_helper_module,
-    own_helpers,
     recording_modules,
     referenced_helpers,
-    release_helpers,
     spec_for,
 )
 from luminal.guard import photon_code
 from luminal.ownership import threads_started_since
+from luminal.parking import own_helpers, release_helpers, set_aside_helpers
 from luminal.reading import (
     SourceCheck,
     canonical_path,
@@ -51,6 +50,7 @@ from luminal.reading import (
 from luminal.tree import display_path, is_ignored_name, is_project_directory, not_a_source_reason
 
 __all__ = [
+    "FailedImport",
     "ImportRequest",
     "ImportedSource",
     "SourceCheck",
@@ -116,15 +116,55 @@ def import_source(
     photon_directory: Path | None = None,
     files: dict[Path, bytes] | None = None,
     root: Path | None = None,
+    *,
+    ran_helpers: dict[str, ModuleType],
 ) -> ImportedSource:
     """Import the source at ``path`` as module ``name`` and return it with all it brought in.
 
     For a package, ``recursive`` also imports every sub-module and ``submodules`` (dotted,
     relative to the package, as entry points name them) just those. Runs in a worker thread; on
-    failure every module it added leaves ``sys.modules`` and the exception propagates.
-    ``check`` judges the bytes read (against ``photon_directory``) before any of them runs.
-    ``files`` (the bytes just read: not read again) and ``root`` (``path.parent``) if known.
+    failure its own modules leave ``sys.modules``, the helpers it ran are put in
+    ``ran_helpers`` (another import of the tree may have taken them meanwhile) and the
+    exception propagates. ``check`` judges the bytes read (against ``photon_directory``) before
+    any of them runs. ``files`` (the bytes just read: not read again) and ``root``
+    (``path.parent``) if known.
     """
+    is_package, files, checksum = _checked_source(path, check, photon_directory, files)
+    init_file = path / "__init__.py" if is_package else path
+    spec = spec_for(name, path, files[init_file], is_package, package_finder.code_cache)
+    if spec is None or spec.loader is None:
+        raise ModuleNotFoundError(f"no module spec for {path}", path=str(path))
+    try:
+        with own_helpers(path.parent if root is None else root):
+            return _execute(
+                spec,
+                path,
+                is_package,
+                files,
+                checksum,
+                package_finder,
+                recursive,
+                submodules,
+                ran_helpers,
+            )
+    except PhotonTrustError as error:
+        if error.path == str(path):
+            raise
+        raise PhotonTrustError(
+            f"refusing {display_path(path)}: it imports a refused helper: {error}",
+            str(path),
+            error.rule,
+        ) from error
+
+
+def _checked_source(
+    path: Path,
+    check: SourceCheck | None,
+    photon_directory: Path | None,
+    files: dict[Path, bytes] | None,
+) -> tuple[bool, dict[Path, bytes], str]:
+    """Whether the source at ``path`` is a package, its bytes (read unless ``files`` has them)
+    and their checksum, once ``check`` has judged them."""
     mode = _existing_mode(path)
     if mode is None:
         raise ModuleNotFoundError(f"no photon source at {display_path(path)}", path=str(path))
@@ -140,22 +180,7 @@ def import_source(
     checksum = checksum_files(files, path)
     if check is not None:
         check(path, photon_directory, files, checksum)
-    spec = spec_for(name, path, files[init_file], is_package, package_finder.code_cache)
-    if spec is None or spec.loader is None:
-        raise ModuleNotFoundError(f"no module spec for {path}", path=str(path))
-    try:
-        with own_helpers(path.parent if root is None else root):
-            return _execute(
-                spec, path, is_package, files, checksum, package_finder, recursive, submodules
-            )
-    except PhotonTrustError as error:
-        if error.path == str(path):
-            raise
-        raise PhotonTrustError(
-            f"refusing {display_path(path)}: it imports a refused helper: {error}",
-            str(path),
-            error.rule,
-        ) from error
+    return is_package, files, checksum
 
 
 def _execute(
@@ -167,8 +192,10 @@ def _execute(
     package_finder: PackageFinder,
     recursive: bool,
     submodules: Sequence[str],
+    ran_helpers: dict[str, ModuleType],
 ) -> ImportedSource:
-    """Run a checked source's module and collect what it brought into ``sys.modules``."""
+    """Run a checked source's module and collect what it brought into ``sys.modules``; on
+    failure, drop its own modules and leave the helpers it ran in ``ran_helpers``."""
     assert spec.loader is not None
     name = spec.name
     module = importlib.util.module_from_spec(spec)
@@ -187,7 +214,8 @@ def _execute(
                     importlib.import_module(f"{name}.{submodule}")
         except BaseException:
             modules, helpers = _brought_in(name, recorded, (newest, before))
-            drop_modules({**modules, **helpers})
+            drop_modules(modules)
+            ran_helpers.update(helpers)
             package_finder.discard(name)
             raise
     imported = ImportedSource(path, is_package, module, checksum, files)
@@ -258,6 +286,14 @@ def _added_after(name: str, count: int) -> list[str] | None:
             continue
 
 
+class FailedImport(NamedTuple):
+    """A source whose import raised ``error``, with the helpers its import ran: still in
+    ``sys.modules``, since another import of the tree may have taken them meanwhile."""
+
+    error: Exception
+    helpers: dict[str, ModuleType]
+
+
 class ImportRequest(NamedTuple):
     """One source for :func:`import_sources`: its path, its private module name, and the
     sub-modules to import with it (dotted, relative to the package, as entry points name them)."""
@@ -276,15 +312,16 @@ def import_sources(
     helper_finder: HelperFinder,
     recursive: bool = False,
     check: SourceCheck | None = None,
-) -> list[ImportedSource | Exception]:
+) -> list[ImportedSource | FailedImport]:
     """Import several sources in turn, as :func:`import_source`, in one worker-thread call.
 
     One hand-off to a worker thread per directory instead of one per file; a source that fails
-    leaves its exception in its place and the others are imported all the same. The sources'
-    directories are open to helper imports meanwhile. A ``KeyboardInterrupt`` or ``SystemExit``
-    propagates once the sources imported so far are out of ``sys.modules`` again.
+    leaves a :class:`FailedImport` in its place and the others are imported all the same. The
+    sources' directories are open to helper imports meanwhile. A ``KeyboardInterrupt`` or
+    ``SystemExit`` propagates once what the batch imported is out of ``sys.modules`` again.
     """
-    results: list[ImportedSource | Exception] = []
+    results: list[ImportedSource | FailedImport] = []
+    ran_helpers: dict[str, ModuleType] = {}
     parents = _parents([request.path for request in requests])
     for root in set(parents):
         helper_finder.add_root(root)
@@ -293,6 +330,7 @@ def import_sources(
             requests, parents, strict=True
         ):
             threads_before = set(threading.enumerate())
+            ran_helpers = {}
             try:
                 imported = import_source(
                     path,
@@ -304,22 +342,36 @@ def import_sources(
                     photon_directory,
                     files,
                     root,
+                    ran_helpers=ran_helpers,
                 )
                 imported.threads = threads_started_since(threads_before)
                 imported.root = root
                 results.append(imported)
             except Exception as error:
-                results.append(error)
+                results.append(FailedImport(error, ran_helpers))
     except BaseException:
-        for result in results:
-            if isinstance(result, ImportedSource):
-                drop_modules(result.modules)
-                package_finder.discard(result.module.__name__)
+        _drop_imported(results, ran_helpers, package_finder)
         raise
     finally:
         for root in set(parents):
             helper_finder.remove_root(root)
     return results
+
+
+def _drop_imported(
+    results: Sequence[ImportedSource | FailedImport],
+    ran_helpers: dict[str, ModuleType],
+    package_finder: PackageFinder,
+) -> None:
+    """Drop what a batch imported before it was interrupted (``ran_helpers``: the helpers that
+    the interrupted source ran)."""
+    drop_modules(ran_helpers)
+    for result in results:
+        if isinstance(result, ImportedSource):
+            drop_modules(result.modules)
+            package_finder.discard(result.module.__name__)
+        else:
+            drop_modules(result.helpers)
 
 
 def _parents(paths: Sequence[Path]) -> list[Path]:
@@ -370,16 +422,22 @@ def raise_load_error(path: Path, error: BaseException) -> NoReturn:
     raise load_error(path, error) from error
 
 
-def drop_modules(modules: Mapping[str, ModuleType], keep: Collection[int] = ()) -> None:
+def drop_modules(
+    modules: Mapping[str, ModuleType], keep: Collection[int] = (), set_aside: bool = False
+) -> None:
     """Take modules out of ``sys.modules`` (those whose ``id`` is in ``keep`` stay).
 
-    This is the one place a loader lets go of modules it imported.
+    This is the one place a loader lets go of modules it imported. A helper dropped here goes
+    back when another source holding it goes live (:func:`~luminal.parking.give_back_helpers`),
+    unless it is ``set_aside``: its file changed, and the next import runs it anew.
     """
     dropped = {name: module for name, module in modules.items() if id(module) not in keep}
     for name, module in dropped.items():
         if sys.modules.get(name) is module:
             del sys.modules[name]
     release_helpers(dropped)
+    if set_aside:
+        set_aside_helpers(dropped.values())
     _clear_class_caches()
 
 

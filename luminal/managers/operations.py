@@ -63,7 +63,12 @@ class Operations:
     def create(cls, settings: Settings, plugin_manager: pluggy.PluginManager) -> Operations:
         """The operations of a new, empty registry, with their import machinery."""
         registry = Registry()
-        importer = Importer(settings.trust, lambda: bool(registry.sources), settings.code_cache)
+        importer = Importer(
+            settings.trust,
+            lambda: bool(registry.sources),
+            registry.helpers_in_use,
+            settings.code_cache,
+        )
         reporter = Reporter(plugin_manager, settings.logging)
         dependents = Dependents(registry)
         staging = Staging(registry, importer, reporter, settings, dependents.start_waiting)

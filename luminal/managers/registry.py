@@ -200,7 +200,8 @@ class Registry:
                     name: module
                     for name, module in source.helpers.items()
                     if _location_of(module) == location and sys.modules.get(name) is module
-                }
+                },
+                set_aside=True,
             )
 
     def lock_of(self, path: Path) -> asyncio.Lock:

@@ -13,7 +13,7 @@ from types import ModuleType
 
 from luminal.discovery import EntryPointSelection, PhotonEntryPoint
 from luminal.errors import PhotonLoadError, PhotonNameConflictError
-from luminal.importing import Importer
+from luminal.importing import Importer, reclaim_names
 from luminal.managers.handler import Handler, HandlerContext, PhotonOrigin
 from luminal.managers.registry import PhotonSource, Registry
 from luminal.managers.reporting import Reporter, Settings
@@ -181,9 +181,11 @@ class Staging:
         self.drop(source.module_name, source.modules, source.helpers, replacing)
 
     def commit(self, source: PhotonSource) -> None:
-        """Make a prepared source visible: in the registry, its root open to helper imports."""
+        """Make a prepared source visible: in the registry, its root open to helper imports,
+        its helpers in ``sys.modules`` (:func:`~luminal.importing.reclaim_names`)."""
         self.registry.put(source)
         self.importer.open_root(source.root, source.module_name, source.package_files)
+        reclaim_names(source.helpers)
 
     def replace(self, source: PhotonSource) -> None:
         """Register a version of a loaded source in its place (a reload's swap or rollback)."""
