@@ -411,8 +411,11 @@ class PhotonWatch:
         for path in sorted(to_load):
             if self.halting:
                 return
+            current = await asyncio.to_thread(current_checksum, path)
+            if self.failures.has_failed(path, current):
+                continue  # not tried: retried below if the change may have fixed it
             tried.add(path)
-            if await self._load(root, path, force=False):
+            if await self._load(root, path, current):
                 helpers_changed = True
                 tried.clear()
         if not (helpers_changed or names_freed):
@@ -425,7 +428,7 @@ class PhotonWatch:
             if self.halting:
                 return
             if path not in tried and failed_root is not None:
-                await self._load(failed_root, path, force=True)
+                await self._load(failed_root, path, await asyncio.to_thread(current_checksum, path))
 
     def _sources_touched_by(self, root: Path, path: Path) -> set[Path]:
         """Loaded sources that ``path`` is, lies in (a package's module) or contains."""
@@ -469,18 +472,15 @@ class PhotonWatch:
             self._behind_helpers.discard(path)
         await self._start(handlers)
 
-    async def _load(self, root: Path, path: Path, force: bool) -> bool:
-        """Load and start a new source of the tree at ``root``; whether it is a helper (a source
-        without photons).
+    async def _load(self, root: Path, path: Path, current: str | None) -> bool:
+        """Load and start a new source of the tree at ``root`` whose content hashes to
+        ``current``; whether it is a helper (a source without photons).
 
         A source that fails is remembered, so that it is tried again when its content or a
         helper changes, not on every ``touch``.
         """
-        current = await asyncio.to_thread(current_checksum, path)
         if current is None or path in self._registry.sources:
             self.failures.loads.pop(path, None)
-            return False
-        if not force and self.failures.has_failed(path, current):
             return False
         # The trust policy judges symlinks and permissions against the watched tree, as it
         # does for the sources of the initial load.
