@@ -254,3 +254,19 @@ async def test_a_load_refused_for_a_name_goes_live_when_it_comes_with_the_names_
     slow.gate.set()
     await wait_for(lambda: running_from(watching, "same") == first / "b.py")
     assert greetings(watching) == ["second ada"]
+
+
+async def test_two_photons_that_swap_names_both_reload(
+    watching: Loader, trees: tuple[Path, Path], recorder: EventRecorder
+) -> None:
+    # A branch switch can swap two photons' names: each new version collides with the other's
+    # running one, whichever reloads first.
+    first, _ = trees
+    (first / "a.py").write_text(greeter("from a", name="left"))
+    (first / "b.py").write_text(greeter("from b", name="right"))
+    await watching.watch_photons(first, debounce=0.01)
+    (first / "a.py").write_text(greeter("from a", name="right"))
+    await wait_for(lambda: recorder.errors != [])
+    (first / "b.py").write_text(greeter("from b", name="left"))
+    await wait_for(lambda: running_from(watching, "left") == first / "b.py")
+    assert running_from(watching, "right") == first / "a.py"

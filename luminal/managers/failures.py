@@ -9,11 +9,12 @@ free, any other failure once a helper changed.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 from luminal.errors import LuminalError, PhotonNameConflictError
+from luminal.managers.handler import Handler
 
 __all__ = ["Failures", "LoadFailure"]
 
@@ -66,6 +67,21 @@ class Failures:
         """Refused reloads that collided on a name no longer ``taken``."""
         names = set(taken)
         return sorted(path for path, name in self.reloads.items() if name and name not in names)
+
+    def tied_by_names(
+        self, refused: Sequence[set[Path]], photons: Mapping[str, Handler]
+    ) -> list[set[Path]]:
+        """The groups of ``refused`` reloads whose new names another of them runs now (a branch
+        switch that swaps two photons' names): reloaded together, they go through."""
+        group_of = {path: number for number, group in enumerate(refused) for path in group}
+        tied: set[int] = set()
+        for path, number in group_of.items():
+            name = self.reloads.get(path)
+            holder = photons.get(name) if name is not None else None
+            other = group_of.get(Path(holder.filepath)) if holder is not None else None
+            if other is not None and other != number:
+                tied |= {number, other}
+        return [refused[number] for number in sorted(tied)]
 
     def forget_vanished(self, paths: Iterable[Path]) -> None:
         """Forget the failed loads at or below ``paths`` that are gone from disk."""

@@ -310,17 +310,31 @@ class PhotonWatch:
         if from_events:
             helpers_changed |= await self.helpers.add_groups(paths, gone, groups)
         try:
-            for group in merge_overlapping(groups):
-                if self.halting:
-                    return
-                if not await self._reload(group):
-                    self.helpers.failed(group)
+            await self._reload_groups(groups)
         finally:
             self._operations.staging.importer.forget_read()
         to_load = {path for path in candidates if path not in self._registry.sources}
         if to_load:
             names_freed |= await self._unload_vanished()
         await self._load_new(root, to_load, helpers_changed, names_freed)
+
+    async def _reload_groups(self, groups: list[set[Path]]) -> None:
+        """Reload each group of changed sources in one step, then together those refused, now
+        or before, because each other's running versions held their new names; a helper change
+        whose users' reload was refused is held back."""
+        refused: list[set[Path]] = []
+        for group in merge_overlapping(groups):
+            if self.halting:
+                return
+            if not await self._reload(group):
+                refused.append(group)
+        now = set().union(*refused)
+        earlier = [{path} for path in self.failures.reloads if path not in now]
+        tied = self.failures.tied_by_names([*refused, *earlier], self._registry.photons)
+        if tied and await self._reload(set().union(*tied)):
+            refused = [group for group in refused if group not in tied]
+        for group in refused:
+            self.helpers.failed(group)
 
     def _past_grace(self, root: Path, gone: set[Path]) -> set[Path]:
         """The vanished sources to unload now; the others are looked at again after the grace
