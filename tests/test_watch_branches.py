@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,13 @@ from luminal.tree import select_sources
 from tests.watch_support import wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+
+
+@pytest.fixture
+def luminal_loader_kwargs() -> dict[str, Any]:
+    """A loader that logs what it does: a failing seed shows why."""
+    return {"logging": True}
+
 
 NAMES = [f"P{index}" for index in range(6)]
 PLACES = ["", "sub/", "sub/deep/", "other/"]
@@ -116,9 +124,13 @@ async def test_random_branch_switches_end_in_step_with_the_disk(
     for _ in range(SWITCHES):
         git(repo, "checkout", "-q", rng.choice(branches))
         expected = on_disk(repo)
-        await wait_for(
-            lambda expected=expected: (  # type: ignore[misc]
-                not (watch.pending or watch.vanishing or watch.dirty)
-                and running(luminal_loader, repo) == expected
+        try:
+            await wait_for(
+                lambda expected=expected: (  # type: ignore[misc]
+                    not (watch.pending or watch.vanishing or watch.dirty)
+                    and running(luminal_loader, repo) == expected
+                )
             )
-        )
+        except AssertionError:
+            assert running(luminal_loader, repo) == expected  # shows how they differ
+            raise

@@ -2,8 +2,8 @@
 
 A source that failed to load is remembered with the checksum that failed and, when it collided
 on a photon name, that name; a loaded source whose new content failed to reload is remembered
-with the name it collided on, if that was why. A collision is worth retrying once its name is
-free, any other failure once a helper changed.
+with the name it collided on, if that was why. Either is worth retrying: a collision once its
+name is free, any other failure once a helper changed (it may have imported one that was away).
 """
 
 from __future__ import annotations
@@ -63,10 +63,16 @@ class Failures:
             elif failure.conflict not in names:
                 yield path
 
-    def reloads_to_retry(self, taken: Iterable[str]) -> list[Path]:
-        """Refused reloads that collided on a name no longer ``taken``."""
+    def reloads_to_retry(self, helpers_changed: bool, taken: Iterable[str]) -> list[Path]:
+        """Refused reloads a change may have fixed: without a collision after a helper change
+        (the helper it imports was missing or broken), with one when its name is no longer
+        ``taken``."""
         names = set(taken)
-        return sorted(path for path, name in self.reloads.items() if name and name not in names)
+        return sorted(
+            path
+            for path, name in self.reloads.items()
+            if (helpers_changed if name is None else name not in names)
+        )
 
     def tied_by_names(
         self, refused: Sequence[set[Path]], photons: Mapping[str, Handler]

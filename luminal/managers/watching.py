@@ -392,8 +392,8 @@ class PhotonWatch:
         self, root: Path, to_load: set[Path], helpers_changed: bool, names_freed: bool
     ) -> None:
         """Load the new sources; then retry the failed ones a change may have fixed: after a
-        helper change the loads that did not collide, after an unload the loads and reloads
-        that collided on a name now free."""
+        helper change the loads and reloads that did not collide, after an unload those that
+        collided on a name now free."""
         tried: set[Path] = set()
         for path in sorted(to_load):
             if self.halting:
@@ -407,9 +407,8 @@ class PhotonWatch:
                 tried.clear()
         if not (helpers_changed or names_freed):
             return
-        if names_freed:
-            for path in self.failures.reloads_to_retry(self._registry.photons):
-                await self._reload({path})
+        for path in self.failures.reloads_to_retry(helpers_changed, self._registry.photons):
+            await self._reload({path})
         for path in list(self.failures.loads_to_retry(helpers_changed, self._registry.photons)):
             failed_root = next((root for root in self.roots if path.is_relative_to(root)), None)
             if self.halting:
