@@ -165,7 +165,8 @@ class PackageFinder:
         package_name = fullname.partition(".")[0]
         with self._lock:
             files = self._snapshots.get(package_name)
-            if package_name in self._helper_packages:
+            helper = package_name in self._helper_packages
+            if helper:
                 _HELPER_NAMES.add(fullname)  # its tree's own, like the package (_own_helpers)
         if files is None:
             return None
@@ -181,9 +182,12 @@ class PackageFinder:
                     files[init_file],
                     is_package=True,
                     code_cache=self.code_cache,
+                    helper=helper,
                 )
             if module_file in files:
-                return spec_for(fullname, module_file, files[module_file], False, self.code_cache)
+                return spec_for(
+                    fullname, module_file, files[module_file], False, self.code_cache, helper
+                )
             if os.path.lexists(init_file) or os.path.lexists(module_file):
                 raise ModuleNotFoundError(
                     f"refusing module {fullname}: {display_path(candidate)} is not part of "
@@ -374,10 +378,10 @@ def _root_holding(location: Path, roots: Sequence[Path]) -> Path | None:
 
 
 def is_helper_module(module: ModuleType) -> bool:
-    """Whether ``module`` was imported by a :class:`HelperFinder` (a photon's own module, from
-    a source of the same directory, is not)."""
+    """Whether ``module`` is a helper or a module of a helper package (a photon's own module,
+    from a source of the same directory, is not)."""
     loader = getattr(getattr(module, "__spec__", None), "loader", None)
-    return isinstance(loader, SourceLoader) and loader.helper and "." not in loader.name
+    return isinstance(loader, SourceLoader) and loader.helper
 
 
 @contextlib.contextmanager

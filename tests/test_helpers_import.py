@@ -184,6 +184,28 @@ async def test_helper_packages_of_two_trees_keep_their_own_modules(
     assert word_of(second) == "two"
 
 
+async def test_helper_package_leaves_with_its_photon_submodules_and_all(
+    tmp_path: Path, loader: Loader
+) -> None:
+    # A submodule left in sys.modules would be what the package's next import gets, however
+    # its file changed meanwhile.
+    (tmp_path / "words").mkdir()
+    (tmp_path / "words" / "__init__.py").write_text("from .base import WORD\n")
+    base = tmp_path / "words" / "base.py"
+    base.write_text("WORD = 'old'\n")
+    user = tmp_path / "user.py"
+    user.write_text(
+        "import words\nfrom luminal import IPhoton\n\n"
+        "class Photon(IPhoton, name='user'):\n    word = module_word = words.WORD\n"
+    )
+    assert word_of(await loader.load_photon(user)) == "old"
+    await loader.unload_photon("user", force_stop=True)
+    assert [name for name in sys.modules if name.startswith("words")] == []
+
+    base.write_text("WORD = 'new'\n")
+    assert word_of(await loader.load_photon(user)) == "new"
+
+
 async def test_a_hanging_import_holds_up_no_other_tree(tmp_path: Path) -> None:
     release = tmp_path / "release"
     (tmp_path / "stuck").mkdir()

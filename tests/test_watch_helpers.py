@@ -139,7 +139,7 @@ async def test_user_back_unchanged_after_its_helper_changed_runs_the_new_helper(
     await wait_for(lambda: leaving in watch.vanishing)
     helper.write_text("WORD = 'hello'\n")
     new_checksum = hashlib.sha512(helper.read_bytes()).hexdigest()
-    await wait_for(lambda: watch.helper_checksums.get(helper) == new_checksum)
+    await wait_for(lambda: watch.helpers.checksums.get(helper) == new_checksum)
     write_photon("one.py", user)  # back as it was: its helper is not
     await wait_for(lambda: greetings(watching) == ["hello from one ada"])
     assert recorder.errors == []
@@ -208,3 +208,46 @@ async def test_changed_helper_whose_users_are_away_runs_anew_for_its_next_user(
     helper.write_text("WORD = 'two'\n")
     switching.write_text(textwrap.dedent(USER.format(name="two", attribute="WORD")))
     await wait_for(lambda: greetings(watching) == ["one from one ada", "two from two ada"])
+
+
+async def test_helper_package_reimports_as_a_whole_whichever_of_its_files_changes(
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
+) -> None:
+    # A helper package is one helper: its __init__.py changing alone must not leave the
+    # package running with a submodule that changed before (here while the package was broken).
+    init = write_photon("words/__init__.py", "from .base import BASE\nWORD = BASE + ' one'\n")
+    base = write_photon("words/base.py", "BASE = 'old'\n")
+    write_photon("user.py", USER.format(name="user", attribute="WORD").replace("helpers", "words"))
+    await watching.watch_photons(photon_dir)
+    assert greetings(watching) == ["old one from user ada"]
+
+    def user_failures() -> int:
+        return sum(path.endswith("user.py") for path, _ in recorder.errors)
+
+    init.write_text("from .base import BASE\nWORD = BASE + ' one'\ndef broken(:\n")
+    await wait_for(lambda: user_failures() == 1)
+    base.write_text("BASE = 'new'\n")
+    await wait_for(lambda: user_failures() == 2)
+    init.write_text("from .base import BASE\nWORD = BASE + ' two'\n")
+    await wait_for(lambda: any(" two " in greeting for greeting in greetings(watching)))
+    assert greetings(watching) == ["new two from user ada"]
+
+
+async def test_users_held_back_by_a_broken_user_run_the_new_helper_once_it_is_fixed(
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
+) -> None:
+    # A branch switch brings a changed helper and a user with a syntax error: the helper's
+    # users keep their versions (one atomic reload), until the broken user is fixed.
+    helper = write_photon("helpers.py", "WORD = 'old'\n")
+    write_photon("one.py", USER.format(name="one", attribute="WORD"))
+    two = write_photon("two.py", USER.format(name="two", attribute="WORD"))
+    await watching.watch_photons(photon_dir)
+
+    two.write_text(textwrap.dedent(USER.format(name="two", attribute="WORD")) + "def broken(:\n")
+    await wait_for(lambda: len(recorder.errors) == 1)
+    helper.write_text("WORD = 'new'\n")
+    await wait_for(lambda: len(recorder.errors) == 2)
+    assert greetings(watching) == ["old from one ada", "old from two ada"]
+
+    two.write_text(textwrap.dedent(USER.format(name="two", attribute="WORD")))
+    await wait_for(lambda: greetings(watching) == ["new from one ada", "new from two ada"])

@@ -239,3 +239,58 @@ async def test_a_reload_refused_for_a_name_goes_live_when_the_name_is_freed(
     (first / "a.py").unlink()
     await wait_for(lambda: running_from(watching, "wanted") == first / "c.py")
     assert greetings(watching) == ["from c ada"]
+
+
+SLOW_TO_FINALIZE = """
+import asyncio
+from luminal import IPhoton
+
+class Slow(IPhoton, name="slow"):
+    entered = asyncio.Event()
+    gate = asyncio.Event()
+
+    async def finalize(self):
+        self.entered.set()
+        await self.gate.wait()
+"""
+
+
+async def test_a_load_refused_for_a_name_goes_live_when_it_comes_with_the_names_holder_delete(
+    watching: Loader, trees: tuple[Path, Path], recorder: EventRecorder
+) -> None:
+    # git rewrites files it need not change (``reset --hard`` after ``cp``): the refused file,
+    # unchanged, comes in the batch that unloads the holder of its name.
+    first, _ = trees
+    (first / "a.py").write_text(greeter("first", name="same"))
+    (first / "b.py").write_text(greeter("second", name="same"))
+    (first / "slow.py").write_text(SLOW_TO_FINALIZE)
+    await watching.watch_photons(first, debounce=0.01)
+    assert conflicts(recorder, first / "b.py") == 1
+    watch, slow = watching._watch, type(watching.photons["slow"].instance)
+    assert watch is not None
+
+    # Its reload holds the worker until the gate opens (the new version's is open).
+    (first / "slow.py").write_text(SLOW_TO_FINALIZE + "Slow.gate.set()\n")
+    await wait_for(slow.entered.is_set)
+    (first / "a.py").unlink()
+    (first / "b.py").touch()
+    await wait_for(lambda: {first / "a.py", first / "b.py"} <= watch.dirty.get(first, set()))
+    slow.gate.set()
+    await wait_for(lambda: running_from(watching, "same") == first / "b.py")
+    assert greetings(watching) == ["second ada"]
+
+
+async def test_two_photons_that_swap_names_both_reload(
+    watching: Loader, trees: tuple[Path, Path], recorder: EventRecorder
+) -> None:
+    # A branch switch can swap two photons' names: each new version collides with the other's
+    # running one, whichever reloads first.
+    first, _ = trees
+    (first / "a.py").write_text(greeter("from a", name="left"))
+    (first / "b.py").write_text(greeter("from b", name="right"))
+    await watching.watch_photons(first, debounce=0.01)
+    (first / "a.py").write_text(greeter("from a", name="right"))
+    await wait_for(lambda: recorder.errors != [])
+    (first / "b.py").write_text(greeter("from b", name="left"))
+    await wait_for(lambda: running_from(watching, "left") == first / "b.py")
+    assert running_from(watching, "right") == first / "a.py"

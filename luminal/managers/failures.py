@@ -3,18 +3,20 @@
 A source that failed to load is remembered with the checksum that failed (not when the trust
 policy refused its permissions or owner, which a ``chmod`` or ``chown`` fixes) and, when it
 collided on a photon name, that name; a loaded source whose new content failed to reload is
-remembered with the name it collided on, if that was why. A collision is worth retrying once
-its name is free, any other failure once a helper changed.
+remembered with the name it collided on, if that was why. Either is worth retrying: a collision
+once its name is free, any other failure once a helper changed (it may have imported one that
+was away).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 from luminal.errors import LuminalError, PhotonNameConflictError, PhotonTrustError
+from luminal.managers.handler import Handler
 
 __all__ = ["Failures", "LoadFailure"]
 
@@ -65,10 +67,31 @@ class Failures:
             elif failure.conflict not in names:
                 yield path
 
-    def reloads_to_retry(self, taken: Iterable[str]) -> list[Path]:
-        """Refused reloads that collided on a name no longer ``taken``."""
+    def reloads_to_retry(self, helpers_changed: bool, taken: Iterable[str]) -> list[Path]:
+        """Refused reloads a change may have fixed: without a collision after a helper change
+        (the helper it imports was missing or broken), with one when its name is no longer
+        ``taken``."""
         names = set(taken)
-        return sorted(path for path, name in self.reloads.items() if name and name not in names)
+        return sorted(
+            path
+            for path, name in self.reloads.items()
+            if (helpers_changed if name is None else name not in names)
+        )
+
+    def tied_by_names(
+        self, refused: Sequence[set[Path]], photons: Mapping[str, Handler]
+    ) -> list[set[Path]]:
+        """The groups of ``refused`` reloads whose new names another of them runs now (a branch
+        switch that swaps two photons' names): reloaded together, they go through."""
+        group_of = {path: number for number, group in enumerate(refused) for path in group}
+        tied: set[int] = set()
+        for path, number in group_of.items():
+            name = self.reloads.get(path)
+            holder = photons.get(name) if name is not None else None
+            other = group_of.get(Path(holder.filepath)) if holder is not None else None
+            if other is not None and other != number:
+                tied |= {number, other}
+        return [refused[number] for number in sorted(tied)]
 
     def forget_vanished(self, paths: Iterable[Path]) -> None:
         """Forget the failed loads at or below ``paths`` that are gone from disk."""

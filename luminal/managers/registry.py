@@ -12,7 +12,7 @@ import contextlib
 import os
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from types import MappingProxyType, ModuleType
@@ -182,24 +182,24 @@ class Registry:
         }
 
     def helper_users(self) -> dict[Path, set[Path]]:
-        """Each helper module's file (or package directory) → the sources that import it."""
+        """Each helper's file (or package directory) → the sources that import it; a helper
+        package's submodules count as the package."""
         users: dict[Path, set[Path]] = {}
         for source in self._sources.values():
-            for module in source.helpers.values():
-                location = _location_of(module)
-                if location is not None:
-                    users.setdefault(location, set()).add(source.path)
+            for _, _, location in _helper_locations(source.helpers):
+                users.setdefault(location, set()).add(source.path)
         return users
 
     def set_aside_helper(self, location: Path) -> None:
-        """Take the helper module of ``location`` out of ``sys.modules`` (the sources using it
-        keep it), so that the next source importing it runs its changed file anew."""
+        """Take the helper of ``location`` out of ``sys.modules``, a package with all its
+        submodules (the sources using it keep them), so that the next source importing it runs
+        its changed files anew, never a changed ``__init__.py`` over an old submodule."""
         for source in self._sources.values():
             drop_modules(
                 {
                     name: module
-                    for name, module in source.helpers.items()
-                    if _location_of(module) == location and sys.modules.get(name) is module
+                    for name, module, at in _helper_locations(source.helpers)
+                    if at == location and sys.modules.get(name) is module
                 },
                 set_aside=True,
             )
@@ -284,6 +284,17 @@ def check_reference(photon: object) -> None:
         raise TypeError(f"expected a Handler, a photon name or a path, not {type(photon).__name__}")
     if not os.fspath(photon):
         raise PhotonNotFoundError("an empty name or path names no photon", photon)
+
+
+def _helper_locations(
+    helpers: Mapping[str, ModuleType],
+) -> Iterator[tuple[str, ModuleType, Path]]:
+    """Each helper module with the location of the top-level helper it belongs to: a package's
+    directory for its submodules too, since a package changes (and is re-imported) as a whole."""
+    for name, module in helpers.items():
+        location = _location_of(helpers.get(name.partition(".")[0], module))
+        if location is not None:
+            yield name, module, location
 
 
 def _location_of(module: ModuleType) -> Path | None:

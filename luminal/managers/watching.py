@@ -32,6 +32,7 @@ from luminal.managers.disk_state import (
     watched_directory,
 )
 from luminal.managers.failures import Failures
+from luminal.managers.helper_changes import HelperChanges
 from luminal.managers.installed_watch import InstalledWatch
 from luminal.managers.operations import Operations
 from luminal.managers.starting import StepStarts
@@ -95,10 +96,7 @@ class PhotonWatch:
         self.halting = False
         self._stopping = False
         self.failures = Failures()
-        self.helper_checksums: dict[Path, str] = {}
-        # Users of a changed helper that were away (deleted, in their grace delay) when it was
-        # reloaded: if they come back, they are reloaded even unchanged, to run the new helper.
-        self._behind_helpers: set[Path] = set()
+        self.helpers = HelperChanges(self._registry)
         self._vanished: dict[Path, float] = {}
         self._grace_timers: list[asyncio.TimerHandle] = []
         self._starts = StepStarts()
@@ -310,18 +308,33 @@ class PhotonWatch:
         groups, helper_sources_changed = await self._changed_groups(present)
         helpers_changed |= helper_sources_changed
         if from_events:
-            helpers_changed |= await self._changed_helpers(paths, gone, groups)
+            helpers_changed |= await self.helpers.add_groups(paths, gone, groups)
         try:
-            for group in merge_overlapping(groups):
-                if self.halting:
-                    return
-                await self._reload(group)
+            await self._reload_groups(groups)
         finally:
             self._operations.staging.importer.forget_read()
         to_load = {path for path in candidates if path not in self._registry.sources}
         if to_load:
             names_freed |= await self._unload_vanished()
         await self._load_new(root, to_load, helpers_changed, names_freed)
+
+    async def _reload_groups(self, groups: list[set[Path]]) -> None:
+        """Reload each group of changed sources in one step, then together those refused, now
+        or before, because each other's running versions held their new names; a helper change
+        whose users' reload was refused is held back."""
+        refused: list[set[Path]] = []
+        for group in merge_overlapping(groups):
+            if self.halting:
+                return
+            if not await self._reload(group):
+                refused.append(group)
+        now = set().union(*refused)
+        earlier = [{path} for path in self.failures.reloads if path not in now]
+        tied = self.failures.tied_by_names([*refused, *earlier], self._registry.photons)
+        if tied and await self._reload(set().union(*tied)):
+            refused = [group for group in refused if group not in tied]
+        for group in refused:
+            self.helpers.failed(group)
 
     def _past_grace(self, root: Path, gone: set[Path]) -> set[Path]:
         """The vanished sources to unload now; the others are looked at again after the grace
@@ -352,7 +365,7 @@ class PhotonWatch:
             current, files = await asyncio.to_thread(read_checksum, path)
             if source is None or current is None:
                 continue
-            if current != source.checksum or path in self._behind_helpers:
+            if current != source.checksum or path in self.helpers.behind:
                 self._operations.staging.importer.read_already(path, files)
                 groups.append({path})
                 helpers_changed |= not source.handlers
@@ -362,32 +375,6 @@ class PhotonWatch:
                     logging.INFO, "%s is back to the running version; nothing to reload", path
                 )
         return groups, helpers_changed
-
-    async def _changed_helpers(
-        self, paths: set[Path], gone: set[Path], groups: list[set[Path]]
-    ) -> bool:
-        """Add a group per changed helper module (its users there now); whether any helper
-        changed. A user that is away is left out (it would fail the group), and remembered."""
-        changed = False
-        users_of = self._registry.helper_users()
-        for unused in self.helper_checksums.keys() - users_of.keys():
-            del self.helper_checksums[unused]  # gone from sys.modules: its next user reads it
-        for location, users in users_of.items():
-            if not any(path == location or path.is_relative_to(location) for path in paths):
-                continue
-            current = await asyncio.to_thread(current_checksum, location)
-            if current is not None and self.helper_checksums.get(location) == current:
-                continue
-            if current is not None:
-                self.helper_checksums[location] = current
-            changed = True
-            there = {user for user in users - gone if source_present(user)}
-            self._behind_helpers |= users - gone - there
-            # Every source importing it from now on (its users' reload, a photon that starts
-            # using it) runs the changed file anew: none takes the old one from sys.modules.
-            self._registry.set_aside_helper(location)
-            groups.append(there)
-        return changed
 
     async def _unload_vanished(self) -> bool:
         """Unload every loaded source of any watched tree that is gone from disk (it may have
@@ -405,27 +392,29 @@ class PhotonWatch:
         self, root: Path, to_load: set[Path], helpers_changed: bool, names_freed: bool
     ) -> None:
         """Load the new sources; then retry the failed ones a change may have fixed: after a
-        helper change the loads that did not collide, after an unload the loads and reloads
-        that collided on a name now free."""
+        helper change the loads and reloads that did not collide, after an unload those that
+        collided on a name now free."""
         tried: set[Path] = set()
         for path in sorted(to_load):
             if self.halting:
                 return
+            current = await asyncio.to_thread(current_checksum, path)
+            if self.failures.has_failed(path, current):
+                continue  # not tried: retried below if the change may have fixed it
             tried.add(path)
-            if await self._load(root, path, force=False):
+            if await self._load(root, path, current):
                 helpers_changed = True
                 tried.clear()
         if not (helpers_changed or names_freed):
             return
-        if names_freed:
-            for path in self.failures.reloads_to_retry(self._registry.photons):
-                await self._reload({path})
+        for path in self.failures.reloads_to_retry(helpers_changed, self._registry.photons):
+            await self._reload({path})
         for path in list(self.failures.loads_to_retry(helpers_changed, self._registry.photons)):
             failed_root = next((root for root in self.roots if path.is_relative_to(root)), None)
             if self.halting:
                 return
             if path not in tried and failed_root is not None:
-                await self._load(failed_root, path, force=True)
+                await self._load(failed_root, path, await asyncio.to_thread(current_checksum, path))
 
     def _sources_touched_by(self, root: Path, path: Path) -> set[Path]:
         """Loaded sources that ``path`` is, lies in (a package's module) or contains."""
@@ -446,41 +435,40 @@ class PhotonWatch:
         source = self._registry.sources.get(path)
         self.failures.forget(path)
         self._vanished.pop(path, None)
-        self._behind_helpers.discard(path)
+        self.helpers.reloaded([path])
         if source is None:
             return False
         with contextlib.suppress(PhotonNotFoundError):
             await self._operations.unload_path(path, discard_unstarted=True)
         return not source.handlers
 
-    async def _reload(self, group: set[Path]) -> None:
+    async def _reload(self, group: set[Path]) -> bool:
+        """Reload the loaded sources of ``group`` in one step; whether they were not refused."""
         paths = sorted(path for path in group if path in self._registry.sources)
         if not paths:
-            return
+            return True
         try:
             handlers = await self._operations.reload_paths(paths)
         except PhotonReloadError as error:  # reported; the previous version keeps running
             self.failures.reload_failed(paths, error)
-            return
+            return False
         except PhotonNotFoundError:
-            return  # unloaded meanwhile by the host
+            return True  # unloaded meanwhile by the host
         for path in paths:
             self.failures.reloads.pop(path, None)
-            self._behind_helpers.discard(path)
+        self.helpers.reloaded(paths)
         await self._start(handlers)
+        return True
 
-    async def _load(self, root: Path, path: Path, force: bool) -> bool:
-        """Load and start a new source of the tree at ``root``; whether it is a helper (a source
-        without photons).
+    async def _load(self, root: Path, path: Path, current: str | None) -> bool:
+        """Load and start a new source of the tree at ``root`` whose content hashes to
+        ``current``; whether it is a helper (a source without photons).
 
         A source that fails is remembered, so that it is tried again when its content or a
         helper changes, not on every ``touch``.
         """
-        current = await asyncio.to_thread(current_checksum, path)
         if current is None or path in self._registry.sources:
             self.failures.loads.pop(path, None)
-            return False
-        if not force and self.failures.has_failed(path, current):
             return False
         # The trust policy judges symlinks and permissions against the watched tree, as it
         # does for the sources of the initial load.
