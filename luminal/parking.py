@@ -124,14 +124,15 @@ def give_back_helpers(modules: Mapping[str, ModuleType], going_live: bool) -> No
 
     ``going_live``: a version whose import ran these goes live (a load or a reload commits).
     The name belongs to the copy whose import ran last, so it also takes the name from an
-    older copy of the same file, and never puts back a copy that was set aside. Otherwise a
-    previous version stays (a reload failed or was cancelled): its copies, older than any
-    other, only take free names.
+    older copy of the same file. Otherwise a previous version stays (a reload failed or was
+    cancelled): its copies, older than any other, only take free names. A copy set aside (its
+    file changed or is gone) is never put back: the sources using it keep it, and the next
+    import runs what the disk holds.
     """
     with _PARKING:
         for name, module in modules.items():
             loader = _loader_of(module)
-            if loader is None or (going_live and loader.set_aside):
+            if loader is None or loader.set_aside:
                 continue
             current = sys.modules.get(name)
             root = _root_of(module)

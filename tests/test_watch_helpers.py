@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from luminal import Loader, PhotonReloadError
+from luminal import Loader, PhotonLoadError, PhotonReloadError
 from luminal.managers import watching as watching_module
 from luminal.testing import EventRecorder, WritePhoton
 from tests.watch_support import greetings, wait_for
@@ -250,4 +250,29 @@ async def test_users_held_back_by_a_broken_user_run_the_new_helper_once_it_is_fi
     assert greetings(watching) == ["old from one ada", "old from two ada"]
 
     two.write_text(textwrap.dedent(USER.format(name="two", attribute="WORD")))
+    await wait_for(lambda: greetings(watching) == ["new from one ada", "new from two ada"])
+
+
+async def test_deleted_helper_is_not_taken_by_a_new_photon_and_its_return_reaches_every_user(
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
+) -> None:
+    # A branch switch turns helpers.py into a helpers/ package and adds a user: while the
+    # helper is away, its user's reload fails and the new user's load must fail too (not take
+    # the deleted copy that the failed reload keeps running); both run the package once it is
+    # there.
+    helper = write_photon("helpers.py", "WORD = 'old'\n")
+    write_photon("one.py", USER.format(name="one", attribute="WORD"))
+    await watching.watch_photons(photon_dir)
+    assert greetings(watching) == ["old from one ada"]
+
+    helper.unlink()
+    write_photon("two.py", USER.format(name="two", attribute="WORD"))
+    await wait_for(
+        lambda: any(
+            isinstance(e, PhotonLoadError) and "two.py" in str(e) for _, e in recorder.errors
+        )
+    )
+    assert greetings(watching) == ["old from one ada"]
+
+    write_photon("helpers/__init__.py", "WORD = 'new'\n")
     await wait_for(lambda: greetings(watching) == ["new from one ada", "new from two ada"])

@@ -297,26 +297,23 @@ class PhotonWatch:
         present = affected - gone  # a source in its grace delay is looked at again later
         if from_events and not to_load:
             gone = self._past_grace(root, gone)
-        helpers_changed = names_freed = False
         for path in sorted(gone):
             if self.halting:
                 return
-            helpers_changed |= await self._unload(path)
-            names_freed = True
+            await self._unload(path)
             if path.is_dir():
                 candidates |= sources_at(root, path)
-        groups, helper_sources_changed = await self._changed_groups(present)
-        helpers_changed |= helper_sources_changed
-        if from_events:
-            helpers_changed |= await self.helpers.add_groups(paths, gone, groups)
+        groups = await self._changed_groups(present)
+        if from_events and await self.helpers.add_groups(paths, gone, groups):
+            self.failures.helper_changed()
         try:
             await self._reload_groups(groups)
         finally:
             self._operations.staging.importer.forget_read()
         to_load = {path for path in candidates if path not in self._registry.sources}
         if to_load:
-            names_freed |= await self._unload_vanished()
-        await self._load_new(root, to_load, helpers_changed, names_freed)
+            await self._unload_vanished()
+        await self._load_new(root, to_load)
 
     async def _reload_groups(self, groups: list[set[Path]]) -> None:
         """Reload each group of changed sources in one step, then together those refused, now
@@ -355,11 +352,11 @@ class PhotonWatch:
         self._grace_timers = [timer for timer in self._grace_timers if timer.when() > loop.time()]
         return due
 
-    async def _changed_groups(self, present: set[Path]) -> tuple[list[set[Path]], bool]:
-        """The changed loaded sources, a group each, and whether one is a helper (has no
-        photons). A refused source whose content is the running version again is said so."""
+    async def _changed_groups(self, present: set[Path]) -> list[set[Path]]:
+        """The changed loaded sources, a group each; one that is a helper (has no photons)
+        counts as a helper change. A refused source whose content is the running version again
+        is said so."""
         groups: list[set[Path]] = []
-        helpers_changed = False
         for path in sorted(present):
             source = self._registry.sources.get(path)
             current, files = await asyncio.to_thread(read_checksum, path)
@@ -368,17 +365,18 @@ class PhotonWatch:
             if current != source.checksum or path in self.helpers.behind:
                 self._operations.staging.importer.read_already(path, files)
                 groups.append({path})
-                helpers_changed |= not source.handlers
+                if not source.handlers:
+                    self.failures.helper_changed()
             elif path in self.failures.reloads:
-                del self.failures.reloads[path]
+                self.failures.reloaded([path])
                 self._operations.reporter.log(
                     logging.INFO, "%s is back to the running version; nothing to reload", path
                 )
-        return groups, helpers_changed
+        return groups
 
-    async def _unload_vanished(self) -> bool:
+    async def _unload_vanished(self) -> None:
         """Unload every loaded source of any watched tree that is gone from disk (it may have
-        moved to the path about to be loaded, in this tree or another); whether any was."""
+        moved to the path about to be loaded, in this tree or another)."""
         vanished = [
             path
             for path in self._registry.sources
@@ -386,34 +384,26 @@ class PhotonWatch:
         ]
         for path in vanished:
             await self._unload(path)
-        return bool(vanished)
 
-    async def _load_new(
-        self, root: Path, to_load: set[Path], helpers_changed: bool, names_freed: bool
-    ) -> None:
-        """Load the new sources; then retry the failed ones a change may have fixed: after a
-        helper change the loads and reloads that did not collide, after an unload those that
-        collided on a name now free."""
-        tried: set[Path] = set()
+    async def _load_new(self, root: Path, to_load: set[Path]) -> None:
+        """Load the new sources; then retry the failed ones a change may have fixed: those
+        that did not collide once a helper changed, came or went after they failed, those that
+        collided once their name is free."""
         for path in sorted(to_load):
             if self.halting:
                 return
             current = await asyncio.to_thread(current_checksum, path)
-            if self.failures.has_failed(path, current):
-                continue  # not tried: retried below if the change may have fixed it
-            tried.add(path)
-            if await self._load(root, path, current):
-                helpers_changed = True
-                tried.clear()
-        if not (helpers_changed or names_freed):
-            return
-        for path in self.failures.reloads_to_retry(helpers_changed, self._registry.photons):
-            await self._reload({path})
-        for path in list(self.failures.loads_to_retry(helpers_changed, self._registry.photons)):
+            if not self.failures.has_failed(path, current):
+                await self._load(root, path, current)
+        for group in self.failures.reloads_to_retry(self._registry.photons):
+            if self.halting:
+                return
+            await self._reload(group)
+        for path in self.failures.loads_to_retry(self._registry.photons):
             failed_root = next((root for root in self.roots if path.is_relative_to(root)), None)
             if self.halting:
                 return
-            if path not in tried and failed_root is not None:
+            if failed_root is not None:
                 await self._load(failed_root, path, await asyncio.to_thread(current_checksum, path))
 
     def _sources_touched_by(self, root: Path, path: Path) -> set[Path]:
@@ -430,17 +420,18 @@ class PhotonWatch:
             )
         return touched
 
-    async def _unload(self, path: Path) -> bool:
-        """Unload a vanished source; whether it was a helper (a source without photons)."""
+    async def _unload(self, path: Path) -> None:
+        """Unload a vanished source; one without photons is a helper that went."""
         source = self._registry.sources.get(path)
         self.failures.forget(path)
         self._vanished.pop(path, None)
         self.helpers.reloaded([path])
         if source is None:
-            return False
+            return
         with contextlib.suppress(PhotonNotFoundError):
             await self._operations.unload_path(path, discard_unstarted=True)
-        return not source.handlers
+        if not source.handlers:
+            self.failures.helper_changed()
 
     async def _reload(self, group: set[Path]) -> bool:
         """Reload the loaded sources of ``group`` in one step; whether they were not refused."""
@@ -454,22 +445,21 @@ class PhotonWatch:
             return False
         except PhotonNotFoundError:
             return True  # unloaded meanwhile by the host
-        for path in paths:
-            self.failures.reloads.pop(path, None)
+        self.failures.reloaded(paths)
         self.helpers.reloaded(paths)
         await self._start(handlers)
         return True
 
-    async def _load(self, root: Path, path: Path, current: str | None) -> bool:
+    async def _load(self, root: Path, path: Path, current: str | None) -> None:
         """Load and start a new source of the tree at ``root`` whose content hashes to
-        ``current``; whether it is a helper (a source without photons).
+        ``current``; one without photons is a helper that came.
 
         A source that fails is remembered, so that it is tried again when its content or a
         helper changes, not on every ``touch``.
         """
         if current is None or path in self._registry.sources:
             self.failures.loads.pop(path, None)
-            return False
+            return
         # The trust policy judges symlinks and permissions against the watched tree, as it
         # does for the sources of the initial load.
         self._registry.give_directory(source_path(path), root)
@@ -479,7 +469,8 @@ class PhotonWatch:
             )
         except PhotonLoadError as error:
             self.failures.load_failed(path, current, error)  # reported
-            return False
+            return
         self.failures.loads.pop(path, None)
+        if not handlers:
+            self.failures.helper_changed()
         await self._start(handlers)
-        return not handlers
