@@ -109,7 +109,7 @@ def running(loader: Loader, repo: Path) -> dict[str, tuple[str, int]]:
     }
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 5, 15, 16])
+@pytest.mark.parametrize("seed", [1, 2, 3, 5, 15, 16, 64])
 async def test_random_branch_switches_end_in_step_with_the_disk(
     tmp_path: Path, luminal_loader: Loader, seed: int
 ) -> None:

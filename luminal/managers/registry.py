@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
@@ -193,13 +192,15 @@ class Registry:
     def set_aside_helper(self, location: Path) -> None:
         """Take the helper of ``location`` out of ``sys.modules``, a package with all its
         submodules (the sources using it keep them), so that the next source importing it runs
-        its changed files anew, never a changed ``__init__.py`` over an old submodule."""
+        its changed files anew, never a changed ``__init__.py`` over an old submodule. Every
+        copy the sources hold is set aside, also one out of ``sys.modules`` at that moment (an
+        unload let go of it): none goes back."""
         for source in self._sources.values():
             drop_modules(
                 {
                     name: module
                     for name, module, at in _helper_locations(source.helpers)
-                    if at == location and sys.modules.get(name) is module
+                    if at == location
                 },
                 set_aside=True,
             )
