@@ -38,6 +38,7 @@ __all__ = [
     "helper_at",
     "helper_names",
     "is_helper_module",
+    "names_used",
     "recording_modules",
     "referenced_helpers",
     "running_source_of",
@@ -67,6 +68,8 @@ class SourceLoader(importlib.machinery.SourceFileLoader):
 
     run = -1
     set_aside = False
+    names: frozenset[str] = frozenset()
+    """The names the module's code refers to, among them every module it imports by name."""
 
     def __init__(
         self,
@@ -96,10 +99,26 @@ class SourceLoader(importlib.machinery.SourceFileLoader):
 
     def get_code(self, fullname: str) -> CodeType:
         if self._code_cache is None:
-            return self.source_to_code(self._source, self.path)
-        return self._code_cache.code(
-            self._source, self.path, lambda: self.source_to_code(self._source, self.path)
-        )
+            code = self.source_to_code(self._source, self.path)
+        else:
+            code = self._code_cache.code(
+                self._source, self.path, lambda: self.source_to_code(self._source, self.path)
+            )
+        self.names = _names_in(code)
+        return code
+
+
+def _names_in(code: CodeType) -> frozenset[str]:
+    """``co_names`` of ``code`` and of the functions and classes it defines: what
+    ``from helpers import VALUE`` imports is there even if no module object is kept."""
+    names = set(code.co_names)
+    pending = [code]
+    while pending:
+        for constant in pending.pop().co_consts:
+            if isinstance(constant, CodeType):
+                names.update(constant.co_names)
+                pending.append(constant)
+    return frozenset(names)
 
 
 def spec_for(
@@ -420,27 +439,52 @@ def _current_root() -> Path | None:
     return roots[-1] if roots else None
 
 
+def names_used(module: ModuleType) -> frozenset[str]:
+    """The names the code of ``module`` refers to (empty for a module not compiled here)."""
+    loader = getattr(getattr(module, "__spec__", None), "loader", None)
+    return loader.names if isinstance(loader, SourceLoader) else frozenset()
+
+
 def referenced_helpers(module: ModuleType) -> dict[str, ModuleType]:
-    """Helper modules that ``module`` uses, directly or through other helpers."""
+    """Helper modules that ``module`` uses, directly or through other helpers: those it holds
+    (a module, a class or function defined there) and those of its tree that its code imports
+    by name (``from helpers import VALUE`` keeps only a value without a module)."""
     found: dict[str, ModuleType] = {}
     if not _HELPER_NAMES:  # no helper was ever imported: none can be used
         return found
     pending = [module]
     while pending:
         current = pending.pop()
-        for value in list(vars(current).values()):
-            candidate: ModuleType | None
-            if isinstance(value, ModuleType):
-                candidate = value
-            else:
-                owner = getattr(value, "__module__", None)
-                candidate = sys.modules.get(owner) if isinstance(owner, str) else None
+        for candidate in _held_modules(current):
             if (
-                candidate is not None
-                and candidate is not current
+                candidate is not current
                 and is_helper_module(candidate)
                 and candidate.__name__ not in found
             ):
                 found[candidate.__name__] = candidate
                 pending.append(candidate)
     return found
+
+
+def _held_modules(module: ModuleType) -> Iterator[ModuleType]:
+    for value in list(vars(module).values()):
+        if isinstance(value, ModuleType):
+            yield value
+        else:
+            owner = getattr(value, "__module__", None)
+            held = sys.modules.get(owner) if isinstance(owner, str) else None
+            if held is not None:
+                yield held
+    loader = getattr(getattr(module, "__spec__", None), "loader", None)
+    file = getattr(module, "__file__", None)
+    if not isinstance(loader, SourceLoader) or not isinstance(file, str):
+        return
+    for name in loader.names & _HELPER_NAMES:
+        imported = sys.modules.get(name)
+        helper_file = getattr(imported, "__file__", None)
+        if imported is not None and isinstance(helper_file, str):
+            spec = imported.__spec__
+            is_package = spec is not None and spec.submodule_search_locations is not None
+            tree = Path(helper_file).parents[name.count(".") + is_package]
+            if Path(file).is_relative_to(tree):  # its tree's helper, not another tree's
+                yield imported

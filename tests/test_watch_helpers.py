@@ -276,3 +276,63 @@ async def test_deleted_helper_is_not_taken_by_a_new_photon_and_its_return_reache
 
     write_photon("helpers/__init__.py", "WORD = 'new'\n")
     await wait_for(lambda: greetings(watching) == ["new from one ada", "new from two ada"])
+
+
+FROM_USER = """
+    from helpers import WORD
+    from luminal import IPhoton, hookimpl
+
+    class Photon(IPhoton, name={name!r}):
+        @hookimpl
+        def greet(self, who):
+            return WORD + " from {name} " + who
+
+        async def finalize(self):
+            pass
+"""
+
+
+async def test_helper_change_reloads_every_photon_that_imports_a_plain_value_from_it(
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    # Only the first user's import runs the helper; the second keeps a str, no module.
+    helper = write_photon("helpers.py", "WORD = 'hi'\n")
+    write_photon("one.py", FROM_USER.format(name="one"))
+    write_photon("two.py", FROM_USER.format(name="two"))
+    await watching.watch_photons(photon_dir)
+    assert greetings(watching) == ["hi from one ada", "hi from two ada"]
+
+    helper.write_text("WORD = 'hello'\n")
+    await wait_for(lambda: greetings(watching) == ["hello from one ada", "hello from two ada"])
+
+
+@pytest.mark.parametrize("new_helper", ["helpers/__init__.py", "sub/helpers.py"])
+async def test_new_helper_that_takes_the_name_reloads_the_photons_it_shadows_for(
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, new_helper: str
+) -> None:
+    # A package beats a module of the same name; a sub-directory's helper beats the tree's.
+    write_photon("helpers.py", "WORD = 'module'\n")
+    write_photon("sub/one.py", USER.format(name="one", attribute="WORD"))
+    await watching.watch_photons(photon_dir)
+    assert greetings(watching) == ["module from one ada"]
+
+    write_photon(new_helper, "WORD = 'closer'\n")
+    await wait_for(lambda: greetings(watching) == ["closer from one ada"])
+
+
+async def test_photon_that_fell_back_on_a_missing_helper_reloads_when_it_comes(
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    write_photon(
+        "one.py",
+        USER.format(name="one", attribute="WORD").replace(
+            "import helpers\n",
+            "try:\n        import helpers\n    except ImportError:\n"
+            "        import types\n        helpers = types.SimpleNamespace(WORD='fallback')\n",
+        ),
+    )
+    await watching.watch_photons(photon_dir)
+    assert greetings(watching) == ["fallback from one ada"]
+
+    write_photon("helpers.py", "WORD = 'arrived'\n")
+    await wait_for(lambda: greetings(watching) == ["arrived from one ada"])

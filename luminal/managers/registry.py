@@ -18,6 +18,7 @@ from types import MappingProxyType, ModuleType
 
 from luminal.discovery import EntryPointSelection
 from luminal.errors import PhotonNameConflictError, PhotonNotFoundError
+from luminal.finders import names_used
 from luminal.managers.handler import Handler
 from luminal.managers.reentry import holding, refuse_held
 from luminal.sources import drop_modules, source_path
@@ -178,6 +179,16 @@ class Registry:
             # Most sources use no helper: skip them before hashing their path.
             if source.helpers and source.path not in excluded
             for module in source.helpers.values()
+        }
+
+    def sources_naming(self, module_name: str, directory: Path) -> set[Path]:
+        """The loaded sources at or below ``directory`` whose code names ``module_name``: those
+        that import it (or try to) once a helper of that name comes."""
+        return {
+            source.path
+            for source in self._sources.values()
+            if source.path.is_relative_to(directory)
+            and any(module_name in names_used(module) for module in source.modules.values())
         }
 
     def helper_users(self) -> dict[Path, set[Path]]:

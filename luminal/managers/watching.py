@@ -471,6 +471,16 @@ class PhotonWatch:
             self.failures.load_failed(path, current, error)  # reported
             return
         self.failures.loads.pop(path, None)
-        if not handlers:
-            self.failures.helper_changed()
         await self._start(handlers)
+        if not handlers:
+            await self._helper_came(path)
+
+    async def _helper_came(self, path: Path) -> None:
+        """A helper came: failures may go through now, and the photons at or below its
+        directory whose code names it (importing another copy it now shadows, or a fallback
+        after an ``ImportError``) reload together, onto it."""
+        self.failures.helper_changed()
+        name = path.stem if path.suffix == ".py" else path.name
+        users = self._registry.sources_naming(name, path.parent)
+        if users:
+            await self._reload(users)
