@@ -68,8 +68,8 @@ class SourceLoader(importlib.machinery.SourceFileLoader):
 
     run = -1
     set_aside = False
-    _code: CodeType | None = None
-    _names: frozenset[str] | None = None
+    names: frozenset[str] = frozenset()
+    """The names the module's code refers to, among them every module it imports by name."""
 
     def __init__(
         self,
@@ -104,17 +104,8 @@ class SourceLoader(importlib.machinery.SourceFileLoader):
             code = self._code_cache.code(
                 self._source, self.path, lambda: self.source_to_code(self._source, self.path)
             )
-        self._code, self._names = code, None
+        self.names = _names_in(code)
         return code
-
-    @property
-    def names(self) -> frozenset[str]:
-        """The names the module's code refers to, among them every module it imports by name;
-        worked out when first asked for (most loads never ask: no helper was imported)."""
-        if self._names is None:
-            self._names = frozenset() if self._code is None else _names_in(self._code)
-            self._code = None
-        return self._names
 
 
 def _names_in(code: CodeType) -> frozenset[str]:
