@@ -467,6 +467,7 @@ def referenced_helpers(module: ModuleType) -> dict[str, ModuleType]:
 
 
 def _held_modules(module: ModuleType) -> Iterator[ModuleType]:
+    """The modules ``module`` holds a value of, and the helpers of its tree its code names."""
     for value in list(vars(module).values()):
         if isinstance(value, ModuleType):
             yield value
@@ -475,11 +476,10 @@ def _held_modules(module: ModuleType) -> Iterator[ModuleType]:
             held = sys.modules.get(owner) if isinstance(owner, str) else None
             if held is not None:
                 yield held
-    loader = getattr(getattr(module, "__spec__", None), "loader", None)
     file = getattr(module, "__file__", None)
-    if not isinstance(loader, SourceLoader) or not isinstance(file, str):
+    if not isinstance(file, str):
         return
-    for name in loader.names & _HELPER_NAMES:
+    for name in names_used(module) & _HELPER_NAMES:
         imported = sys.modules.get(name)
         helper_file = getattr(imported, "__file__", None)
         if imported is not None and isinstance(helper_file, str):
