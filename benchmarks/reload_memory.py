@@ -19,7 +19,7 @@ from benchmarks.photonsets import photon_source
 from benchmarks.report import Row, Stats
 from benchmarks.worker import run_child
 
-__all__ = ["METHOD", "child_luminal", "child_raw", "expected", "measure"]
+__all__ = ["METHOD", "child_luminal", "child_raw", "child_raw_restart", "expected", "measure"]
 
 WARM_UP_CYCLES = 5
 CLASS_NAME = "Photon00000"
@@ -37,13 +37,20 @@ METHOD = (
     "name strings of each new class version, bounded at 4096 entries; pluggy's "
     "`parse_hookimpl_opts` looks up a fresh `'luminal_impl'` string per attribute), so the "
     "target row measures after `sys._clear_type_cache()` as well; the last-half row shows "
-    "whether growth keeps going (a leak) or levels off (a cache)."
+    "whether growth keeps going (a leak) or levels off (a cache). The *restart* row adds to "
+    "the raw re-import what a reload of a started photon does besides importing, written by "
+    "hand in the same thread: `PluginManager.unregister` of the old instance, its `finalize()` "
+    "awaited, a new instance created, registered and its `photon_start` called (a bare "
+    "`pluggy.PluginManager` with Luminal's hook specs); it shows how much of the cycle is that "
+    "work and how much is Luminal's own (the worker thread the import runs in, hashing, "
+    "checks, bookkeeping)."
 )
 
 
 def _measures(cycles: int) -> list[str]:
     return [
         f"Time of one reload cycle ({cycles} cycles)",
+        f"Time of one reload cycle ({cycles} cycles), beside a raw restart",
         f"Memory growth over {cycles} reloads (tracemalloc, after `gc.collect()`)",
         f"Memory growth over {cycles} reloads, CPython's type cache cleared",
         f"Memory growth over the last {cycles - cycles // 2} of the {cycles} reloads",
@@ -156,6 +163,40 @@ def child_raw(arguments: dict[str, Any]) -> dict[str, Any]:
     return asyncio.run(_cycles(arguments, reload))
 
 
+def child_raw_restart(arguments: dict[str, Any]) -> dict[str, Any]:
+    """A raw re-import that also swaps the running instance, as a reload of a started photon
+    does: unregister and finalize the old one, create, register and start the new one."""
+    import pluggy
+
+    from luminal import IPhoton, hookimpl, hookspecs  # noqa: F401
+
+    path = Path(arguments["path"])
+    _rewrite(path, 0)
+    name = "bench_raw_restart_photon"
+    plugin_manager = pluggy.PluginManager("luminal")
+    plugin_manager.add_hookspecs(hookspecs)
+    running: list[Any] = []
+
+    async def reload() -> ModuleType:
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        if running:
+            old = running.pop()
+            plugin_manager.unregister(old)
+            await old.finalize()
+        instance = getattr(module, CLASS_NAME)()
+        plugin_manager.register(instance, CLASS_NAME)
+        instance.photon_start()
+        running.append(instance)
+        return module
+
+    return asyncio.run(_cycles(arguments, reload))
+
+
 def measure(config: Config, workdir: Path) -> list[Row]:
     results: dict[tuple[str, bool], dict[str, Any]] = {}
     for trace in (False, True):
@@ -170,12 +211,24 @@ def measure(config: Config, workdir: Path) -> list[Row]:
                     "trace": trace,
                 },
             )
+    directory = workdir / "reload_raw_restart"
+    directory.mkdir()
+    restart = run_child(
+        "reload_memory_raw_restart",
+        {
+            "path": str(directory / "photon_00000.py"),
+            "cycles": config.reload_cycles,
+            "trace": False,
+        },
+    )
     cycles = config.reload_cycles
     luminal, raw = results["luminal", True], results["raw", True]
     raw_growth = raw["growth_without_type_cache"]
     growth_limit = raw_growth + 0.1 * abs(raw_growth)
     alive = luminal["alive"] + results["luminal", False]["alive"]
-    timing, memory, memory_without_cache, memory_second_half, modules, leftovers = _measures(cycles)
+    timing, timing_restart, memory, memory_without_cache, memory_second_half, modules, leftovers = (
+        _measures(cycles)
+    )
     cycle = Stats.of(results["luminal", False]["seconds"])
     raw_cycle = Stats.of(results["raw", False]["seconds"])
     return [
@@ -188,6 +241,14 @@ def measure(config: Config, workdir: Path) -> list[Row]:
             raw_cycle,
             target="≤ 1.5x",
             met=cycle.median <= 1.5 * raw_cycle.median,
+        ),
+        Row(
+            "5",
+            timing_restart,
+            "ms",
+            cycle,
+            "raw re-import + unregister, finalize, create, register, `photon_start`",
+            Stats.of(restart["seconds"]),
         ),
         Row(
             "5",

@@ -25,6 +25,7 @@ TASKS = {
     "lifecycle": "benchmarks.lifecycle:child",
     "reload_memory_luminal": "benchmarks.reload_memory:child_luminal",
     "reload_memory_raw": "benchmarks.reload_memory:child_raw",
+    "reload_memory_raw_restart": "benchmarks.reload_memory:child_raw_restart",
     "watch_latency": "benchmarks.watch_latency:child",
     "idle_cpu": "benchmarks.idle_cpu:child",
     "entry_points": "benchmarks.entry_points:child",
