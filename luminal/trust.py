@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import stat
+import struct
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -59,6 +60,8 @@ def write_lock(
     The sources are those ``load_photons(directory, recursive=True)`` loads (one rule,
     :func:`luminal.tree.select_sources`). Keys are paths relative to the lock file's directory
     (with ``..`` when the lock lies elsewhere), so a checkout can be moved.
+
+    :raises OSError: if a source cannot be read; nothing is written then.
     """
     root = canonical_path(directory)
     target = Path(lock_file) if lock_file is not None else root / LOCK_FILE_NAME
@@ -79,6 +82,8 @@ def write_lock(
 def read_lock(lock_file: str | os.PathLike[str]) -> dict[Path, str]:
     """The pins of a lock file: canonical source path → SHA-512 hex digest.
 
+    Keys are relative to the directory the file lies in (a symlink naming it is followed).
+
     :raises ValueError: if the file is not a Luminal lock file.
     """
     import json
@@ -95,7 +100,7 @@ def read_lock(lock_file: str | os.PathLike[str]) -> dict[Path, str]:
     pins = document.get("photons")
     if not isinstance(pins, dict):
         raise ValueError(f"{path} has no 'photons' table")
-    base = canonical_path(path.parent)
+    base = canonical_path(path).parent
     return {canonical_path(base / relative): str(digest) for relative, digest in pins.items()}
 
 
@@ -232,23 +237,28 @@ class TrustPolicy:
 
     @staticmethod
     def _paths_to_check(source: Path, root: Path, files: list[Path]) -> list[Path]:
-        """The files, every directory they sit in below the source, and the directories from
-        the source up to the photon directory."""
-        paths = list(dict.fromkeys(canonical_path(file) for file in files))
-        paths.extend({file.parent for file in paths if file.parent != source.parent})
-        directory = source.parent
-        while directory.is_relative_to(root):
-            paths.append(directory)
-            if directory == root:
-                break
-            directory = directory.parent
-        return paths
+        """The files, and every directory from each of them and from the source up to the
+        photon directory: whoever may write one of those directories may swap what lies
+        below it (a package's sub-directory that holds no file of its own included)."""
+        files = list(dict.fromkeys(canonical_path(file) for file in files))
+        paths = dict.fromkeys(files)
+        paths.update(dict.fromkeys(file.parent for file in files))
+        walked: set[Path] = set()
+        for directory in [*(file.parent for file in files), source.parent]:
+            while directory.is_relative_to(root) and directory not in walked:
+                walked.add(directory)
+                paths[directory] = None
+                if directory == root:
+                    break
+                directory = directory.parent
+        return list(paths)
 
     def _current_pins(self) -> Mapping[Path, str]:
         assert self.lock_file is not None
         lock_file = self.lock_file
+        real = canonical_path(lock_file)
         try:
-            status = lock_file.stat()
+            status = real.stat()
         except FileNotFoundError as error:
             raise PhotonTrustError(
                 f"lock file {lock_file} does not exist (trust rule 'lock')",
@@ -256,16 +266,17 @@ class TrustPolicy:
                 "lock",
             ) from error
         if self.refuse_writable:
-            # In a sticky directory (such as /tmp) others cannot replace the file.
-            real = canonical_path(lock_file)
             _check_not_writable(real, lock_file, what="lock file")
-            if not real.parent.stat().st_mode & stat.S_ISVTX:
-                _check_not_writable(real.parent, lock_file, what="lock file")
+            # Whoever may write the directory of the file, or of a symlink naming it, may
+            # replace what the lock says; in a sticky directory (such as /tmp) others cannot.
+            for directory in dict.fromkeys([real.parent, canonical_path(lock_file.parent)]):
+                if not directory.stat().st_mode & stat.S_ISVTX:
+                    _check_not_writable(directory, lock_file, what="lock file")
         key = (status.st_dev, status.st_ino, status.st_mtime_ns, status.st_size)
         with self._lock:
             if key != self._pins_key:
                 try:
-                    self._pins = read_lock(lock_file)
+                    self._pins = read_lock(real)
                 except (OSError, ValueError) as error:
                     raise PhotonTrustError(
                         f"cannot read lock file {lock_file}: {error} (trust rule 'lock')",
@@ -294,6 +305,14 @@ def _check_not_writable(path: Path, source: Path, what: str = "") -> None:
             str(source),
             "writable",
         )
+    writer = _acl_writer(path, status.st_uid)
+    if writer is not None:
+        raise PhotonTrustError(
+            f"refusing {subject}: {display_path(path)} can be written by {writer} through its "
+            f"access control list{consequence} (trust rule 'writable')",
+            str(source),
+            "writable",
+        )
     if status.st_uid not in (os.geteuid(), 0):
         raise PhotonTrustError(
             f"refusing {subject}: {display_path(path)} belongs to another user "
@@ -301,6 +320,40 @@ def _check_not_writable(path: Path, source: Path, what: str = "") -> None:
             str(source),
             "writable",
         )
+
+
+_ACL_XATTR = "system.posix_acl_access"
+_ACL_ENTRY = struct.Struct("<HHI")  # tag, permissions, user or group id
+_ACL_USER, _ACL_GROUP, _ACL_MASK = 0x02, 0x08, 0x10
+_ACL_WRITE = 0x02
+
+
+def _acl_writer(path: Path, owner: int) -> str | None:
+    """Who, besides what the mode bits show, may write ``path`` through its POSIX access ACL
+    (a named user other than the owner or root, or a named group that is not the owner's
+    private group, with write permission that the ACL's mask lets through); ``None`` if no
+    one, or if the platform or file system has no ACLs.
+
+    The mode's group bits show the mask once an ACL names users or groups, so they alone
+    cannot tell.
+    """
+    getxattr = getattr(os, "getxattr", None)
+    if getxattr is None:
+        return None
+    try:
+        acl = getxattr(path, _ACL_XATTR)
+    except OSError:  # no ACL (ENODATA), or none supported here
+        return None
+    entries = [_ACL_ENTRY.unpack_from(acl, offset) for offset in range(4, len(acl), 8)]
+    mask = next((perm for tag, perm, _ in entries if tag == _ACL_MASK), _ACL_WRITE)
+    for tag, perm, ident in entries:
+        if not perm & mask & _ACL_WRITE:
+            continue
+        if tag == _ACL_USER and ident not in (owner, os.geteuid(), 0):
+            return f"user {ident}"
+        if tag == _ACL_GROUP and not _is_private_group(ident, owner):
+            return f"group {ident}"
+    return None
 
 
 def _is_private_group(gid: int, uid: int) -> bool:

@@ -240,3 +240,74 @@ async def test_a_refusal_is_raised_as_it_is_never_as_its_own_cause(
         with pytest.raises(PhotonTrustError) as caught:
             await loader.load_photon(path)
     assert caught.value.__cause__ is not caught.value
+
+
+async def test_a_package_directory_others_can_write_is_refused_though_it_holds_no_file(
+    photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    """Whoever may write ``pkg/a`` may swap ``pkg/a/b`` (and what it holds) for their own."""
+    write_photon("pkg/__init__.py", "from pkg.a.b.inner import Inner\n")
+    write_photon("pkg/a/b/__init__.py", "")
+    write_photon("pkg/a/b/inner.py", PHOTON.format(name="Inner"))
+    (photon_dir / "pkg" / "a").chmod(0o777)
+    async with Loader(trust=TrustPolicy()) as loader:
+        with pytest.raises(DirectoryLoadError) as caught:
+            await loader.load_photons(photon_dir)
+        [error] = caught.value.errors
+        assert isinstance(error, PhotonTrustError)
+        assert error.rule == "writable"
+        assert f"{photon_dir / 'pkg' / 'a'} can be written by other users" in str(error)
+        assert dict(loader.photons) == {}
+
+
+def _set_access_acl(path: Path, entries: list[tuple[int, int, int]]) -> None:
+    """Give ``path`` a POSIX access ACL: ``(tag, permissions, id)`` entries, as the kernel
+    stores them (what ``setfacl`` writes)."""
+    import struct
+
+    data = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *entry) for entry in entries)
+    try:
+        os.setxattr(path, "system.posix_acl_access", data)
+    except (AttributeError, OSError) as error:
+        pytest.skip(f"no POSIX ACLs here: {error}")
+
+
+_ANY = 0xFFFFFFFF  # the id field of the owner, owning group, mask and other entries
+
+
+@pytest.mark.parametrize("grant", ["file", "directory"])
+async def test_a_source_another_user_may_write_through_an_acl_is_refused(
+    photon_dir: Path, write_photon: WritePhoton, grant: str
+) -> None:
+    """Mode bits alone look safe (``rw-rw-r--``: the group bits show the ACL's mask); the ACL
+    lets user 12345 write."""
+    path = write_photon("shared.py", PHOTON.format(name="Shared"))
+    target = path if grant == "file" else photon_dir
+    write = 0o7 if grant == "directory" else 0o6
+    _set_access_acl(
+        target,
+        [(0x01, write, _ANY), (0x02, write, 12345), (0x04, 0o4, _ANY), (0x10, write, _ANY)]
+        + [(0x20, 0o4, _ANY)],
+    )
+    async with Loader(trust=TrustPolicy()) as loader:
+        with pytest.raises(PhotonTrustError) as caught:
+            await loader.load_photon(path)
+    assert caught.value.rule == "writable"
+    assert f"{target} can be written by user 12345 through its access control list" in str(
+        caught.value
+    )
+
+
+async def test_an_acl_whose_mask_withholds_write_is_accepted(
+    photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    path = write_photon("masked.py", PHOTON.format(name="Masked"))
+    _set_access_acl(
+        path,
+        [(0x01, 0o6, _ANY), (0x02, 0o6, 12345), (0x04, 0o4, _ANY), (0x10, 0o4, _ANY)]
+        + [(0x20, 0o4, _ANY)],
+    )
+    async with Loader(trust=TrustPolicy()) as loader:
+        handler = await loader.load_photon(path)
+        assert isinstance(handler, Handler)
+        assert handler.name == "Masked"

@@ -420,3 +420,34 @@ async def test_compiled_code_loads_when_the_policy_allows_it(
         await loader.load_photon(package / "__init__.py")
         assert list(loader.photons) == ["packaged"]
     assert marker.exists()
+
+
+async def test_lock_file_named_through_a_symlink_others_can_replace_is_refused(
+    tmp_path: Path, photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    """The lock itself lies in a private directory; the symlink naming it does not, so anyone
+    may point it at a lock of their own between two loads."""
+    path = write_photon("pinned.py", "from luminal import IPhoton\nclass Pinned(IPhoton): pass\n")
+    lock_file = write_lock(photon_dir)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    link = shared / "luminal.lock"
+    link.symlink_to(lock_file)
+    shared.chmod(0o777)
+    async with Loader(trust=TrustPolicy(lock_file=link)) as loader:
+        error = await load_refused(loader, path)
+    assert "lock file" in str(error)
+    assert f"{shared} can be written by other users" in str(error)
+
+
+async def test_lock_file_named_through_a_symlink_in_a_private_directory_pins(
+    tmp_path: Path, photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    path = write_photon("pinned.py", "from luminal import IPhoton\nclass Pinned(IPhoton): pass\n")
+    lock_file = write_lock(photon_dir)
+    link = tmp_path / "lock-link"
+    link.symlink_to(lock_file)
+    async with Loader(trust=TrustPolicy(lock_file=link)) as loader:
+        handler = await loader.load_photon(path)
+        assert not isinstance(handler, list)
+        assert handler.name == "Pinned"
