@@ -7,11 +7,14 @@ objects carry it into tracebacks) and the exact source bytes, so a second start 
 unmarshals instead of compiling, and changed bytes are always a new key. What a reload compiles
 (a later version of a file this cache has seen) is not stored.
 
-Each entry is the SHA-512 of its payload followed by the marshalled code; an entry that does not
-match (truncated, corrupt) is ignored and rewritten. Entries are written to a temporary file and
-renamed into place, owner-only (directory ``0o700``, files ``0o600``). With a trust policy, a
-cache directory that is not the user's own or that others may write is not used. The directory is
-kept under :data:`MAX_BYTES`: beyond it, the oldest entries are removed.
+Each entry is the SHA-512 of its key and payload followed by the marshalled code; an entry that
+does not match (truncated, corrupt, or copied under another key's name) is ignored and rewritten.
+Entries are written to a temporary file and renamed into place, owner-only (directory ``0o700``,
+files ``0o600``). With a trust policy, a cache directory that is not the user's own or that others
+may write is not used, and neither is an entry that is not the user's own or that others may write
+(the directory is checked once, each entry on the descriptor it is read from: a directory swapped
+for another user's later holds no entry of this user). The directory is kept under
+:data:`MAX_BYTES`: beyond it, the oldest entries are removed.
 """
 
 from __future__ import annotations
@@ -98,12 +101,13 @@ class CodeCache:
         with self._lock:
             first_version = filename not in self._compiled_names
             self._compiled_names.add(filename)
-        entry = os.path.join(self._directory_name, self.key(source, filename) + _SUFFIX)
-        code = self._read(entry)
+        key = self.key(source, filename)
+        entry = os.path.join(self._directory_name, key + _SUFFIX)
+        code = self._read(entry, key)
         if code is None:
             code = compile_source()
             if first_version:
-                self._write(entry, code)
+                self._write(entry, key, code)
         return code
 
     def usable(self) -> bool:
@@ -117,32 +121,27 @@ class CodeCache:
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             status = os.stat(self.directory)
-        except OSError as error:
+        except (OSError, ValueError) as error:  # ValueError: a NUL byte in the path
             logger.warning("code cache %s is off: %s", self.directory, error)
             return False
-        if not self.strict:
-            return True
-        getuid = getattr(os, "getuid", None)
-        if getuid is not None and status.st_uid != getuid():
-            reason = "it is not owned by this user"
-        elif status.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            reason = "others may write to it"
-        else:
+        if not self.strict or _own_private(status):
             return True
         logger.warning(
-            "code cache %s is not used under the trust policy: %s", self.directory, reason
+            "code cache %s is not used under the trust policy: it is not this user's own, "
+            "or others may write to it",
+            self.directory,
         )
         return False
 
-    def _read(self, entry: str) -> CodeType | None:
+    def _read(self, entry: str, key: str) -> CodeType | None:
         try:
-            data = _read_entry(entry)
+            data = _read_entry(entry, self.strict)
         except OSError:
             return None
         if data is None:
             return None
         payload = data[_DIGEST_SIZE:]
-        if hashlib.sha512(payload).digest() != data[:_DIGEST_SIZE]:
+        if _digest(key, payload) != data[:_DIGEST_SIZE]:
             return None
         try:
             code = marshal.loads(payload)
@@ -150,7 +149,7 @@ class CodeCache:
             return None
         return code if isinstance(code, CodeType) else None
 
-    def _write(self, entry: str, code: CodeType) -> None:
+    def _write(self, entry: str, key: str, code: CodeType) -> None:
         import tempfile  # only once an entry is written: it costs an import
 
         payload = marshal.dumps(code)
@@ -160,7 +159,7 @@ class CodeCache:
             return
         try:
             with open(descriptor, "wb") as stream:
-                stream.write(hashlib.sha512(payload).digest() + payload)
+                stream.write(_digest(key, payload) + payload)
             os.replace(temporary, entry)
         except OSError:
             with contextlib.suppress(OSError):
@@ -194,8 +193,15 @@ class CodeCache:
             total -= size
 
 
-def _read_entry(entry: str) -> bytes | None:
-    """The bytes of a cache entry, read to its end; ``None`` if it is not a regular file.
+def _digest(key: str, payload: bytes) -> bytes:
+    """What an entry starts with: the SHA-512 of its key and payload, so that neither a corrupt
+    payload nor an entry copied under another key's name is used."""
+    return hashlib.sha512(key.encode() + b"\0" + payload).digest()
+
+
+def _read_entry(entry: str, strict: bool) -> bytes | None:
+    """The bytes of a cache entry, read to its end; ``None`` if it is not a regular file, or
+    with ``strict`` if it is not the user's own or others may write it.
 
     One descriptor, no buffered reader (``Path.read_bytes`` costs several times the read);
     opened without blocking, so a FIFO planted under the entry's name is never waited on.
@@ -205,9 +211,18 @@ def _read_entry(entry: str) -> bytes | None:
         status = os.fstat(descriptor)
         if not stat.S_ISREG(status.st_mode):
             return None
+        if strict and not _own_private(status):
+            return None
         chunks = [os.read(descriptor, status.st_size + 1)]
         while chunks[-1]:
             chunks.append(os.read(descriptor, max(status.st_size + 1, 1 << 16)))
     finally:
         os.close(descriptor)
     return b"".join(chunks)
+
+
+def _own_private(status: os.stat_result) -> bool:
+    """Whether a file is the user's own and only its owner may write it."""
+    getuid = getattr(os, "getuid", None)
+    owned = getuid is None or status.st_uid == getuid()
+    return owned and not status.st_mode & (stat.S_IWGRP | stat.S_IWOTH)

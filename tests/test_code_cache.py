@@ -171,6 +171,50 @@ async def test_trust_refuses_a_directory_others_may_write(
     assert len(entries(cache)) == 1
 
 
+async def test_an_entry_copied_under_another_key_is_not_used(
+    write_photon: WritePhoton, photon_dir: Path, tmp_path: Path, compiles: list[str]
+) -> None:
+    """An entry holds the code of its own key: one renamed to another source's key (whoever
+    could write the directory) is ignored and rewritten, never run for that source."""
+    cache = tmp_path / "cache"
+    first = write_photon("first.py", PHOTON.format(generation=1))
+    await load_generation(first, cache)
+    (first_entry,) = entries(cache)
+    second = write_photon("second.py", PHOTON.format(generation=2))
+    await load_generation(second, cache)
+    (second_entry,) = set(entries(cache)) - {first_entry}
+    second_entry.write_bytes(first_entry.read_bytes())
+    assert await load_generation(second, cache) == 2
+    assert len(compiles) == 3
+
+
+@pytest.mark.parametrize("owner_only", [False, True])
+async def test_under_trust_an_entry_others_may_write_is_not_used(
+    write_photon: WritePhoton, tmp_path: Path, compiles: list[str], owner_only: bool
+) -> None:
+    """The directory is checked once; each entry where it is read, so an entry that is not
+    the user's own private file (planted, or in a directory swapped since) is not used."""
+    cache = tmp_path / "cache"
+    path = write_photon("cached.py", PHOTON.format(generation=1))
+    await load_generation(path, cache, trust=TrustPolicy())
+    (entry,) = entries(cache)
+    entry.chmod(0o600 if owner_only else 0o666)
+    assert await load_generation(path, cache, trust=TrustPolicy()) == 1
+    assert len(compiles) == (1 if owner_only else 2)
+    await load_generation(path, cache)  # without a trust policy the entry is used
+    assert len(compiles) == (1 if owner_only else 2)
+
+
+async def test_a_code_cache_path_that_cannot_exist_turns_the_cache_off(
+    write_photon: WritePhoton, compiles: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write_photon("cached.py", PHOTON.format(generation=1))
+    with caplog.at_level(logging.WARNING, logger="luminal.codecache"):
+        assert await load_generation(path, "/tmp/nul\0byte") == 1
+    assert len(compiles) == 1
+    assert any("is off" in record.getMessage() for record in caplog.records)
+
+
 async def test_helper_and_package_modules_go_through_the_cache(
     write_photon: WritePhoton, photon_dir: Path, tmp_path: Path, compiles: list[str]
 ) -> None:
