@@ -210,7 +210,7 @@ async def test_a_code_cache_path_that_cannot_exist_turns_the_cache_off(
 ) -> None:
     path = write_photon("cached.py", PHOTON.format(generation=1))
     with caplog.at_level(logging.WARNING, logger="luminal.codecache"):
-        assert await load_generation(path, "/tmp/nul\0byte") == 1
+        assert await load_generation(path, Path("/tmp/nul\0byte")) == 1
     assert len(compiles) == 1
     assert any("is off" in record.getMessage() for record in caplog.records)
 

@@ -273,6 +273,19 @@ def _set_access_acl(path: Path, entries: list[tuple[int, int, int]]) -> None:
 
 
 _ANY = 0xFFFFFFFF  # the id field of the owner, owning group, mask and other entries
+_OWNER, _USER, _OWNING_GROUP, _MASK, _OTHER = 0x01, 0x02, 0x04, 0x10, 0x20
+
+
+def _acl(user_permissions: int, mask: int) -> list[tuple[int, int, int]]:
+    """An ACL granting user 12345 ``user_permissions`` under ``mask``; the owner gets the same,
+    the owning group and others read only."""
+    return [
+        (_OWNER, user_permissions, _ANY),
+        (_USER, user_permissions, 12345),
+        (_OWNING_GROUP, 0o4, _ANY),
+        (_MASK, mask, _ANY),
+        (_OTHER, 0o4, _ANY),
+    ]
 
 
 @pytest.mark.parametrize("grant", ["file", "directory"])
@@ -284,11 +297,7 @@ async def test_a_source_another_user_may_write_through_an_acl_is_refused(
     path = write_photon("shared.py", PHOTON.format(name="Shared"))
     target = path if grant == "file" else photon_dir
     write = 0o7 if grant == "directory" else 0o6
-    _set_access_acl(
-        target,
-        [(0x01, write, _ANY), (0x02, write, 12345), (0x04, 0o4, _ANY), (0x10, write, _ANY)]
-        + [(0x20, 0o4, _ANY)],
-    )
+    _set_access_acl(target, _acl(write, mask=write))
     async with Loader(trust=TrustPolicy()) as loader:
         with pytest.raises(PhotonTrustError) as caught:
             await loader.load_photon(path)
@@ -302,11 +311,7 @@ async def test_an_acl_whose_mask_withholds_write_is_accepted(
     photon_dir: Path, write_photon: WritePhoton
 ) -> None:
     path = write_photon("masked.py", PHOTON.format(name="Masked"))
-    _set_access_acl(
-        path,
-        [(0x01, 0o6, _ANY), (0x02, 0o6, 12345), (0x04, 0o4, _ANY), (0x10, 0o4, _ANY)]
-        + [(0x20, 0o4, _ANY)],
-    )
+    _set_access_acl(path, _acl(0o6, mask=0o4))
     async with Loader(trust=TrustPolicy()) as loader:
         handler = await loader.load_photon(path)
         assert isinstance(handler, Handler)
