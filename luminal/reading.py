@@ -9,6 +9,7 @@ read are the bytes hashed, judged by a :data:`SourceCheck` (the trust policy's) 
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
 import stat
@@ -22,8 +23,10 @@ __all__ = [
     "SourceCheck",
     "canonical_path",
     "checksum_files",
+    "existing_path",
     "file_checksum",
     "iter_source_files",
+    "not_found_reason",
     "read_regular_file",
     "read_source",
 ]
@@ -43,6 +46,26 @@ _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXE
 def canonical_path(path: str | os.PathLike[str]) -> Path:
     """The one spelling of ``path``: absolute, symlinks and ``..`` resolved, no trailing slash."""
     return Path(os.path.realpath(os.fspath(path)))
+
+
+def existing_path(path: str | os.PathLike[str]) -> tuple[Path, int]:
+    """The canonical spelling of a path a user gave, and its ``st_mode`` (symlinks followed).
+
+    :raises OSError: if nothing can be reached there: it is missing, its name is too long or
+        holds a NUL byte, or a directory on the way cannot be searched (``strerror`` says which).
+    """
+    text = os.fspath(path)
+    if "\0" in text:
+        raise OSError(errno.EINVAL, "a path cannot hold a NUL byte")
+    canonical = canonical_path(text)
+    return canonical, os.stat(canonical).st_mode
+
+
+def not_found_reason(error: OSError) -> str:
+    """Why :func:`existing_path` found nothing, as the end of a sentence naming the path."""
+    if error.errno in (errno.ENOENT, errno.ENOTDIR):
+        return "does not exist"
+    return f"cannot be reached: {error.strerror}"
 
 
 def iter_source_files(path: Path) -> Iterator[Path]:

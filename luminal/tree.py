@@ -12,6 +12,7 @@ a name that is not valid UTF-8, a directory symlink that loops) is *refused*: th
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
@@ -70,7 +71,9 @@ def is_output_directory(path: Path) -> bool:
     """Build or environment output: never photon sources, whatever ``.py`` files it holds."""
     name = path.name
     return (
-        name in OUTPUT_DIRECTORIES or name.endswith(".egg-info") or (path / "pyvenv.cfg").is_file()
+        name in OUTPUT_DIRECTORIES
+        or name.endswith(".egg-info")
+        or os.path.isfile(path / "pyvenv.cfg")
     )
 
 
@@ -82,7 +85,7 @@ def is_installed_location(path: Path) -> bool:
 
 def is_project_directory(path: Path) -> bool:
     """A distribution's project root: its photons are meant to be installed, not walked."""
-    return (path / "pyproject.toml").is_file() or (path / "setup.py").is_file()
+    return os.path.isfile(path / "pyproject.toml") or os.path.isfile(path / "setup.py")
 
 
 def display_path(path: str | os.PathLike[str]) -> str:
@@ -164,16 +167,16 @@ def sources_at(root: Path, path: Path) -> set[Path]:
     current = root
     for part in path.relative_to(root).parts[:-1]:
         current = current / part
-        if (current / "__init__.py").is_file():
+        if os.path.isfile(current / "__init__.py"):
             return {current}
         if is_ignored_name(part) or is_output_directory(current) or is_project_directory(current):
             return set()
-    if not path.is_dir():
-        is_source = path.suffix == ".py" and path.name != "__init__.py" and path.is_file()
+    if not os.path.isdir(path):
+        is_source = path.suffix == ".py" and path.name != "__init__.py" and os.path.isfile(path)
         return {path} if is_source else set()
     if is_ignored_name(path.name) or is_output_directory(path):
         return set()
-    if (path / "__init__.py").is_file():
+    if os.path.isfile(path / "__init__.py"):
         return {path}
     if is_project_directory(path):
         return set()
@@ -185,7 +188,7 @@ def _select_project(project: Path, selection: TreeSelection) -> None:
     one, else the flat layout's top-level packages (never ``setup.py``, ``noxfile.py``, docs or
     tests, which are not photons and must not run)."""
     source_root = project / "src"
-    if source_root.is_dir():
+    if os.path.isdir(source_root):
         _select(source_root, True, selection, {project, source_root})
         return
     for path, kind in scan_directory(project, selection.refused):
@@ -218,7 +221,9 @@ def scan_directory(directory: Path, refused: list[tuple[Path, str]]) -> list[tup
     named like a source that cannot be one go to ``refused`` with the reason."""
     try:
         entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
-    except OSError:
+    except OSError as error:
+        if error.errno not in (errno.ENOENT, errno.ENOTDIR):  # not gone: unreadable
+            refused.append((directory, f"it cannot be listed: {error.strerror}"))
         return []
     found: list[tuple[Path, str]] = []
     for entry in entries:
@@ -231,7 +236,9 @@ def scan_directory(directory: Path, refused: list[tuple[Path, str]]) -> list[tup
             continue  # vanished, or a dangling symlink
         if stat.S_ISDIR(mode):
             if not is_output_directory(Path(entry.path)):
-                found.append((path, "package" if (path / "__init__.py").is_file() else "directory"))
+                found.append(
+                    (path, "package" if os.path.isfile(path / "__init__.py") else "directory")
+                )
         elif entry.name.endswith(".py"):
             reason = not_a_source_reason(path, mode)
             if reason is None:
@@ -291,10 +298,10 @@ def scan_module(path: Path) -> tuple[str, bool, bool]:
 
     :raises ModuleNotFoundError: if the path does not exist or is no Python module.
     """
-    if path.is_file() and path.suffix == ".py":
+    if os.path.isfile(path) and path.suffix == ".py":
         return str(path), False, False
-    if path.is_dir():
-        if (path / "__init__.py").is_file():
+    if os.path.isdir(path):
+        if os.path.isfile(path / "__init__.py"):
             return str(path), True, False
         _, packages_only = find_modules(path)
         return str(path), True, packages_only

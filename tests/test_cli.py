@@ -254,6 +254,17 @@ def test_check_of_a_missing_path_is_a_usage_error(
     assert err.splitlines()[0] == f"luminal: error: {missing}: no such file or directory"
 
 
+@pytest.mark.parametrize("command", ["check", "list", "lock"])
+def test_a_path_whose_name_is_too_long_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    too_long = tmp_path / ("n" * 300)
+    code, _, err = run_cli(capsys, command, str(too_long))
+    assert code == cli.EXIT_USAGE
+    assert err.startswith(f"luminal: error: {too_long}: ")
+    assert "Traceback" not in err and "OSError" not in err
+
+
 def test_unexpected_errors_are_one_line_unless_verbose(
     capsys: pytest.CaptureFixture[str], photon_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

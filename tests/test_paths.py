@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,6 +81,66 @@ async def test_empty_path_is_not_found_never_the_current_directory(
             await call(loader)
         assert dict(loader.photons) == {}
     assert not cwd_with_photon.exists()
+
+
+UNREACHABLE = {
+    "nul-byte": "/tmp/nul\0byte.py",
+    "name-too-long": "/tmp/" + "n" * 300 + ".py",
+    "path-too-long": "/tmp/" + "/".join(["d" * 200] * 25) + ".py",
+}
+
+
+@pytest.mark.parametrize("spelling", sorted(UNREACHABLE))
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda loader, path: loader.load_photons(path[:-3]), DirectoryNotFoundError),
+        (lambda loader, path: loader.load_photon(path), PhotonNotFoundError),
+        (lambda loader, path: loader.watch_photons(path[:-3]), DirectoryNotFoundError),
+        (lambda loader, path: loader.reload_photon(path), PhotonNotFoundError),
+        (lambda loader, path: loader.unload_photon(path), PhotonNotFoundError),
+    ],
+    ids=["load_photons", "load_photon", "watch_photons", "reload_photon", "unload_photon"],
+)
+async def test_a_path_that_cannot_exist_is_not_found(
+    photon_dir: Path,
+    write_photon: WritePhoton,
+    call: Callable[[Loader, str], Awaitable[object]],
+    error: type[Exception],
+    spelling: str,
+) -> None:
+    """A NUL byte or a name the system refuses as too long is a not-found error of the
+    documented type, like any path with nothing there; what is loaded stays."""
+    write_photon("kept.py", PHOTON.format(name="Kept"))
+    async with Loader() as loader:
+        await loader.load_photons(photon_dir)
+        with pytest.raises(error):
+            await call(loader, UNREACHABLE[spelling])
+        assert list(loader.photons) == ["Kept"]
+
+
+async def test_a_sub_directory_that_cannot_be_listed_is_reported_and_the_rest_loads(
+    photon_dir: Path, write_photon: WritePhoton, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a directory without read permission is to another user (root reads any)."""
+    write_photon("kept.py", PHOTON.format(name="Kept"))
+    write_photon("closed/inner.py", PHOTON.format(name="Inner"))
+    closed = photon_dir / "closed"
+    scandir = os.scandir
+
+    def refusing(path: Any = ".") -> Any:
+        if os.fspath(path) == str(closed):
+            raise PermissionError(13, "Permission denied", str(closed))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refusing)
+    async with Loader() as loader:
+        with pytest.raises(DirectoryLoadError) as caught:
+            await loader.load_photons(photon_dir, recursive=True)
+        [problem] = caught.value.errors
+        assert isinstance(problem, PhotonLoadError)
+        assert f"{closed}: it cannot be listed: Permission denied" in str(problem)
+        assert list(loader.photons) == ["Kept"]
 
 
 async def test_empty_path_among_more_directories_is_not_found(

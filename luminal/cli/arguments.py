@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
 from luminal.cli.exits import UsageError
 from luminal.cli.output import display_path
+from luminal.reading import existing_path
 from luminal.sources import canonical_path
 from luminal.trust import LOCK_FILE_NAME, TrustPolicy, read_lock
 
@@ -51,7 +54,7 @@ def _lock_file_in(directories: Sequence[Path]) -> Path | None:
     :raises UsageError: if several hold one.
     """
     candidates = dict.fromkeys(canonical_path(each) / LOCK_FILE_NAME for each in directories)
-    found = [each for each in candidates if each.is_file()]
+    found = [each for each in candidates if os.path.isfile(each)]
     if len(found) > 1:
         raise UsageError(
             f"several lock files ({', '.join(map(str, found))}); one lock pins every photon "
@@ -62,14 +65,18 @@ def _lock_file_in(directories: Sequence[Path]) -> Path | None:
 
 def require_directory(raw: str | os.PathLike[str]) -> None:
     """:raises UsageError: unless ``raw`` is an existing directory, saying which it is not."""
-    path = Path(raw)
-    if path.is_dir():
-        return
-    if path.is_file():
+    try:
+        _, mode = existing_path(raw)
+    except OSError as error:
+        if os.path.islink(raw):
+            raise UsageError(f"{os.fspath(raw)}: not a directory") from error
+        if error.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise UsageError(f"{os.fspath(raw)}: no such directory") from error
+        raise UsageError(f"{os.fspath(raw)}: {error.strerror}") from error
+    if stat.S_ISREG(mode):
         raise UsageError(f"{os.fspath(raw)}: is a file, not a directory")
-    if path.exists() or path.is_symlink():
+    if not stat.S_ISDIR(mode):
         raise UsageError(f"{os.fspath(raw)}: not a directory")
-    raise UsageError(f"{os.fspath(raw)}: no such directory")
 
 
 def check_directories(raw_directories: Sequence[str]) -> list[Path]:
@@ -91,7 +98,7 @@ def check_directories(raw_directories: Sequence[str]) -> list[Path]:
 def tree_of(path: Path) -> Path:
     """The photon directory a PATH of ``check`` lies in: itself, or a file's or package's
     parent (where ``luminal lock`` of that directory writes its lock)."""
-    if path.is_dir() and not (path / "__init__.py").is_file():
+    if os.path.isdir(path) and not os.path.isfile(path / "__init__.py"):
         return path
     return path.parent
 

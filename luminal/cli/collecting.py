@@ -6,6 +6,7 @@ Each problem found becomes one line; the caller decides whether they are errors 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -53,9 +54,9 @@ async def collect(loader: Loader, paths: Sequence[str], recursive: bool) -> Coll
     collected = Collected()
     for raw_path in paths:
         path = Path(raw_path)
-        if not path.exists():
+        if not os.path.exists(path):
             collected.usage_problems.append(f"{raw_path}: no such file or directory")
-        elif path.is_file() and path.suffix != ".py":
+        elif os.path.isfile(path) and path.suffix != ".py":
             collected.usage_problems.append(f"{raw_path}: not a Python file or directory")
         else:
             await _collect_path(loader, raw_path, recursive, collected)
@@ -67,11 +68,11 @@ async def _collect_path(
 ) -> None:
     """Load the photons of one existing file, package or directory into ``collected``."""
     path = Path(raw_path)
-    is_package = (path / "__init__.py").is_file()
+    is_package = os.path.isfile(path / "__init__.py")
     found: list[Handler] = []
     failed = False
     try:
-        if path.is_dir() and not is_package:
+        if os.path.isdir(path) and not is_package:
             found = await loader.load_photons(path, recursive=recursive)
         else:
             loaded = await loader.load_photon(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from luminal.managers.handler import Handler
 from luminal.managers.hookimpls import PhotonPluginManager
 from luminal.managers.registry import check_reference
 from luminal.managers.reporting import Settings
-from luminal.sources import canonical_path
+from luminal.reading import existing_path, not_found_reason
 from luminal.trust import TrustPolicy
 
 __all__ = [
@@ -118,17 +119,18 @@ def check_arguments(
 def photon_file(photon_path: str | os.PathLike[str]) -> Path:
     """The source a ``load_photon`` path names: the file, or the package of an ``__init__.py``.
 
-    :raises PhotonNotFoundError: if the path is empty, missing or a directory.
+    :raises PhotonNotFoundError: if the path is empty, cannot be reached or is a directory.
     :raises PhotonLoadError: if it is no ``.py`` file.
     """
     if not os.fspath(photon_path):
         raise PhotonNotFoundError("an empty path names no photon file", photon_path)
-    path = canonical_path(photon_path)
-    if not path.exists():
+    try:
+        path, mode = existing_path(photon_path)
+    except OSError as error:
         raise PhotonNotFoundError(
-            f"photon file {os.fspath(photon_path)!r} does not exist", photon_path
-        )
-    if path.is_dir():
+            f"photon file {os.fspath(photon_path)!r} {not_found_reason(error)}", photon_path
+        ) from error
+    if stat.S_ISDIR(mode):
         raise PhotonNotFoundError(
             f"{os.fspath(photon_path)!r} is a directory; use load_photons for directories",
             photon_path,
@@ -139,16 +141,23 @@ def photon_file(photon_path: str | os.PathLike[str]) -> Path:
 
 
 def photon_directory(photons_directory: str | os.PathLike[str]) -> Path:
-    """The canonical directory ``load_photons`` was given.
+    """The canonical directory ``load_photons`` or ``watch_photons`` was given.
 
-    :raises DirectoryNotFoundError: if the path is empty, missing or not a directory.
+    :raises DirectoryNotFoundError: if the path is empty, cannot be reached or is not a
+        directory.
     """
     if not os.fspath(photons_directory):
         raise DirectoryNotFoundError("an empty path names no photon directory", photons_directory)
-    directory = canonical_path(photons_directory)
-    if not directory.is_dir():
+    try:
+        directory, mode = existing_path(photons_directory)
+    except OSError as error:
         raise DirectoryNotFoundError(
-            f"photon directory {os.fspath(photons_directory)!r} is missing or not a directory",
+            f"photon directory {os.fspath(photons_directory)!r} {not_found_reason(error)}",
+            photons_directory,
+        ) from error
+    if not stat.S_ISDIR(mode):
+        raise DirectoryNotFoundError(
+            f"photon directory {os.fspath(photons_directory)!r} is not a directory",
             photons_directory,
         )
     return directory
@@ -167,10 +176,15 @@ def watched_directories(
         )
     if isinstance(debounce, bool) or not isinstance(debounce, (int, float)):
         raise TypeError(f"debounce must be a number of seconds, not {type(debounce).__name__}")
-    from luminal.managers.watching import check_disjoint, watched_directory
+    from luminal.managers.watching import check_disjoint
 
-    directories = [] if photons_directory is None else [watched_directory(photons_directory)]
-    directories += [watched_directory(directory) for directory in more_directories]
+    given = [] if photons_directory is None else [photons_directory]
+    for directory in [*given, *more_directories]:
+        if not isinstance(directory, (str, os.PathLike)):
+            raise TypeError(
+                f"photons_directory must be a str or os.PathLike, not {type(directory).__name__}"
+            )
+    directories = [photon_directory(directory) for directory in [*given, *more_directories]]
     check_disjoint(directories)
     return directories
 

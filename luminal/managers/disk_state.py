@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from luminal.errors import DirectoryNotFoundError, PhotonLoadError
+from luminal.errors import PhotonLoadError
 from luminal.sources import (
     canonical_path,
     checksum_files,
@@ -25,26 +25,7 @@ __all__ = [
     "merge_overlapping",
     "read_checksum",
     "source_present",
-    "watched_directory",
 ]
-
-
-def watched_directory(directory: str | os.PathLike[str]) -> Path:
-    """The canonical path of a directory to watch.
-
-    :raises TypeError: if ``directory`` is not a ``str`` or path.
-    :raises DirectoryNotFoundError: if it is missing, not a directory, or an empty path.
-    """
-    if not isinstance(directory, (str, os.PathLike)):
-        raise TypeError(
-            f"photons_directory must be a str or os.PathLike, not {type(directory).__name__}"
-        )
-    path = canonical_path(directory) if os.fspath(directory) else None
-    if path is None or not path.is_dir():
-        raise DirectoryNotFoundError(
-            f"photon directory {os.fspath(directory)!r} is missing or not a directory", directory
-        )
-    return path
 
 
 def check_disjoint(directories: Sequence[Path]) -> None:

@@ -296,6 +296,8 @@ def check_reference(photon: object) -> None:
         raise TypeError(f"expected a Handler, a photon name or a path, not {type(photon).__name__}")
     if not os.fspath(photon):
         raise PhotonNotFoundError("an empty name or path names no photon", photon)
+    if "\0" in os.fspath(photon):
+        raise PhotonNotFoundError(f"{os.fspath(photon)!r} holds a NUL byte: no photon", photon)
 
 
 def _helper_locations(

@@ -29,7 +29,6 @@ from luminal.managers.disk_state import (
     merge_overlapping,
     read_checksum,
     source_present,
-    watched_directory,
 )
 from luminal.managers.failures import Failures
 from luminal.managers.helper_changes import HelperChanges
@@ -41,7 +40,7 @@ from luminal.sources import source_path
 from luminal.tree import sources_at
 from luminal.watcher import DirectoryWatcher, ObserverFactory
 
-__all__ = ["PhotonWatch", "check_disjoint", "watched_directory"]
+__all__ = ["PhotonWatch", "check_disjoint"]
 
 logger = logging.getLogger(__name__)
 
