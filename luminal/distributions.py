@@ -10,10 +10,13 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from luminal.errors import PhotonLoadError
+from luminal.reading import read_regular_file
+
 if TYPE_CHECKING:  # imported when entry points are looked up, not with luminal
     import importlib_metadata
 
-__all__ = ["distribution_of", "group_entry_points"]
+__all__ = ["distribution_of", "group_entry_points", "metadata_text", "name_and_version"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +55,9 @@ def group_entry_points(group: str) -> list[importlib_metadata.EntryPoint]:
     for dist in prefer_valid([dist for _, dist in declaring]):
         try:
             found.extend(dist.entry_points.select(group=group))
-        except ValueError as error:
-            # importlib_metadata < 10 validates every entry point of the file as it parses it.
+        except (OSError, ValueError) as error:
+            # importlib_metadata < 10 validates every entry point of the file as it parses it;
+            # the file may also have been damaged since it was read.
             logger.warning("skipping a distribution with a malformed entry_points.txt: %s", error)
     return found
 
@@ -100,8 +104,25 @@ def _may_declare(dist: _Distribution, group: str) -> bool:
 
     if type(dist).entry_points is not importlib_metadata.Distribution.entry_points:
         return True
-    text = dist.read_text("entry_points.txt")
+    text = metadata_text(dist, "entry_points.txt")
     return text is not None and group in text
+
+
+def metadata_text(dist: _Distribution, filename: str) -> str | None:
+    """What ``dist.read_text(filename)`` answers, except that a file that is not a regular file
+    (a FIFO would block the thread for good), cannot be read (a symlink loop) or is not UTF-8
+    is ``None``: one damaged installation never stops the discovery of the others.
+
+    A distribution in a directory (``importlib_metadata``'s ``PathDistribution``, whose
+    directory is its private ``_path``) is read as photon sources are, without blocking.
+    """
+    directory = getattr(dist, "_path", None)
+    try:
+        if isinstance(directory, Path):
+            return read_regular_file(directory / filename).decode()
+        return dist.read_text(filename)
+    except (OSError, ValueError, PhotonLoadError):  # UnicodeDecodeError is a ValueError
+        return None
 
 
 def distribution_of(
@@ -112,7 +133,7 @@ def distribution_of(
         return "", ""
     known = cache.get(id(dist))
     if known is None:
-        known = _name_and_version(dist)
+        known = name_and_version(dist)
         cache[id(dist)] = known
     return known
 
@@ -129,15 +150,20 @@ class _Distribution(Protocol):
     def entry_points(self) -> importlib_metadata.EntryPoints: ...
 
 
-def _name_and_version(dist: _Distribution) -> tuple[str, str]:
-    """A distribution's ``Name`` and ``Version``, as ``dist.metadata`` gives them.
+def name_and_version(dist: _Distribution) -> tuple[str, str]:
+    """A distribution's ``Name`` and ``Version``, as ``dist.metadata`` gives them (``""`` for
+    what it lacks or cannot be read).
 
     Both are read from the metadata file's header lines: parsing the whole file as an email
     message costs ten times more than reading it. Metadata in any unusual shape (folded or
-    missing values, other line ends, no ``METADATA``/``PKG-INFO`` file) goes to
-    ``dist.metadata``, so the answer is the parser's.
+    missing values, other line ends) goes to ``dist.metadata``, so the answer is the
+    parser's; so does a distribution not in a directory that has no ``METADATA`` or
+    ``PKG-INFO`` file. One in a directory whose file cannot be read (see
+    :func:`metadata_text`) has neither, rather than have ``dist.metadata`` read it.
     """
-    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO")
+    text = metadata_text(dist, "METADATA") or metadata_text(dist, "PKG-INFO")
+    if not text and isinstance(getattr(dist, "_path", None), Path):
+        return "", ""
     headers = _simple_headers(text, ("name", "version")) if text else None
     if headers is None or len(headers) < 2:
         return _metadata_value(dist, "Name"), _metadata_value(dist, "Version")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -30,6 +31,7 @@ from luminal import (
     find_photon_entry_points,
     hookspec,
 )
+from luminal.discovery import DEFAULT_GROUP
 from luminal.distributions import group_entry_points
 from luminal.testing import EventRecorder, WritePhoton
 from luminal.trust import TrustPolicy, write_lock
@@ -739,3 +741,59 @@ def test_a_leftover_dist_info_beside_importlib_metadata_is_not_taken_for_its_ver
 
     (tmp_path / "importlib_metadata-1.7.0.dist-info").mkdir()
     assert _importlib_metadata_version() == importlib_metadata.version("importlib_metadata")
+
+
+def _damage(dist_info: Path, filename: str, how: str) -> None:
+    """Make one metadata file of a distribution unreadable as text: bytes that are not UTF-8,
+    a symlink loop, or a FIFO (a blocking read of it would never return)."""
+    target = dist_info / filename
+    if how == "not-utf8":
+        target.write_bytes(target.read_bytes() + b"# caf\xe9\n")
+        return
+    target.unlink()
+    if how == "loop":
+        target.symlink_to(target)
+    else:
+        os.mkfifo(target)
+
+
+@pytest.mark.parametrize("how", ["not-utf8", "loop", "fifo"])
+@pytest.mark.parametrize("filename", ["METADATA", "entry_points.txt", "RECORD"])
+async def test_a_damaged_distribution_never_stops_the_discovery_of_the_others(
+    site_dir: Path, filename: str, how: str
+) -> None:
+    """What cannot be read is read as missing: a distribution whose ``entry_points.txt`` cannot
+    be read declares nothing, one whose ``METADATA`` cannot has no name or version; nothing
+    raises, nothing blocks, and both the loader and the watch see the others."""
+    if how == "fifo" and not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this platform")
+    install_weather(site_dir)
+    damaged = install_distribution(
+        site_dir, "damaged", {"damaged": "damaged_photon"}, {
+            "damaged_photon.py": SUNNY.replace("sunny", "damaged"),
+        },
+    )  # fmt: skip
+    _damage(damaged, filename, how)
+    expected = ["sunny"] if filename == "entry_points.txt" else ["damaged", "sunny"]
+    async with Loader() as loader:
+        handlers = await asyncio.wait_for(loader.load_entry_points(), 30)
+        names = sorted(handler.name for handler in handlers)
+        assert names == expected
+    async with Loader() as loader:
+        await asyncio.wait_for(loader.watch_photons(None, entry_points=True), 30)
+        assert sorted(loader.photons) == names
+        await loader.stop_watching_photons()
+
+
+def test_the_metadata_pip_moves_aside_during_an_upgrade_is_not_a_distribution(
+    site_dir: Path,
+) -> None:
+    """pip renames the metadata of the version it replaces to ``~…`` while it writes the new
+    one; a watch that took that copy for the distribution would reload half-written files."""
+    from luminal.managers.environment import scan_group
+
+    dist_info = install_distribution(site_dir, "Weather_Photon", {"weather": "weather_photon"}, {})
+    dist_info.rename(site_dir / ("~" + dist_info.name[1:]))
+    assert scan_group(DEFAULT_GROUP, [site_dir]) == {}
+    dist_info = install_distribution(site_dir, "Weather_Photon", {"weather": "weather_photon"}, {})
+    assert list(scan_group(DEFAULT_GROUP, [site_dir])) == ["weather-photon"]

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import ModuleType
 
 from luminal.discovery import normalize_distribution_name
+from luminal.distributions import metadata_text, name_and_version
 
 __all__ = [
     "InstalledDistribution",
@@ -96,7 +97,8 @@ def scan_group(group: str, directories: Iterable[Path]) -> dict[str, InstalledDi
         except OSError:
             continue
         for name in names:
-            if not name.endswith(_METADATA_SUFFIXES):
+            # pip moves the metadata of what it replaces aside under a "~" name first.
+            if not name.endswith(_METADATA_SUFFIXES) or name.startswith("~"):
                 continue
             distribution = _read(directory / name, group)
             if distribution is not None:
@@ -108,17 +110,13 @@ def _read(metadata: Path, group: str) -> InstalledDistribution | None:
     import importlib_metadata  # with the first read, not with luminal
 
     dist = importlib_metadata.PathDistribution(metadata)
-    entry_points = dist.read_text("entry_points.txt")
+    entry_points = metadata_text(dist, "entry_points.txt")
     if entry_points is None or group not in entry_points:
         return None
-    try:
-        name = dist.metadata["Name"] or ""
-        version = dist.version or ""
-    except (KeyError, OSError, ValueError):
-        name = version = ""
+    name, version = name_and_version(dist)
     if not name:
         name = metadata.name.rsplit(".", 1)[0].split("-")[0]
-    return InstalledDistribution(name, version, metadata, dist.read_text("RECORD"))
+    return InstalledDistribution(name, version, metadata, metadata_text(dist, "RECORD"))
 
 
 def _record_rows(record: str | None) -> dict[str, str]:
