@@ -77,6 +77,15 @@ def test_lock_of_a_missing_directory_is_a_usage_error(
     assert err == f"luminal: error: {tmp_path / 'missing'}: no such directory\n"
 
 
+def test_lock_into_a_missing_directory_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], photon_dir: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "missing" / LOCK_FILE_NAME
+    code, out, err = run_cli(capsys, "lock", str(photon_dir), "--output", str(target))
+    assert (code, out) == (cli.EXIT_USAGE, "")
+    assert err == f"luminal: error: {target.parent}: no such directory\n"
+
+
 def test_list_without_a_directory_lists_the_installed_photons(
     capsys: pytest.CaptureFixture[str], site_dir: Path
 ) -> None:

@@ -451,6 +451,24 @@ def test_bad_run_arguments_are_one_line_usage_errors(
     assert len(err.splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--finalize-timeout", "inf"], "--finalize-timeout: must be a finite number"),
+        (["--start-timeout", "1e400"], "--start-timeout: must be a finite number"),
+        (["--group", ""], "--group: an entry-point group needs a name"),
+    ],
+)
+def test_bad_run_options_are_usage_errors(
+    capsys: pytest.CaptureFixture[str],
+    photons: Path,
+    args: list[str],
+    message: str,
+) -> None:
+    assert cli.main(["run", *args, str(photons)]) == cli.EXIT_USAGE
+    assert message in capsys.readouterr().err
+
+
 def test_several_lock_files_without_lock_option_is_a_usage_error(
     capsys: pytest.CaptureFixture[str], photons: Path, tmp_path: Path
 ) -> None:

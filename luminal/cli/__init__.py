@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from luminal import __version__
-from luminal.cli.arguments import path_argument, seconds
+from luminal.cli.arguments import group_argument, path_argument, seconds
 from luminal.cli.exits import (
     EXIT_BROKEN_PIPE,
     EXIT_CODES,
@@ -305,5 +305,6 @@ def _add_group_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--group",
         default=DEFAULT_GROUP,
+        type=group_argument,
         help=f"the entry-point group of installed photons (default: {DEFAULT_GROUP})",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import math
 import os
 import stat
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from luminal.trust import LOCK_FILE_NAME, TrustPolicy, read_lock
 
 __all__ = [
     "check_directories",
+    "group_argument",
     "path_argument",
     "require_directory",
     "seconds",
@@ -117,6 +119,13 @@ def seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds over 0, not {text}")
     return value
+
+
+def group_argument(text: str) -> str:
+    """An entry-point group (an argparse ``type``): not empty."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an entry-point group needs a name")
+    return text

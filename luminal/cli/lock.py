@@ -16,6 +16,8 @@ __all__ = ["lock_command"]
 async def lock_command(args: argparse.Namespace) -> int:
     """``luminal lock``: write the lock file of DIR and say how many sources it pins."""
     require_directory(args.directory)
+    if args.output is not None:
+        require_directory(args.output.parent or ".")
     written = await asyncio.to_thread(write_lock, args.directory, args.output)
     count = len(read_lock(written))
     print(f"wrote {display_path(written)}: {plural(count, 'photon source')} pinned")
