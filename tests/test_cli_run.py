@@ -316,6 +316,23 @@ def test_no_trust_runs_a_world_writable_photon(start_run: StartRun, photons: Pat
     assert run.wait() == cli.EXIT_OK
 
 
+def test_a_package_given_as_a_directory_is_said_to_run_as_a_tree(
+    start_run: StartRun, photons: Path
+) -> None:
+    """Its ``__init__.py`` is no photon of the tree (``luminal check`` of the same path checks
+    the package): said at once rather than left to be noticed as a photon that never runs."""
+    (photons / "__init__.py").write_text(photon("v1", name="package"))
+    (photons / "good.py").write_text(photon("v1", name="good"))
+    run = start_run("--no-entry-points", str(photons))
+    line = run.expect(r"warning: .* is a package: ")
+    assert "give the directory that holds it" in line
+    wait_until_running(run, 1)
+    run.expect("good v1 started", "stdout")
+    run.send(signal.SIGINT)
+    assert run.wait() == cli.EXIT_OK
+    assert "package v1 started" not in run.lines("stdout")
+
+
 def test_a_locked_directory_refuses_a_changed_file_until_it_is_locked_again(
     start_run: StartRun, photons: Path
 ) -> None:

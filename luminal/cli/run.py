@@ -23,6 +23,14 @@ logger = logging.getLogger("luminal.cli")  # the command's own log lines, under 
 async def run_command(args: argparse.Namespace) -> int:
     """``luminal run``: serve the photons of the DIRs and entry points until a signal."""
     directories = check_directories(args.directories)
+    for directory in directories:
+        if (directory / "__init__.py").is_file():
+            logger.warning(
+                "%s is a package: its files are run as a tree of photons and its __init__.py "
+                "is not one of them; to run the package as one photon, give the directory "
+                "that holds it",
+                display_path(directory),
+            )
     policy = trust_policy(args, directories)
     if policy is None:
         logger.warning("trust policy off (--no-trust): every photon file is run")
