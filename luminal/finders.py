@@ -5,7 +5,8 @@ snapshot read when the package was loaded. :class:`HelperFinder` finds helper mo
 they are imported (``import helpers`` next to the photon, the
 ``sys.path.insert(0, os.path.dirname(__file__))`` idiom, ``importlib.import_module``): it asks
 the other finders first, so it never shadows the standard library or installed packages, and
-takes over any top-level module they find inside a directory of loaded photons. Both compile
+takes over any module they find whose file lies in a directory of loaded photons (a sub-module
+of a namespace package there too). Both compile
 with :class:`SourceLoader`, from the bytes that were read and checked, never from disk again.
 They are meta path finders by their ``find_spec`` alone: ``importlib.abc`` would import
 ``importlib.resources`` and ``tempfile`` with ``luminal``.
@@ -173,6 +174,22 @@ class PackageFinder:
         with self._lock:
             self._snapshots.pop(package_name, None)
 
+    def holds(self, fullname: str) -> bool:
+        """Whether ``fullname`` would be a module of a package this finder holds a snapshot of
+        (found there or refused)."""
+        with self._lock:
+            return self._package_of(fullname) is not None
+
+    def _package_of(self, fullname: str) -> str | None:
+        """The innermost package holding ``fullname`` that has a snapshot (a helper package may
+        sit in a namespace package); the caller holds the lock."""
+        package_name = fullname
+        while "." in package_name:
+            package_name = package_name.rpartition(".")[0]
+            if package_name in self._snapshots:
+                return package_name
+        return None
+
     def find_spec(
         self,
         fullname: str,
@@ -181,14 +198,14 @@ class PackageFinder:
     ) -> importlib.machinery.ModuleSpec | None:
         if path is None or "." not in fullname:
             return None
-        package_name = fullname.partition(".")[0]
         with self._lock:
-            files = self._snapshots.get(package_name)
+            package_name = self._package_of(fullname)
+            if package_name is None:
+                return None
+            files = self._snapshots[package_name]
             helper = package_name in self._helper_packages
             if helper:
                 _HELPER_NAMES.add(fullname)  # its tree's own, like the package (_own_helpers)
-        if files is None:
-            return None
         leaf = fullname.rpartition(".")[2]
         for directory in path:
             candidate = Path(directory, leaf)
@@ -223,13 +240,17 @@ class PackageFinder:
 class HelperFinder:
     """Finds the helper modules of loaded photons, however they are imported.
 
-    A helper is a top-level module (a ``.py`` file or a package) whose file lies in a directory
-    that holds loaded photons (``roots``). The finder sits *first* in ``sys.meta_path`` and asks
-    the finders after it: what they find inside a root (through ``sys.path``, as the
+    A helper is a module (a ``.py`` file or a package) whose file lies in a directory that holds
+    loaded photons (``roots``) and that no
+    :class:`PackageFinder` snapshot answers for: a top-level module, or a sub-module of a
+    namespace package (a directory without ``__init__.py``, which has no file and is not a
+    helper itself). The finder sits *first* in ``sys.meta_path`` and asks the finders after it:
+    what they find inside a root (through ``sys.path``, as the
     ``sys.path.insert(0, os.path.dirname(__file__))`` idiom and ``importlib.import_module`` do)
     it takes over; what they find elsewhere is theirs (helpers never shadow the standard library
-    or installed packages); what nobody finds it looks up in the roots (``import helpers``). A
-    helper it takes over is read once, checked by ``check`` and compiled from the bytes read.
+    or installed packages); a top-level name nobody finds it looks up in the roots
+    (``import helpers``). A helper it takes over is read once, checked by ``check`` and compiled
+    from the bytes read.
     """
 
     def __init__(
@@ -265,29 +286,26 @@ class HelperFinder:
         path: Sequence[str] | None,
         target: ModuleType | None = None,
     ) -> importlib.machinery.ModuleSpec | None:
-        if path is not None or "." in fullname or getattr(_delegating, "active", False):
+        if getattr(_delegating, "active", False) or ("." in fullname) != (path is not None):
             return None
         roots = self.roots
         if not roots:
             return None
+        if path is not None:
+            if self._package_finder.holds(fullname):
+                return None  # a module of a package read at load: its snapshot answers
+            found = spec_of_other_finders(fullname, path)
+            held = self._helper_location(found, roots) if found is not None else None
+            return self._helper_spec(fullname, held[1], held[0]) if held is not None else None
         current = _current_root()
         found = spec_of_other_finders(fullname)
         if found is not None:
-            location = _source_location(found)
-            root = _root_holding(location, roots) if location is not None else None
-            if location is None:
-                compiled = _compiled_origin(found)
-                if (
-                    self._check_compiled is not None
-                    and compiled is not None
-                    and _root_holding(compiled, roots) is not None
-                ):
-                    self._check_compiled(compiled)
-                return None  # not Python source: the finder that found it answers
-            if root is None:
+            held = self._helper_location(found, roots)
+            if held is None:
                 return None  # not a helper: the finder that found it answers
+            root, source = held
             if current is None or root == current or not helper_at(current, fullname):
-                return self._helper_spec(fullname, location, root)
+                return self._helper_spec(fullname, source, root)
         if current is not None:
             if current not in roots:
                 return None  # another loader's source imports: that loader's finder answers
@@ -296,6 +314,24 @@ class HelperFinder:
             location = helper_at(root, fullname) if not is_installed_location(root) else None
             if location is not None:
                 return self._helper_spec(fullname, location, root)
+        return None
+
+    def _helper_location(
+        self, found: importlib.machinery.ModuleSpec, roots: Sequence[Path]
+    ) -> tuple[Path, Path] | None:
+        """The root holding the Python source that another finder ``found`` and that source
+        spelled from the root, if it is a helper. Compiled code it found in a root is judged by
+        ``check_compiled`` (and left to that finder); a namespace package has no file."""
+        location = _source_location(found)
+        if location is not None:
+            return _tree_holding(location, roots)
+        compiled = _compiled_origin(found)
+        if (
+            self._check_compiled is not None
+            and compiled is not None
+            and _tree_holding(compiled, roots) is not None
+        ):
+            self._check_compiled(compiled)
         return None
 
     def _helper_spec(
@@ -332,9 +368,12 @@ def helper_at(root: Path, name: str) -> Path | None:
     return None
 
 
-def spec_of_other_finders(fullname: str) -> importlib.machinery.ModuleSpec | None:
-    """What ``sys.meta_path`` finds for a top-level name without Luminal's finders, as an import
-    would, loading nothing: what is installed, not the photons already loaded."""
+def spec_of_other_finders(
+    fullname: str, path: Sequence[str] | None = None
+) -> importlib.machinery.ModuleSpec | None:
+    """What ``sys.meta_path`` finds for a module without Luminal's finders, as an import would,
+    loading nothing: what is installed, not the photons already loaded. ``path`` is the
+    parent package's ``__path__`` for a sub-module."""
     previous = getattr(_delegating, "active", False)
     _delegating.active = True
     try:
@@ -344,7 +383,7 @@ def spec_of_other_finders(fullname: str) -> importlib.machinery.ModuleSpec | Non
             find_spec = getattr(finder, "find_spec", None)
             if find_spec is None:
                 continue
-            spec: importlib.machinery.ModuleSpec | None = find_spec(fullname, None)
+            spec: importlib.machinery.ModuleSpec | None = find_spec(fullname, path)
             if spec is not None:
                 return spec
         return None
@@ -380,18 +419,32 @@ def _compiled_files(candidate: Path) -> list[Path]:
     ]
 
 
-def _root_holding(location: Path, roots: Sequence[Path]) -> Path | None:
-    """The root that ``location`` lies in, unless it lies in output there (a virtual
-    environment's ``site-packages`` inside a photon directory holds installed packages) or the
-    root is an installation directory (an installed photon's neighbours are distributions)."""
-    absolute = Path(os.path.abspath(location))
+def _tree_holding(location: Path, roots: Sequence[Path]) -> tuple[Path, Path] | None:
+    """The root that ``location`` lies in and ``location`` spelled from it (roots are
+    canonical), unless it lies in output there (a virtual environment's ``site-packages`` inside
+    a photon directory holds installed packages) or the root is an installation directory (an
+    installed photon's neighbours are distributions)."""
+    absolute = os.path.abspath(location)
+    root = _root_above(absolute, roots)
+    if root is None:
+        return None
+    current = root
+    for part in Path(absolute).relative_to(root).parts[:-1]:
+        current = current / part
+        if is_ignored_name(part) or is_output_directory(current):
+            return None
+    return root, Path(absolute)
+
+
+def _root_above(absolute: str, roots: Sequence[Path]) -> Path | None:
+    """The first root, not an installation directory, that the absolute path lies in; compared
+    as text, since ``Path.is_relative_to`` builds every parent of the path."""
+    path_text = os.path.normcase(absolute)
     for root in roots:
-        if absolute.is_relative_to(root) and not is_installed_location(root):
-            current = root
-            for part in absolute.relative_to(root).parts[:-1]:
-                current = current / part
-                if is_ignored_name(part) or is_output_directory(current):
-                    return None
+        root_text = os.path.normcase(str(root))
+        if (
+            path_text == root_text or path_text.startswith(root_text.rstrip(os.sep) + os.sep)
+        ) and not is_installed_location(root):
             return root
     return None
 
