@@ -6,7 +6,7 @@ they are imported (``import helpers`` next to the photon, the
 ``sys.path.insert(0, os.path.dirname(__file__))`` idiom, ``importlib.import_module``): it asks
 the other finders first, so it never shadows the standard library or installed packages, and
 takes over any module they find whose file lies in a directory of loaded photons (a sub-module
-of a namespace package there too). Both compile
+of a namespace package there too, and however ``sys.path`` spells the directory). Both compile
 with :class:`SourceLoader`, from the bytes that were read and checked, never from disk again.
 They are meta path finders by their ``find_spec`` alone: ``importlib.abc`` would import
 ``importlib.resources`` and ``tempfile`` with ``luminal``.
@@ -241,7 +241,7 @@ class HelperFinder:
     """Finds the helper modules of loaded photons, however they are imported.
 
     A helper is a module (a ``.py`` file or a package) whose file lies in a directory that holds
-    loaded photons (``roots``) and that no
+    loaded photons (``roots``), however the path to it is spelled, and that no
     :class:`PackageFinder` snapshot answers for: a top-level module, or a sub-module of a
     namespace package (a directory without ``__init__.py``, which has no file and is not a
     helper itself). The finder sits *first* in ``sys.meta_path`` and asks the finders after it:
@@ -423,9 +423,18 @@ def _tree_holding(location: Path, roots: Sequence[Path]) -> tuple[Path, Path] | 
     """The root that ``location`` lies in and ``location`` spelled from it (roots are
     canonical), unless it lies in output there (a virtual environment's ``site-packages`` inside
     a photon directory holds installed packages) or the root is an installation directory (an
-    installed photon's neighbours are distributions)."""
+    installed photon's neighbours are distributions).
+
+    A spelling that names no root may reach one through a symlink (a ``sys.path`` entry naming
+    the tree through a link to it): only then are its directories resolved, which costs a
+    system call per part. Its last part is kept, so a helper that is a symlink is judged as one.
+    """
     absolute = os.path.abspath(location)
     root = _root_above(absolute, roots)
+    if root is None:
+        directory, name = os.path.split(absolute)
+        absolute = os.path.join(os.path.realpath(directory), name)
+        root = _root_above(absolute, roots)
     if root is None:
         return None
     current = root

@@ -212,6 +212,35 @@ async def test_namespace_package_module_added_after_locking_is_not_pinned(
     assert not marker.exists()
 
 
+async def test_helper_found_through_sys_path_spelled_with_a_symlink_is_judged_too(
+    tmp_path: Path, photon_dir: Path, write_photon: WritePhoton, marker: Path
+) -> None:
+    link = tmp_path / "link"
+    link.symlink_to(photon_dir, target_is_directory=True)
+    write_photon("sidekick.py", marking_helper(marker)).chmod(0o666)
+    write_photon(
+        "user.py",
+        f"""
+        import sys
+        sys.path.insert(0, {str(link)!r})
+        import sidekick
+        from luminal import IPhoton
+
+        class User(IPhoton, name="user"):
+            pass
+        """,
+    )
+    try:
+        async with Loader(trust=TrustPolicy()) as loader:
+            error = await load_refused(loader, link / "user.py")
+    finally:
+        sys.path[:] = [entry for entry in sys.path if entry != str(link)]
+    assert error.rule == "writable"
+    assert "sidekick.py" in str(error)
+    assert not marker.exists()
+    assert "sidekick" not in sys.modules
+
+
 async def test_module_symlinked_out_of_a_package_is_refused(
     tmp_path: Path, photon_dir: Path, write_photon: WritePhoton, marker: Path
 ) -> None:
