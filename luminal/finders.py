@@ -1,17 +1,12 @@
 """Import hooks that compile photon package modules and helper modules from checked bytes.
 
 :class:`PackageFinder` answers for the modules of imported photon (and helper) packages from the
-snapshot read when the package was loaded. :class:`HelperFinder` finds helper modules however
-they are imported (``import helpers`` next to the photon, the
-``sys.path.insert(0, os.path.dirname(__file__))`` idiom, ``importlib.import_module``): it asks
-the other finders first, so it never shadows the standard library or installed packages, and
-takes over any module they find whose file lies in a directory of loaded photons (a sub-module
-of a namespace package there too, and however ``sys.path`` spells the directory). Both compile
-with :class:`SourceLoader`, from the bytes that were read and checked, never from disk again.
-They are meta path finders by their ``find_spec`` alone: ``importlib.abc`` would import
-``importlib.resources`` and ``tempfile`` with ``luminal``.
-:func:`luminal.parking.own_helpers` gives each photon directory its own helper names while its
-source runs.
+snapshot read when the package was loaded; :class:`HelperFinder` takes over any other module
+whose file lies in a directory of loaded photons, however it is imported. Both compile with
+:class:`SourceLoader`, from the bytes that were read and checked, never from disk again. They are
+meta path finders by their ``find_spec`` alone: ``importlib.abc`` would import
+``importlib.resources`` and ``tempfile`` with ``luminal``. :func:`luminal.parking.own_helpers`
+gives each photon directory its own helper names while its source runs.
 """
 
 from __future__ import annotations
@@ -30,7 +25,7 @@ from types import CodeType, ModuleType
 
 from luminal.codecache import CodeCache
 from luminal.reading import CompiledCheck, SourceCheck, checksum_files, read_source
-from luminal.tree import display_path, is_ignored_name, is_installed_location, is_output_directory
+from luminal.tree import display_path, is_installed_location, tree_holding
 
 __all__ = [
     "HelperFinder",
@@ -175,14 +170,12 @@ class PackageFinder:
             self._snapshots.pop(package_name, None)
 
     def holds(self, fullname: str) -> bool:
-        """Whether ``fullname`` would be a module of a package this finder holds a snapshot of
-        (found there or refused)."""
+        """Whether ``fullname`` is a module of a package this finder answers for."""
         with self._lock:
             return self._package_of(fullname) is not None
 
     def _package_of(self, fullname: str) -> str | None:
-        """The innermost package holding ``fullname`` that has a snapshot (a helper package may
-        sit in a namespace package); the caller holds the lock."""
+        """The innermost package with a snapshot holding ``fullname`` (the caller locks)."""
         package_name = fullname
         while "." in package_name:
             package_name = package_name.rpartition(".")[0]
@@ -241,16 +234,14 @@ class HelperFinder:
     """Finds the helper modules of loaded photons, however they are imported.
 
     A helper is a module (a ``.py`` file or a package) whose file lies in a directory that holds
-    loaded photons (``roots``), however the path to it is spelled, and that no
-    :class:`PackageFinder` snapshot answers for: a top-level module, or a sub-module of a
-    namespace package (a directory without ``__init__.py``, which has no file and is not a
-    helper itself). The finder sits *first* in ``sys.meta_path`` and asks the finders after it:
-    what they find inside a root (through ``sys.path``, as the
-    ``sys.path.insert(0, os.path.dirname(__file__))`` idiom and ``importlib.import_module`` do)
-    it takes over; what they find elsewhere is theirs (helpers never shadow the standard library
-    or installed packages); a top-level name nobody finds it looks up in the roots
-    (``import helpers``). A helper it takes over is read once, checked by ``check`` and compiled
-    from the bytes read.
+    loaded photons (``roots``, :func:`~luminal.tree.tree_holding`) and that no snapshot answers
+    for: a top-level module, or one of a namespace package (which has no file: not a helper).
+    The finder sits *first* in ``sys.meta_path`` and asks the finders after it: what they find
+    inside a root (through ``sys.path``, as the ``sys.path.insert(0, os.path.dirname(__file__))``
+    idiom and ``importlib.import_module`` do) it takes over; what they find elsewhere is theirs
+    (helpers never shadow the standard library or installed packages); a top-level name nobody
+    finds it looks up in the roots (``import helpers``). A helper it takes over is read once,
+    checked by ``check`` and compiled from the bytes read.
     """
 
     def __init__(
@@ -319,18 +310,13 @@ class HelperFinder:
     def _helper_location(
         self, found: importlib.machinery.ModuleSpec, roots: Sequence[Path]
     ) -> tuple[Path, Path] | None:
-        """The root holding the Python source that another finder ``found`` and that source
-        spelled from the root, if it is a helper. Compiled code it found in a root is judged by
-        ``check_compiled`` (and left to that finder); a namespace package has no file."""
+        """The root holding the helper source another finder ``found``, and its path from there;
+        compiled code it found in a root is judged by ``check_compiled`` (and left to it)."""
         location = _source_location(found)
         if location is not None:
-            return _tree_holding(location, roots)
+            return tree_holding(location, roots)
         compiled = _compiled_origin(found)
-        if (
-            self._check_compiled is not None
-            and compiled is not None
-            and _tree_holding(compiled, roots) is not None
-        ):
+        if self._check_compiled and compiled and tree_holding(compiled, roots):
             self._check_compiled(compiled)
         return None
 
@@ -417,45 +403,6 @@ def _compiled_files(candidate: Path) -> list[Path]:
         for suffix in suffixes
         if os.path.lexists(candidate.with_name(candidate.name + suffix))
     ]
-
-
-def _tree_holding(location: Path, roots: Sequence[Path]) -> tuple[Path, Path] | None:
-    """The root that ``location`` lies in and ``location`` spelled from it (roots are
-    canonical), unless it lies in output there (a virtual environment's ``site-packages`` inside
-    a photon directory holds installed packages) or the root is an installation directory (an
-    installed photon's neighbours are distributions).
-
-    A spelling that names no root may reach one through a symlink (a ``sys.path`` entry naming
-    the tree through a link to it): only then are its directories resolved, which costs a
-    system call per part. Its last part is kept, so a helper that is a symlink is judged as one.
-    """
-    absolute = os.path.abspath(location)
-    root = _root_above(absolute, roots)
-    if root is None:
-        directory, name = os.path.split(absolute)
-        absolute = os.path.join(os.path.realpath(directory), name)
-        root = _root_above(absolute, roots)
-    if root is None:
-        return None
-    current = root
-    for part in Path(absolute).relative_to(root).parts[:-1]:
-        current = current / part
-        if is_ignored_name(part) or is_output_directory(current):
-            return None
-    return root, Path(absolute)
-
-
-def _root_above(absolute: str, roots: Sequence[Path]) -> Path | None:
-    """The first root, not an installation directory, that the absolute path lies in; compared
-    as text, since ``Path.is_relative_to`` builds every parent of the path."""
-    path_text = os.path.normcase(absolute)
-    for root in roots:
-        root_text = os.path.normcase(str(root))
-        if (
-            path_text == root_text or path_text.startswith(root_text.rstrip(os.sep) + os.sep)
-        ) and not is_installed_location(root):
-            return root
-    return None
 
 
 def is_helper_module(module: ModuleType) -> bool:
