@@ -1,16 +1,12 @@
 """Import hooks that compile photon package modules and helper modules from checked bytes.
 
 :class:`PackageFinder` answers for the modules of imported photon (and helper) packages from the
-snapshot read when the package was loaded. :class:`HelperFinder` finds helper modules however
-they are imported (``import helpers`` next to the photon, the
-``sys.path.insert(0, os.path.dirname(__file__))`` idiom, ``importlib.import_module``): it asks
-the other finders first, so it never shadows the standard library or installed packages, and
-takes over any top-level module they find inside a directory of loaded photons. Both compile
-with :class:`SourceLoader`, from the bytes that were read and checked, never from disk again.
-They are meta path finders by their ``find_spec`` alone: ``importlib.abc`` would import
-``importlib.resources`` and ``tempfile`` with ``luminal``.
-:func:`luminal.parking.own_helpers` gives each photon directory its own helper names while its
-source runs.
+snapshot read when the package was loaded; :class:`HelperFinder` takes over any other module
+whose file lies in a directory of loaded photons, however it is imported. Both compile with
+:class:`SourceLoader`, from the bytes that were read and checked, never from disk again. They are
+meta path finders by their ``find_spec`` alone: ``importlib.abc`` would import
+``importlib.resources`` and ``tempfile`` with ``luminal``. :func:`luminal.parking.own_helpers`
+gives each photon directory its own helper names while its source runs.
 """
 
 from __future__ import annotations
@@ -29,7 +25,7 @@ from types import CodeType, ModuleType
 
 from luminal.codecache import CodeCache
 from luminal.reading import CompiledCheck, SourceCheck, checksum_files, read_source
-from luminal.tree import display_path, is_ignored_name, is_installed_location, is_output_directory
+from luminal.tree import display_path, is_installed_location, tree_holding
 
 __all__ = [
     "HelperFinder",
@@ -173,6 +169,20 @@ class PackageFinder:
         with self._lock:
             self._snapshots.pop(package_name, None)
 
+    def holds(self, fullname: str) -> bool:
+        """Whether ``fullname`` is a module of a package this finder answers for."""
+        with self._lock:
+            return self._package_of(fullname) is not None
+
+    def _package_of(self, fullname: str) -> str | None:
+        """The innermost package with a snapshot holding ``fullname`` (the caller locks)."""
+        package_name = fullname
+        while "." in package_name:
+            package_name = package_name.rpartition(".")[0]
+            if package_name in self._snapshots:
+                return package_name
+        return None
+
     def find_spec(
         self,
         fullname: str,
@@ -181,14 +191,14 @@ class PackageFinder:
     ) -> importlib.machinery.ModuleSpec | None:
         if path is None or "." not in fullname:
             return None
-        package_name = fullname.partition(".")[0]
         with self._lock:
-            files = self._snapshots.get(package_name)
+            package_name = self._package_of(fullname)
+            if package_name is None:
+                return None
+            files = self._snapshots[package_name]
             helper = package_name in self._helper_packages
             if helper:
                 _HELPER_NAMES.add(fullname)  # its tree's own, like the package (_own_helpers)
-        if files is None:
-            return None
         leaf = fullname.rpartition(".")[2]
         for directory in path:
             candidate = Path(directory, leaf)
@@ -223,13 +233,15 @@ class PackageFinder:
 class HelperFinder:
     """Finds the helper modules of loaded photons, however they are imported.
 
-    A helper is a top-level module (a ``.py`` file or a package) whose file lies in a directory
-    that holds loaded photons (``roots``). The finder sits *first* in ``sys.meta_path`` and asks
-    the finders after it: what they find inside a root (through ``sys.path``, as the
-    ``sys.path.insert(0, os.path.dirname(__file__))`` idiom and ``importlib.import_module`` do)
-    it takes over; what they find elsewhere is theirs (helpers never shadow the standard library
-    or installed packages); what nobody finds it looks up in the roots (``import helpers``). A
-    helper it takes over is read once, checked by ``check`` and compiled from the bytes read.
+    A helper is a module (a ``.py`` file or a package) whose file lies in a directory that holds
+    loaded photons (``roots``, :func:`~luminal.tree.tree_holding`) and that no snapshot answers
+    for: a top-level module, or one of a namespace package (which has no file: not a helper).
+    The finder sits *first* in ``sys.meta_path`` and asks the finders after it: what they find
+    inside a root (through ``sys.path``, as the ``sys.path.insert(0, os.path.dirname(__file__))``
+    idiom and ``importlib.import_module`` do) it takes over; what they find elsewhere is theirs
+    (helpers never shadow the standard library or installed packages); a top-level name nobody
+    finds it looks up in the roots (``import helpers``). A helper it takes over is read once,
+    checked by ``check`` and compiled from the bytes read.
     """
 
     def __init__(
@@ -265,29 +277,26 @@ class HelperFinder:
         path: Sequence[str] | None,
         target: ModuleType | None = None,
     ) -> importlib.machinery.ModuleSpec | None:
-        if path is not None or "." in fullname or getattr(_delegating, "active", False):
+        if getattr(_delegating, "active", False) or ("." in fullname) != (path is not None):
             return None
         roots = self.roots
         if not roots:
             return None
+        if path is not None:
+            if self._package_finder.holds(fullname):
+                return None  # a module of a package read at load: its snapshot answers
+            found = spec_of_other_finders(fullname, path)
+            held = self._helper_location(found, roots) if found is not None else None
+            return self._helper_spec(fullname, held[1], held[0]) if held is not None else None
         current = _current_root()
         found = spec_of_other_finders(fullname)
         if found is not None:
-            location = _source_location(found)
-            root = _root_holding(location, roots) if location is not None else None
-            if location is None:
-                compiled = _compiled_origin(found)
-                if (
-                    self._check_compiled is not None
-                    and compiled is not None
-                    and _root_holding(compiled, roots) is not None
-                ):
-                    self._check_compiled(compiled)
-                return None  # not Python source: the finder that found it answers
-            if root is None:
+            held = self._helper_location(found, roots)
+            if held is None:
                 return None  # not a helper: the finder that found it answers
+            root, source = held
             if current is None or root == current or not helper_at(current, fullname):
-                return self._helper_spec(fullname, location, root)
+                return self._helper_spec(fullname, source, root)
         if current is not None:
             if current not in roots:
                 return None  # another loader's source imports: that loader's finder answers
@@ -296,6 +305,19 @@ class HelperFinder:
             location = helper_at(root, fullname) if not is_installed_location(root) else None
             if location is not None:
                 return self._helper_spec(fullname, location, root)
+        return None
+
+    def _helper_location(
+        self, found: importlib.machinery.ModuleSpec, roots: Sequence[Path]
+    ) -> tuple[Path, Path] | None:
+        """The root holding the helper source another finder ``found``, and its path from there;
+        compiled code it found in a root is judged by ``check_compiled`` (and left to it)."""
+        location = _source_location(found)
+        if location is not None:
+            return tree_holding(location, roots)
+        compiled = _compiled_origin(found)
+        if self._check_compiled and compiled and tree_holding(compiled, roots):
+            self._check_compiled(compiled)
         return None
 
     def _helper_spec(
@@ -332,9 +354,12 @@ def helper_at(root: Path, name: str) -> Path | None:
     return None
 
 
-def spec_of_other_finders(fullname: str) -> importlib.machinery.ModuleSpec | None:
-    """What ``sys.meta_path`` finds for a top-level name without Luminal's finders, as an import
-    would, loading nothing: what is installed, not the photons already loaded."""
+def spec_of_other_finders(
+    fullname: str, path: Sequence[str] | None = None
+) -> importlib.machinery.ModuleSpec | None:
+    """What ``sys.meta_path`` finds for a module without Luminal's finders, as an import would,
+    loading nothing: what is installed, not the photons already loaded. ``path`` is the
+    parent package's ``__path__`` for a sub-module."""
     previous = getattr(_delegating, "active", False)
     _delegating.active = True
     try:
@@ -344,7 +369,7 @@ def spec_of_other_finders(fullname: str) -> importlib.machinery.ModuleSpec | Non
             find_spec = getattr(finder, "find_spec", None)
             if find_spec is None:
                 continue
-            spec: importlib.machinery.ModuleSpec | None = find_spec(fullname, None)
+            spec: importlib.machinery.ModuleSpec | None = find_spec(fullname, path)
             if spec is not None:
                 return spec
         return None
@@ -378,22 +403,6 @@ def _compiled_files(candidate: Path) -> list[Path]:
         for suffix in suffixes
         if os.path.lexists(candidate.with_name(candidate.name + suffix))
     ]
-
-
-def _root_holding(location: Path, roots: Sequence[Path]) -> Path | None:
-    """The root that ``location`` lies in, unless it lies in output there (a virtual
-    environment's ``site-packages`` inside a photon directory holds installed packages) or the
-    root is an installation directory (an installed photon's neighbours are distributions)."""
-    absolute = Path(os.path.abspath(location))
-    for root in roots:
-        if absolute.is_relative_to(root) and not is_installed_location(root):
-            current = root
-            for part in absolute.relative_to(root).parts[:-1]:
-                current = current / part
-                if is_ignored_name(part) or is_output_directory(current):
-                    return None
-            return root
-    return None
 
 
 def is_helper_module(module: ModuleType) -> bool:

@@ -16,7 +16,7 @@ import errno
 import logging
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +36,7 @@ __all__ = [
     "scan_module",
     "select_sources",
     "sources_at",
+    "tree_holding",
 ]
 
 IGNORED_DIRECTORIES = frozenset({"__pycache__"})
@@ -81,6 +82,46 @@ def is_installed_location(path: Path) -> bool:
     """Whether ``path`` lies in an installation directory (``site-packages``, ``dist-packages``),
     where the modules next to an installed photon are other distributions, not its helpers."""
     return any(part in INSTALL_DIRECTORIES for part in path.parts)
+
+
+def tree_holding(location: Path, roots: Sequence[Path]) -> tuple[Path, Path] | None:
+    """The root (of canonical ``roots``: directories of loaded photons) that ``location`` lies
+    in, and ``location`` spelled from it: the one rule for where a helper lies. Not if it lies in
+    output there (a virtual environment's ``site-packages`` inside a photon directory holds
+    installed packages) or the root is an installation directory (an installed photon's
+    neighbours are distributions).
+
+    A spelling that names no root may reach one through a symlink (a ``sys.path`` entry naming
+    the tree through a link to it): only then are its directories resolved, which costs a
+    system call per part. Its last part is kept, so a helper that is a symlink is judged as one.
+    """
+    absolute = os.path.abspath(location)
+    root = _root_above(absolute, roots)
+    if root is None:
+        directory, name = os.path.split(absolute)
+        absolute = os.path.join(os.path.realpath(directory), name)
+        root = _root_above(absolute, roots)
+    if root is None:
+        return None
+    current = root
+    for part in Path(absolute).relative_to(root).parts[:-1]:
+        current = current / part
+        if is_ignored_name(part) or is_output_directory(current):
+            return None
+    return root, Path(absolute)
+
+
+def _root_above(absolute: str, roots: Sequence[Path]) -> Path | None:
+    """The first root, not an installation directory, that the absolute path lies in; compared
+    as text, since ``Path.is_relative_to`` builds every parent of the path."""
+    path_text = os.path.normcase(absolute)
+    for root in roots:
+        root_text = os.path.normcase(str(root))
+        if (
+            path_text == root_text or path_text.startswith(root_text.rstrip(os.sep) + os.sep)
+        ) and not is_installed_location(root):
+            return root
+    return None
 
 
 def is_project_directory(path: Path) -> bool:

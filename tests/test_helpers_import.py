@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from luminal import Handler, Loader
+from luminal.finders import is_helper_module
 from luminal.testing import EventRecorder, WritePhoton
 from tests.watch_support import greetings, wait_for
 
@@ -38,6 +39,21 @@ IMPORTLIB_USER = """
         @hookimpl
         def greet(self, who):
             return sidekick.WORD + " " + who
+
+        async def finalize(self):
+            pass
+"""
+
+NAMESPACE_USER = """
+    import os, sys
+    sys.path.insert(0, os.path.dirname(__file__))
+    import spaced.sidekick
+    from luminal import IPhoton, hookimpl
+
+    class Photon(IPhoton, name={name!r}):
+        @hookimpl
+        def greet(self, who):
+            return spaced.sidekick.WORD + " " + who
 
         async def finalize(self):
             pass
@@ -101,6 +117,72 @@ async def test_helper_edit_under_watching_reloads_the_photon_that_used_the_sys_p
     helper.write_text("WORD = 'hello'\n")
     await wait_for(lambda: greetings(watching) == ["hello ada"])
     assert [new.name for _, new in recorder.reloaded] == ["user"]
+
+
+@pytest.fixture
+def _forget_namespace_package() -> Iterator[None]:
+    """Python keeps namespace package ``spaced`` in ``sys.modules`` (it is not a helper)."""
+    yield
+    sys.modules.pop("spaced", None)
+
+
+@pytest.mark.usefixtures("_forget_namespace_package")
+async def test_namespace_package_module_is_a_helper_reloaded_and_removed_with_its_photon(
+    watching: Loader, write_photon: WritePhoton
+) -> None:
+    helper = write_photon("spaced/sidekick.py", "WORD = 'old'\n")
+    user = write_photon("user.py", NAMESPACE_USER.format(name="user"))
+    handler = await watching.load_photon(user)
+    assert isinstance(handler, Handler)
+    await handler.start()
+    assert greetings(watching) == ["old ada"]
+    assert sys.modules["spaced.sidekick"].__file__ == str(helper)
+    assert is_helper_module(sys.modules["spaced.sidekick"])
+    assert not is_helper_module(sys.modules["spaced"])
+
+    helper.write_text("WORD = 'new'\n")
+    fresh = await watching.reload_photon(handler)
+    assert isinstance(fresh, Handler)
+    assert greetings(watching) == ["new ada"]
+
+    await watching.unload_photon(fresh)
+    assert "spaced.sidekick" not in sys.modules
+
+
+@pytest.mark.usefixtures("_forget_namespace_package")
+async def test_namespace_package_module_edit_under_watching_reloads_its_photon(
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
+) -> None:
+    helper = write_photon("spaced/sidekick.py", "WORD = 'hi'\n")
+    write_photon("user.py", NAMESPACE_USER.format(name="user"))
+    await watching.watch_photons(photon_dir)
+    assert greetings(watching) == ["hi ada"]
+
+    helper.write_text("WORD = 'hello'\n")
+    await wait_for(lambda: greetings(watching) == ["hello ada"])
+    assert [new.name for _, new in recorder.reloaded] == ["user"]
+
+
+@pytest.mark.usefixtures("_forget_namespace_package")
+async def test_package_in_a_namespace_package_leaves_with_its_photon_submodules_and_all(
+    tmp_path: Path, loader: Loader
+) -> None:
+    (tmp_path / "spaced" / "words").mkdir(parents=True)
+    (tmp_path / "spaced" / "words" / "__init__.py").write_text("from .base import WORD\n")
+    base = tmp_path / "spaced" / "words" / "base.py"
+    base.write_text("WORD = 'old'\n")
+    user = tmp_path / "user.py"
+    user.write_text(
+        "import os, sys\nsys.path.insert(0, os.path.dirname(__file__))\n"
+        "import spaced.words\nfrom luminal import IPhoton\n\n"
+        "class Photon(IPhoton, name='user'):\n    word = module_word = spaced.words.WORD\n"
+    )
+    assert word_of(await loader.load_photon(user)) == "old"
+    await loader.unload_photon("user", force_stop=True)
+    assert [name for name in sys.modules if name.startswith("spaced.")] == []
+
+    base.write_text("WORD = 'new'\n")
+    assert word_of(await loader.load_photon(user)) == "new"
 
 
 async def test_two_trees_each_get_their_own_helper_module(tmp_path: Path, loader: Loader) -> None:

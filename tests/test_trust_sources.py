@@ -6,6 +6,7 @@ import asyncio
 import os
 import py_compile
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -162,6 +163,82 @@ async def test_helper_found_through_sys_path_is_judged_too(
     assert error.rule == "writable"
     assert "sidekick.py" in str(error)
     assert not marker.exists()
+
+
+NAMESPACE_USER = """
+    import os, sys
+    sys.path.insert(0, os.path.dirname(__file__))
+    import spaced.sidekick
+    from luminal import IPhoton
+
+    class User(IPhoton, name="user"):
+        word = spaced.sidekick.WORD
+"""
+
+
+@pytest.fixture
+def namespace_user(write_photon: WritePhoton) -> Iterator[Path]:
+    """A photon importing ``sidekick`` of namespace package ``spaced`` (a directory without
+    ``__init__.py``) through the ``sys.path`` idiom; Python keeps the namespace package."""
+    user = write_photon("user.py", NAMESPACE_USER)
+    yield user
+    sys.path[:] = [entry for entry in sys.path if entry != str(user.parent)]
+    sys.modules.pop("spaced", None)
+
+
+async def test_writable_module_of_a_namespace_package_is_refused_before_it_runs(
+    write_photon: WritePhoton, namespace_user: Path, marker: Path
+) -> None:
+    helper = write_photon("spaced/sidekick.py", marking_helper(marker))
+    helper.chmod(0o666)
+    async with Loader(trust=TrustPolicy()) as loader:
+        error = await load_refused(loader, namespace_user)
+    assert error.rule == "writable"
+    assert str(helper) in str(error)
+    assert not marker.exists()
+    assert "spaced.sidekick" not in sys.modules
+
+
+async def test_namespace_package_module_added_after_locking_is_not_pinned(
+    photon_dir: Path, write_photon: WritePhoton, namespace_user: Path, marker: Path
+) -> None:
+    (photon_dir / "spaced").mkdir()
+    lock_file = write_lock(photon_dir)
+    write_photon("spaced/sidekick.py", marking_helper(marker))
+    async with Loader(trust=TrustPolicy(lock_file=lock_file)) as loader:
+        error = await load_refused(loader, namespace_user)
+    assert error.rule == "lock"
+    assert "not pinned" in str(error)
+    assert not marker.exists()
+
+
+async def test_helper_found_through_sys_path_spelled_with_a_symlink_is_judged_too(
+    tmp_path: Path, photon_dir: Path, write_photon: WritePhoton, marker: Path
+) -> None:
+    link = tmp_path / "link"
+    link.symlink_to(photon_dir, target_is_directory=True)
+    write_photon("sidekick.py", marking_helper(marker)).chmod(0o666)
+    write_photon(
+        "user.py",
+        f"""
+        import sys
+        sys.path.insert(0, {str(link)!r})
+        import sidekick
+        from luminal import IPhoton
+
+        class User(IPhoton, name="user"):
+            pass
+        """,
+    )
+    try:
+        async with Loader(trust=TrustPolicy()) as loader:
+            error = await load_refused(loader, link / "user.py")
+    finally:
+        sys.path[:] = [entry for entry in sys.path if entry != str(link)]
+    assert error.rule == "writable"
+    assert "sidekick.py" in str(error)
+    assert not marker.exists()
+    assert "sidekick" not in sys.modules
 
 
 async def test_module_symlinked_out_of_a_package_is_refused(

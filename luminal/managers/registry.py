@@ -303,12 +303,26 @@ def check_reference(photon: object) -> None:
 def _helper_locations(
     helpers: Mapping[str, ModuleType],
 ) -> Iterator[tuple[str, ModuleType, Path]]:
-    """Each helper module with the location of the top-level helper it belongs to: a package's
-    directory for its submodules too, since a package changes (and is re-imported) as a whole."""
+    """Each helper module with the location of the outermost helper it belongs to: a package's
+    directory for its submodules too, since a package changes (and is re-imported) as a whole.
+    A namespace package is no helper: its modules and packages are helpers of their own."""
     for name, module in helpers.items():
-        location = _location_of(helpers.get(name.partition(".")[0], module))
+        location = _location_of(_outermost_helper(name, module, helpers))
         if location is not None:
             yield name, module, location
+
+
+def _outermost_helper(
+    name: str, module: ModuleType, helpers: Mapping[str, ModuleType]
+) -> ModuleType:
+    """The outermost helper package among those holding helper ``name``, else ``module``."""
+    package_name = ""
+    for part in name.split(".")[:-1]:
+        package_name = f"{package_name}.{part}" if package_name else part
+        package = helpers.get(package_name)
+        if package is not None:
+            return package
+    return module
 
 
 def _location_of(module: ModuleType) -> Path | None:
