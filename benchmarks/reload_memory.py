@@ -152,15 +152,20 @@ def child_raw(arguments: dict[str, Any]) -> dict[str, Any]:
     name = "bench_raw_photon"
 
     async def reload() -> ModuleType:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        return module
+        return _raw_import(name, path)
 
     return asyncio.run(_cycles(arguments, reload))
+
+
+def _raw_import(name: str, path: Path) -> ModuleType:
+    """Import ``path`` afresh as ``name``, replacing its ``sys.modules`` entry."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def child_raw_restart(arguments: dict[str, Any]) -> dict[str, Any]:
@@ -178,12 +183,7 @@ def child_raw_restart(arguments: dict[str, Any]) -> dict[str, Any]:
     running: list[Any] = []
 
     async def reload() -> ModuleType:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
+        module = _raw_import(name, path)
         if running:
             old = running.pop()
             plugin_manager.unregister(old)
