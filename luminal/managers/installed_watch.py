@@ -19,7 +19,7 @@ import contextlib
 import functools
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from luminal.discovery import (
@@ -32,6 +32,7 @@ from luminal.discovery import (
 )
 from luminal.errors import (
     EntryPointGroupLoadError,
+    EntryPointLoadError,
     InstalledUpdateError,
     PhotonNotFoundError,
     PhotonReloadError,
@@ -51,6 +52,7 @@ from luminal.managers.handler import Handler
 from luminal.managers.installed import InstalledPhotons, check_entry_point_arguments
 from luminal.managers.operations import Operations
 from luminal.managers.registry import PhotonSource
+from luminal.managers.reload import ReloadTarget
 from luminal.managers.starting import start_loaded
 from luminal.photon import IPhoton
 from luminal.watcher import DirectoryWatcher, ObserverFactory
@@ -263,11 +265,7 @@ class InstalledWatch:
         loaded = self._loaded_of(key)
         if new is None:
             self.known.pop(key, None)
-            for path in sorted(loaded):
-                with contextlib.suppress(PhotonNotFoundError):
-                    await self._operations.unload_path(path, discard_unstarted=True)
-            label = old.label if old is not None else key
-            self._reporter.log(logging.INFO, "%s was uninstalled: its photons are unloaded", label)
+            await self._uninstall(key, old, loaded)
             return
         self.known[key] = new
         if old is not None and loaded:
@@ -276,78 +274,110 @@ class InstalledWatch:
                 reason = f"its compiled extension modules changed ({', '.join(changed)})"
                 await self._refuse(old, new, reason)
                 return
-        located = await self._located(key)
+        located, failed = await self._located(key)
         by_path: dict[Path, list[EntryPointSource]] = {}
         for source in located:
             by_path.setdefault(source.path, []).append(source)
-        kept = sorted(path for path in loaded if path in by_path)
-        handlers: list[Handler] = []
-        if kept:
-            reloaded = await self._reload(kept, by_path, old, new)
-            if reloaded is None:
+        shared = {  # sources that other distributions' entry points loaded
+            path: holder
+            for path in by_path
+            if (holder := self._registry.sources.get(path)) is not None
+            and holder.entry_points is not None
+        }
+        olds = {**loaded, **shared}
+        if olds:
+            if failed:
+                reason = "; ".join(str(error) for error in failed)
+                await self._refuse(old, new, f"the new version failed to load: {reason}")
                 return
-            handlers.extend(reloaded)
-        for path in sorted(set(loaded) - set(by_path)):
-            with contextlib.suppress(PhotonNotFoundError):
-                await self._operations.unload_path(path, discard_unstarted=True)
-        added = [
-            source for path, items in by_path.items() if path not in loaded for source in items
-        ]
-        if added:
-            fresh, failed = await InstalledPhotons(self._operations).load_located(added, IPhoton)
-            handlers.extend(fresh)
+            handlers = await self._upgrade(key, olds, by_path, old, new)
+            if handlers is None:
+                return
+        else:
             for error in failed:
-                await self._reporter.report(str(error.path or new.label), error)
+                update = InstalledUpdateError(str(error), key, "", "")
+                await self._reporter.report(key, update)
+            handlers, _ = await InstalledPhotons(self._operations).load_located(located, IPhoton)
         await start_loaded(handlers)
         what = "installed" if old is None else f"changed from {old.version}"
         self._reporter.log(logging.INFO, "%s was %s: its photons are live", new.label, what)
 
-    async def _located(self, key: str) -> list[EntryPointSource]:
-        """The distribution's entry points the policy admits, located; failures reported."""
+    async def _located(self, key: str) -> tuple[list[EntryPointSource], list[EntryPointLoadError]]:
+        """The distribution's entry points the policy admits, located, and those that cannot
+        be."""
 
-        def find() -> tuple[list[EntryPointSource], list[Exception]]:
+        def find() -> tuple[list[EntryPointSource], list[EntryPointLoadError]]:
             entries = [
                 entry
                 for entry in find_photon_entry_points(self.group, None, self._policy)
                 if normalize_distribution_name(entry.distribution) == key
             ]
-            located, failed = locate_sources(entries)
-            return located, list(failed)
+            return locate_sources(entries)
 
-        located, failed = await asyncio.to_thread(find)
-        for error in failed:
-            await self._reporter.report(key, InstalledUpdateError(str(error), key, "", ""))
-        return located
+        return await asyncio.to_thread(find)
 
-    async def _reload(
+    async def _upgrade(
         self,
-        paths: list[Path],
-        by_path: dict[Path, list[EntryPointSource]],
+        key: str,
+        olds: Mapping[Path, PhotonSource],
+        by_path: Mapping[Path, Sequence[EntryPointSource]],
         old: InstalledDistribution | None,
         new: InstalledDistribution,
     ) -> list[Handler] | None:
-        """Reload ``paths`` from the new version, with its entry points; ``None`` if refused."""
-        sources = [self._registry.sources[path] for path in paths]
-        selections = [source.entry_points for source in sources]
-        names = set().union(*(_installed_names(source) for source in sources))
+        """Replace the loaded sources of the distribution (and those it shares with others) by
+        the new version's, in one reload transaction; ``None`` if refused (reported)."""
+        targets = _targets(key, olds, by_path)
+        names = set().union(*(_installed_names(source) for source in olds.values()))
         if old is not None:
             names |= top_level_names(old)
         purged = purge_modules(names | top_level_names(new))
-        for source in sources:
-            source.entry_points = EntryPointSelection(tuple(by_path[source.path]))
         try:
-            return await self._operations.reload_paths(paths)
+            return await self._operations.reload_paths(sorted(olds), targets, report=False)
         except PhotonReloadError as error:
-            for source, selection in zip(sources, selections, strict=True):
-                source.entry_points = selection
             sys.modules.update(purged)
-            await self._refuse(old, new, f"the new version failed to load: {error}")
+            reason = f"the new version failed to load: {error}"
+            await self._refuse(old, new, reason, error)
         except PhotonNotFoundError:
             pass  # unloaded meanwhile by the host
         return None
 
+    async def _uninstall(
+        self, key: str, old: InstalledDistribution | None, loaded: Mapping[Path, PhotonSource]
+    ) -> None:
+        """Unload the photons of an uninstalled distribution: a source that another
+        distribution's entry points also name reloads with those only."""
+        label = old.label if old is not None else key
+        shared = {
+            path: source for path, source in loaded.items() if _others(key, source.entry_points)
+        }
+        for path in sorted(set(loaded) - set(shared)):
+            with contextlib.suppress(PhotonNotFoundError):
+                await self._operations.unload_path(path, discard_unstarted=True)
+        if shared:
+            try:
+                handlers = await self._operations.reload_paths(
+                    sorted(shared), _targets(key, shared, {}), report=False
+                )
+            except PhotonReloadError as error:
+                message = (
+                    f"{label} was uninstalled, but the sources it shares with other "
+                    f"distributions cannot reload without its photons: {error}"
+                )
+                update = InstalledUpdateError(message, key, old.version if old else "", "")
+                update.__cause__ = error
+                await self._reporter.report(key, update)
+                return
+            except PhotonNotFoundError:
+                return
+            await start_loaded(handlers)
+        self._reporter.log(logging.INFO, "%s was uninstalled: its photons are unloaded", label)
+
     async def _refuse(
-        self, old: InstalledDistribution | None, new: InstalledDistribution, reason: str
+        self,
+        old: InstalledDistribution | None,
+        new: InstalledDistribution,
+        reason: str,
+        cause: Exception | None = None,
     ) -> None:
         before = old.version if old is not None else ""
         message = (
@@ -355,6 +385,7 @@ class InstalledWatch:
             f"{new.name} {before} keeps running (restart the host to use {new.version})"
         )
         error = InstalledUpdateError(message, new.name, before, new.version)
+        error.__cause__ = cause
         await self._reporter.report(str(new.metadata), error)
 
     def _loaded_of(self, key: str) -> dict[Path, PhotonSource]:
@@ -419,6 +450,34 @@ def _mtimes(directories: Iterable[Path]) -> dict[Path, int]:
 
 def _touches(source: Path, changed: Path) -> bool:
     return source == changed or changed.is_relative_to(source) or source.is_relative_to(changed)
+
+
+def _others(key: str, selection: EntryPointSelection | None) -> list[EntryPointSource]:
+    """The entry points of ``selection`` that distributions other than ``key`` declare."""
+    if selection is None:
+        return []
+    return [
+        item
+        for item in selection.sources
+        if normalize_distribution_name(item.entry.distribution) != key
+    ]
+
+
+def _targets(
+    key: str,
+    olds: Mapping[Path, PhotonSource],
+    by_path: Mapping[Path, Sequence[EntryPointSource]],
+) -> list[ReloadTarget]:
+    """The sources that replace ``olds`` once distribution ``key`` declares the entry points
+    ``by_path``: each with the entry points other distributions declare for it and the new
+    ones; a source left with none goes."""
+    targets: list[ReloadTarget] = []
+    for path in sorted(olds.keys() | by_path.keys()):
+        kept = _others(key, olds[path].entry_points) if path in olds else []
+        entries = (*kept, *by_path.get(path, ()))
+        if entries:
+            targets.append(ReloadTarget(path, EntryPointSelection(entries)))
+    return targets
 
 
 def _installed_names(source: PhotonSource) -> set[str]:
