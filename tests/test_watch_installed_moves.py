@@ -191,6 +191,20 @@ async def test_a_source_another_distribution_loaded_takes_a_new_one_s_photons(
     assert recorder.errors == []
 
 
+async def test_a_photon_name_refused_loads_once_its_holder_is_uninstalled(
+    host: Loader, venv: Environment, wheels: dict[str, Path], recorder: EventRecorder
+) -> None:
+    venv.install(wheels["aaa-dup"])
+    venv.install(wheels["bbb-dup"])
+    await host.watch_photons(None, entry_points=True)
+    assert origins(host) == {"dup": ("aaa-dup", "1.0")}
+    assert len(recorder.errors) == 1  # bbb-dup's dup: the name is taken
+
+    venv.uninstall("aaa-dup")
+    await wait_for(lambda: origins(host) == {"dup": ("bbb-dup", "1.0")})
+    assert greetings(host) == ["bbb ada 1"]
+
+
 async def test_switching_an_editable_install_to_a_regular_one_keeps_the_state(
     host: Loader,
     venv: Environment,

@@ -31,9 +31,9 @@ from luminal.discovery import (
     normalize_distribution_name,
 )
 from luminal.errors import (
-    EntryPointGroupLoadError,
     EntryPointLoadError,
     InstalledUpdateError,
+    PhotonNameConflictError,
     PhotonNotFoundError,
     PhotonReloadError,
 )
@@ -114,6 +114,8 @@ class InstalledWatch:
         self._stopped = False
         self._mtimes: dict[Path, int] = {}
         self._poller: asyncio.TimerHandle | None = None
+        self._waiting_names: dict[str, set[str]] = {}
+        """Distributions (by key) refused for photon names that other sources held."""
 
     @property
     def editable_roots(self) -> list[Path]:
@@ -135,12 +137,10 @@ class InstalledWatch:
         environment."""
         self.directories = await asyncio.to_thread(metadata_directories)
         self.known = await asyncio.to_thread(scan_group, self.group, self.directories)
-        try:
-            handlers = await InstalledPhotons(self._operations).load(
-                self.group, None, self._policy, IPhoton
-            )
-        except EntryPointGroupLoadError as error:  # each failure is reported
-            handlers = list(error.handlers)
+        handlers, failed = await InstalledPhotons(self._operations).load_reporting(
+            self.group, None, self._policy, IPhoton
+        )
+        self._wait_for_names(failed)
         await (start or start_loaded)(handlers)
         for directory in self.directories:
             watcher = self._make_watcher(
@@ -257,11 +257,13 @@ class InstalledWatch:
         if waiting and self._waits < _RECORD_PATIENCE:
             self._waits += 1
             self._schedule()
+        await self._retry_freed_names()
         await self._follow_editable()
 
     async def _apply_distribution(
         self, key: str, old: InstalledDistribution | None, new: InstalledDistribution | None
     ) -> None:
+        self._waiting_names.pop(key, None)
         loaded = self._loaded_of(key)
         if new is None:
             self.known.pop(key, None)
@@ -297,9 +299,17 @@ class InstalledWatch:
             for error in failed:
                 update = InstalledUpdateError(str(error), key, "", "")
                 await self._reporter.report(key, update)
-            handlers, _ = await InstalledPhotons(self._operations).load_located(located, IPhoton)
+            handlers, refused = await InstalledPhotons(self._operations).load_located(
+                located, IPhoton
+            )
+            self._wait_for_names(refused)
         await start_loaded(handlers)
-        what = "installed" if old is None else f"changed from {old.version}"
+        if old is None:
+            what = "installed"
+        elif old == new:
+            what = "loaded again (a photon name it wanted is free)"
+        else:
+            what = f"changed from {old.version}"
         self._reporter.log(logging.INFO, "%s was %s: its photons are live", new.label, what)
 
     async def _located(self, key: str) -> tuple[list[EntryPointSource], list[EntryPointLoadError]]:
@@ -335,6 +345,7 @@ class InstalledWatch:
             return await self._operations.reload_paths(sorted(olds), targets, report=False)
         except PhotonReloadError as error:
             sys.modules.update(purged)
+            self._wait_for_names([error], key)
             reason = f"the new version failed to load: {error}"
             await self._refuse(old, new, reason, error)
         except PhotonNotFoundError:
@@ -371,6 +382,32 @@ class InstalledWatch:
                 return
             await start_loaded(handlers)
         self._reporter.log(logging.INFO, "%s was uninstalled: its photons are unloaded", label)
+
+    def _wait_for_names(self, failures: Iterable[Exception], key: str = "") -> None:
+        """Remember the distributions (``key``, or each entry point's) refused because another
+        source held a photon name."""
+        for failure in failures:
+            conflict = failure.__cause__
+            if isinstance(conflict, PhotonNameConflictError):
+                if isinstance(failure, EntryPointLoadError):
+                    key = normalize_distribution_name(failure.distribution)
+                self._waiting_names.setdefault(key, set()).add(conflict.photon_name)
+
+    async def _retry_freed_names(self) -> None:
+        """Apply again a distribution refused for a photon name that is free now, as watching
+        a directory retries a load once the name it collided on is free."""
+        photons = self._registry.photons
+        freed = [
+            key
+            for key, names in sorted(self._waiting_names.items())
+            if any(name not in photons for name in names)
+        ]
+        for key in freed:
+            distribution = self.known.get(key)
+            if distribution is None:
+                self._waiting_names.pop(key, None)
+            elif not self._stopped:
+                await self._apply_distribution(key, distribution, distribution)
 
     async def _refuse(
         self,
