@@ -6,10 +6,11 @@ to an editable install's source, applied to a running loader.
 hold distribution metadata (their own entries only: a ``*.dist-info`` directory appearing,
 vanishing or renamed). Once those have been quiet for :data:`ENVIRONMENT_SETTLE` seconds and
 every changed distribution of the group has its ``RECORD`` (which pip writes last), each change
-is applied: an upgrade or downgrade reloads the distribution's photons atomically from the new
-version with its new entry points, an uninstall unloads them, a new distribution loads and
-starts. An editable install's source directory (outside the metadata directories) is watched
-as a tree, and a changed source or helper reloads. One worker task applies everything in order.
+is applied (:class:`~luminal.managers.installed_changes.DistributionChanges`): an upgrade or
+downgrade reloads the distribution's photons atomically from the new version with its new entry
+points, an uninstall unloads them, a new distribution loads and starts. An editable install's
+source directory (outside the metadata directories) is watched as a tree, and a changed source
+or helper reloads. One worker task applies everything in order.
 """
 
 from __future__ import annotations
@@ -18,41 +19,23 @@ import asyncio
 import contextlib
 import functools
 import logging
-import sys
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
-from luminal.discovery import (
-    EntryPointPolicy,
-    EntryPointSelection,
-    EntryPointSource,
-    find_photon_entry_points,
-    locate_sources,
-    normalize_distribution_name,
-)
-from luminal.errors import (
-    EntryPointLoadError,
-    InstalledUpdateError,
-    PhotonNameConflictError,
-    PhotonNotFoundError,
-    PhotonReloadError,
-)
+from luminal.discovery import EntryPointPolicy
+from luminal.errors import PhotonNotFoundError, PhotonReloadError
 from luminal.managers.disk_state import current_checksum
 from luminal.managers.environment import (
     InstalledDistribution,
-    extension_changes,
     in_metadata,
     invalidate_caches,
     metadata_directories,
-    purge_modules,
     scan_group,
-    top_level_names,
 )
 from luminal.managers.handler import Handler
 from luminal.managers.installed import InstalledPhotons, check_entry_point_arguments
+from luminal.managers.installed_changes import DistributionChanges
 from luminal.managers.operations import Operations
-from luminal.managers.registry import PhotonSource
-from luminal.managers.reload import ReloadTarget
 from luminal.managers.starting import start_loaded
 from luminal.photon import IPhoton
 from luminal.watcher import DirectoryWatcher, ObserverFactory
@@ -104,7 +87,7 @@ class InstalledWatch:
         self.directories: list[Path] = []
         self._environment: list[DirectoryWatcher] = []
         self._editable: dict[Path, DirectoryWatcher] = {}
-        self.known: dict[str, InstalledDistribution] = {}
+        self._changes = DistributionChanges(operations, group, policy, lambda: self._stopped)
         self._timer: asyncio.TimerHandle | None = None
         self._waits = 0
         self._rescan = False
@@ -114,8 +97,11 @@ class InstalledWatch:
         self._stopped = False
         self._mtimes: dict[Path, int] = {}
         self._poller: asyncio.TimerHandle | None = None
-        self._waiting_names: dict[str, set[str]] = {}
-        """Distributions (by key) refused for photon names that other sources held."""
+
+    @property
+    def known(self) -> dict[str, InstalledDistribution]:
+        """The group's distributions as last applied, by normalized name."""
+        return self._changes.known
 
     @property
     def editable_roots(self) -> list[Path]:
@@ -136,11 +122,11 @@ class InstalledWatch:
         """Load and start (by ``start``) the group's photons not loaded yet, then watch the
         environment."""
         self.directories = await asyncio.to_thread(metadata_directories)
-        self.known = await asyncio.to_thread(scan_group, self.group, self.directories)
+        self._changes.known = await asyncio.to_thread(scan_group, self.group, self.directories)
         handlers, failed = await InstalledPhotons(self._operations).load_reporting(
             self.group, None, self._policy, IPhoton
         )
-        self._wait_for_names(failed)
+        self._changes.wait_for_names(failed)
         await (start or start_loaded)(handlers)
         for directory in self.directories:
             watcher = self._make_watcher(
@@ -253,188 +239,12 @@ class InstalledWatch:
                 continue
             if old == new or self._stopped:
                 continue
-            await self._apply_distribution(key, old, new)
+            await self._changes.apply(key, old, new)
         if waiting and self._waits < _RECORD_PATIENCE:
             self._waits += 1
             self._schedule()
-        await self._retry_freed_names()
+        await self._changes.retry_freed_names()
         await self._follow_editable()
-
-    async def _apply_distribution(
-        self, key: str, old: InstalledDistribution | None, new: InstalledDistribution | None
-    ) -> None:
-        self._waiting_names.pop(key, None)
-        loaded = self._loaded_of(key)
-        if new is None:
-            self.known.pop(key, None)
-            await self._uninstall(key, old, loaded)
-            return
-        self.known[key] = new
-        if old is not None and loaded:
-            changed = extension_changes(old, new)
-            if changed:
-                reason = f"its compiled extension modules changed ({', '.join(changed)})"
-                await self._refuse(old, new, reason)
-                return
-        located, failed = await self._located(key)
-        by_path: dict[Path, list[EntryPointSource]] = {}
-        for source in located:
-            by_path.setdefault(source.path, []).append(source)
-        shared = {  # sources that other distributions' entry points loaded
-            path: holder
-            for path in by_path
-            if (holder := self._registry.sources.get(path)) is not None
-            and holder.entry_points is not None
-        }
-        olds = {**loaded, **shared}
-        if olds:
-            if failed:
-                reason = "; ".join(str(error) for error in failed)
-                await self._refuse(old, new, f"the new version failed to load: {reason}")
-                return
-            handlers = await self._upgrade(key, olds, by_path, old, new)
-            if handlers is None:
-                return
-        else:
-            for error in failed:
-                update = InstalledUpdateError(str(error), key, "", "")
-                await self._reporter.report(key, update)
-            handlers, refused = await InstalledPhotons(self._operations).load_located(
-                located, IPhoton
-            )
-            self._wait_for_names(refused)
-        await start_loaded(handlers)
-        if old is None:
-            what = "installed"
-        elif old == new:
-            what = "loaded again (a photon name it wanted is free)"
-        else:
-            what = f"changed from {old.version}"
-        self._reporter.log(logging.INFO, "%s was %s: its photons are live", new.label, what)
-
-    async def _located(self, key: str) -> tuple[list[EntryPointSource], list[EntryPointLoadError]]:
-        """The distribution's entry points the policy admits, located, and those that cannot
-        be."""
-
-        def find() -> tuple[list[EntryPointSource], list[EntryPointLoadError]]:
-            entries = [
-                entry
-                for entry in find_photon_entry_points(self.group, None, self._policy)
-                if normalize_distribution_name(entry.distribution) == key
-            ]
-            return locate_sources(entries)
-
-        return await asyncio.to_thread(find)
-
-    async def _upgrade(
-        self,
-        key: str,
-        olds: Mapping[Path, PhotonSource],
-        by_path: Mapping[Path, Sequence[EntryPointSource]],
-        old: InstalledDistribution | None,
-        new: InstalledDistribution,
-    ) -> list[Handler] | None:
-        """Replace the loaded sources of the distribution (and those it shares with others) by
-        the new version's, in one reload transaction; ``None`` if refused (reported)."""
-        targets = _targets(key, olds, by_path)
-        names = set().union(*(_installed_names(source) for source in olds.values()))
-        if old is not None:
-            names |= top_level_names(old)
-        purged = purge_modules(names | top_level_names(new))
-        try:
-            return await self._operations.reload_paths(sorted(olds), targets, report=False)
-        except PhotonReloadError as error:
-            sys.modules.update(purged)
-            self._wait_for_names([error], key)
-            reason = f"the new version failed to load: {error}"
-            await self._refuse(old, new, reason, error)
-        except PhotonNotFoundError:
-            pass  # unloaded meanwhile by the host
-        return None
-
-    async def _uninstall(
-        self, key: str, old: InstalledDistribution | None, loaded: Mapping[Path, PhotonSource]
-    ) -> None:
-        """Unload the photons of an uninstalled distribution: a source that another
-        distribution's entry points also name reloads with those only."""
-        label = old.label if old is not None else key
-        shared = {
-            path: source for path, source in loaded.items() if _others(key, source.entry_points)
-        }
-        for path in sorted(set(loaded) - set(shared)):
-            with contextlib.suppress(PhotonNotFoundError):
-                await self._operations.unload_path(path, discard_unstarted=True)
-        if shared:
-            try:
-                handlers = await self._operations.reload_paths(
-                    sorted(shared), _targets(key, shared, {}), report=False
-                )
-            except PhotonReloadError as error:
-                message = (
-                    f"{label} was uninstalled, but the sources it shares with other "
-                    f"distributions cannot reload without its photons: {error}"
-                )
-                update = InstalledUpdateError(message, key, old.version if old else "", "")
-                update.__cause__ = error
-                await self._reporter.report(key, update)
-                return
-            except PhotonNotFoundError:
-                return
-            await start_loaded(handlers)
-        self._reporter.log(logging.INFO, "%s was uninstalled: its photons are unloaded", label)
-
-    def _wait_for_names(self, failures: Iterable[Exception], key: str = "") -> None:
-        """Remember the distributions (``key``, or each entry point's) refused because another
-        source held a photon name."""
-        for failure in failures:
-            conflict = failure.__cause__
-            if isinstance(conflict, PhotonNameConflictError):
-                if isinstance(failure, EntryPointLoadError):
-                    key = normalize_distribution_name(failure.distribution)
-                self._waiting_names.setdefault(key, set()).add(conflict.photon_name)
-
-    async def _retry_freed_names(self) -> None:
-        """Apply again a distribution refused for a photon name that is free now, as watching
-        a directory retries a load once the name it collided on is free."""
-        photons = self._registry.photons
-        freed = [
-            key
-            for key, names in sorted(self._waiting_names.items())
-            if any(name not in photons for name in names)
-        ]
-        for key in freed:
-            distribution = self.known.get(key)
-            if distribution is None:
-                self._waiting_names.pop(key, None)
-            elif not self._stopped:
-                await self._apply_distribution(key, distribution, distribution)
-
-    async def _refuse(
-        self,
-        old: InstalledDistribution | None,
-        new: InstalledDistribution,
-        reason: str,
-        cause: Exception | None = None,
-    ) -> None:
-        before = old.version if old is not None else ""
-        message = (
-            f"{new.name} {before} -> {new.version} cannot be applied live: {reason}; "
-            f"{new.name} {before} keeps running (restart the host to use {new.version})"
-        )
-        error = InstalledUpdateError(message, new.name, before, new.version)
-        error.__cause__ = cause
-        await self._reporter.report(str(new.metadata), error)
-
-    def _loaded_of(self, key: str) -> dict[Path, PhotonSource]:
-        return {
-            path: source
-            for path, source in self._registry.sources.items()
-            if source.entry_points is not None
-            and any(
-                normalize_distribution_name(item.entry.distribution) == key
-                for item in source.entry_points.sources
-            )
-        }
 
     async def _follow_editable(self) -> None:
         """Watch the source directories of the loaded editable installs, and no others."""
@@ -487,41 +297,6 @@ def _mtimes(directories: Iterable[Path]) -> dict[Path, int]:
 
 def _touches(source: Path, changed: Path) -> bool:
     return source == changed or changed.is_relative_to(source) or source.is_relative_to(changed)
-
-
-def _others(key: str, selection: EntryPointSelection | None) -> list[EntryPointSource]:
-    """The entry points of ``selection`` that distributions other than ``key`` declare."""
-    if selection is None:
-        return []
-    return [
-        item
-        for item in selection.sources
-        if normalize_distribution_name(item.entry.distribution) != key
-    ]
-
-
-def _targets(
-    key: str,
-    olds: Mapping[Path, PhotonSource],
-    by_path: Mapping[Path, Sequence[EntryPointSource]],
-) -> list[ReloadTarget]:
-    """The sources that replace ``olds`` once distribution ``key`` declares the entry points
-    ``by_path``: each with the entry points other distributions declare for it and the new
-    ones; a source left with none goes."""
-    targets: list[ReloadTarget] = []
-    for path in sorted(olds.keys() | by_path.keys()):
-        kept = _others(key, olds[path].entry_points) if path in olds else []
-        entries = (*kept, *by_path.get(path, ()))
-        if entries:
-            targets.append(ReloadTarget(path, EntryPointSelection(entries)))
-    return targets
-
-
-def _installed_names(source: PhotonSource) -> set[str]:
-    selection = source.entry_points
-    if selection is None:
-        return set()
-    return {item.package.split(".", 1)[0] for item in selection.sources}
 
 
 def _outermost(roots: Iterable[Path]) -> list[Path]:
