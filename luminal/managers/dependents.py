@@ -36,10 +36,14 @@ class Dependents:
 
     @contextlib.asynccontextmanager
     async def locked_with_dependents(
-        self, photons: Sequence[PhotonRef], check: Callable[[PhotonRef], PhotonSource]
+        self,
+        photons: Sequence[PhotonRef],
+        check: Callable[[PhotonRef], PhotonSource],
+        also: Iterable[Path] = (),
     ) -> AsyncIterator[tuple[list[PhotonSource], list[Handler]]]:
-        """Lock the sources ``photons`` name (checked by ``check``) and those of their loaded
-        dependents; yield the sources and the dependents.
+        """Lock the sources ``photons`` name (checked by ``check``), those of their loaded
+        dependents and the paths ``also`` names (a reload's new sources); yield the sources and
+        the dependents.
 
         The dependents' locks wait for a start of theirs under way, so none is half started
         when its provider goes. What the locks cover is checked again once they are held, and
@@ -50,7 +54,8 @@ class Dependents:
         # symlink, a package's __init__.py) resolves to: waiting for the given text to come
         # back from the registry looped without end, never yielding to the event loop.
         paths = [photon if isinstance(photon, Path) else check(photon).path for photon in photons]
-        extra: set[Path] = set()
+        new_paths = set(also)
+        extra: set[Path] = set(new_paths)
         while True:
             async with self._registry.locked([*paths, *extra]):
                 sources = [check(photon) for photon in photons]
@@ -61,7 +66,7 @@ class Dependents:
                     yield sources, dependents
                     return
             paths = [source.path for source in sources]
-            extra = needed
+            extra = needed | new_paths
 
     async def start_waiting(self) -> None:
         """Start, in dependency order, every ``WAITING`` photon whose requirements all run,

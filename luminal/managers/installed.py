@@ -52,6 +52,19 @@ class InstalledPhotons:
         photon_base: type,
     ) -> list[Handler]:
         """Find, import and commit the group's photons (see ``Loader.load_entry_points``)."""
+        handlers, errors = await self.load_reporting(group, wanted, policy, photon_base)
+        if errors and not self._operations.settings.suppress_errors:
+            raise EntryPointGroupLoadError(group, errors, handlers)
+        return handlers
+
+    async def load_reporting(
+        self,
+        group: str,
+        wanted: list[str] | None,
+        policy: EntryPointPolicy | None,
+        photon_base: type,
+    ) -> tuple[list[Handler], list[EntryPointLoadError]]:
+        """:meth:`load`, returning the failures (each reported) instead of raising them."""
         entries, located, errors = await asyncio.to_thread(_discover, group, wanted, policy)
         if wanted is not None:
             missing = sorted(set(wanted) - {entry.name for entry in entries})
@@ -68,10 +81,7 @@ class InstalledPhotons:
         for source in located:
             by_path.setdefault(source.path, []).append(source)
         handlers, failed = await self._load_sources(by_path, photon_base)
-        errors.extend(failed)
-        if errors and not self._operations.settings.suppress_errors:
-            raise EntryPointGroupLoadError(group, errors, handlers)
-        return handlers
+        return handlers, [*errors, *failed]
 
     async def load_located(
         self, located: Sequence[EntryPointSource], photon_base: type

@@ -6,10 +6,11 @@ to an editable install's source, applied to a running loader.
 hold distribution metadata (their own entries only: a ``*.dist-info`` directory appearing,
 vanishing or renamed). Once those have been quiet for :data:`ENVIRONMENT_SETTLE` seconds and
 every changed distribution of the group has its ``RECORD`` (which pip writes last), each change
-is applied: an upgrade or downgrade reloads the distribution's photons atomically from the new
-version with its new entry points, an uninstall unloads them, a new distribution loads and
-starts. An editable install's source directory (outside the metadata directories) is watched
-as a tree, and a changed source or helper reloads. One worker task applies everything in order.
+is applied (:class:`~luminal.managers.installed_changes.DistributionChanges`): an upgrade or
+downgrade reloads the distribution's photons atomically from the new version with its new entry
+points, an uninstall unloads them, a new distribution loads and starts. An editable install's
+source directory (outside the metadata directories) is watched as a tree, and a changed source
+or helper reloads. One worker task applies everything in order.
 """
 
 from __future__ import annotations
@@ -18,39 +19,23 @@ import asyncio
 import contextlib
 import functools
 import logging
-import sys
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
-from luminal.discovery import (
-    EntryPointPolicy,
-    EntryPointSelection,
-    EntryPointSource,
-    find_photon_entry_points,
-    locate_sources,
-    normalize_distribution_name,
-)
-from luminal.errors import (
-    EntryPointGroupLoadError,
-    InstalledUpdateError,
-    PhotonNotFoundError,
-    PhotonReloadError,
-)
+from luminal.discovery import EntryPointPolicy
+from luminal.errors import PhotonNotFoundError, PhotonReloadError
 from luminal.managers.disk_state import current_checksum
 from luminal.managers.environment import (
     InstalledDistribution,
-    extension_changes,
     in_metadata,
     invalidate_caches,
     metadata_directories,
-    purge_modules,
     scan_group,
-    top_level_names,
 )
 from luminal.managers.handler import Handler
 from luminal.managers.installed import InstalledPhotons, check_entry_point_arguments
+from luminal.managers.installed_changes import DistributionChanges
 from luminal.managers.operations import Operations
-from luminal.managers.registry import PhotonSource
 from luminal.managers.starting import start_loaded
 from luminal.photon import IPhoton
 from luminal.watcher import DirectoryWatcher, ObserverFactory
@@ -102,7 +87,7 @@ class InstalledWatch:
         self.directories: list[Path] = []
         self._environment: list[DirectoryWatcher] = []
         self._editable: dict[Path, DirectoryWatcher] = {}
-        self.known: dict[str, InstalledDistribution] = {}
+        self._changes = DistributionChanges(operations, group, policy, lambda: self._stopped)
         self._timer: asyncio.TimerHandle | None = None
         self._waits = 0
         self._rescan = False
@@ -112,6 +97,11 @@ class InstalledWatch:
         self._stopped = False
         self._mtimes: dict[Path, int] = {}
         self._poller: asyncio.TimerHandle | None = None
+
+    @property
+    def known(self) -> dict[str, InstalledDistribution]:
+        """The group's distributions as last applied, by normalized name."""
+        return self._changes.known
 
     @property
     def editable_roots(self) -> list[Path]:
@@ -132,13 +122,11 @@ class InstalledWatch:
         """Load and start (by ``start``) the group's photons not loaded yet, then watch the
         environment."""
         self.directories = await asyncio.to_thread(metadata_directories)
-        self.known = await asyncio.to_thread(scan_group, self.group, self.directories)
-        try:
-            handlers = await InstalledPhotons(self._operations).load(
-                self.group, None, self._policy, IPhoton
-            )
-        except EntryPointGroupLoadError as error:  # each failure is reported
-            handlers = list(error.handlers)
+        self._changes.known = await asyncio.to_thread(scan_group, self.group, self.directories)
+        handlers, failed = await InstalledPhotons(self._operations).load_reporting(
+            self.group, None, self._policy, IPhoton
+        )
+        self._changes.wait_for_names(failed)
         await (start or start_loaded)(handlers)
         for directory in self.directories:
             watcher = self._make_watcher(
@@ -251,122 +239,12 @@ class InstalledWatch:
                 continue
             if old == new or self._stopped:
                 continue
-            await self._apply_distribution(key, old, new)
+            await self._changes.apply(key, old, new)
         if waiting and self._waits < _RECORD_PATIENCE:
             self._waits += 1
             self._schedule()
+        await self._changes.retry_freed_names()
         await self._follow_editable()
-
-    async def _apply_distribution(
-        self, key: str, old: InstalledDistribution | None, new: InstalledDistribution | None
-    ) -> None:
-        loaded = self._loaded_of(key)
-        if new is None:
-            self.known.pop(key, None)
-            for path in sorted(loaded):
-                with contextlib.suppress(PhotonNotFoundError):
-                    await self._operations.unload_path(path, discard_unstarted=True)
-            label = old.label if old is not None else key
-            self._reporter.log(logging.INFO, "%s was uninstalled: its photons are unloaded", label)
-            return
-        self.known[key] = new
-        if old is not None and loaded:
-            changed = extension_changes(old, new)
-            if changed:
-                reason = f"its compiled extension modules changed ({', '.join(changed)})"
-                await self._refuse(old, new, reason)
-                return
-        located = await self._located(key)
-        by_path: dict[Path, list[EntryPointSource]] = {}
-        for source in located:
-            by_path.setdefault(source.path, []).append(source)
-        kept = sorted(path for path in loaded if path in by_path)
-        handlers: list[Handler] = []
-        if kept:
-            reloaded = await self._reload(kept, by_path, old, new)
-            if reloaded is None:
-                return
-            handlers.extend(reloaded)
-        for path in sorted(set(loaded) - set(by_path)):
-            with contextlib.suppress(PhotonNotFoundError):
-                await self._operations.unload_path(path, discard_unstarted=True)
-        added = [
-            source for path, items in by_path.items() if path not in loaded for source in items
-        ]
-        if added:
-            fresh, failed = await InstalledPhotons(self._operations).load_located(added, IPhoton)
-            handlers.extend(fresh)
-            for error in failed:
-                await self._reporter.report(str(error.path or new.label), error)
-        await start_loaded(handlers)
-        what = "installed" if old is None else f"changed from {old.version}"
-        self._reporter.log(logging.INFO, "%s was %s: its photons are live", new.label, what)
-
-    async def _located(self, key: str) -> list[EntryPointSource]:
-        """The distribution's entry points the policy admits, located; failures reported."""
-
-        def find() -> tuple[list[EntryPointSource], list[Exception]]:
-            entries = [
-                entry
-                for entry in find_photon_entry_points(self.group, None, self._policy)
-                if normalize_distribution_name(entry.distribution) == key
-            ]
-            located, failed = locate_sources(entries)
-            return located, list(failed)
-
-        located, failed = await asyncio.to_thread(find)
-        for error in failed:
-            await self._reporter.report(key, InstalledUpdateError(str(error), key, "", ""))
-        return located
-
-    async def _reload(
-        self,
-        paths: list[Path],
-        by_path: dict[Path, list[EntryPointSource]],
-        old: InstalledDistribution | None,
-        new: InstalledDistribution,
-    ) -> list[Handler] | None:
-        """Reload ``paths`` from the new version, with its entry points; ``None`` if refused."""
-        sources = [self._registry.sources[path] for path in paths]
-        selections = [source.entry_points for source in sources]
-        names = set().union(*(_installed_names(source) for source in sources))
-        if old is not None:
-            names |= top_level_names(old)
-        purged = purge_modules(names | top_level_names(new))
-        for source in sources:
-            source.entry_points = EntryPointSelection(tuple(by_path[source.path]))
-        try:
-            return await self._operations.reload_paths(paths)
-        except PhotonReloadError as error:
-            for source, selection in zip(sources, selections, strict=True):
-                source.entry_points = selection
-            sys.modules.update(purged)
-            await self._refuse(old, new, f"the new version failed to load: {error}")
-        except PhotonNotFoundError:
-            pass  # unloaded meanwhile by the host
-        return None
-
-    async def _refuse(
-        self, old: InstalledDistribution | None, new: InstalledDistribution, reason: str
-    ) -> None:
-        before = old.version if old is not None else ""
-        message = (
-            f"{new.name} {before} -> {new.version} cannot be applied live: {reason}; "
-            f"{new.name} {before} keeps running (restart the host to use {new.version})"
-        )
-        error = InstalledUpdateError(message, new.name, before, new.version)
-        await self._reporter.report(str(new.metadata), error)
-
-    def _loaded_of(self, key: str) -> dict[Path, PhotonSource]:
-        return {
-            path: source
-            for path, source in self._registry.sources.items()
-            if source.entry_points is not None
-            and any(
-                normalize_distribution_name(item.entry.distribution) == key
-                for item in source.entry_points.sources
-            )
-        }
 
     async def _follow_editable(self) -> None:
         """Watch the source directories of the loaded editable installs, and no others."""
@@ -419,13 +297,6 @@ def _mtimes(directories: Iterable[Path]) -> dict[Path, int]:
 
 def _touches(source: Path, changed: Path) -> bool:
     return source == changed or changed.is_relative_to(source) or source.is_relative_to(changed)
-
-
-def _installed_names(source: PhotonSource) -> set[str]:
-    selection = source.entry_points
-    if selection is None:
-        return set()
-    return {item.package.split(".", 1)[0] for item in selection.sources}
 
 
 def _outermost(roots: Iterable[Path]) -> list[Path]:

@@ -27,7 +27,7 @@ from luminal.importing import Importer
 from luminal.managers.dependents import Dependents
 from luminal.managers.handler import Handler, HandlerState
 from luminal.managers.registry import PhotonRef, PhotonSource, Registry
-from luminal.managers.reload import Reload, SourceReload
+from luminal.managers.reload import Reload, ReloadTarget
 from luminal.managers.reporting import Reporter, Settings
 from luminal.managers.staging import Staging
 from luminal.sources import ImportedSource, canonical_path, raise_load_error
@@ -304,44 +304,53 @@ class Operations:
         ):
             olds = list({id(source): source for source in sources}.values())
             running = [handler for handler in dependents if handler.started]
-            items = await Reload(self.staging, self.reporter, olds, running).run()
-        return await self._announce_reloaded(items)
+            news = await Reload(self.staging, self.reporter, olds, running).run()
+        return await self._announce_reloaded(olds, news)
 
-    async def reload_paths(self, paths: Sequence[Path]) -> list[Handler]:
-        """Reload the sources at ``paths``, all or nothing.
+    async def reload_paths(
+        self,
+        paths: Sequence[Path],
+        targets: Sequence[ReloadTarget] | None = None,
+        report: bool = True,
+    ) -> list[Handler]:
+        """Reload the sources at ``paths``, all or nothing: each from its own path, or (given
+        ``targets``) as those new sources, the photons of each name handing over their state.
+        ``report``: whether a failure is reported here too, not only raised.
 
         :raises PhotonNotFoundError: if a path is not loaded; nothing is reloaded then.
         """
         unique = list(dict.fromkeys(paths))
-        async with self.dependents.locked_with_dependents(unique, self.registry.resolve) as (
-            olds,
-            dependents,
-        ):
+        new_paths = [target.path for target in targets or ()]
+        async with self.dependents.locked_with_dependents(
+            unique, self.registry.resolve, also=new_paths
+        ) as (olds, dependents):
             running = [handler for handler in dependents if handler.started]
-            items = await Reload(self.staging, self.reporter, olds, running).run()
-        return await self._announce_reloaded(items)
+            reload = Reload(self.staging, self.reporter, olds, running, targets, report)
+            news = await reload.run()
+        return await self._announce_reloaded(olds, news)
 
-    async def _announce_reloaded(self, items: Sequence[SourceReload]) -> list[Handler]:
-        """Log and broadcast a committed reload; return the fresh handlers."""
+    async def _announce_reloaded(
+        self, olds: Sequence[PhotonSource], news: Sequence[PhotonSource]
+    ) -> list[Handler]:
+        """Log and broadcast a committed reload (a photon is reloaded by the new photon of its
+        name, whichever source that lives in); return the fresh handlers."""
         result: list[Handler] = []
-        for item in items:
-            old_by_name = {handler.name: handler for handler in item.old.handlers}
-            for handler in item.new.handlers:
+        old_by_name = {handler.name: handler for old in olds for handler in old.handlers}
+        for new in news:
+            for handler in new.handlers:
                 result.append(handler)
                 self.reporter.log(
-                    logging.INFO, "reloaded photon %s from %s", handler.name, item.new.path
+                    logging.INFO, "reloaded photon %s from %s", handler.name, new.path
                 )
-                previous = old_by_name.get(handler.name)
+                previous = old_by_name.pop(handler.name, None)
                 if previous is not None:
                     await self.reporter.broadcast(
                         "luminal_photon_reloaded", old=previous, new=handler
                     )
                 else:
                     await self.reporter.broadcast("luminal_photon_loaded", handler=handler)
-            new_names = {handler.name for handler in item.new.handlers}
-            for handler in item.old.handlers:
-                if handler.name not in new_names:
-                    await self.reporter.broadcast("luminal_photon_unloaded", handler=handler)
+        for handler in old_by_name.values():
+            await self.reporter.broadcast("luminal_photon_unloaded", handler=handler)
         await self.dependents.start_waiting()
         return dependency_order(result)
 

@@ -7,18 +7,25 @@ code, and checks every requirement it will have to meet, while the old photons k
 finalize (dependents first) before the new versions are created, import the state and start
 (providers first); :meth:`~Reload.roll_back` undoes a failed swap; :meth:`~Reload.commit` lets
 the old versions go.
+
+The new versions are those of the old sources' own paths, or the given targets
+(an installed distribution whose upgrade moved a photon to another module): a photon hands its
+state to the new photon of its name, whichever source that lives in; an old source that no
+target replaces goes with the commit.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
 
 from luminal.dependencies import Photon, PlannedPhoton, dependency_order, requirement_error
-from luminal.errors import LuminalError, PhotonNameConflictError, PhotonReloadError
+from luminal.discovery import EntryPointSelection
+from luminal.errors import LuminalError, PhotonLoadError, PhotonNameConflictError, PhotonReloadError
 from luminal.importing import reclaim_names, restore_modules, stash_modules
 from luminal.managers.handler import NO_STATE, Handler, HandlerState
 from luminal.managers.registry import PhotonSource
@@ -26,23 +33,24 @@ from luminal.managers.reporting import Reporter
 from luminal.managers.staging import Staging
 from luminal.sources import drop_modules
 
-__all__ = ["Reload", "SourceReload", "restart_previous"]
+__all__ = ["Reload", "ReloadTarget", "restart_previous"]
 
 
-@dataclass
-class SourceReload:
-    """One source's part of a reload: its old and new versions, and how far the swap got."""
+@dataclass(frozen=True)
+class ReloadTarget:
+    """A new version for a reload to prepare: the source at ``path``, with the photons
+    ``entry_points`` name; it takes the settings (photon base, classes) of the old source at
+    its path, or of the first old source."""
 
-    old: PhotonSource
-    new: PhotonSource
-    started_names: set[str]
-    states: dict[str, Any] = field(default_factory=dict)
-    started: list[Handler] = field(default_factory=list)
+    path: Path
+    entry_points: EntryPointSelection | None = None
 
 
 class Reload:
     """One reload of ``olds``, all or nothing, taking along ``dependents``: the running photons
-    of other sources that require theirs, in dependency order (the caller holds every lock)."""
+    of other sources that require theirs, in dependency order (the caller holds every lock,
+    the targets' paths included). ``report``: whether a failure is reported here, or by the
+    caller that says what it means."""
 
     def __init__(
         self,
@@ -50,20 +58,31 @@ class Reload:
         reporter: Reporter,
         olds: Sequence[PhotonSource],
         dependents: Sequence[Handler] = (),
+        targets: Sequence[ReloadTarget] | None = None,
+        report: bool = True,
     ) -> None:
         self._staging = staging
         self._registry = staging.registry
         self._reporter = reporter
         self.olds = list(olds)
         self.paths = [old.path for old in olds]
+        self.targets = (
+            [ReloadTarget(old.path, old.entry_points) for old in self.olds]
+            if targets is None
+            else list(targets)
+        )
         self.dependents = list(dependents)
-        self.items: list[SourceReload] = []
+        self.news: list[PhotonSource] = []
+        self._report = report
         self._stashed: dict[str, ModuleType] = {}
-        self._dependent_states: dict[str, Any] = {}
+        self._states: dict[str, Any] = {}
+        self._started_names: set[str] = set()
         self._started: list[Handler] = []
+        self._switched = False
 
-    async def run(self) -> list[SourceReload]:
-        """Reload every source, or raise :class:`PhotonReloadError` with all put back."""
+    async def run(self) -> list[PhotonSource]:
+        """Reload every source, or raise :class:`PhotonReloadError` with all put back; return
+        the new versions."""
         try:
             await self.prepare()
         except Exception as error:
@@ -78,10 +97,10 @@ class Reload:
             await self.roll_back()
             await self._fail(error, "it was rolled back")
         self.commit()
-        for item in self.items:
-            names = [handler.name for handler in item.old.handlers]
-            await self._reporter.report_import_threads(item.old.path, names, item.old.threads)
-        return self.items
+        for old in self.olds:
+            names = [handler.name for handler in old.handlers]
+            await self._reporter.report_import_threads(old.path, names, old.threads)
+        return self.news
 
     async def prepare(self) -> None:
         """Import and validate every new version; the old ones keep running."""
@@ -89,17 +108,23 @@ class Reload:
             ({**old.modules, **old.helpers} for old in self.olds),
             in_place={old.module_name for old in self.olds},
         )
-        for old in self.olds:
+        self._started_names = {
+            handler.name for old in self.olds for handler in old.handlers if handler.started
+        }
+        old_at = {old.path: old for old in self.olds}
+        for target in self.targets:
+            like = old_at.get(target.path, self.olds[0])
+            if target.path not in old_at and target.path in self._registry.sources:
+                raise PhotonLoadError(f"{target.path} is loaded already", target.path)
             new = await self._staging.prepare(
-                old.path,
-                old.photon_base,
-                old.other_classes,
-                old.recursive,
-                entry_points=old.entry_points,
+                target.path,
+                like.photon_base,
+                like.other_classes,
+                like.recursive,
+                entry_points=target.entry_points,
             )
-            started = {handler.name for handler in old.handlers if handler.started}
-            self.items.append(SourceReload(old, new, started))
-        new_handlers = [handler for item in self.items for handler in item.new.handlers]
+            self.news.append(new)
+        new_handlers = [handler for new in self.news for handler in new.handlers]
         conflict = self._registry.conflict(new_handlers, replacing=self.paths)
         if conflict is not None:
             raise conflict
@@ -120,7 +145,7 @@ class Reload:
             for name, handler in self._registry.photons.items()
             if handler.filepath not in replaced
         }
-        to_start = [handler for item in self.items for handler in self._to_start(item)]
+        to_start = self._to_start()
         planned.update((handler.name, PlannedPhoton.of(handler)) for handler in to_start)
         for handler in [*to_start, *self.dependents]:
             error = requirement_error(handler, planned, handler.filepath)
@@ -128,8 +153,8 @@ class Reload:
                 raise error
 
     def _undo_prepare(self) -> None:
-        for item in self.items:
-            self._staging.drop_source(item.new, replacing=self.paths)
+        for new in self.news:
+            self._staging.drop_source(new, replacing=self.paths)
         self._restore_modules()
         for old in self.olds:
             self._staging.importer.add_package(old.module_name, old.package_files)
@@ -147,17 +172,25 @@ class Reload:
         for a failure and a cancellation, at import or at start."""
         restore_modules([self._stashed, *(old.helpers for old in self.olds)])
 
-    @staticmethod
-    def _to_start(item: SourceReload) -> list[Handler]:
-        """A new photon starts when its previous version was started; one new to the file
-        starts when any photon of the file was started."""
-        old_names = {handler.name for handler in item.old.handlers}
-        return [
-            handler
-            for handler in item.new.handlers
-            if handler.name in item.started_names
-            or (item.started_names and handler.name not in old_names)
-        ]
+    def _to_start(self) -> list[Handler]:
+        """A new photon starts when its previous version (in any old source) was started; one
+        new to the reload starts when a photon of the source it replaces was started (any old
+        source's, for a source at a new path)."""
+        old_at = {old.path: old for old in self.olds}
+        old_names = {handler.name for old in self.olds for handler in old.handlers}
+        chosen: list[Handler] = []
+        for new in self.news:
+            before = [old_at[new.path]] if new.path in old_at else self.olds
+            any_started = any(
+                handler.name in self._started_names for old in before for handler in old.handlers
+            )
+            chosen.extend(
+                handler
+                for handler in new.handlers
+                if handler.name in self._started_names
+                or (any_started and handler.name not in old_names)
+            )
+        return chosen
 
     async def swap(self) -> None:
         """Replace the running photons of every source by the new versions'.
@@ -166,31 +199,45 @@ class Reload:
         (in reverse dependency order) before the new ones are created, so a photon may take a
         port, file lock or device in ``__init__``: between the two, no version answers hook
         calls. Then the new versions and the dependents (on fresh instances of their class)
-        start in dependency order, each importing its state.
+        start in dependency order, each importing the state of its name.
         """
-        owner = {id(handler): item for item in self.items for handler in item.old.handlers}
-        running = [
-            handler for item in self.items for handler in item.old.handlers if handler.started
-        ]
+        running = [handler for old in self.olds for handler in old.handlers if handler.started]
         for handler in dependency_order([*running, *self.dependents]):
-            states = owner[id(handler)].states if id(handler) in owner else self._dependent_states
-            states[handler.name] = await handler.export_state()
+            self._states[handler.name] = await handler.export_state()
         for handler in reversed(dependency_order([*running, *self.dependents])):
             await handler.stop()
-        for item in self.items:
-            self._staging.replace(item.new)
-        item_of = {id(handler): item for item in self.items for handler in self._to_start(item)}
-        new = [handler for item in self.items for handler in self._to_start(item)]
+        self._switch(self.olds, self.news)
+        self._switched = True
+        new = self._to_start()
+        renewed = {id(handler) for handler in new}
         for handler in dependency_order([*new, *self.dependents]):
             self._started.append(handler)
-            source = item_of.get(id(handler))
-            if source is None:
-                state = self._dependent_states.get(handler.name, NO_STATE)
+            state = self._states.get(handler.name, NO_STATE)
+            if id(handler) not in renewed:
                 await handler.restart(state, action="restarted, on a reloaded requirement,")
                 continue
             instance = await handler.create_instance()
-            await handler.activate(instance, source.states.get(handler.name, NO_STATE))
-            source.started.append(handler)
+            await handler.activate(instance, state)
+
+    def _switch(self, leaving: Iterable[PhotonSource], coming: Iterable[PhotonSource]) -> None:
+        """Register ``coming`` in place of ``leaving``: at a path that ``leaving`` held, as a
+        reload replaces a source; at a new path with its root opened to imports, and a path
+        that none of ``coming`` takes is closed."""
+        leaving, coming = list(leaving), list(coming)
+        left = {source.path for source in leaving}
+        taken = {source.path for source in coming}
+        for source in leaving:
+            if source.path not in taken:
+                self._registry.remove(source)
+                self._staging.importer.close_root(source.root, source.module_name)
+        for source in coming:
+            if source.path in left:
+                self._staging.replace(source)
+            else:
+                self._registry.put(source)
+                self._staging.importer.open_root(
+                    source.root, source.module_name, source.package_files
+                )
 
     async def roll_back(self) -> None:
         """Undo :meth:`swap`: stop what it started (in reverse order) and drop the new
@@ -198,28 +245,34 @@ class Reload:
         for handler in reversed(self._started):
             if handler.started:
                 await handler.stop()
-        for item in reversed(self.items):
-            for handler in item.new.handlers:
+        for new in reversed(self.news):
+            for handler in new.handlers:
                 handler.release()
-            self._staging.drop_source(item.new, replacing=self.paths)
-        states: dict[str, Any] = dict(self._dependent_states)
-        for item in self.items:
-            self._staging.replace(item.old)
-            states.update(item.states)
+            self._staging.drop_source(new, replacing=self.paths)
+        if self._switched:
+            self._switch(self.news, self.olds)
+        else:  # the drops took the old versions' package modules too
+            for old in self.olds:
+                self._staging.replace(old)
         self._restore_modules()
-        olds = [handler for item in self.items for handler in item.old.handlers]
+        olds = [handler for old in self.olds for handler in old.handlers]
         previous = dependency_order([*olds, *self.dependents])
-        await restart_previous(self._reporter, previous, states)
+        await restart_previous(self._reporter, previous, self._states)
 
     def commit(self) -> None:
-        """Let the old versions go, with their helpers that nothing loaded uses any more; the
-        new versions' helpers keep their names (see :func:`reclaim_names`)."""
+        """Let the old versions go, with their helpers that nothing loaded uses any more (and
+        the module of one that no new version replaced); the new versions' helpers keep their
+        names (see :func:`reclaim_names`)."""
         in_use = self._registry.helpers_in_use()
-        for item in self.items:
-            for handler in item.old.handlers:
+        replaced = {new.path for new in self.news}
+        for old in self.olds:
+            for handler in old.handlers:
                 handler.release()
-            drop_modules(item.old.helpers, keep=in_use)
-            reclaim_names(item.new.helpers)
+            drop_modules(old.helpers, keep=in_use)
+            if old.path not in replaced:
+                drop_modules(old.modules)
+        for new in self.news:
+            reclaim_names(new.helpers)
 
     async def _fail(self, error: Exception, outcome: str) -> NoReturn:
         reload_error = PhotonReloadError(
@@ -227,7 +280,8 @@ class Reload:
             [str(path) for path in self.paths],
         )
         reload_error.__cause__ = error
-        await self._reporter.report(str(self.paths[0]), reload_error)
+        if self._report:
+            await self._reporter.report(str(self.paths[0]), reload_error)
         raise reload_error from error
 
 
