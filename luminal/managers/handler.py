@@ -234,6 +234,13 @@ class Handler:
         accepted = pluggy.HookImpl(instance, self._name, method, opts).argnames
         return call_photon(method, **{key: kwargs[key] for key in kwargs.keys() & accepted})
 
+    def _unregister(self, instance: Any) -> None:
+        """Take ``instance`` out of the plugin manager, and tell the loader it is out."""
+        if self._context.plugin_manager.is_registered(instance):
+            self._context.plugin_manager.unregister(instance)
+        if self._context.unregistered is not None:
+            self._context.unregistered(instance)
+
     async def stop(self, force_stop: bool = False) -> bool:
         """Unregister and stop the running photon; whether everything it owned stopped.
 
@@ -246,8 +253,7 @@ class Handler:
         """
         if not self.started:
             raise PhotonNotInitializedError(f"photon {self._name!r} was never started", self._name)
-        if self._context.plugin_manager.is_registered(self._instance):
-            self._context.plugin_manager.unregister(self._instance)
+        self._unregister(self._instance)
         finalized = force_stop or await self._finalize()
         clean = await self._force_stop()
         self._state = HandlerState.STOPPED
@@ -346,8 +352,7 @@ class Handler:
         """
         if self._state is not HandlerState.STARTED:
             return False
-        if self.plugin_manager.is_registered(self._instance):
-            self.plugin_manager.unregister(self._instance)
+        self._unregister(self._instance)
         self._state = HandlerState.QUARANTINED
         self._quarantined = True
         return True
@@ -372,8 +377,7 @@ class Handler:
             await self._run_start_hook()
         except Exception as error:
             adopt_threads_started_since(instance, before)
-            if self._context.plugin_manager.is_registered(instance):
-                self._context.plugin_manager.unregister(instance)
+            self._unregister(instance)
             if self._instance is instance:
                 await self._finalize(report_missing=False)
             await self._force_stop()
