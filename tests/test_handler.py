@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import subprocess
 import sys
 import threading
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -204,6 +206,41 @@ async def test_init_error_raises_photon_start_error_and_registers_nothing() -> N
     assert caught.value.photon_name == "lamp"
     assert handler.state is HandlerState.LOADED
     assert handler.plugin_manager.get_plugins() == set()
+
+
+SPAWNED: list[threading.Thread | subprocess.Popen[Any]] = []
+
+
+class Spawner(IPhoton):
+    """Spawns a thread and a process in ``__init__``, then raises."""
+
+    def __init__(self) -> None:
+        SPAWNED.append(self.spawn_thread(lambda stop: stop.wait(30)))
+        SPAWNED.append(self.spawn_process([sys.executable, "-c", "import time; time.sleep(60)"]))
+        raise ValueError("no bulb")
+
+
+class OwnWay(type):
+    """A metaclass that creates instances its own way, as a singleton or registry does."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        return super().__call__(*args, **kwargs)
+
+
+class OwnWaySpawner(Spawner, metaclass=OwnWay):
+    pass
+
+
+@pytest.mark.parametrize("photon_class", [Spawner, OwnWaySpawner])
+async def test_what_a_raising_init_spawned_is_stopped(photon_class: type) -> None:
+    SPAWNED.clear()
+    with pytest.raises(PhotonStartError):
+        await make_handler(photon_class).start()
+    thread, process = SPAWNED
+    assert isinstance(thread, threading.Thread)
+    assert isinstance(process, subprocess.Popen)
+    assert not thread.is_alive()
+    assert process.poll() is not None
 
 
 async def test_photon_start_error_unregisters_and_can_be_retried() -> None:

@@ -33,7 +33,7 @@ from luminal.managers.lifecycle import (
     adopt_threads_started_since,
 )
 from luminal.managers.reentry import holding, refuse_held, start_context
-from luminal.ownership import Ownership, StopReport
+from luminal.ownership import Ownership, StopReport, collect_ownerships
 from luminal.reading import file_checksum
 from luminal.sources import drop_modules
 
@@ -43,6 +43,12 @@ if TYPE_CHECKING:
 __all__ = ["NO_STATE", "Handler", "HandlerContext", "HandlerState", "PhotonOrigin"]
 
 logger = logging.getLogger(__name__)
+
+
+def _ownership_of(instance: Any) -> Ownership | None:
+    """What ``instance`` spawned, if it spawned anything (its ownership is made on first use)."""
+    owned = vars(instance).get("_luminal_owned") if hasattr(instance, "__dict__") else None
+    return owned if isinstance(owned, Ownership) else None
 
 
 class Handler:
@@ -165,14 +171,7 @@ class Handler:
         return bool(modules)
 
     def _ownership(self) -> Ownership | None:
-        if self._instance is None:
-            return None
-        owned = (
-            vars(self._instance).get("_luminal_owned")
-            if hasattr(self._instance, "__dict__")
-            else None
-        )
-        return owned if isinstance(owned, Ownership) else None
+        return _ownership_of(self._instance)
 
     async def _stop_photon_threads(self) -> bool:
         """Set the photon's threads' stop events and interrupt those that ignore theirs; whether
@@ -191,8 +190,9 @@ class Handler:
         :meth:`~luminal.ownership.Ownership.stop`); the photon can start nothing new. Returns
         whether everything stopped; what did not is reported as a :class:`PhotonStopError`."""
         ownership = self._ownership()
-        if ownership is None:
-            return True
+        return ownership is None or await self._stop_ownership(ownership)
+
+    async def _stop_ownership(self, ownership: Ownership) -> bool:
         ownership.close(self._name, self._filepath)
         report = await ownership.stop(self._context.stop_timeout)
         if not report.clean:
@@ -302,7 +302,9 @@ class Handler:
         """Instantiate the photon class; the instance is not visible to anyone yet.
 
         ``__new__`` and ``__init__`` are called apart so that, when ``__init__`` raises, what it
-        already started (``spawn_thread``, ``create_task``, ``spawn_process``) is stopped.
+        already started (``spawn_thread``, ``create_task``, ``spawn_process``) is stopped; under
+        a metaclass that creates instances its own way, what was spawned is found by the
+        ownerships created meanwhile (:func:`~luminal.ownership.collect_ownerships`).
         """
         photon_class = self._photon_class
         if photon_class is None or self._state is HandlerState.STOPPED:
@@ -313,7 +315,7 @@ class Handler:
         instance = None
         try:
             factory: Any = photon_class
-            with photon_code():
+            with photon_code(), collect_ownerships() as created:
                 if type(photon_class).__call__ is not type.__call__:
                     instance = factory()  # a metaclass that creates instances its own way
                 else:
@@ -321,11 +323,13 @@ class Handler:
                     instance = factory.__new__(factory)
                     if isinstance(instance, photon_class):
                         factory.__init__(instance)
-        except Exception as error:
+        except BaseException as error:
             adopt_threads_started_since(instance, before)
-            self._instance = instance
-            await self._force_stop()
-            self._instance = None
+            own = _ownership_of(instance)
+            for ownership in dict.fromkeys([*created, *([own] if own is not None else [])]):
+                await self._stop_ownership(ownership)
+            if not isinstance(error, Exception):
+                raise  # Ctrl-C
             raise PhotonStartError(
                 f"creating photon {self._name!r} from {self._filepath} raised "
                 f"{type(error).__name__}: {error}",
