@@ -168,6 +168,7 @@ async def test_a_base_exception_at_import_fails_that_file_and_the_others_load(
         ("", "Escape('out')"),
         ("async ", "Escape('out')"),
         ("", "asyncio.CancelledError()"),
+        ("async ", "asyncio.CancelledError()"),
         ("async ", "GeneratorExit()"),
     ],
 )

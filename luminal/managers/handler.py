@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -21,7 +22,7 @@ from luminal.errors import (
     PhotonStartError,
     PhotonStopError,
 )
-from luminal.guard import call_photon, photon_code
+from luminal.guard import call_photon, escaped_error, photon_code
 from luminal.managers.finalizing import finalizer_problem, stop_error
 from luminal.managers.hookimpls import check_hookimpls
 from luminal.managers.hookstats import HookRecord, HookStats
@@ -221,6 +222,48 @@ class Handler:
             result = await result
         return result
 
+    async def _call_own_hook_within(self, timeout: float, hook_name: str, **kwargs: Any) -> Any:
+        """:meth:`_call_own_hook`, an ``async`` hook bounded by ``timeout`` (see
+        :meth:`_bounded`)."""
+        result = self._invoke_own_hook(hook_name, **kwargs)
+        if inspect.iscoroutine(result):
+            result = await self._bounded(result, hook_name, timeout)
+        return result
+
+    async def _bounded(
+        self,
+        coroutine: Coroutine[Any, Any, Any],
+        hook_name: str,
+        timeout: float,
+        context: contextvars.Context | None = None,
+    ) -> Any:
+        """Await a photon's hook in a task of its own (run in ``context``), at most ``timeout``.
+
+        A hook still running then is cancelled (given ``stop_timeout`` to end) and
+        :class:`TimeoutError` is raised, so a hook that never returns cannot stop the loader.
+        The caller's own cancellation cancels the task too and propagates. A
+        ``CancelledError`` that ends the task otherwise is the photon's code's own (nobody
+        cancelled the caller, on every Python version): it fails the photon as a
+        :class:`~luminal.errors.PhotonBaseExceptionError`.
+        """
+        context = context or contextvars.copy_context()
+        task = context.run(
+            asyncio.get_running_loop().create_task, coroutine, name=f"{self._name}-{hook_name}"
+        )
+        try:
+            await asyncio.wait({task}, timeout=timeout)
+            if not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=self._context.stop_timeout)
+                raise TimeoutError(f"{hook_name} did not finish within {timeout} s")
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        try:
+            return task.result()
+        except asyncio.CancelledError as cancelled:
+            raise escaped_error(cancelled) from cancelled
+
     def _invoke_own_hook(self, hook_name: str, **kwargs: Any) -> Any:
         """Call one lifecycle hook on this photon's instance; an async one's awaitable is
         returned as is. ``NO_STATE`` when the instance does not implement the hook."""
@@ -364,7 +407,8 @@ class Handler:
     async def activate(
         self, instance: Any, state: Any = NO_STATE, *, action: str = "started"
     ) -> None:
-        """Register ``instance`` and run its ``photon_import_state`` and ``photon_start``.
+        """Register ``instance`` and run its ``photon_import_state`` and ``photon_start``; an
+        ``async`` one of them gets ``start_timeout`` each (importing state is part of starting).
 
         ``action`` opens the INFO line logged on success (``started photon NAME from PATH``).
 
@@ -377,15 +421,12 @@ class Handler:
             self.check_hookimpls(instance)
             self._instance = instance
             if state is not NO_STATE:
-                await self._call_own_hook("photon_import_state", state=state)
+                await self._call_own_hook_within(
+                    self._context.start_timeout, "photon_import_state", state=state
+                )
             await self._run_start_hook()
         except Exception as error:
-            adopt_threads_started_since(instance, before)
-            self._unregister(instance)
-            if self._instance is instance:
-                await self._finalize(report_missing=False)
-            await self._force_stop()
-            self._instance = None
+            await self._undo_activation(instance, before)
             raise PhotonStartError(
                 f"starting photon {self._name!r} from {self._filepath} raised "
                 f"{type(error).__name__}: {error}",
@@ -398,40 +439,31 @@ class Handler:
             logger.info("%s photon %s from %s", action, self._name, self._filepath)
         await self._context.broadcast("luminal_photon_started", handler=self)
 
+    async def _undo_activation(self, instance: Any, before: set[threading.Thread]) -> None:
+        """Undo a start of ``instance`` that did not finish: unregister it at once, then
+        finalize it and stop what it started."""
+        self._unregister(instance)
+        adopt_threads_started_since(instance, before)
+        if self._instance is instance:
+            await self._finalize(report_missing=False)
+        await self._force_stop()
+        self._instance = None
+
     async def _run_start_hook(self) -> None:
         """Register the instance and run its ``photon_start``; an ``async`` one in a task
-        bounded by ``start_timeout``.
+        bounded by ``start_timeout`` (see :meth:`_bounded`).
 
-        A start still running then is cancelled (given ``stop_timeout`` to end) and a
-        :class:`TimeoutError` raised, so a start that never returns cannot stop the loader.
         A synchronous start runs in place and cannot be bounded. Registering in the same step
         as the start's first line keeps hook calls from reaching an instance before it.
         """
+        timeout = self._context.start_timeout
         with start_context() as context:
             if not inspect.iscoroutinefunction(getattr(self._instance, "photon_start", None)):
                 result = context.run(self._register_and_start)
-                if inspect.isawaitable(result):
-                    await result
+                if inspect.iscoroutine(result):
+                    await self._bounded(result, "photon_start", timeout, context)
                 return
-            starting = context.run(
-                asyncio.get_running_loop().create_task,
-                self._register_and_await_start(),
-                name=f"{self._name}-start",
-            )
-            try:
-                await asyncio.wait({starting}, timeout=self._context.start_timeout)
-                if not starting.done():
-                    starting.cancel()
-                    await asyncio.wait({starting}, timeout=self._context.stop_timeout)
-                    raise TimeoutError(
-                        f"photon_start did not finish within {self._context.start_timeout} s"
-                    )
-            except asyncio.CancelledError:
-                starting.cancel()
-                raise
-        if starting.cancelled():
-            raise RuntimeError("photon_start was cancelled")
-        starting.result()
+            await self._bounded(self._register_and_await_start(), "photon_start", timeout, context)
 
     def _register_and_start(self) -> Any:
         if not self._quarantined:
@@ -487,10 +519,18 @@ class Handler:
         return clean
 
     async def export_state(self) -> Any:
-        """The running instance's ``photon_export_state`` result, or ``NO_STATE``."""
+        """The running instance's ``photon_export_state`` result, or ``NO_STATE``.
+
+        An ``async`` one gets ``finalize_timeout``, as the finalizer does: exporting state is
+        part of stopping.
+
+        :raises TimeoutError: if it did not return in time (it is cancelled).
+        """
         if self._instance is None:
             return NO_STATE
-        return await self._call_own_hook("photon_export_state")
+        return await self._call_own_hook_within(
+            self._context.finalize_timeout, "photon_export_state"
+        )
 
     async def restart(
         self, state: Any = NO_STATE, action: str = "restarted the previous version of"
