@@ -264,6 +264,30 @@ async def test_photon_start_error_unregisters_and_can_be_retried() -> None:
     assert len(attempts) == 2
 
 
+async def test_a_cancelled_start_leaves_nothing_registered() -> None:
+    began = asyncio.Event()
+
+    class Slow(IPhoton):
+        @hookimpl
+        async def photon_start(self) -> None:
+            began.set()
+            await asyncio.Event().wait()
+
+        async def finalize(self) -> None:
+            pass
+
+    handler = make_handler(Slow)
+    starting = asyncio.ensure_future(handler.start())
+    await asyncio.wait_for(began.wait(), timeout=5)
+    assert handler.plugin_manager.get_plugins() != set()
+    starting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await starting
+    assert handler.plugin_manager.get_plugins() == set()
+    assert handler.instance is None
+    assert not handler.started
+
+
 async def test_hookimpl_with_an_argument_the_spec_lacks_is_refused_whole(
     loader: Loader, observer: EventRecorder, write_photon: WritePhoton
 ) -> None:

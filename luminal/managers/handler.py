@@ -414,7 +414,8 @@ class Handler:
 
         On failure the instance is unregistered and finalized (so it releases what ``__init__``
         took), what it started is stopped, and :class:`PhotonStartError` is raised with the
-        cause chained.
+        cause chained. What else ends it (Ctrl-C, the caller's cancellation) is undone the same
+        way and passes through: no instance stays registered unless it started.
         """
         before = set(threading.enumerate())
         try:
@@ -433,6 +434,9 @@ class Handler:
                 self._name,
                 self._filepath,
             ) from error
+        except BaseException:
+            await self._undo_activation(instance, before)
+            raise
         adopt_threads_started_since(instance, before)
         self._state = HandlerState.QUARANTINED if self._quarantined else HandlerState.STARTED
         if self._logging:
