@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import inspect
 import logging
 import sys
 import threading
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -22,10 +21,11 @@ from luminal.errors import (
     PhotonStartError,
     PhotonStopError,
 )
-from luminal.guard import call_photon, escaped_error, photon_code
+from luminal.guard import call_photon, photon_code
 from luminal.managers.finalizing import finalizer_problem, stop_error
 from luminal.managers.hookimpls import check_hookimpls
 from luminal.managers.hookstats import HookRecord, HookStats
+from luminal.managers.hooktasks import run_within, settle
 from luminal.managers.lifecycle import (
     NO_STATE,
     HandlerContext,
@@ -171,26 +171,23 @@ class Handler:
         drop_modules(modules)
         return bool(modules)
 
-    def _ownership(self) -> Ownership | None:
-        return _ownership_of(self._instance)
-
     async def _stop_photon_threads(self) -> bool:
         """Set the photon's threads' stop events and interrupt those that ignore theirs; whether
         all of them ended (see :meth:`~luminal.ownership.Ownership.stop_threads`)."""
-        ownership = self._ownership()
+        ownership = _ownership_of(self._instance)
         return ownership is None or not await ownership.stop_threads(self._context.stop_timeout)
 
     async def _stop_photon_processes(self) -> bool:
         """Terminate, then kill, the photon's child processes and reap them; whether all
         exited."""
-        ownership = self._ownership()
+        ownership = _ownership_of(self._instance)
         return ownership is None or not await ownership.stop_processes(self._context.stop_timeout)
 
     async def _force_stop(self) -> bool:
         """Stop the photon's tasks, threads and processes without its finalizer (see
         :meth:`~luminal.ownership.Ownership.stop`); the photon can start nothing new. Returns
         whether everything stopped; what did not is reported as a :class:`PhotonStopError`."""
-        ownership = self._ownership()
+        ownership = _ownership_of(self._instance)
         return ownership is None or await self._stop_ownership(ownership)
 
     async def _stop_ownership(self, ownership: Ownership) -> bool:
@@ -214,55 +211,18 @@ class Handler:
             logger.log(level, "%s", error, exc_info=error if traced else None)
         await self._context.broadcast("luminal_photon_error", path=self._filepath, error=error)
 
-    async def _call_own_hook(self, hook_name: str, **kwargs: Any) -> Any:
-        """Call one lifecycle hook on this photon's instance only, awaiting it if async
-        (``NO_STATE`` when the instance does not implement it)."""
-        result = self._invoke_own_hook(hook_name, **kwargs)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
-
-    async def _call_own_hook_within(self, timeout: float, hook_name: str, **kwargs: Any) -> Any:
-        """:meth:`_call_own_hook`, an ``async`` hook bounded by ``timeout`` (see
-        :meth:`_bounded`)."""
-        result = self._invoke_own_hook(hook_name, **kwargs)
-        if inspect.iscoroutine(result):
-            result = await self._bounded(result, hook_name, timeout)
-        return result
-
-    async def _bounded(
-        self,
-        coroutine: Coroutine[Any, Any, Any],
-        hook_name: str,
-        timeout: float,
-        context: contextvars.Context | None = None,
+    async def _call_own_hook(
+        self, hook_name: str, within: float | None = None, **kwargs: Any
     ) -> Any:
-        """Await a photon's hook in a task of its own (run in ``context``), at most ``timeout``.
-
-        A hook still running then is cancelled (given ``stop_timeout`` to end) and
-        :class:`TimeoutError` is raised, so a hook that never returns cannot stop the loader.
-        The caller's own cancellation cancels the task too and propagates. A
-        ``CancelledError`` that ends the task otherwise is the photon's code's own (nobody
-        cancelled the caller, on every Python version): it fails the photon as a
-        :class:`~luminal.errors.PhotonBaseExceptionError`.
-        """
-        context = context or contextvars.copy_context()
-        task = context.run(
-            asyncio.get_running_loop().create_task, coroutine, name=f"{self._name}-{hook_name}"
-        )
-        try:
-            await asyncio.wait({task}, timeout=timeout)
-            if not task.done():
-                task.cancel()
-                await asyncio.wait({task}, timeout=self._context.stop_timeout)
-                raise TimeoutError(f"{hook_name} did not finish within {timeout} s")
-        except asyncio.CancelledError:
-            task.cancel()
-            raise
-        try:
-            return task.result()
-        except asyncio.CancelledError as cancelled:
-            raise escaped_error(cancelled) from cancelled
+        """Call one lifecycle hook on this photon's instance only, awaiting it if async: in a
+        task of its own when it must end ``within`` that many seconds (see
+        :func:`~.hooktasks.run_within`). ``NO_STATE`` when the instance does not implement it."""
+        result = self._invoke_own_hook(hook_name, **kwargs)
+        if inspect.iscoroutine(result) and within is not None:
+            return await run_within(
+                result, self._name, hook_name, within, self._context.stop_timeout
+            )
+        return await result if inspect.isawaitable(result) else result
 
     def _invoke_own_hook(self, hook_name: str, **kwargs: Any) -> Any:
         """Call one lifecycle hook on this photon's instance; an async one's awaitable is
@@ -317,15 +277,7 @@ class Handler:
             self._call_own_hook("photon_finalize"), name=f"{self._name}-finalize"
         )
         finalize_timeout, stop_timeout = self._context.finalize_timeout, self._context.stop_timeout
-        try:
-            await asyncio.wait({finalizer}, timeout=finalize_timeout)
-            timed_out = not finalizer.done()
-            if timed_out:
-                finalizer.cancel()
-                await asyncio.wait({finalizer}, timeout=stop_timeout)
-        except asyncio.CancelledError:
-            finalizer.cancel()
-            raise
+        timed_out = await settle(finalizer, finalize_timeout, stop_timeout)
         where = (self._name, self._filepath)
         if not finalizer.done():
             await self._report(
@@ -356,29 +308,29 @@ class Handler:
             )
         before = set(threading.enumerate())
         instance = None
-        try:
-            factory: Any = photon_class
-            with photon_code(), collect_ownerships() as created:
-                if type(photon_class).__call__ is not type.__call__:
-                    instance = factory()  # a metaclass that creates instances its own way
-                else:
-                    # type.__call__ in two steps, keeping the object when its __init__ raises.
-                    instance = factory.__new__(factory)
-                    if isinstance(instance, photon_class):
-                        factory.__init__(instance)
-        except BaseException as error:
-            adopt_threads_started_since(instance, before)
-            own = _ownership_of(instance)
-            for ownership in dict.fromkeys([*created, *([own] if own is not None else [])]):
-                await self._stop_ownership(ownership)
-            if not isinstance(error, Exception):
-                raise  # Ctrl-C
-            raise PhotonStartError(
-                f"creating photon {self._name!r} from {self._filepath} raised "
-                f"{type(error).__name__}: {error}",
-                self._name,
-                self._filepath,
-            ) from error
+        with collect_ownerships() as created:
+            try:
+                factory: Any = photon_class
+                with photon_code():
+                    if type(photon_class).__call__ is not type.__call__:
+                        instance = factory()  # a metaclass that creates instances its own way
+                    else:
+                        # type.__call__ in two steps, keeping the object when __init__ raises.
+                        instance = factory.__new__(factory)
+                        if isinstance(instance, photon_class):
+                            factory.__init__(instance)
+            except BaseException as error:
+                adopt_threads_started_since(instance, before)  # may create its ownership
+                for ownership in created:
+                    await self._stop_ownership(ownership)
+                if not isinstance(error, Exception):
+                    raise  # Ctrl-C
+                raise PhotonStartError(
+                    f"creating photon {self._name!r} from {self._filepath} raised "
+                    f"{type(error).__name__}: {error}",
+                    self._name,
+                    self._filepath,
+                ) from error
         adopt_threads_started_since(instance, before)
         return instance
 
@@ -422,9 +374,8 @@ class Handler:
             self.check_hookimpls(instance)
             self._instance = instance
             if state is not NO_STATE:
-                await self._call_own_hook_within(
-                    self._context.start_timeout, "photon_import_state", state=state
-                )
+                within = self._context.start_timeout
+                await self._call_own_hook("photon_import_state", within, state=state)
             await self._run_start_hook()
         except Exception as error:
             await self._undo_activation(instance, before)
@@ -455,19 +406,19 @@ class Handler:
 
     async def _run_start_hook(self) -> None:
         """Register the instance and run its ``photon_start``; an ``async`` one in a task
-        bounded by ``start_timeout`` (see :meth:`_bounded`).
+        bounded by ``start_timeout`` (see :func:`~.hooktasks.run_within`).
 
         A synchronous start runs in place and cannot be bounded. Registering in the same step
         as the start's first line keeps hook calls from reaching an instance before it.
         """
-        timeout = self._context.start_timeout
+        timeout, grace = self._context.start_timeout, self._context.stop_timeout
         with start_context() as context:
-            if not inspect.iscoroutinefunction(getattr(self._instance, "photon_start", None)):
-                result = context.run(self._register_and_start)
-                if inspect.iscoroutine(result):
-                    await self._bounded(result, "photon_start", timeout, context)
-                return
-            await self._bounded(self._register_and_await_start(), "photon_start", timeout, context)
+            if inspect.iscoroutinefunction(getattr(self._instance, "photon_start", None)):
+                starting = self._register_and_await_start()
+            else:
+                starting = context.run(self._register_and_start)
+            if inspect.iscoroutine(starting):
+                await run_within(starting, self._name, "photon_start", timeout, grace, context)
 
     def _register_and_start(self) -> Any:
         if not self._quarantined:
@@ -532,9 +483,7 @@ class Handler:
         """
         if self._instance is None:
             return NO_STATE
-        return await self._call_own_hook_within(
-            self._context.finalize_timeout, "photon_export_state"
-        )
+        return await self._call_own_hook("photon_export_state", self._context.finalize_timeout)
 
     async def restart(
         self, state: Any = NO_STATE, action: str = "restarted the previous version of"

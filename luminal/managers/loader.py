@@ -18,11 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from luminal.discovery import DEFAULT_GROUP, EntryPointPolicy
-from luminal.errors import (
-    LoaderClosedError,
-    PhotonLoadError,
-    ThreadManagerAlreadyRunningError,
-)
+from luminal.errors import LoaderClosedError, PhotonLoadError, ThreadManagerAlreadyRunningError
 from luminal.managers.arguments import (
     check_arguments,
     check_flag,
