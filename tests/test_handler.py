@@ -243,6 +243,26 @@ async def test_what_a_raising_init_spawned_is_stopped(photon_class: type) -> Non
     assert process.poll() is not None
 
 
+class Refused(IPhoton):
+    """Spawns a thread in ``__init__``; a hook implementation takes an argument no spec has."""
+
+    def __init__(self) -> None:
+        SPAWNED.append(self.spawn_thread(lambda stop: stop.wait(30)))
+
+    @hookimpl
+    def luminal_photon_started(self, handler: Handler, surprise: object) -> None:
+        pass
+
+
+async def test_what_init_spawned_is_stopped_when_a_hook_implementation_is_refused() -> None:
+    SPAWNED.clear()
+    with pytest.raises(PhotonStartError, match="surprise"):
+        await make_handler(Refused).start()
+    [thread] = SPAWNED
+    assert isinstance(thread, threading.Thread)
+    assert not thread.is_alive()
+
+
 async def test_photon_start_error_unregisters_and_can_be_retried() -> None:
     attempts: list[int] = []
 

@@ -371,8 +371,8 @@ class Handler:
         """
         before = set(threading.enumerate())
         try:
+            self._instance = instance  # first: a refused instance has its __init__'s work stopped
             self.check_hookimpls(instance)
-            self._instance = instance
             if state is not NO_STATE:
                 within = self._context.start_timeout
                 await self._call_own_hook("photon_import_state", within, state=state)
