@@ -46,7 +46,9 @@ def photon_finalize() -> None:
 def photon_export_state() -> Any:
     """Called on the old photon during a reload, before it is finalized.
 
-    Return any object; it is handed to the new version's ``photon_import_state``.
+    Return any object; it is handed to the new version's ``photon_import_state``. An
+    ``async`` one gets the loader's ``finalize_timeout``; one that raises or times out fails the
+    reload, with the old version left running.
     """
 
 
@@ -54,7 +56,9 @@ def photon_export_state() -> Any:
 def photon_import_state(state: Any) -> None:
     """Called on the new photon during a reload, before its ``photon_start``.
 
-    ``state`` is what the old version's ``photon_export_state`` returned.
+    ``state`` is what the old version's ``photon_export_state`` returned. An ``async`` one gets
+    the loader's ``start_timeout``; one that raises or times out fails the start, and the
+    reload rolls back.
     """
 
 

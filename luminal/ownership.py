@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import logging
 import subprocess
 import threading
-from collections.abc import Callable, Collection, Coroutine, Sequence
+from collections.abc import Callable, Collection, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -32,6 +33,7 @@ __all__ = [
     "PhotonStopRequested",
     "PhotonThread",
     "StopReport",
+    "collect_ownerships",
     "threads_started_since",
 ]
 
@@ -204,6 +206,27 @@ def _thread_state(thread: PhotonThread) -> str:
     return "ignored its stop event and could not be interrupted"
 
 
+_collected: contextvars.ContextVar[list[Ownership] | None] = contextvars.ContextVar(
+    "luminal_new_ownerships", default=None
+)
+
+
+@contextlib.contextmanager
+def collect_ownerships() -> Iterator[list[Ownership]]:
+    """Collect each :class:`Ownership` created while the block runs (in its context).
+
+    An instance's ownership is created by its first spawn, in its ``__init__``; when a
+    metaclass of the photon's own creates the instance and ``__init__`` raises, the instance
+    is never given back, and this is how what it spawned is still reached and stopped.
+    """
+    created: list[Ownership] = []
+    token = _collected.set(created)
+    try:
+        yield created
+    finally:
+        _collected.reset(token)
+
+
 class Ownership:
     """The threads, tasks and processes one photon instance started.
 
@@ -212,6 +235,9 @@ class Ownership:
     """
 
     def __init__(self) -> None:
+        collecting = _collected.get()
+        if collecting is not None:
+            collecting.append(self)
         self._lock = threading.Lock()
         self._threads: list[PhotonThread] = []
         self._raw_threads: list[threading.Thread] = []

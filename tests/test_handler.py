@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import subprocess
 import sys
 import threading
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -206,6 +208,61 @@ async def test_init_error_raises_photon_start_error_and_registers_nothing() -> N
     assert handler.plugin_manager.get_plugins() == set()
 
 
+SPAWNED: list[threading.Thread | subprocess.Popen[Any]] = []
+
+
+class Spawner(IPhoton):
+    """Spawns a thread and a process in ``__init__``, then raises."""
+
+    def __init__(self) -> None:
+        SPAWNED.append(self.spawn_thread(lambda stop: stop.wait(30)))
+        SPAWNED.append(self.spawn_process([sys.executable, "-c", "import time; time.sleep(60)"]))
+        raise ValueError("no bulb")
+
+
+class OwnWay(type):
+    """A metaclass that creates instances its own way, as a singleton or registry does."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        return super().__call__(*args, **kwargs)
+
+
+class OwnWaySpawner(Spawner, metaclass=OwnWay):
+    pass
+
+
+@pytest.mark.parametrize("photon_class", [Spawner, OwnWaySpawner])
+async def test_what_a_raising_init_spawned_is_stopped(photon_class: type) -> None:
+    SPAWNED.clear()
+    with pytest.raises(PhotonStartError):
+        await make_handler(photon_class).start()
+    thread, process = SPAWNED
+    assert isinstance(thread, threading.Thread)
+    assert isinstance(process, subprocess.Popen)
+    assert not thread.is_alive()
+    assert process.poll() is not None
+
+
+class Refused(IPhoton):
+    """Spawns a thread in ``__init__``; a hook implementation takes an argument no spec has."""
+
+    def __init__(self) -> None:
+        SPAWNED.append(self.spawn_thread(lambda stop: stop.wait(30)))
+
+    @hookimpl
+    def luminal_photon_started(self, handler: Handler, surprise: object) -> None:
+        pass
+
+
+async def test_what_init_spawned_is_stopped_when_a_hook_implementation_is_refused() -> None:
+    SPAWNED.clear()
+    with pytest.raises(PhotonStartError, match="surprise"):
+        await make_handler(Refused).start()
+    [thread] = SPAWNED
+    assert isinstance(thread, threading.Thread)
+    assert not thread.is_alive()
+
+
 async def test_photon_start_error_unregisters_and_can_be_retried() -> None:
     attempts: list[int] = []
 
@@ -225,6 +282,30 @@ async def test_photon_start_error_unregisters_and_can_be_retried() -> None:
     await handler.start()
     assert handler.started
     assert len(attempts) == 2
+
+
+async def test_a_cancelled_start_leaves_nothing_registered() -> None:
+    began = asyncio.Event()
+
+    class Slow(IPhoton):
+        @hookimpl
+        async def photon_start(self) -> None:
+            began.set()
+            await asyncio.Event().wait()
+
+        async def finalize(self) -> None:
+            pass
+
+    handler = make_handler(Slow)
+    starting = asyncio.ensure_future(handler.start())
+    await asyncio.wait_for(began.wait(), timeout=5)
+    assert handler.plugin_manager.get_plugins() != set()
+    starting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await starting
+    assert handler.plugin_manager.get_plugins() == set()
+    assert handler.instance is None
+    assert not handler.started
 
 
 async def test_hookimpl_with_an_argument_the_spec_lacks_is_refused_whole(

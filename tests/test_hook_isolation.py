@@ -8,6 +8,7 @@ import sys
 import textwrap
 import time
 import warnings
+import weakref
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -308,6 +309,58 @@ async def test_a_quarantined_photon_comes_back_when_saved_under_watching(
         path.write_text(photon("b"))
         await wait_for(lambda: loader.photons["b"].state is HandlerState.STARTED)
         assert await loader.acall("answer", question="q") == ["b: q"]
+
+
+def code_of(handler: Handler) -> list[weakref.ref[Any]]:
+    """Weak references to the photon's instance and class, to see them freed."""
+    return [weakref.ref(handler.instance), weakref.ref(type(handler.instance))]
+
+
+async def all_freed(refs: list[weakref.ref[Any]]) -> None:
+    def freed() -> bool:
+        gc.collect()
+        return all(ref() is None for ref in refs)
+
+    await wait_for(freed)
+
+
+@pytest.mark.parametrize("how", ["acall", "call"])
+async def test_a_hook_call_keeps_no_unloaded_photon_alive(
+    host: Loader, write_photon: WritePhoton, how: str
+) -> None:
+    code = code_of(await started(host, write_photon("a.py", photon("a"))))
+    if how == "acall":
+        assert await host.acall("answer", question="q") == ["a: q"]
+    else:
+        assert host.call("answer", question="q") == ["a: q"]
+    await host.unload_photon("a")
+    await all_freed(code)
+
+
+async def test_a_hook_call_keeps_no_reloaded_version_alive(
+    host: Loader, write_photon: WritePhoton
+) -> None:
+    path = write_photon("a.py", photon("a"))
+    code = code_of(await started(host, path))
+    await host.acall("answer", question="q")
+    path.write_text(photon("a").replace("pass", "pass  # v2", 1))
+    await host.reload_photon("a")
+    await all_freed(code)
+    assert await host.acall("answer", question="q") == ["a: q"]
+
+
+async def test_a_quarantined_photon_is_freed_once_unloaded(
+    photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    async with Loader(quarantine_after=1, finalize_timeout=2.0, stop_timeout=2.0) as loader:
+        loader.plugin_manager.add_hookspecs(HostSpecs)
+        bad = await started(loader, write_photon("b.py", photon("b", "raise")))
+        code = code_of(bad)
+        await loader.acall("answer", question="q")
+        assert bad.state is HandlerState.QUARANTINED
+        await loader.unload_photon("b")
+        del bad
+        await all_freed(code)
 
 
 @pytest.mark.parametrize("value", [0, -1])

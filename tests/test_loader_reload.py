@@ -18,6 +18,7 @@ from luminal import (
     Handler,
     HandlerState,
     Loader,
+    PhotonBaseExceptionError,
     PhotonLoadError,
     PhotonNameConflictError,
     PhotonNotFoundError,
@@ -284,6 +285,91 @@ async def test_state_survives_a_failed_reload_too(
         await loader.reload_photon(handler)
     assert handler.started
     assert handler.instance.count == 7
+
+
+STATEFUL = """
+    import asyncio
+    from luminal import IPhoton, hookimpl
+
+    class Counter(IPhoton, name="counter"):
+        def __init__(self):
+            self.count = 0
+
+        @hookimpl
+        async def photon_export_state(self):
+            {export}
+            return self.count
+
+        @hookimpl
+        async def photon_import_state(self, state):
+            {import_}
+            self.count = state
+
+        @hookimpl
+        async def photon_start(self):
+            {start}
+
+        async def finalize(self):
+            pass
+"""
+
+HANGS = "await asyncio.Event().wait()"
+CANCELS = "raise asyncio.CancelledError('the photon cancelled itself')"
+
+QUICK = {"start_timeout": 0.5, "finalize_timeout": 0.5, "stop_timeout": 0.5}
+
+
+def stateful(export: str = "pass", import_: str = "pass", start: str = "pass") -> str:
+    return STATEFUL.format(export=export, import_=import_, start=start)
+
+
+def causes(error: BaseException) -> list[type[BaseException]]:
+    chain: list[type[BaseException]] = []
+    cause: BaseException | None = error
+    while cause is not None:
+        chain.append(type(cause))
+        cause = cause.__cause__
+    return chain
+
+
+@pytest.mark.parametrize("luminal_loader_kwargs", [QUICK], ids=["quick"])
+@pytest.mark.parametrize("export", [HANGS, CANCELS], ids=["hangs", "cancels"])
+async def test_an_export_that_hangs_or_cancels_itself_fails_the_reload_with_nothing_changed(
+    loader: Loader, write_photon: WritePhoton, export: str
+) -> None:
+    path = write_photon("counter.py", stateful(export=export))
+    handler = await load(loader, path)
+    instance = handler.instance
+    rewrite(path, stateful())
+    with pytest.raises(PhotonReloadError) as caught:
+        await loader.reload_photon(handler)
+    assert causes(caught.value)[1] in (TimeoutError, PhotonBaseExceptionError)
+    assert loader.photons["counter"] is handler
+    assert handler.instance is instance
+    assert loader.plugin_manager.get_plugin("counter") is instance
+
+
+@pytest.mark.parametrize("luminal_loader_kwargs", [QUICK], ids=["quick"])
+@pytest.mark.parametrize(
+    ("import_", "start"),
+    [(HANGS, "pass"), (CANCELS, "pass"), ("pass", CANCELS)],
+    ids=["import-hangs", "import-cancels", "start-cancels"],
+)
+async def test_an_import_or_start_that_hangs_or_cancels_itself_rolls_back_with_the_state(
+    loader: Loader, write_photon: WritePhoton, import_: str, start: str
+) -> None:
+    path = write_photon("counter.py", stateful())
+    handler = await load(loader, path)
+    handler.instance.count = 7
+    rewrite(path, stateful(import_=import_, start=start))
+    with pytest.raises(PhotonReloadError) as caught:
+        await loader.reload_photon(handler)
+    assert causes(caught.value)[1] is PhotonStartError
+    assert causes(caught.value)[2] in (TimeoutError, PhotonBaseExceptionError)
+    assert loader.photons["counter"] is handler
+    assert handler.started
+    assert handler.instance.count == 7
+    assert loader.plugin_manager.get_plugin("counter") is handler.instance
 
 
 async def test_reload_photons_rolls_back_as_a_whole_on_bad_code(

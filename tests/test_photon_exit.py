@@ -121,6 +121,22 @@ async def test_sys_exit_in_a_reload_rolls_back(loader: Loader, write_photon: Wri
     assert handler.started
 
 
+async def test_a_keyboard_interrupt_in_a_reload_passes_through_and_leaves_nothing_registered(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    finalizer = "async def finalize(self):\n        pass"
+    path = write_photon("exits.py", exiting(finalizer))
+    handler = await loader.load_photon(path)
+    assert isinstance(handler, Handler)
+    await handler.start()
+    interrupting = "@hookimpl\n    def photon_start(self):\n        raise KeyboardInterrupt"
+    write_photon("exits.py", exiting(f"{interrupting}\n\n    {finalizer}"))
+    with pytest.raises(KeyboardInterrupt):
+        await loader.reload_photon("exiting")
+    assert loader.plugin_manager.get_plugin("exiting") is None
+    assert not loader.photons["exiting"].started
+
+
 ESCAPING = """
 import asyncio
 from luminal import IPhoton, hookimpl
@@ -168,6 +184,7 @@ async def test_a_base_exception_at_import_fails_that_file_and_the_others_load(
         ("", "Escape('out')"),
         ("async ", "Escape('out')"),
         ("", "asyncio.CancelledError()"),
+        ("async ", "asyncio.CancelledError()"),
         ("async ", "GeneratorExit()"),
     ],
 )

@@ -25,6 +25,7 @@ from luminal.guard import call_photon, photon_code
 from luminal.managers.finalizing import finalizer_problem, stop_error
 from luminal.managers.hookimpls import check_hookimpls
 from luminal.managers.hookstats import HookRecord, HookStats
+from luminal.managers.hooktasks import run_within, settle
 from luminal.managers.lifecycle import (
     NO_STATE,
     HandlerContext,
@@ -33,7 +34,7 @@ from luminal.managers.lifecycle import (
     adopt_threads_started_since,
 )
 from luminal.managers.reentry import holding, refuse_held, start_context
-from luminal.ownership import Ownership, StopReport
+from luminal.ownership import Ownership, StopReport, collect_ownerships
 from luminal.reading import file_checksum
 from luminal.sources import drop_modules
 
@@ -43,6 +44,12 @@ if TYPE_CHECKING:
 __all__ = ["NO_STATE", "Handler", "HandlerContext", "HandlerState", "PhotonOrigin"]
 
 logger = logging.getLogger(__name__)
+
+
+def _ownership_of(instance: Any) -> Ownership | None:
+    """What ``instance`` spawned, if it spawned anything (its ownership is made on first use)."""
+    owned = vars(instance).get("_luminal_owned") if hasattr(instance, "__dict__") else None
+    return owned if isinstance(owned, Ownership) else None
 
 
 class Handler:
@@ -164,35 +171,26 @@ class Handler:
         drop_modules(modules)
         return bool(modules)
 
-    def _ownership(self) -> Ownership | None:
-        if self._instance is None:
-            return None
-        owned = (
-            vars(self._instance).get("_luminal_owned")
-            if hasattr(self._instance, "__dict__")
-            else None
-        )
-        return owned if isinstance(owned, Ownership) else None
-
     async def _stop_photon_threads(self) -> bool:
         """Set the photon's threads' stop events and interrupt those that ignore theirs; whether
         all of them ended (see :meth:`~luminal.ownership.Ownership.stop_threads`)."""
-        ownership = self._ownership()
+        ownership = _ownership_of(self._instance)
         return ownership is None or not await ownership.stop_threads(self._context.stop_timeout)
 
     async def _stop_photon_processes(self) -> bool:
         """Terminate, then kill, the photon's child processes and reap them; whether all
         exited."""
-        ownership = self._ownership()
+        ownership = _ownership_of(self._instance)
         return ownership is None or not await ownership.stop_processes(self._context.stop_timeout)
 
     async def _force_stop(self) -> bool:
         """Stop the photon's tasks, threads and processes without its finalizer (see
         :meth:`~luminal.ownership.Ownership.stop`); the photon can start nothing new. Returns
         whether everything stopped; what did not is reported as a :class:`PhotonStopError`."""
-        ownership = self._ownership()
-        if ownership is None:
-            return True
+        ownership = _ownership_of(self._instance)
+        return ownership is None or await self._stop_ownership(ownership)
+
+    async def _stop_ownership(self, ownership: Ownership) -> bool:
         ownership.close(self._name, self._filepath)
         report = await ownership.stop(self._context.stop_timeout)
         if not report.clean:
@@ -213,13 +211,18 @@ class Handler:
             logger.log(level, "%s", error, exc_info=error if traced else None)
         await self._context.broadcast("luminal_photon_error", path=self._filepath, error=error)
 
-    async def _call_own_hook(self, hook_name: str, **kwargs: Any) -> Any:
-        """Call one lifecycle hook on this photon's instance only, awaiting it if async
-        (``NO_STATE`` when the instance does not implement it)."""
+    async def _call_own_hook(
+        self, hook_name: str, within: float | None = None, **kwargs: Any
+    ) -> Any:
+        """Call one lifecycle hook on this photon's instance only, awaiting it if async: in a
+        task of its own when it must end ``within`` that many seconds (see
+        :func:`~.hooktasks.run_within`). ``NO_STATE`` when the instance does not implement it."""
         result = self._invoke_own_hook(hook_name, **kwargs)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
+        if inspect.iscoroutine(result) and within is not None:
+            return await run_within(
+                result, self._name, hook_name, within, self._context.stop_timeout
+            )
+        return await result if inspect.isawaitable(result) else result
 
     def _invoke_own_hook(self, hook_name: str, **kwargs: Any) -> Any:
         """Call one lifecycle hook on this photon's instance; an async one's awaitable is
@@ -234,6 +237,13 @@ class Handler:
         accepted = pluggy.HookImpl(instance, self._name, method, opts).argnames
         return call_photon(method, **{key: kwargs[key] for key in kwargs.keys() & accepted})
 
+    def _unregister(self, instance: Any) -> None:
+        """Take ``instance`` out of the plugin manager, and tell the loader it is out."""
+        if self._context.plugin_manager.is_registered(instance):
+            self._context.plugin_manager.unregister(instance)
+        if self._context.unregistered is not None:
+            self._context.unregistered(instance)
+
     async def stop(self, force_stop: bool = False) -> bool:
         """Unregister and stop the running photon; whether everything it owned stopped.
 
@@ -246,8 +256,7 @@ class Handler:
         """
         if not self.started:
             raise PhotonNotInitializedError(f"photon {self._name!r} was never started", self._name)
-        if self._context.plugin_manager.is_registered(self._instance):
-            self._context.plugin_manager.unregister(self._instance)
+        self._unregister(self._instance)
         finalized = force_stop or await self._finalize()
         clean = await self._force_stop()
         self._state = HandlerState.STOPPED
@@ -268,15 +277,7 @@ class Handler:
             self._call_own_hook("photon_finalize"), name=f"{self._name}-finalize"
         )
         finalize_timeout, stop_timeout = self._context.finalize_timeout, self._context.stop_timeout
-        try:
-            await asyncio.wait({finalizer}, timeout=finalize_timeout)
-            timed_out = not finalizer.done()
-            if timed_out:
-                finalizer.cancel()
-                await asyncio.wait({finalizer}, timeout=stop_timeout)
-        except asyncio.CancelledError:
-            finalizer.cancel()
-            raise
+        timed_out = await settle(finalizer, finalize_timeout, stop_timeout)
         where = (self._name, self._filepath)
         if not finalizer.done():
             await self._report(
@@ -296,7 +297,9 @@ class Handler:
         """Instantiate the photon class; the instance is not visible to anyone yet.
 
         ``__new__`` and ``__init__`` are called apart so that, when ``__init__`` raises, what it
-        already started (``spawn_thread``, ``create_task``, ``spawn_process``) is stopped.
+        already started (``spawn_thread``, ``create_task``, ``spawn_process``) is stopped; under
+        a metaclass that creates instances its own way, what was spawned is found by the
+        ownerships created meanwhile (:func:`~luminal.ownership.collect_ownerships`).
         """
         photon_class = self._photon_class
         if photon_class is None or self._state is HandlerState.STOPPED:
@@ -305,27 +308,29 @@ class Handler:
             )
         before = set(threading.enumerate())
         instance = None
-        try:
-            factory: Any = photon_class
-            with photon_code():
-                if type(photon_class).__call__ is not type.__call__:
-                    instance = factory()  # a metaclass that creates instances its own way
-                else:
-                    # type.__call__ in two steps, keeping the object when its __init__ raises.
-                    instance = factory.__new__(factory)
-                    if isinstance(instance, photon_class):
-                        factory.__init__(instance)
-        except Exception as error:
-            adopt_threads_started_since(instance, before)
-            self._instance = instance
-            await self._force_stop()
-            self._instance = None
-            raise PhotonStartError(
-                f"creating photon {self._name!r} from {self._filepath} raised "
-                f"{type(error).__name__}: {error}",
-                self._name,
-                self._filepath,
-            ) from error
+        with collect_ownerships() as created:
+            try:
+                factory: Any = photon_class
+                with photon_code():
+                    if type(photon_class).__call__ is not type.__call__:
+                        instance = factory()  # a metaclass that creates instances its own way
+                    else:
+                        # type.__call__ in two steps, keeping the object when __init__ raises.
+                        instance = factory.__new__(factory)
+                        if isinstance(instance, photon_class):
+                            factory.__init__(instance)
+            except BaseException as error:
+                adopt_threads_started_since(instance, before)  # may create its ownership
+                for ownership in created:
+                    await self._stop_ownership(ownership)
+                if not isinstance(error, Exception):
+                    raise  # Ctrl-C
+                raise PhotonStartError(
+                    f"creating photon {self._name!r} from {self._filepath} raised "
+                    f"{type(error).__name__}: {error}",
+                    self._name,
+                    self._filepath,
+                ) from error
         adopt_threads_started_since(instance, before)
         return instance
 
@@ -346,8 +351,7 @@ class Handler:
         """
         if self._state is not HandlerState.STARTED:
             return False
-        if self.plugin_manager.is_registered(self._instance):
-            self.plugin_manager.unregister(self._instance)
+        self._unregister(self._instance)
         self._state = HandlerState.QUARANTINED
         self._quarantined = True
         return True
@@ -355,75 +359,66 @@ class Handler:
     async def activate(
         self, instance: Any, state: Any = NO_STATE, *, action: str = "started"
     ) -> None:
-        """Register ``instance`` and run its ``photon_import_state`` and ``photon_start``.
+        """Register ``instance`` and run its ``photon_import_state`` and ``photon_start``; an
+        ``async`` one of them gets ``start_timeout`` each (importing state is part of starting).
 
         ``action`` opens the INFO line logged on success (``started photon NAME from PATH``).
 
         On failure the instance is unregistered and finalized (so it releases what ``__init__``
         took), what it started is stopped, and :class:`PhotonStartError` is raised with the
-        cause chained.
+        cause chained. What else ends it (Ctrl-C, the caller's cancellation) is undone the same
+        way and passes through: no instance stays registered unless it started.
         """
         before = set(threading.enumerate())
         try:
+            self._instance = instance  # first: a refused instance has its __init__'s work stopped
             self.check_hookimpls(instance)
-            self._instance = instance
             if state is not NO_STATE:
-                await self._call_own_hook("photon_import_state", state=state)
+                within = self._context.start_timeout
+                await self._call_own_hook("photon_import_state", within, state=state)
             await self._run_start_hook()
         except Exception as error:
-            adopt_threads_started_since(instance, before)
-            if self._context.plugin_manager.is_registered(instance):
-                self._context.plugin_manager.unregister(instance)
-            if self._instance is instance:
-                await self._finalize(report_missing=False)
-            await self._force_stop()
-            self._instance = None
+            await self._undo_activation(instance, before)
             raise PhotonStartError(
                 f"starting photon {self._name!r} from {self._filepath} raised "
                 f"{type(error).__name__}: {error}",
                 self._name,
                 self._filepath,
             ) from error
+        except BaseException:
+            await self._undo_activation(instance, before)
+            raise
         adopt_threads_started_since(instance, before)
         self._state = HandlerState.QUARANTINED if self._quarantined else HandlerState.STARTED
         if self._logging:
             logger.info("%s photon %s from %s", action, self._name, self._filepath)
         await self._context.broadcast("luminal_photon_started", handler=self)
 
+    async def _undo_activation(self, instance: Any, before: set[threading.Thread]) -> None:
+        """Undo a start of ``instance`` that did not finish: unregister it at once, then
+        finalize it and stop what it started."""
+        self._unregister(instance)
+        adopt_threads_started_since(instance, before)
+        if self._instance is instance:
+            await self._finalize(report_missing=False)
+        await self._force_stop()
+        self._instance = None
+
     async def _run_start_hook(self) -> None:
         """Register the instance and run its ``photon_start``; an ``async`` one in a task
-        bounded by ``start_timeout``.
+        bounded by ``start_timeout`` (see :func:`~.hooktasks.run_within`).
 
-        A start still running then is cancelled (given ``stop_timeout`` to end) and a
-        :class:`TimeoutError` raised, so a start that never returns cannot stop the loader.
         A synchronous start runs in place and cannot be bounded. Registering in the same step
         as the start's first line keeps hook calls from reaching an instance before it.
         """
+        timeout, grace = self._context.start_timeout, self._context.stop_timeout
         with start_context() as context:
-            if not inspect.iscoroutinefunction(getattr(self._instance, "photon_start", None)):
-                result = context.run(self._register_and_start)
-                if inspect.isawaitable(result):
-                    await result
-                return
-            starting = context.run(
-                asyncio.get_running_loop().create_task,
-                self._register_and_await_start(),
-                name=f"{self._name}-start",
-            )
-            try:
-                await asyncio.wait({starting}, timeout=self._context.start_timeout)
-                if not starting.done():
-                    starting.cancel()
-                    await asyncio.wait({starting}, timeout=self._context.stop_timeout)
-                    raise TimeoutError(
-                        f"photon_start did not finish within {self._context.start_timeout} s"
-                    )
-            except asyncio.CancelledError:
-                starting.cancel()
-                raise
-        if starting.cancelled():
-            raise RuntimeError("photon_start was cancelled")
-        starting.result()
+            if inspect.iscoroutinefunction(getattr(self._instance, "photon_start", None)):
+                starting = self._register_and_await_start()
+            else:
+                starting = context.run(self._register_and_start)
+            if inspect.iscoroutine(starting):
+                await run_within(starting, self._name, "photon_start", timeout, grace, context)
 
     def _register_and_start(self) -> Any:
         if not self._quarantined:
@@ -479,10 +474,16 @@ class Handler:
         return clean
 
     async def export_state(self) -> Any:
-        """The running instance's ``photon_export_state`` result, or ``NO_STATE``."""
+        """The running instance's ``photon_export_state`` result, or ``NO_STATE``.
+
+        An ``async`` one gets ``finalize_timeout``, as the finalizer does: exporting state is
+        part of stopping.
+
+        :raises TimeoutError: if it did not return in time (it is cancelled).
+        """
         if self._instance is None:
             return NO_STATE
-        return await self._call_own_hook("photon_export_state")
+        return await self._call_own_hook("photon_export_state", self._context.finalize_timeout)
 
     async def restart(
         self, state: Any = NO_STATE, action: str = "restarted the previous version of"

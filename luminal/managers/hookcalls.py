@@ -6,8 +6,9 @@ implementations with each photon's function wrapped: the wrapper times it, recor
 handler's :class:`~luminal.managers.hookstats.HookRecord` and, when the call isolates, turns an
 exception into ``None``, which pluggy drops (and a ``firstresult`` call passes over). An
 ``async`` implementation's awaitable comes back as a :class:`Pending`; they are awaited together,
-each bounded by the call's ``timeout``. The wrapped implementations are cached per
-implementation, so a call costs one small closure call per photon.
+each bounded by the call's ``timeout``. The wrapped implementations are kept per
+implementation while their photon is registered (:mod:`.wrappedimpls`), so a call costs one
+small closure call per photon.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from luminal.managers.eager import task_starter
 from luminal.managers.handler import Handler
 from luminal.managers.hookstats import HookOutcome
 from luminal.managers.reporting import Reporter
+from luminal.managers.wrappedimpls import Entry, WrappedImpls
 
 __all__ = ["HookCalls", "check_quarantine_after"]
 
@@ -166,12 +168,13 @@ class HookCalls:
         photons: Mapping[str, Handler],
         reporter: Reporter,
         quarantine_after: int | None,
+        wrapped_impls: WrappedImpls | None = None,
     ) -> None:
         self.plugin_manager = plugin_manager
         self.photons = photons
         self.reporter = reporter
         self.quarantine_after = quarantine_after
-        self._wrapped: dict[str, dict[int, tuple[pluggy.HookImpl, pluggy.HookImpl]]] = {}
+        self.wrapped_impls = wrapped_impls or WrappedImpls()
         self._abandoned: set[asyncio.Task[Any]] = set()
         self._reporting: set[asyncio.Task[Any]] = set()
 
@@ -245,7 +248,7 @@ class HookCalls:
             )
         spec = hook_caller.spec
         firstresult = bool(spec is not None and spec.opts.get("firstresult"))
-        cache = self._wrapped.setdefault(hook_name, {})
+        cache = self.wrapped_impls.of_hook(hook_name)
         impls = [self._wrap(cache, impl) for impl in hook_caller.get_hookimpls()]
         if len(cache) > 2 * len(impls) + 16:
             alive = {id(impl) for impl in hook_caller.get_hookimpls()}
@@ -253,9 +256,7 @@ class HookCalls:
                 del cache[key]
         return impls, firstresult
 
-    def _wrap(
-        self, cache: dict[int, tuple[pluggy.HookImpl, pluggy.HookImpl]], impl: pluggy.HookImpl
-    ) -> pluggy.HookImpl:
+    def _wrap(self, cache: dict[int, Entry], impl: pluggy.HookImpl) -> pluggy.HookImpl:
         entry = cache.get(id(impl))
         if entry is not None and entry[0] is impl:
             return entry[1]
@@ -269,7 +270,7 @@ class HookCalls:
             return impl  # a wrapper, or the host's own plugin: called as pluggy calls it
         wrapped = pluggy.HookImpl(impl.plugin, impl.plugin_name, impl.function, impl.opts)
         setattr(wrapped, "function", _isolating(handler, wrapped, impl.function))  # noqa: B010
-        cache[id(impl)] = (impl, wrapped)
+        self.wrapped_impls.add(cache, impl, wrapped)
         return wrapped
 
     @staticmethod

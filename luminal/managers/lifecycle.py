@@ -73,7 +73,8 @@ class PhotonOrigin:
 class HandlerContext:
     """What the handlers of one source share: their loader's plugin manager, timeouts, the
     source's lock (so a start is serialised with loading, unloading and reloading it), the
-    loader's photons by name (to check requirements) and what starts the waiting photons."""
+    loader's photons by name (to check requirements), what starts the waiting photons and
+    what is told of an unregistered instance."""
 
     plugin_manager: pluggy.PluginManager
     finalize_timeout: float = 10.0
@@ -85,6 +86,9 @@ class HandlerContext:
     handler outside a loader: straight through the plugin manager."""
     photons: Mapping[str, Any] = field(default_factory=dict)
     start_waiting: Callable[[], Awaitable[None]] | None = None
+    unregistered: Callable[[object], None] | None = None
+    """Told of each instance a handler takes out of the plugin manager, so that the loader's
+    hook calls let go of what they kept of it."""
 
     async def broadcast(self, hook_name: str, **kwargs: Any) -> None:
         """Send a loader event to every registered plugin."""

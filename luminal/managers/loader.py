@@ -18,11 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from luminal.discovery import DEFAULT_GROUP, EntryPointPolicy
-from luminal.errors import (
-    LoaderClosedError,
-    PhotonLoadError,
-    ThreadManagerAlreadyRunningError,
-)
+from luminal.errors import LoaderClosedError, PhotonLoadError, ThreadManagerAlreadyRunningError
 from luminal.managers.arguments import (
     check_arguments,
     check_flag,
@@ -41,6 +37,7 @@ from luminal.managers.operations import Operations, given_directory
 from luminal.managers.reentry import refuse_inside_operation
 from luminal.managers.registry import PhotonRef
 from luminal.managers.reload import restart_previous
+from luminal.managers.wrappedimpls import WrappedImpls
 from luminal.photon import IPhoton
 from luminal.sources import canonical_path, source_path
 from luminal.tree import find_modules, scan_module
@@ -104,14 +101,15 @@ class Loader:
             trust,
             code_cache,
         )
-        self._operations = Operations.create(self._settings, plugin_manager)
+        wrapped_impls = WrappedImpls()
+        self._operations = Operations.create(self._settings, plugin_manager, wrapped_impls.forget)
         self._registry = self._operations.registry
         self._staging = self._operations.staging
         self._reporter = self._operations.reporter
         self._watch: PhotonWatch | None = None
         self._state = LoaderState.OPEN
         self._hooks = HookCalls(
-            plugin_manager, self._registry.photons, self._reporter, quarantine_after
+            plugin_manager, self._registry.photons, self._reporter, quarantine_after, wrapped_impls
         )
         self._reporter.route_events(self._hooks.broadcast)
 

@@ -60,8 +60,14 @@ class Operations:
         self.dependents = dependents or Dependents(registry)
 
     @classmethod
-    def create(cls, settings: Settings, plugin_manager: pluggy.PluginManager) -> Operations:
-        """The operations of a new, empty registry, with their import machinery."""
+    def create(
+        cls,
+        settings: Settings,
+        plugin_manager: pluggy.PluginManager,
+        unregistered: Callable[[object], None] | None = None,
+    ) -> Operations:
+        """The operations of a new, empty registry, with their import machinery; their handlers
+        tell ``unregistered`` of each instance they unregister."""
         registry = Registry()
         importer = Importer(
             settings.trust,
@@ -71,7 +77,9 @@ class Operations:
         )
         reporter = Reporter(plugin_manager, settings.logging)
         dependents = Dependents(registry)
-        staging = Staging(registry, importer, reporter, settings, dependents.start_waiting)
+        staging = Staging(
+            registry, importer, reporter, settings, dependents.start_waiting, unregistered
+        )
         return cls(registry, staging, reporter, settings, dependents)
 
     async def load(

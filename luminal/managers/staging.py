@@ -33,12 +33,14 @@ class Staging:
         reporter: Reporter,
         settings: Settings,
         start_waiting: Callable[[], Awaitable[None]] | None = None,
+        unregistered: Callable[[object], None] | None = None,
     ) -> None:
         self.registry = registry
         self.importer = importer
         self._reporter = reporter
         self._settings = settings
         self._start_waiting = start_waiting
+        self._unregistered = unregistered
 
     async def prepare(
         self,
@@ -146,6 +148,7 @@ class Staging:
             events=self._reporter.send,
             photons=self.registry.photons,
             start_waiting=self._start_waiting,
+            unregistered=self._unregistered,
         )
         return [
             Handler(
