@@ -25,7 +25,7 @@ from types import CodeType, ModuleType
 
 from luminal.codecache import CodeCache
 from luminal.reading import CompiledCheck, SourceCheck, checksum_files, read_source
-from luminal.tree import display_path, is_installed_location, tree_holding
+from luminal.tree import display_path, is_installed_location, outermost_root, tree_holding
 
 __all__ = [
     "HelperFinder",
@@ -331,18 +331,13 @@ class HelperFinder:
             return None
         if self._check is not None:
             absolute = Path(os.path.abspath(location))
-            self._check(absolute, root, files, checksum_files(files, location))
+            directory = outermost_root(root, [*self.roots, *getattr(_importing, "trees", [])])
+            self._check(absolute, directory, files, checksum_files(files, location))
         if is_package:
             self._package_finder.add_helper(name, files)
         _HELPER_NAMES.add(name)  # one atomic set operation
-        return spec_for(
-            name,
-            location,
-            files[init_file],
-            is_package,
-            self._package_finder.code_cache,
-            helper=True,
-        )
+        code_cache = self._package_finder.code_cache
+        return spec_for(name, location, files[init_file], is_package, code_cache, helper=True)
 
 
 def helper_at(root: Path, name: str) -> Path | None:
@@ -427,14 +422,15 @@ def recording_modules() -> Iterator[list[ModuleType]]:
 
 
 @contextlib.contextmanager
-def running_source_of(root: Path) -> Iterator[None]:
-    """Helper lookups on this thread prefer ``root`` while the block runs (a source of
-    ``root`` runs)."""
+def running_source_of(root: Path, tree: Path | None = None) -> Iterator[None]:
+    """Helper lookups on this thread prefer ``root``, and judge against ``tree`` (the photon
+    directory), while the block runs (a source of ``root``, loaded from ``tree``, runs)."""
     _importing.roots = [*getattr(_importing, "roots", []), root]
+    _importing.trees = [*getattr(_importing, "trees", []), tree or root]
     try:
         yield
     finally:
-        _importing.roots = _importing.roots[:-1]
+        _importing.roots, _importing.trees = _importing.roots[:-1], _importing.trees[:-1]
 
 
 def helper_names() -> list[str]:

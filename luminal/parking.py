@@ -44,7 +44,7 @@ _RUNNING: Counter[Path] = Counter()
 
 
 @contextlib.contextmanager
-def own_helpers(root: Path) -> Iterator[None]:
+def own_helpers(root: Path, tree: Path | None = None) -> Iterator[None]:
     """While a source of ``root`` runs, the plain helper names in ``sys.modules`` are ``root``'s.
 
     Helpers of other directories are parked (taken out of ``sys.modules``, kept here) and those
@@ -67,7 +67,7 @@ def own_helpers(root: Path) -> Iterator[None]:
                     parked.remove(own)
                     sys.modules[name] = own
         try:
-            with running_source_of(root):
+            with running_source_of(root, tree):
                 yield
         finally:
             with _PARKING:

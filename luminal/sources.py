@@ -135,7 +135,7 @@ def import_source(
     if spec is None or spec.loader is None:
         raise ModuleNotFoundError(f"no module spec for {path}", path=str(path))
     try:
-        with own_helpers(path.parent if root is None else root):
+        with own_helpers(path.parent if root is None else root, photon_directory):
             return _execute(
                 spec,
                 path,

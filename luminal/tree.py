@@ -32,6 +32,7 @@ __all__ = [
     "is_project_directory",
     "iter_package_files",
     "not_a_source_reason",
+    "outermost_root",
     "scan_directory",
     "scan_module",
     "select_sources",
@@ -112,16 +113,25 @@ def tree_holding(location: Path, roots: Sequence[Path]) -> tuple[Path, Path] | N
 
 
 def _root_above(absolute: str, roots: Sequence[Path]) -> Path | None:
-    """The first root, not an installation directory, that the absolute path lies in; compared
-    as text, since ``Path.is_relative_to`` builds every parent of the path."""
+    """The innermost root, not an installation directory, that the absolute path lies in."""
+    above = [root for root in roots if _lies_in(absolute, root) and not is_installed_location(root)]
+    return max(above, key=lambda root: len(str(root)), default=None)
+
+
+def outermost_root(root: Path, roots: Sequence[Path]) -> Path:
+    """The outermost of ``roots`` that ``root`` lies in (itself if none): the photon directory a
+    helper found in ``root`` is judged against, since directories of photons inside a tree are
+    roots too, and a helper's own directory or a symlink within the tree is the tree's."""
+    above = [other for other in roots if _lies_in(str(root), other)]
+    return min(above, key=lambda other: len(str(other)), default=root)
+
+
+def _lies_in(absolute: str, root: Path) -> bool:
+    """Whether the absolute path is ``root`` or lies in it; compared as text, since
+    ``Path.is_relative_to`` builds every parent of the path."""
     path_text = os.path.normcase(absolute)
-    for root in roots:
-        root_text = os.path.normcase(str(root))
-        if (
-            path_text == root_text or path_text.startswith(root_text.rstrip(os.sep) + os.sep)
-        ) and not is_installed_location(root):
-            return root
-    return None
+    root_text = os.path.normcase(str(root))
+    return path_text == root_text or path_text.startswith(root_text.rstrip(os.sep) + os.sep)
 
 
 def is_project_directory(path: Path) -> bool:

@@ -528,3 +528,43 @@ async def test_lock_file_named_through_a_symlink_in_a_private_directory_pins(
         handler = await loader.load_photon(path)
         assert not isinstance(handler, list)
         assert handler.name == "Pinned"
+
+
+async def test_a_helper_symlinked_within_the_tree_from_a_sub_directory_is_accepted(
+    photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    """The directories of photons inside a tree are roots too: a helper found in ``sub/`` is
+    judged against the tree loaded, so its symlink to ``lib/`` (inside the tree) is no link
+    out of it."""
+    write_photon("lib/impl.py", "WORD = 'linked'\n")
+    write_photon("sub/user.py", USER)
+    (photon_dir / "sub" / "helpers.py").symlink_to("../lib/impl.py")
+    async with Loader(trust=TrustPolicy(), suppress_errors=True) as loader:
+        await loader.load_photons(photon_dir, recursive=True)
+        assert loader.photons["user"].instance is None
+        assert sys.modules[loader.photons["user"].module_name].User.word == "linked"
+
+
+async def test_a_namespace_helper_below_a_writable_directory_of_the_tree_is_refused(
+    photon_dir: Path, write_photon: WritePhoton, marker: Path
+) -> None:
+    """Its own directory is a root of the load as well (it holds a source); the helper is
+    judged from the tree loaded down, whichever root the lookup meets first."""
+    write_photon(
+        "user.py",
+        """
+        import os, sys
+        sys.path.insert(0, os.path.dirname(__file__))
+        from nsdir.deep.er import mod
+        from luminal import IPhoton
+
+        class User(IPhoton, name="user"):
+            word = mod.WORD
+        """,
+    )
+    write_photon("nsdir/deep/er/mod.py", marking_helper(marker))
+    (photon_dir / "nsdir" / "deep").chmod(0o777)
+    async with Loader(trust=TrustPolicy(), suppress_errors=True) as loader:
+        await loader.load_photons(photon_dir, recursive=True)
+        assert "user" not in loader.photons
+    assert not marker.exists()
