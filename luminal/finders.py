@@ -106,7 +106,8 @@ class SourceLoader(importlib.machinery.SourceFileLoader):
 
 def _names_in(code: CodeType) -> frozenset[str]:
     """``co_names`` of ``code`` and of the functions and classes it defines: what
-    ``from helpers import VALUE`` imports is there even if no module object is kept."""
+    ``from helpers import VALUE`` imports is there even if no module object is kept; a dotted
+    name (``import nsdir.new as new``) counts with each of its parts."""
     names = set(code.co_names)
     pending = [code]
     while pending:
@@ -114,6 +115,7 @@ def _names_in(code: CodeType) -> frozenset[str]:
             if isinstance(constant, CodeType):
                 names.update(constant.co_names)
                 pending.append(constant)
+    names.update(part for name in [n for n in names if "." in n] for part in name.split("."))
     return frozenset(names)
 
 

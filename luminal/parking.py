@@ -28,10 +28,12 @@ from luminal.finders import (
 from luminal.turns import taking_turns
 
 __all__ = [
+    "bind_to_namespace",
     "give_back_helpers",
     "own_helpers",
     "release_helpers",
     "set_aside_helpers",
+    "unbind_from_namespace",
     "unpark_helpers",
 ]
 
@@ -141,11 +143,13 @@ def give_back_helpers(modules: Mapping[str, ModuleType], going_live: bool) -> No
             if current is None and not _runs_with_a_helper(name, root):
                 _unpark(name, module)
                 sys.modules[name] = module
+                bind_to_namespace(name, module)
             elif current is None or not _lies_in(current, root):
                 if module not in _PARKED.get(name, ()):
                     _PARKED.setdefault(name, []).append(module)
             elif going_live and _same_file(current, module) and _run(current) < loader.run:
                 sys.modules[name] = module
+                bind_to_namespace(name, module)
 
 
 def _loader_of(module: ModuleType) -> SourceLoader | None:
@@ -190,3 +194,29 @@ def _unpark(name: str, module: ModuleType) -> None:
 def _lies_in(module: ModuleType, root: Path) -> bool:
     file = getattr(module, "__file__", None)
     return isinstance(file, str) and Path(file).parent.is_relative_to(root)
+
+
+def bind_to_namespace(name: str, module: ModuleType) -> None:
+    """Bind a module put back in ``sys.modules`` as an attribute of its namespace package, as
+    its import did (``import nsdir.mod`` then reads ``nsdir.mod``)."""
+    parent = _namespace_parent(name)
+    if parent is not None:
+        setattr(parent, name.rpartition(".")[2], module)
+
+
+def unbind_from_namespace(name: str, module: ModuleType) -> None:
+    """Let go of a module taken out of ``sys.modules`` where its namespace package holds it:
+    a namespace package is no helper and stays, and ``from nsdir import mod`` reads the
+    attribute before it imports anything."""
+    parent = _namespace_parent(name)
+    child = name.rpartition(".")[2]
+    if parent is not None and vars(parent).get(child) is module:
+        delattr(parent, child)
+
+
+def _namespace_parent(name: str) -> ModuleType | None:
+    """The namespace package (no file of its own) in ``sys.modules`` that ``name`` is in."""
+    parent = sys.modules.get(name.rpartition(".")[0]) if "." in name else None
+    if parent is None or getattr(parent, "__file__", None) is not None:
+        return None
+    return parent if hasattr(parent, "__path__") else None

@@ -38,7 +38,12 @@ from luminal.finders import (
 )
 from luminal.guard import photon_code
 from luminal.ownership import threads_started_since
-from luminal.parking import own_helpers, release_helpers, set_aside_helpers
+from luminal.parking import (
+    own_helpers,
+    release_helpers,
+    set_aside_helpers,
+    unbind_from_namespace,
+)
 from luminal.reading import (
     SourceCheck,
     canonical_path,
@@ -435,6 +440,8 @@ def drop_modules(
     for name, module in dropped.items():
         if sys.modules.get(name) is module:
             del sys.modules[name]
+        if not set_aside:  # photons still run a set-aside helper, reading it through there
+            unbind_from_namespace(name, module)
     release_helpers(dropped)
     if set_aside:
         set_aside_helpers(dropped.values())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -445,3 +446,35 @@ async def test_a_loader_importing_meanwhile_never_answers_for_another_loaders_tr
         await holding_b
         assert isinstance(user, Handler)
         assert getattr(user.photon_class, "tree", None) == "a"
+
+
+@pytest.mark.usefixtures("_forget_namespace_package")
+async def test_an_unloaded_namespace_helper_is_not_what_the_next_tree_imports(
+    watching: Loader, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The namespace package stays in ``sys.modules`` (it is no helper), but no longer holds
+    the helper that left with its photon: ``from spaced import sidekick`` reads that attribute
+    before it imports anything, so another tree's photon would run the unloaded copy."""
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the photons put their directory first
+    users = []
+    for tree, word in (("first", "one"), ("second", "two")):
+        (tmp_path / tree / "spaced").mkdir(parents=True)
+        (tmp_path / tree / "spaced" / "sidekick.py").write_text(f"WORD = {word!r}\n")
+        user = tmp_path / tree / "user.py"
+        user.write_text(
+            textwrap.dedent(NAMESPACE_USER.format(name=tree))
+            .replace("import spaced.sidekick\n", "from spaced import sidekick\n")
+            .replace("spaced.sidekick.WORD", "sidekick.WORD")
+        )
+        users.append(user)
+    first = await watching.load_photon(users[0])
+    assert isinstance(first, Handler)
+    await first.start()
+    assert greetings(watching) == ["one ada"]
+    await watching.unload_photon(first)
+    assert not hasattr(sys.modules["spaced"], "sidekick")
+
+    second = await watching.load_photon(users[1])
+    assert isinstance(second, Handler)
+    await second.start()
+    assert greetings(watching) == ["two ada"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 import textwrap
 from pathlib import Path
 
@@ -346,4 +347,32 @@ async def test_photon_that_fell_back_on_a_missing_helper_reloads_when_it_comes(
     assert greetings(watching) == ["fallback from one ada"]
 
     write_photon("helpers.py", "WORD = 'arrived'\n")
+    await wait_for(lambda: greetings_meanwhile(watching) == ["arrived from one ada"])
+
+
+@pytest.mark.parametrize("spelling", ["import nsdir.extra as extra", "from nsdir import extra"])
+async def test_photon_that_fell_back_on_a_missing_namespace_helper_reloads_when_it_comes(
+    watching: Loader,
+    photon_dir: Path,
+    write_photon: WritePhoton,
+    spelling: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``nsdir`` has no ``__init__.py``: its users sit above it and name it by its top name."""
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the photon puts its directory first
+    write_photon("nsdir/other.py", "WORD = 'other'\n")
+    write_photon(
+        "one.py",
+        USER.format(name="one", attribute="WORD").replace(
+            "import helpers\n",
+            "import os, sys\n    sys.path.insert(0, os.path.dirname(__file__))\n"
+            f"    try:\n        {spelling}\n    except ImportError:\n"
+            "        import types\n        extra = types.SimpleNamespace(WORD='fallback')\n"
+            "    helpers = extra\n",
+        ),
+    )
+    await watching.watch_photons(photon_dir)
+    assert greetings(watching) == ["fallback from one ada"]
+
+    write_photon("nsdir/extra.py", "WORD = 'arrived'\n")
     await wait_for(lambda: greetings_meanwhile(watching) == ["arrived from one ada"])

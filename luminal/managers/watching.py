@@ -472,14 +472,20 @@ class PhotonWatch:
         self.failures.loads.pop(path, None)
         await self._start(handlers)
         if not handlers:
-            await self._helper_came(path)
+            await self._helper_came(path, root)
 
-    async def _helper_came(self, path: Path) -> None:
+    async def _helper_came(self, path: Path, root: Path) -> None:
         """A helper came: failures may go through now, and the photons at or below its
         directory whose code names it (importing another copy it now shadows, or a fallback
         after an ``ImportError``) reload together, onto it."""
         self.failures.helper_changed()
         name = path.stem if path.suffix == ".py" else path.name
-        users = self._registry.sources_naming(name, path.parent)
+        directory = path.parent
+        users = self._registry.sources_naming(name, directory)
+        # A directory without __init__.py may also be a namespace package that photons above
+        # it import the helper through (``import nsdir.new``): by the top directory's name.
+        while directory != root and not (directory / "__init__.py").exists():
+            name, directory = directory.name, directory.parent
+            users |= self._registry.sources_naming(name, directory)
         if users:
             await self._reload(users)
