@@ -151,16 +151,19 @@ async def test_operations_from_photon_start_raise_at_once_under_watching(
     await quick.stop_watching_photons()
 
 
+@pytest.mark.parametrize("kind", ["def", "async def"])
 async def test_a_reload_scheduled_from_photon_start_runs_once_the_start_returned(
-    quick: Loader, write_photon: WritePhoton, recorder: EventRecorder
+    quick: Loader, write_photon: WritePhoton, recorder: EventRecorder, kind: str
 ) -> None:
-    scheduled = """
+    """An ``async`` start runs as a task of its own: the task it creates may run before its
+    caller resumes, and must not find the file's operation still held."""
+    scheduled = f"""
         from luminal import IPhoton, hookimpl
         from tests.test_watch_start import LOADERS, SEEN
 
         class Reentrant(IPhoton, name="reentrant"):
             @hookimpl
-            def photon_start(self):
+            {kind} photon_start(self):
                 SEEN.append("start")
                 if SEEN.count("start") == 1:
                     self.create_task(LOADERS[0].reload_photon(self.photon_name))

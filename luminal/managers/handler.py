@@ -33,7 +33,7 @@ from luminal.managers.lifecycle import (
     PhotonOrigin,
     adopt_threads_started_since,
 )
-from luminal.managers.reentry import holding, refuse_held, start_context
+from luminal.managers.reentry import holding, refuse_held, start_context, start_over
 from luminal.ownership import Ownership, StopReport, collect_ownerships
 from luminal.reading import file_checksum
 from luminal.sources import drop_modules
@@ -406,11 +406,9 @@ class Handler:
 
     async def _run_start_hook(self) -> None:
         """Register the instance and run its ``photon_start``; an ``async`` one in a task
-        bounded by ``start_timeout`` (see :func:`~.hooktasks.run_within`).
-
-        A synchronous start runs in place and cannot be bounded. Registering in the same step
-        as the start's first line keeps hook calls from reaching an instance before it.
-        """
+        bounded by ``start_timeout`` (:func:`~.hooktasks.run_within`), a synchronous one in
+        place, unbounded. Registering in the same step as the start's first line keeps hook
+        calls from reaching an instance before it."""
         timeout, grace = self._context.start_timeout, self._context.stop_timeout
         with start_context() as context:
             if inspect.iscoroutinefunction(getattr(self._instance, "photon_start", None)):
@@ -426,9 +424,11 @@ class Handler:
         return self._invoke_own_hook("photon_start")
 
     async def _register_and_await_start(self) -> None:
-        result = self._register_and_start()
-        if inspect.isawaitable(result):
-            await result
+        try:
+            if inspect.isawaitable(result := self._register_and_start()):
+                await result
+        finally:
+            start_over()
 
     async def start(self) -> None:
         """Create the photon instance, register it and call its ``photon_start`` hook; then

@@ -41,7 +41,9 @@ async def run_within(
 ) -> Any:
     """What ``coroutine``, a photon's hook, returns; run as a task of its own in ``context``.
 
-    :raises TimeoutError: if it did not return within ``timeout`` (see :func:`settle`).
+    :raises TimeoutError: if it did not return within ``timeout`` (see :func:`settle`); the
+        message names the task if it is still running after its cancellation (what cannot be
+        stopped is reported).
     :raises PhotonBaseExceptionError: if a ``CancelledError`` ended it that is not the
         caller's cancellation (which reaches the caller, not the task): the photon's code raised
         it itself. Telling them apart this way needs no ``Task.cancelling()``, so Python 3.10
@@ -51,7 +53,12 @@ async def run_within(
     create_task = asyncio.get_running_loop().create_task
     task = context.run(create_task, coroutine, name=f"{photon_name}-{hook_name}")
     if await settle(task, timeout, grace):
-        raise TimeoutError(f"{hook_name} did not finish within {timeout} s")
+        left = (
+            ""
+            if task.done()
+            else f"; task {task.get_name()!r} is left running (cancelled, it went on)"
+        )
+        raise TimeoutError(f"{hook_name} did not finish within {timeout} s{left}")
     try:
         return task.result()
     except asyncio.CancelledError as cancelled:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from luminal.errors import PhotonReentryError
 
-__all__ = ["holding", "refuse_held", "refuse_inside_operation", "start_context"]
+__all__ = ["holding", "refuse_held", "refuse_inside_operation", "start_context", "start_over"]
 
 
 @dataclass(eq=False)
@@ -75,4 +75,12 @@ def start_context() -> Iterator[contextvars.Context]:
     try:
         yield context
     finally:
+        held.active = False
+
+
+def start_over() -> None:
+    """End, from inside a ``photon_start`` task (the context :func:`start_context` made), what
+    the code it started sees as held: a task it created runs only after it, maybe before the
+    caller of the start resumes, and may then act on the photon (a scheduled reload)."""
+    for held in _held.get():
         held.active = False
