@@ -296,8 +296,11 @@ def _check_not_writable(path: Path, source: Path, what: str = "") -> None:
         return
     subject = f"{what} {display_path(source)}" if what else display_path(source)
     consequence = ": a lock anyone can write pins anything" if what else ""
+    acl = _access_acl(path)
+    # With an access ACL, the mode's group bits show its mask: its entries tell who writes.
+    group_writes = acl is None and status.st_mode & stat.S_IWGRP
     if status.st_mode & stat.S_IWOTH or (
-        status.st_mode & stat.S_IWGRP and not _is_private_group(status.st_gid, status.st_uid)
+        group_writes and not _is_private_group(status.st_gid, status.st_uid)
     ):
         raise PhotonTrustError(
             f"refusing {subject}: {display_path(path)} can be written by other users "
@@ -305,7 +308,7 @@ def _check_not_writable(path: Path, source: Path, what: str = "") -> None:
             str(source),
             "writable",
         )
-    writer = _acl_writer(path, status.st_uid)
+    writer = _acl_writer(acl, status.st_uid, status.st_gid) if acl is not None else None
     if writer is not None:
         raise PhotonTrustError(
             f"refusing {subject}: {display_path(path)} can be written by {writer} through its "
@@ -324,19 +327,13 @@ def _check_not_writable(path: Path, source: Path, what: str = "") -> None:
 
 _ACL_XATTR = "system.posix_acl_access"
 _ACL_ENTRY = struct.Struct("<HHI")  # tag, permissions, user or group id
-_ACL_USER, _ACL_GROUP, _ACL_MASK = 0x02, 0x08, 0x10
+_ACL_USER, _ACL_OWNING_GROUP, _ACL_GROUP, _ACL_MASK = 0x02, 0x04, 0x08, 0x10
 _ACL_WRITE = 0x02
 
 
-def _acl_writer(path: Path, owner: int) -> str | None:
-    """Who, besides what the mode bits show, may write ``path`` through its POSIX access ACL
-    (a named user other than the owner or root, or a named group that is not the owner's
-    private group, with write permission that the ACL's mask lets through); ``None`` if no
-    one, or if the platform or file system has no ACLs.
-
-    The mode's group bits show the mask once an ACL names users or groups, so they alone
-    cannot tell.
-    """
+def _access_acl(path: Path) -> list[tuple[int, int, int]] | None:
+    """The entries (tag, permissions, id) of the POSIX access ACL of ``path``; ``None`` if it
+    has none, or the platform or file system has no ACLs."""
     getxattr = getattr(os, "getxattr", None)
     if getxattr is None:
         return None
@@ -344,7 +341,13 @@ def _acl_writer(path: Path, owner: int) -> str | None:
         acl = getxattr(path, _ACL_XATTR)
     except OSError:  # no ACL (ENODATA), or none supported here
         return None
-    entries = [_ACL_ENTRY.unpack_from(acl, offset) for offset in range(4, len(acl), 8)]
+    return [_ACL_ENTRY.unpack_from(acl, offset) for offset in range(4, len(acl) - 7, 8)]
+
+
+def _acl_writer(entries: list[tuple[int, int, int]], owner: int, group: int) -> str | None:
+    """Who, besides the owner, may write through an access ACL: a named user other than the
+    owner or root, or a group (named, or the owning one) that is not the owner's private
+    group, with write permission that the ACL's mask lets through; ``None`` if no one."""
     mask = next((perm for tag, perm, _ in entries if tag == _ACL_MASK), _ACL_WRITE)
     for tag, perm, ident in entries:
         if not perm & mask & _ACL_WRITE:
@@ -353,6 +356,8 @@ def _acl_writer(path: Path, owner: int) -> str | None:
             return f"user {ident}"
         if tag == _ACL_GROUP and not _is_private_group(ident, owner):
             return f"group {ident}"
+        if tag == _ACL_OWNING_GROUP and not _is_private_group(group, owner):
+            return f"group {group}"
     return None
 
 

@@ -316,3 +316,32 @@ async def test_an_acl_whose_mask_withholds_write_is_accepted(
         handler = await loader.load_photon(path)
         assert isinstance(handler, Handler)
         assert handler.name == "Masked"
+
+
+@pytest.mark.parametrize("owning_group", [0o4, 0o6], ids=["reads", "writes"])
+async def test_with_an_acl_the_owning_group_entry_says_whether_the_group_writes(
+    write_photon: WritePhoton, monkeypatch: pytest.MonkeyPatch, owning_group: int
+) -> None:
+    """The mode's group bits show the mask (``rw``): whether the owning group, shared with
+    others here, may write is the owning group's own entry."""
+    path = write_photon("masked.py", PHOTON.format(name="Masked"))
+    owner = pwd.getpwuid(os.geteuid()).pw_name
+    shared = grp.struct_group((owner, "x", path.stat().st_gid, [owner, "mallory"]))
+    monkeypatch.setattr(grp, "getgrgid", lambda gid: shared)
+    _set_access_acl(
+        path,
+        [
+            (_OWNER, 0o6, _ANY),
+            (_USER, 0o4, 12345),
+            (_OWNING_GROUP, owning_group, _ANY),
+            (_MASK, 0o6, _ANY),
+            (_OTHER, 0o4, _ANY),
+        ],
+    )
+    async with Loader(trust=TrustPolicy()) as loader:
+        if owning_group & 0o2:
+            with pytest.raises(PhotonTrustError, match="through its access control list"):
+                await loader.load_photon(path)
+        else:
+            handler = await loader.load_photon(path)
+            assert isinstance(handler, Handler)
