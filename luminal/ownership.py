@@ -29,11 +29,13 @@ from luminal.errors import PhotonStopError
 __all__ = [
     "EXECUTOR_THREAD_PREFIX",
     "IMPORT_THREAD_NAME",
+    "OWNED_ATTRIBUTE",
     "Ownership",
     "PhotonStopRequested",
     "PhotonThread",
     "StopReport",
     "collect_ownerships",
+    "ownership_of",
     "threads_started_since",
 ]
 
@@ -425,6 +427,16 @@ async def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
         await asyncio.sleep(min(interval, remaining))
         interval = min(interval * 2, MAX_POLL_INTERVAL)
     return True
+
+
+OWNED_ATTRIBUTE = "_luminal_owned"
+"""The instance attribute that holds what a photon spawned (made on first use)."""
+
+
+def ownership_of(instance: object) -> Ownership | None:
+    """What ``instance`` spawned, if it spawned anything."""
+    owned = vars(instance).get(OWNED_ATTRIBUTE) if hasattr(instance, "__dict__") else None
+    return owned if isinstance(owned, Ownership) else None
 
 
 def _all_exited(processes: Sequence[subprocess.Popen[Any]]) -> bool:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from luminal.dependencies import parse_requirements
 from luminal.errors import FinalizerNotImplementedError
 from luminal.hookspecs import hookimpl
-from luminal.ownership import Ownership, PhotonThread
+from luminal.ownership import OWNED_ATTRIBUTE, Ownership, PhotonThread
 
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
@@ -87,10 +87,10 @@ class IPhoton:
     @property
     def _luminal_ownership(self) -> Ownership:
         """What this instance started; created on first use, so ``__init__`` need not call super."""
-        ownership: Ownership | None = self.__dict__.get("_luminal_owned")
+        ownership: Ownership | None = self.__dict__.get(OWNED_ATTRIBUTE)
         if ownership is None:
             ownership = Ownership()
-            self.__dict__["_luminal_owned"] = ownership
+            self.__dict__[OWNED_ATTRIBUTE] = ownership
         return ownership
 
     def spawn_thread(

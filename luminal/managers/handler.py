@@ -34,7 +34,7 @@ from luminal.managers.lifecycle import (
     adopt_threads_started_since,
 )
 from luminal.managers.reentry import holding, refuse_held, start_context, start_over
-from luminal.ownership import Ownership, StopReport, collect_ownerships
+from luminal.ownership import Ownership, StopReport, collect_ownerships, ownership_of
 from luminal.reading import file_checksum
 from luminal.sources import drop_modules
 
@@ -44,12 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["NO_STATE", "Handler", "HandlerContext", "HandlerState", "PhotonOrigin"]
 
 logger = logging.getLogger(__name__)
-
-
-def _ownership_of(instance: Any) -> Ownership | None:
-    """What ``instance`` spawned, if it spawned anything (its ownership is made on first use)."""
-    owned = vars(instance).get("_luminal_owned") if hasattr(instance, "__dict__") else None
-    return owned if isinstance(owned, Ownership) else None
 
 
 class Handler:
@@ -174,20 +168,20 @@ class Handler:
     async def _stop_photon_threads(self) -> bool:
         """Set the photon's threads' stop events and interrupt those that ignore theirs; whether
         all of them ended (see :meth:`~luminal.ownership.Ownership.stop_threads`)."""
-        ownership = _ownership_of(self._instance)
+        ownership = ownership_of(self._instance)
         return ownership is None or not await ownership.stop_threads(self._context.stop_timeout)
 
     async def _stop_photon_processes(self) -> bool:
         """Terminate, then kill, the photon's child processes and reap them; whether all
         exited."""
-        ownership = _ownership_of(self._instance)
+        ownership = ownership_of(self._instance)
         return ownership is None or not await ownership.stop_processes(self._context.stop_timeout)
 
     async def _force_stop(self) -> bool:
         """Stop the photon's tasks, threads and processes without its finalizer (see
         :meth:`~luminal.ownership.Ownership.stop`); the photon can start nothing new. Returns
         whether everything stopped; what did not is reported as a :class:`PhotonStopError`."""
-        ownership = _ownership_of(self._instance)
+        ownership = ownership_of(self._instance)
         return ownership is None or await self._stop_ownership(ownership)
 
     async def _stop_ownership(self, ownership: Ownership) -> bool:
@@ -257,10 +251,12 @@ class Handler:
         if not self.started:
             raise PhotonNotInitializedError(f"photon {self._name!r} was never started", self._name)
         self._unregister(self._instance)
-        finalized = force_stop or await self._finalize()
-        clean = await self._force_stop()
-        self._state = HandlerState.STOPPED
-        self._instance = None
+        try:
+            finalized = force_stop or await self._finalize()
+        finally:  # also when the caller is cancelled: a stop begun is a stop done
+            clean = await self._force_stop()
+            self._state = HandlerState.STOPPED
+            self._instance = None
         return finalized and clean
 
     async def _stop(self, force_stop: bool = False) -> bool:
@@ -466,12 +462,13 @@ class Handler:
         if error is not None:
             raise error
 
-    async def suspend(self) -> bool:
+    async def suspend(self, force_stop: bool = False) -> bool:
         """Stop the running photon because a photon it requires goes away; it stays loaded,
         ``WAITING`` to start again. Whether everything it owned stopped."""
-        clean = await self.stop()
-        self._state = HandlerState.WAITING
-        return clean
+        try:
+            return await self.stop(force_stop)
+        finally:
+            self._state = HandlerState.WAITING
 
     async def export_state(self) -> Any:
         """The running instance's ``photon_export_state`` result, or ``NO_STATE``.

@@ -235,8 +235,7 @@ class Operations:
                     f"no photon of {path} was started (unload it with force_stop=True)",
                     source.handlers[0].name if source.handlers else None,
                 )
-            await self._suspend(dependents)
-            clean = await self._stop_and_discard(source, force_stop=False)
+            (clean,) = await self._stop_all([source], dependents, force_stop=False)
         await self._announce_unloaded(source)
         return clean
 
@@ -246,20 +245,16 @@ class Operations:
         :raises PhotonNotFoundError: if a reference names nothing loaded; nothing is unloaded.
         :raises PhotonNotInitializedError: if a photon was never started, without ``force_stop``.
         """
-        unloaded: list[PhotonSource] = []
-        outcomes: dict[Path, bool] = {}
 
         def check(photon: PhotonRef) -> PhotonSource:
             return self._checked_for_unload(photon, force_stop)
 
         async with self.dependents.locked_with_dependents(photons, check) as (sources, dependents):
-            await self._suspend(dependents)
-            for source in sources:
-                if source.path not in outcomes:
-                    outcomes[source.path] = await self._stop_and_discard(source, force_stop)
-                    unloaded.append(source)
+            unloaded = list({source.path: source for source in sources}.values())
+            cleans = await self._stop_all(unloaded, dependents, force_stop)
         for source in unloaded:
             await self._announce_unloaded(source)
+        outcomes = {source.path: clean for source, clean in zip(unloaded, cleans, strict=True)}
         return [outcomes[source.path] for source in sources]
 
     def _checked_for_unload(self, photon: PhotonRef, force_stop: bool) -> PhotonSource:
@@ -277,7 +272,25 @@ class Operations:
             )
         return source
 
-    async def _suspend(self, dependents: Sequence[Handler]) -> None:
+    async def _stop_all(
+        self, sources: Sequence[PhotonSource], dependents: Sequence[Handler], force_stop: bool
+    ) -> list[bool]:
+        """Suspend the ``dependents``, then stop and forget each source; whether each stopped
+        cleanly. An unload whose caller is cancelled meanwhile is finished all the same, what
+        remains force-stopped (nobody waits for its finalizers any more) and announced, then
+        the cancellation goes on: no photon is left half unloaded."""
+        try:
+            await self._suspend(dependents, force_stop=False)
+            return [await self._stop_and_discard(source, force_stop) for source in sources]
+        except BaseException:
+            await self._suspend(dependents, force_stop=True)
+            for source in sources:
+                if self.registry.sources.get(source.path) is source:
+                    await self._stop_and_discard(source, force_stop=True)
+                await self._announce_unloaded(source)
+            raise
+
+    async def _suspend(self, dependents: Sequence[Handler], force_stop: bool) -> None:
         """Stop the running ``dependents`` of what is unloaded, dependents of dependents first;
         they stay loaded, waiting for their requirements to run again."""
         for handler in reversed(dependents):
@@ -285,7 +298,7 @@ class Operations:
                 self.reporter.log(
                     logging.INFO, "stopping %s: a photon it requires is unloaded", handler.name
                 )
-                await handler.suspend()
+                await handler.suspend(force_stop)
 
     async def _stop_and_discard(self, source: PhotonSource, force_stop: bool) -> bool:
         """Stop a source's started photons and forget it; whether all they owned stopped."""

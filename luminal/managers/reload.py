@@ -96,6 +96,9 @@ class Reload:
         except Exception as error:
             await self.roll_back()
             await self._fail(error, "it was rolled back")
+        except BaseException:  # cancelled while swapping: the old versions run again, then it ends
+            await self.roll_back()
+            raise
         self.commit()
         for old in self.olds:
             names = [handler.name for handler in old.handlers]
