@@ -144,7 +144,6 @@ class DirectoryWatcher:
         self._closed = False
         self._only = only
         self._accept = accept
-        self.polling = False
 
     @property
     def root(self) -> Path:
@@ -193,7 +192,6 @@ class DirectoryWatcher:
                 POLLING_INTERVAL,
             )
             self._observer = self._start_observer(_polling_observer)
-            self.polling = True
 
     def _start_observer(self, factory: ObserverFactory) -> BaseObserver:
         observer = factory()

@@ -51,13 +51,13 @@ class Operations:
         staging: Staging,
         reporter: Reporter,
         settings: Settings,
-        dependents: Dependents | None = None,
+        dependents: Dependents,
     ) -> None:
         self.registry = registry
         self.staging = staging
         self.reporter = reporter
         self.settings = settings
-        self.dependents = dependents or Dependents(registry)
+        self.dependents = dependents
 
     @classmethod
     def create(
