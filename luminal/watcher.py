@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # watchdog is imported once a tree is watched, not with lumin
     from watchdog.events import FileSystemEvent, FileSystemEventHandler
     from watchdog.observers.api import BaseObserver
 
-from luminal.sources import is_ignored_name
+from luminal.tree import is_ignored_name
 
 __all__ = ["DEFAULT_DEBOUNCE", "DirectoryWatcher", "ObserverFactory"]
 

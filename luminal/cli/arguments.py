@@ -12,8 +12,7 @@ from pathlib import Path
 
 from luminal.cli.exits import UsageError
 from luminal.cli.output import display_path
-from luminal.reading import existing_path
-from luminal.sources import canonical_path
+from luminal.reading import canonical_path, existing_path
 from luminal.trust import LOCK_FILE_NAME, TrustPolicy, read_lock
 
 __all__ = [
