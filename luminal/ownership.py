@@ -433,9 +433,15 @@ OWNED_ATTRIBUTE = "_luminal_owned"
 """The instance attribute that holds what a photon spawned (made on first use)."""
 
 
-def ownership_of(instance: object) -> Ownership | None:
-    """What ``instance`` spawned, if it spawned anything."""
-    owned = vars(instance).get(OWNED_ATTRIBUTE) if hasattr(instance, "__dict__") else None
+def ownership_of(instance: object, create: bool = False) -> Ownership | None:
+    """What ``instance`` spawned, if it spawned anything (or, with ``create``, an empty record
+    that it holds from now on)."""
+    if not hasattr(instance, "__dict__"):
+        return None
+    namespace = vars(instance)
+    owned = namespace.get(OWNED_ATTRIBUTE)
+    if owned is None and create:
+        owned = namespace[OWNED_ATTRIBUTE] = Ownership()
     return owned if isinstance(owned, Ownership) else None
 
 

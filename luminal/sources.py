@@ -48,30 +48,20 @@ from luminal.reading import (
     SourceCheck,
     canonical_path,
     checksum_files,
-    iter_source_files,
-    read_regular_file,
     read_source,
 )
-from luminal.tree import display_path, is_ignored_name, is_project_directory, not_a_source_reason
+from luminal.tree import display_path, not_a_source_reason
 
 __all__ = [
     "FailedImport",
     "ImportRequest",
     "ImportedSource",
-    "SourceCheck",
-    "canonical_path",
-    "checksum_files",
     "drop_modules",
     "import_source",
     "import_sources",
-    "is_ignored_name",
-    "is_project_directory",
-    "iter_source_files",
     "load_error",
     "module_name_for",
     "raise_load_error",
-    "read_regular_file",
-    "read_source",
     "source_path",
 ]
 

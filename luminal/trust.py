@@ -170,7 +170,7 @@ class TrustPolicy:
 
         ``source`` is the path (a file, or a package directory) as reached, ``files`` the bytes
         read per file and ``checksum`` their SHA-512 (what the lock pins). This is the
-        :data:`~luminal.sources.SourceCheck` that loaders give their import machinery.
+        :data:`~luminal.reading.SourceCheck` that loaders give their import machinery.
         """
         self.check_location(source, photon_directory, files)
         self.check_checksum(canonical_path(source), checksum)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # watchdog is imported once a tree is watched, not with lumin
     from watchdog.events import FileSystemEvent, FileSystemEventHandler
     from watchdog.observers.api import BaseObserver
 
-from luminal.sources import is_ignored_name
+from luminal.tree import is_ignored_name
 
 __all__ = ["DEFAULT_DEBOUNCE", "DirectoryWatcher", "ObserverFactory"]
 
@@ -144,7 +144,6 @@ class DirectoryWatcher:
         self._closed = False
         self._only = only
         self._accept = accept
-        self.polling = False
 
     @property
     def root(self) -> Path:
@@ -193,7 +192,6 @@ class DirectoryWatcher:
                 POLLING_INTERVAL,
             )
             self._observer = self._start_observer(_polling_observer)
-            self.polling = True
 
     def _start_observer(self, factory: ObserverFactory) -> BaseObserver:
         observer = factory()

@@ -111,6 +111,15 @@ def loader(luminal_loader: Loader) -> Loader:
 
 
 @pytest.fixture
+def site_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty site-packages directory first on ``sys.path``; ``sys.path`` is restored after."""
+    directory = tmp_path / "site-packages"
+    directory.mkdir()
+    monkeypatch.setattr(sys, "path", [str(directory), *sys.path])
+    return directory
+
+
+@pytest.fixture
 def photon_dir(luminal_photon_dir: Path) -> Path:
     """The plugin's photon directory of the test."""
     return luminal_photon_dir

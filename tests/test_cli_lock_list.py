@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from luminal import cli
 from luminal.testing import WritePhoton
 from luminal.trust import LOCK_FILE_NAME, read_lock
 from tests.distributions import install_distribution
+from tests.test_cli import run_cli
 
 PHOTON = """
     from luminal import IPhoton
@@ -21,21 +21,6 @@ PHOTON = """
         async def finalize(self):
             pass
 """
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-@pytest.fixture
-def site_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty site-packages directory first on ``sys.path``; ``sys.path`` is restored after."""
-    directory = tmp_path / "site-packages"
-    directory.mkdir()
-    monkeypatch.setattr(sys, "path", [str(directory), *sys.path])
-    return directory
 
 
 def test_lock_pins_every_photon_source_and_says_how_many(

@@ -94,15 +94,6 @@ def python_files(directory: Path) -> set[Path]:
     return {path.resolve() for path in directory.rglob("*.py")}
 
 
-@pytest.fixture
-def site_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty site-packages directory first on ``sys.path``; ``sys.path`` is restored after."""
-    directory = tmp_path / "site-packages"
-    directory.mkdir()
-    monkeypatch.setattr(sys, "path", [str(directory), *sys.path])
-    return directory
-
-
 def install_hello(site_dir: Path) -> None:
     install_distribution(
         site_dir,

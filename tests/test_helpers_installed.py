@@ -5,8 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pytest
-
 from luminal import Loader
 from luminal.trust import TrustPolicy, write_lock
 from tests.distributions import install_distribution
@@ -23,14 +21,6 @@ PHOTON_MODULE = {
                 pass
     """
 }
-
-
-@pytest.fixture
-def site_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = tmp_path / "site-packages"
-    directory.mkdir()
-    monkeypatch.setattr(sys, "path", [str(directory), *sys.path])
-    return directory
 
 
 async def test_installed_library_imported_by_an_installed_photon_stays_installed(

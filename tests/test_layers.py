@@ -14,9 +14,6 @@ TOP_LAYER = {"__init__.py", "__main__.py", "runner.py", "testing.py"}
 of the CLI package, ``luminal/cli/``, may too."""
 
 PRIVATE_READS_ALLOWED = {
-    ("managers/lifecycle.py", "_luminal_ownership"): "IPhoton's ownership record (a private "
-    "name, so it never clashes with a photon's own attributes), given the plain threads a "
-    "photon started by itself",
     ("watcher.py", "_hand_over"): "the watchdog event handler and its DirectoryWatcher are one "
     "unit of the same module",
 }

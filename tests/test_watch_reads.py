@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import luminal.sources
 from luminal import Loader
+from luminal.reading import read_source
 from luminal.testing import WritePhoton
 from tests.watch_support import greeter, greetings, wait_for
 
@@ -17,13 +17,13 @@ from tests.watch_support import greeter, greetings, wait_for
 def import_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """The sources that an import read from disk from now on."""
     reads: list[Path] = []
-    original = luminal.sources.read_source
 
     def counting(path: Path, mode: int | None = None) -> dict[Path, bytes]:
         reads.append(path)
-        return original(path, mode)
+        return read_source(path, mode)
 
-    monkeypatch.setattr(luminal.sources, "read_source", counting)
+    # Where an import reads its source: luminal.sources' own name for it.
+    monkeypatch.setattr("luminal.sources.read_source", counting)
     return reads
 
 

@@ -83,9 +83,20 @@ async def test_stop_joins_the_observer_threads_and_watching_can_start_again(
     await wait_for(lambda: import_threads() == [])
 
 
-async def test_stop_when_not_watching_does_nothing(watching: Loader) -> None:
+async def test_stop_when_not_watching_does_nothing(
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    write_photon("greeter.py", greeter("hello"))
+    (handler,) = await watching.load_photons(photon_dir)
+    await handler.start()
+    before = set(threading.enumerate())
     await watching.stop_watching_photons()
     await watching.stop_watching_photons(halt_threads=True)
+    assert watching.photons == {"greeter": handler}
+    assert handler.started
+    assert watcher_threads(before) == []
+    await watching.watch_photons(photon_dir)
+    await watching.stop_watching_photons()
 
 
 async def test_stop_lets_the_reload_in_progress_finish(

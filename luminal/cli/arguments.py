@@ -11,9 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from luminal.cli.exits import UsageError
-from luminal.cli.output import display_path
-from luminal.reading import existing_path
-from luminal.sources import canonical_path
+from luminal.cli.output import relative_path
+from luminal.reading import canonical_path, existing_path
 from luminal.trust import LOCK_FILE_NAME, TrustPolicy, read_lock
 
 __all__ = [
@@ -92,7 +91,7 @@ def check_directories(raw_directories: Sequence[str]) -> list[Path]:
         directory = canonical_path(raw)
         for other in directories:
             if directory.is_relative_to(other) or other.is_relative_to(directory):
-                raise UsageError(f"{raw}: overlaps {display_path(other)}; give each tree once")
+                raise UsageError(f"{raw}: overlaps {relative_path(other)}; give each tree once")
         directories.append(directory)
     return directories
 

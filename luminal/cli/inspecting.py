@@ -18,7 +18,7 @@ from luminal import hookspecs
 from luminal.cli.arguments import tree_of, trust_policy
 from luminal.cli.collecting import Collected, collect, collect_entry_points, new_loader
 from luminal.cli.exits import EXIT_OK
-from luminal.cli.output import describe_load_error, display_path, format_table, plural
+from luminal.cli.output import describe_load_error, format_table, plural, relative_path
 from luminal.dependencies import dependency_order
 from luminal.errors import PhotonStartError, PhotonStopError
 from luminal.hookspecs import hookimpl
@@ -88,7 +88,7 @@ def unknown_lifecycle_hooks(handler: Handler, plugin_manager: pluggy.PluginManag
         guess = difflib.get_close_matches(attribute, known, n=1)
         hint = f"; did you mean {guess[0]!r}?" if guess else ""
         lines.append(
-            f"{display_path(handler.filepath)}: photon {handler.name!r} implements "
+            f"{relative_path(handler.filepath)}: photon {handler.name!r} implements "
             f"{attribute!r}, which is no Luminal hook{hint}"
         )
     return lines
@@ -104,7 +104,7 @@ def missing_finalizer(handler: Handler) -> str | None:
     if photon_class.photon_finalize is not IPhoton.photon_finalize:
         return None
     return (
-        f"{display_path(handler.filepath)}: photon {handler.name!r} implements no finalize(); "
+        f"{relative_path(handler.filepath)}: photon {handler.name!r} implements no finalize(); "
         "unloading it force-stops what it started"
     )
 
@@ -120,7 +120,7 @@ def check_loaded(handler: Handler, plugin_manager: pluggy.PluginManager, into: C
     try:
         handler.check_hookimpls(handler.photon_class)
     except pluggy.PluginValidationError as error:
-        into.problems.append(f"{display_path(handler.filepath)}: {error}")
+        into.problems.append(f"{relative_path(handler.filepath)}: {error}")
 
 
 class FailureRecorder:

@@ -7,7 +7,7 @@ import asyncio
 
 from luminal.cli.arguments import require_directory
 from luminal.cli.exits import EXIT_OK
-from luminal.cli.output import display_path, plural
+from luminal.cli.output import plural, relative_path
 from luminal.trust import read_lock, write_lock
 
 __all__ = ["lock_command"]
@@ -20,5 +20,5 @@ async def lock_command(args: argparse.Namespace) -> int:
         require_directory(args.output.parent or ".")
     written = await asyncio.to_thread(write_lock, args.directory, args.output)
     count = len(read_lock(written))
-    print(f"wrote {display_path(written)}: {plural(count, 'photon source')} pinned")
+    print(f"wrote {relative_path(written)}: {plural(count, 'photon source')} pinned")
     return EXIT_OK

@@ -22,14 +22,15 @@ from luminal.errors import (
     PhotonStartError,
     PhotonStopError,
 )
+from luminal.tree import display_path
 
 __all__ = [
     "LineFormatter",
     "describe_load_error",
-    "display_path",
     "format_table",
     "logging_to_stderr",
     "plural",
+    "relative_path",
 ]
 
 
@@ -75,12 +76,13 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'s' if count != 1 else ''}"
 
 
-def display_path(path: str | os.PathLike[str]) -> str:
-    """``path`` relative to the working directory when it lies below it, else as given."""
+def relative_path(path: str | os.PathLike[str]) -> str:
+    """``path`` relative to the working directory when it lies below it, else as given; as
+    text that can always be printed (:func:`~luminal.tree.display_path`)."""
     try:
-        return str(Path(path).relative_to(Path.cwd()))
+        return display_path(Path(path).relative_to(Path.cwd()))
     except ValueError:
-        return os.fspath(path)
+        return display_path(path)
 
 
 def describe_load_error(error: PhotonLoadError | PhotonStartError | PhotonStopError) -> str:
@@ -88,13 +90,13 @@ def describe_load_error(error: PhotonLoadError | PhotonStartError | PhotonStopEr
     where known (the last line of the photon's own code in the cause's traceback)."""
     if isinstance(error, PhotonNameConflictError):
         return (
-            f"{display_path(error.path or '?')}: photon name {error.photon_name!r} is already "
-            f"used by the photon from {display_path(error.existing_path)}"
+            f"{relative_path(error.path or '?')}: photon name {error.photon_name!r} is already "
+            f"used by the photon from {relative_path(error.existing_path)}"
         )
     cause = error.__cause__
     source = Path(error.path) if error.path else None
     if isinstance(cause, SyntaxError):
-        where = display_path(cause.filename or error.path or "?")
+        where = relative_path(cause.filename or error.path or "?")
         if cause.lineno is not None:
             where = f"{where}:{cause.lineno}"
         return f"{where}: SyntaxError: {cause.msg}"
@@ -105,9 +107,9 @@ def describe_load_error(error: PhotonLoadError | PhotonStartError | PhotonStopEr
             if Path(frame.filename) == source or source in Path(frame.filename).parents
         ]
         where = (
-            f"{display_path(frames[-1].filename)}:{frames[-1].lineno}"
+            f"{relative_path(frames[-1].filename)}:{frames[-1].lineno}"
             if frames
-            else display_path(source)
+            else relative_path(source)
         )
         return f"{where}: {type(cause).__name__}: {cause}"
     return str(error)
@@ -128,7 +130,7 @@ def format_table(records: Sequence[dict[str, Any]]) -> str:
                 record["author"],
                 ", ".join(record.get("requires", [])) or "-",
                 source,
-                display_path(record["path"]),
+                relative_path(record["path"]),
             )
         )
     widths = [max(len(row[column]) for row in rows) for column in range(len(header) - 1)]

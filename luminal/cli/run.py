@@ -10,7 +10,7 @@ import sys
 
 from luminal.cli.arguments import check_directories, trust_policy
 from luminal.cli.exits import EXIT_OK
-from luminal.cli.output import display_path
+from luminal.cli.output import relative_path
 from luminal.cli.stats import HookStatsCollector, format_stats
 from luminal.managers.loader import Loader
 from luminal.runner import serve
@@ -29,13 +29,13 @@ async def run_command(args: argparse.Namespace) -> int:
                 "%s is a package: its files are run as a tree of photons and its __init__.py "
                 "is not one of them; to run the package as one photon, give the directory "
                 "that holds it",
-                display_path(directory),
+                relative_path(directory),
             )
     policy = trust_policy(args, directories)
     if policy is None:
         logger.warning("trust policy off (--no-trust): every photon file is run")
     else:
-        lock = f"; pinned to {display_path(policy.lock_file)}" if policy.lock_file else ""
+        lock = f"; pinned to {relative_path(policy.lock_file)}" if policy.lock_file else ""
         logger.info(
             "trust policy: refusing files other users can write and symlinks out of the photon "
             "directory%s",

@@ -11,11 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from luminal.errors import PhotonLoadError
-from luminal.sources import (
-    canonical_path,
-    checksum_files,
-    read_source,
-)
+from luminal.reading import canonical_path, checksum_files, read_source
 from luminal.trust import TrustPolicy
 
 __all__ = [

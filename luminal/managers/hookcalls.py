@@ -168,13 +168,13 @@ class HookCalls:
         photons: Mapping[str, Handler],
         reporter: Reporter,
         quarantine_after: int | None,
-        wrapped_impls: WrappedImpls | None = None,
+        wrapped_impls: WrappedImpls,
     ) -> None:
         self.plugin_manager = plugin_manager
         self.photons = photons
         self.reporter = reporter
         self.quarantine_after = quarantine_after
-        self.wrapped_impls = wrapped_impls or WrappedImpls()
+        self.wrapped_impls = wrapped_impls
         self._abandoned: set[asyncio.Task[Any]] = set()
         self._reporting: set[asyncio.Task[Any]] = set()
 

@@ -103,21 +103,6 @@ class InstalledWatch:
         """The group's distributions as last applied, by normalized name."""
         return self._changes.known
 
-    @property
-    def editable_roots(self) -> list[Path]:
-        """The source directories of editable installs being watched."""
-        return sorted(self._editable)
-
-    @property
-    def busy(self) -> bool:
-        """Whether a change waits for its settle delay or is being applied."""
-        return (
-            self._timer is not None
-            or self._rescan
-            or bool(self._edited)
-            or (self.worker is not None and not self.worker.done())
-        )
-
     async def start(self, start: Starter | None = None) -> None:
         """Load and start (by ``start``) the group's photons not loaded yet, then watch the
         environment."""

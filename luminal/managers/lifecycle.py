@@ -13,7 +13,7 @@ import pluggy
 
 from luminal.events import broadcast
 from luminal.managers.hookimpls import PhotonPluginManager
-from luminal.ownership import threads_started_since
+from luminal.ownership import ownership_of, threads_started_since
 from luminal.photon import IPhoton
 
 __all__ = [
@@ -107,8 +107,9 @@ def adopt_threads_started_since(instance: Any, before: set[threading.Thread]) ->
     """Make the plain threads started since ``before`` (while the photon's ``__init__`` or
     ``photon_start`` ran) the instance's, so a stop reports those that outlive it."""
     started = threads_started_since(before)
-    if started and isinstance(instance, IPhoton):
-        instance._luminal_ownership.adopt_threads(started)
+    ownership = ownership_of(instance, create=True) if started else None
+    if ownership is not None and isinstance(instance, IPhoton):
+        ownership.adopt_threads(started)
 
 
 def standalone_plugin_manager() -> pluggy.PluginManager:

@@ -39,7 +39,8 @@ from luminal.managers.registry import PhotonRef
 from luminal.managers.reload import restart_previous
 from luminal.managers.wrappedimpls import WrappedImpls
 from luminal.photon import IPhoton
-from luminal.sources import canonical_path, source_path
+from luminal.reading import canonical_path
+from luminal.sources import source_path
 from luminal.tree import find_modules, scan_module
 from luminal.trust import TrustPolicy
 from luminal.watcher import DEFAULT_DEBOUNCE, ObserverFactory

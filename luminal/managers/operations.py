@@ -30,7 +30,8 @@ from luminal.managers.registry import PhotonRef, PhotonSource, Registry
 from luminal.managers.reload import Reload, ReloadTarget
 from luminal.managers.reporting import Reporter, Settings
 from luminal.managers.staging import Staging
-from luminal.sources import ImportedSource, canonical_path, raise_load_error
+from luminal.reading import canonical_path
+from luminal.sources import ImportedSource, raise_load_error
 from luminal.tree import display_path, select_sources
 
 __all__ = ["Operations", "Stage", "Staged", "given_directory"]
@@ -51,13 +52,13 @@ class Operations:
         staging: Staging,
         reporter: Reporter,
         settings: Settings,
-        dependents: Dependents | None = None,
+        dependents: Dependents,
     ) -> None:
         self.registry = registry
         self.staging = staging
         self.reporter = reporter
         self.settings = settings
-        self.dependents = dependents or Dependents(registry)
+        self.dependents = dependents
 
     @classmethod
     def create(

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from types import MappingProxyType, ModuleType
@@ -118,10 +118,6 @@ class Registry:
                 del self._names[handler.name]
             if self._requirers.get(handler.name) is handler:
                 del self._requirers[handler.name]
-
-    def under(self, root: Path) -> list[Path]:
-        """The loaded sources at or below ``root``."""
-        return [path for path in self._sources if path.is_relative_to(root)]
 
     def given_directory(self, path: Path) -> Path | None:
         """The photon directory the trust policy judges ``path`` against, if one was given."""
@@ -252,42 +248,6 @@ class Registry:
         elif path not in self._sources:
             self._locks.pop(path, None)
             self._directories.pop(path, None)
-
-    @contextlib.asynccontextmanager
-    async def locked_sources(
-        self,
-        photons: Sequence[PhotonRef],
-        check: Callable[[PhotonRef], PhotonSource] | None = None,
-    ) -> AsyncIterator[list[PhotonSource]]:
-        """Lock the sources that ``photons`` name and yield them, checked under the lock.
-
-        A reference is checked again once its lock is held: while waiting, a reload may have
-        replaced a handler (which then raises :class:`PhotonNotFoundError`) or a name may have
-        moved to another file (then the new file is locked instead).
-        """
-        check = check or self.resolve
-        while True:
-            paths = [check(photon).path for photon in photons]
-            async with self.locked(paths):
-                sources = [check(photon) for photon in photons]
-                if [source.path for source in sources] == paths:
-                    yield sources
-                    return
-
-    @contextlib.asynccontextmanager
-    async def locked_paths(self, paths: Sequence[Path]) -> AsyncIterator[list[PhotonSource]]:
-        """Lock the loaded sources at ``paths`` and yield them, each once.
-
-        :raises PhotonNotFoundError: if a path is not loaded once its lock is held.
-        """
-        async with self.locked(paths):
-            sources = []
-            for path in dict.fromkeys(paths):
-                source = self._sources.get(path)
-                if source is None:
-                    raise PhotonNotFoundError(f"no loaded photon at {path}", path)
-                sources.append(source)
-            yield sources
 
 
 def check_reference(photon: object) -> None:

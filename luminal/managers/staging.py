@@ -18,7 +18,8 @@ from luminal.managers.handler import Handler, HandlerContext, PhotonOrigin
 from luminal.managers.registry import PhotonSource, Registry
 from luminal.managers.reporting import Reporter, Settings
 from luminal.photon import IPhoton
-from luminal.sources import ImportedSource, canonical_path, drop_modules, raise_load_error
+from luminal.reading import canonical_path
+from luminal.sources import ImportedSource, drop_modules, raise_load_error
 
 __all__ = ["Staging", "check_unique_names", "origin_of", "photon_classes", "photon_name_of"]
 
