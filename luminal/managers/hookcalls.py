@@ -101,10 +101,17 @@ class _Call:
         self.succeeded: list[Handler] = []
         self.pending: list[Pending] = []
 
-    def run(self, handler: Handler, impl: pluggy.HookImpl, function: Any, args: Any) -> Any:
+    def run(
+        self,
+        handler: Handler,
+        impl: pluggy.HookImpl,
+        function: Any,
+        args: Any,
+        kwargs: dict[str, Any],
+    ) -> Any:
         start = time.perf_counter()
         try:
-            result = function(*args)
+            result = function(*args, **kwargs)
         except Exception as error:
             self.fail(handler, error, time.perf_counter() - start)
             if not self.isolate:
@@ -387,11 +394,11 @@ class HookCalls:
 def _isolating(handler: Handler, impl: pluggy.HookImpl, function: Any) -> Callable[..., Any]:
     """``function`` as the call running in this context runs a photon's implementation."""
 
-    def isolated(*args: Any) -> Any:
+    def isolated(*args: Any, **kwargs: Any) -> Any:  # pluggy passes defaulted ones by keyword
         call = _CURRENT.get()
         if call is None:  # called by someone holding the wrapped implementation
-            return function(*args)
-        return call.run(handler, impl, function, args)
+            return function(*args, **kwargs)
+        return call.run(handler, impl, function, args, kwargs)
 
     return isolated
 
