@@ -15,6 +15,7 @@ small closure call per photon.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import math
 import time
@@ -110,7 +111,7 @@ class HookCalls:
         kwargs: dict[str, Any],
         report: bool,
     ) -> Any:
-        impls, firstresult = self._impls(hook_name)
+        impls, firstresult, hosted = self._impls(hook_name)
         if not impls:  # as pluggy answers a hook nobody implements
             return None if firstresult else []
         call = Call(hook_name, isolate, asynchronous=True)
@@ -124,9 +125,10 @@ class HookCalls:
                         break
                     rest = self._after(impls, outcome.impl)
                     outcome = self._run(call, rest, kwargs, firstresult) if rest else None
-            elif call.pending:
-                values = await self._settle(call, call.pending, timeout)
-                outcome = _resolved(outcome, dict(zip(map(id, call.pending), values, strict=True)))
+                if hosted and inspect.isawaitable(outcome):
+                    outcome = await outcome
+            elif call.pending or hosted:
+                outcome = await self._settle_all(call, outcome, timeout, hosted)
         finally:
             reports = self._conclude(call)
         for path, error in reports:
@@ -140,14 +142,16 @@ class HookCalls:
         """Call ``hook_name`` synchronously (see ``Loader.call``)."""
         _check_call(hook_name, None, isolate)
         call = Call(hook_name, isolate, asynchronous=False)
-        impls, firstresult = self._impls(hook_name)
+        impls, firstresult, _ = self._impls(hook_name)
         try:
             return self._run(call, impls, kwargs, firstresult)
         finally:
             self._report_soon(self._conclude(call))
 
-    def _impls(self, hook_name: str) -> tuple[list[pluggy.HookImpl], bool]:
-        """The hook's implementations in registration order, photons' ones wrapped."""
+    def _impls(self, hook_name: str) -> tuple[list[pluggy.HookImpl], bool, bool]:
+        """The hook's implementations in registration order, photons' ones wrapped; whether
+        the hook is ``firstresult``, and whether a host plugin answers it (an ``async`` one of
+        those gives a coroutine that ``acall`` awaits, as a plain pluggy caller would)."""
         hook_caller = getattr(self.plugin_manager.hook, hook_name, None)
         if hook_caller is None:
             raise AttributeError(
@@ -156,12 +160,17 @@ class HookCalls:
         spec = hook_caller.spec
         firstresult = bool(spec is not None and spec.opts.get("firstresult"))
         cache = self.wrapped_impls.of_hook(hook_name)
-        impls = [self._wrap(cache, impl) for impl in hook_caller.get_hookimpls()]
+        originals = hook_caller.get_hookimpls()
+        impls = [self._wrap(cache, impl) for impl in originals]
         if len(cache) > 2 * len(impls) + 16:
-            alive = {id(impl) for impl in hook_caller.get_hookimpls()}
+            alive = {id(impl) for impl in originals}
             for key in [key for key in cache if key not in alive]:
                 del cache[key]
-        return impls, firstresult
+        hosted = any(
+            impl is original and not (impl.wrapper or impl.hookwrapper)
+            for impl, original in zip(impls, originals, strict=True)
+        )
+        return impls, firstresult, hosted
 
     def _wrap(self, cache: dict[int, Entry], impl: pluggy.HookImpl) -> pluggy.HookImpl:
         entry = cache.get(id(impl))
@@ -196,6 +205,28 @@ class HookCalls:
         index = next(position for position, impl in enumerate(impls) if impl is answered)
         wrappers = [impl for impl in impls[index:] if impl.hookwrapper or impl.wrapper]
         return impls[:index] + wrappers
+
+    async def _settle_all(
+        self, call: Call, outcome: Any, timeout: float | None, hosted: bool
+    ) -> Any:
+        """The call's results with the photons' pending ones settled (see :meth:`_settle`) and
+        the host plugins' awaitables awaited alongside them (as pluggy runs the host's
+        implementations, an error of theirs is raised)."""
+        hosts = [
+            value
+            for value in (outcome if hosted and isinstance(outcome, list) else ())
+            if not isinstance(value, Pending) and inspect.isawaitable(value)
+        ]
+        host_tasks = [asyncio.ensure_future(awaitable) for awaitable in hosts]
+        try:
+            values = await self._settle(call, call.pending, timeout) if call.pending else []
+            host_values = await asyncio.gather(*host_tasks) if host_tasks else []
+        except BaseException:
+            self._abandon(host_tasks)
+            raise
+        settled = dict(zip(map(id, call.pending), values, strict=True))
+        settled.update(zip(map(id, hosts), host_values, strict=True))
+        return _resolved(outcome, settled)
 
     async def _settle(
         self, call: Call, pending: Sequence[Pending], timeout: float | None
@@ -291,12 +322,10 @@ class HookCalls:
 
 
 def _resolved(outcome: Any, settled: dict[int, Any]) -> Any:
-    """The call's results with each pending one replaced by what it gave, ``None`` dropped."""
+    """The call's results with each awaited one replaced by what it gave, ``None`` dropped."""
     if not isinstance(outcome, list):
         return outcome  # a wrapper made something else of the results
-    values = [
-        settled.get(id(value), value) if isinstance(value, Pending) else value for value in outcome
-    ]
+    values = [settled.get(id(value), value) for value in outcome]
     return [value for value in values if value is not None]
 
 
