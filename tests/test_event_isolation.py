@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import textwrap
 
@@ -109,3 +110,35 @@ async def test_a_failing_host_observer_is_logged_and_the_operation_goes_on(
         record.exc_info and "host observer broke" in str(record.exc_info[1])
         for record in caplog.records
     )
+
+
+class AsyncHostObserver:
+    """A host plugin whose observers are ``async``, as the hook specs allow."""
+
+    def __init__(self) -> None:
+        self.loaded: list[str] = []
+
+    @hookimpl
+    async def luminal_photon_loaded(self, handler: Handler) -> None:
+        await asyncio.sleep(0)
+        self.loaded.append(handler.name)
+
+    @hookimpl
+    async def luminal_photon_unloaded(self, handler: Handler) -> str:
+        await asyncio.sleep(0)
+        return "host saw " + handler.name
+
+
+async def test_a_hosts_async_observer_is_awaited(loader: Loader, write_photon: WritePhoton) -> None:
+    host = AsyncHostObserver()
+    loader.plugin_manager.register(host)
+    await start(loader, await loader.load_photon(write_photon("a.py", plain_photon("a"))))
+    assert host.loaded == ["a"]
+
+
+async def test_acall_awaits_a_host_plugins_async_implementation(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    loader.plugin_manager.register(AsyncHostObserver())
+    handler = await start(loader, await loader.load_photon(write_photon("a.py", plain_photon("a"))))
+    assert await loader.acall("luminal_photon_unloaded", handler=handler) == ["host saw a"]

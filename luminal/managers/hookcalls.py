@@ -2,9 +2,10 @@
 
 The call runs through pluggy's own ``_multicall`` (call order, ``tryfirst``/``trylast``,
 ``firstresult``, ``hookwrapper`` and ``wrapper=True`` implementations), given the hook's
-implementations with each photon's function wrapped: the wrapper times it, records it in the
-handler's :class:`~luminal.managers.hookstats.HookRecord` and, when the call isolates, turns an
-exception into ``None``, which pluggy drops (and a ``firstresult`` call passes over). An
+implementations with each photon's function wrapped (:mod:`.hookisolation`): the wrapper times
+it, records it in the handler's :class:`~luminal.managers.hookstats.HookRecord` and, when the
+call isolates, turns an exception into ``None``, which pluggy drops (and a ``firstresult`` call
+passes over), or a photon's broken wrapper into none. An
 ``async`` implementation's awaitable comes back as a :class:`Pending`; they are awaited together,
 each bounded by the call's ``timeout``. The wrapped implementations are kept per
 implementation while their photon is registered (:mod:`.wrappedimpls`), so a call costs one
@@ -14,37 +15,27 @@ small closure call per photon.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import inspect
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pluggy
 from pluggy._callers import _multicall  # pluggy's own call loop, as its HookCaller runs it
 
-from luminal.errors import (
-    LuminalError,
-    PhotonHookError,
-    PhotonHookTimeoutError,
-    PhotonQuarantinedError,
-)
+from luminal.errors import LuminalError, PhotonHookError, PhotonQuarantinedError
 from luminal.guard import AWAITING, closing, escaped_error
 from luminal.managers.eager import task_starter
 from luminal.managers.handler import Handler
-from luminal.managers.hookstats import HookOutcome
+from luminal.managers.hookisolation import CURRENT, Call, Pending, isolating, isolating_wrapper
 from luminal.managers.reporting import Reporter
 from luminal.managers.wrappedimpls import Entry, WrappedImpls
 
 __all__ = ["HookCalls", "check_quarantine_after"]
 
 logger = logging.getLogger(__name__)
-
-_CURRENT: contextvars.ContextVar[_Call | None] = contextvars.ContextVar(
-    "luminal_hook_call", default=None
-)
 
 
 def check_quarantine_after(quarantine_after: object) -> int | None:
@@ -73,89 +64,6 @@ def _check_call(hook_name: object, timeout: object, isolate: object) -> None:
         raise TypeError(f"timeout must be None or a number of seconds, not {timeout!r}")
     if not (timeout > 0 and math.isfinite(timeout)):
         raise ValueError(f"timeout must be a positive, finite number of seconds, not {timeout}")
-
-
-class Pending:
-    """The awaitable an ``async`` photon implementation returned, while the call awaits it."""
-
-    __slots__ = ("awaitable", "duration", "handler", "impl", "start")
-
-    def __init__(
-        self, handler: Handler, impl: pluggy.HookImpl, awaitable: Awaitable[Any], start: float
-    ) -> None:
-        self.handler = handler
-        self.impl = impl
-        self.awaitable = awaitable
-        self.start = start
-        self.duration: float | None = None
-
-
-class _Call:
-    """One call of one hook: what each photon's implementation did."""
-
-    def __init__(self, hook_name: str, isolate: bool, asynchronous: bool) -> None:
-        self.hook_name = hook_name
-        self.isolate = isolate
-        self.asynchronous = asynchronous
-        self.failures: list[tuple[Handler, PhotonHookError]] = []
-        self.succeeded: list[Handler] = []
-        self.pending: list[Pending] = []
-
-    def run(self, handler: Handler, impl: pluggy.HookImpl, function: Any, args: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            result = function(*args)
-        except Exception as error:
-            self.fail(handler, error, time.perf_counter() - start)
-            if not self.isolate:
-                raise
-            return None
-        except BaseException as escaped:  # what photon_code does, inline: this is the hot path
-            if isinstance(escaped, KeyboardInterrupt):
-                raise
-            self.fail(handler, escaped_error(escaped), time.perf_counter() - start)
-            if not self.isolate:
-                raise escaped_error(escaped) from escaped
-            return None
-        if not inspect.isawaitable(result):
-            self.succeed(handler, time.perf_counter() - start)
-            return result
-        if not self.asynchronous:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-            problem = TypeError("an async implementation, called by loader.call(); use acall")
-            self.fail(handler, problem, time.perf_counter() - start)
-            if not self.isolate:
-                raise problem
-            return None
-        pending = Pending(handler, impl, result, start)
-        self.pending.append(pending)
-        return pending
-
-    def succeed(self, handler: Handler, duration: float) -> None:
-        handler.hook_record.add(self.hook_name, HookOutcome.OK, duration)
-        self.succeeded.append(handler)
-
-    def fail(self, handler: Handler, cause: BaseException | None, duration: float) -> None:
-        outcome = HookOutcome.ERROR if cause is not None else HookOutcome.TIMEOUT
-        handler.hook_record.add(self.hook_name, outcome, duration)
-        if cause is None:
-            error: PhotonHookError = PhotonHookTimeoutError(
-                f"{self.hook_name} of photon {handler.name!r} did not return within the "
-                "call's timeout; it was cancelled and skipped",
-                handler.name,
-                self.hook_name,
-            )
-        else:
-            error = PhotonHookError(
-                f"{self.hook_name} of photon {handler.name!r} raised "
-                f"{type(cause).__name__}: {cause}",
-                handler.name,
-                self.hook_name,
-            )
-            error.__cause__ = cause
-        self.failures.append((handler, error))
 
 
 class HookCalls:
@@ -203,10 +111,10 @@ class HookCalls:
         kwargs: dict[str, Any],
         report: bool,
     ) -> Any:
-        impls, firstresult = self._impls(hook_name)
+        impls, firstresult, hosted = self._impls(hook_name)
         if not impls:  # as pluggy answers a hook nobody implements
             return None if firstresult else []
-        call = _Call(hook_name, isolate, asynchronous=True)
+        call = Call(hook_name, isolate, asynchronous=True)
         try:
             outcome = self._run(call, impls, kwargs, firstresult)
             if firstresult:
@@ -217,9 +125,10 @@ class HookCalls:
                         break
                     rest = self._after(impls, outcome.impl)
                     outcome = self._run(call, rest, kwargs, firstresult) if rest else None
-            elif call.pending:
-                values = await self._settle(call, call.pending, timeout)
-                outcome = _resolved(outcome, dict(zip(map(id, call.pending), values, strict=True)))
+                if hosted and inspect.isawaitable(outcome):
+                    outcome = await outcome
+            elif call.pending or hosted:
+                outcome = await self._settle_all(call, outcome, timeout, hosted)
         finally:
             reports = self._conclude(call)
         for path, error in reports:
@@ -232,15 +141,17 @@ class HookCalls:
     def call(self, hook_name: str, isolate: bool, kwargs: dict[str, Any]) -> Any:
         """Call ``hook_name`` synchronously (see ``Loader.call``)."""
         _check_call(hook_name, None, isolate)
-        call = _Call(hook_name, isolate, asynchronous=False)
-        impls, firstresult = self._impls(hook_name)
+        call = Call(hook_name, isolate, asynchronous=False)
+        impls, firstresult, _ = self._impls(hook_name)
         try:
             return self._run(call, impls, kwargs, firstresult)
         finally:
             self._report_soon(self._conclude(call))
 
-    def _impls(self, hook_name: str) -> tuple[list[pluggy.HookImpl], bool]:
-        """The hook's implementations in registration order, photons' ones wrapped."""
+    def _impls(self, hook_name: str) -> tuple[list[pluggy.HookImpl], bool, bool]:
+        """The hook's implementations in registration order, photons' ones wrapped; whether
+        the hook is ``firstresult``, and whether a host plugin answers it (an ``async`` one of
+        those gives a coroutine that ``acall`` awaits, as a plain pluggy caller would)."""
         hook_caller = getattr(self.plugin_manager.hook, hook_name, None)
         if hook_caller is None:
             raise AttributeError(
@@ -249,39 +160,43 @@ class HookCalls:
         spec = hook_caller.spec
         firstresult = bool(spec is not None and spec.opts.get("firstresult"))
         cache = self.wrapped_impls.of_hook(hook_name)
-        impls = [self._wrap(cache, impl) for impl in hook_caller.get_hookimpls()]
+        originals = hook_caller.get_hookimpls()
+        impls = [self._wrap(cache, impl) for impl in originals]
         if len(cache) > 2 * len(impls) + 16:
-            alive = {id(impl) for impl in hook_caller.get_hookimpls()}
+            alive = {id(impl) for impl in originals}
             for key in [key for key in cache if key not in alive]:
                 del cache[key]
-        return impls, firstresult
+        hosted = any(
+            impl is original and not (impl.wrapper or impl.hookwrapper)
+            for impl, original in zip(impls, originals, strict=True)
+        )
+        return impls, firstresult, hosted
 
     def _wrap(self, cache: dict[int, Entry], impl: pluggy.HookImpl) -> pluggy.HookImpl:
         entry = cache.get(id(impl))
         if entry is not None and entry[0] is impl:
             return entry[1]
         handler = self.photons.get(impl.plugin_name)
-        if (
-            impl.hookwrapper
-            or impl.wrapper
-            or handler is None
-            or handler.instance is not impl.plugin
-        ):
-            return impl  # a wrapper, or the host's own plugin: called as pluggy calls it
+        if handler is None or handler.instance is not impl.plugin:
+            return impl  # the host's own plugin, wrappers included: called as pluggy calls it
         wrapped = pluggy.HookImpl(impl.plugin, impl.plugin_name, impl.function, impl.opts)
-        setattr(wrapped, "function", _isolating(handler, wrapped, impl.function))  # noqa: B010
+        if impl.hookwrapper or impl.wrapper:
+            function = isolating_wrapper(handler, impl.function, old_style=impl.hookwrapper)
+        else:
+            function = isolating(handler, wrapped, impl.function)
+        setattr(wrapped, "function", function)  # noqa: B010
         self.wrapped_impls.add(cache, impl, wrapped)
         return wrapped
 
     @staticmethod
     def _run(
-        call: _Call, impls: Sequence[pluggy.HookImpl], kwargs: dict[str, Any], firstresult: bool
+        call: Call, impls: Sequence[pluggy.HookImpl], kwargs: dict[str, Any], firstresult: bool
     ) -> Any:
-        token = _CURRENT.set(call)
+        token = CURRENT.set(call)
         try:
             return _multicall(call.hook_name, impls, kwargs, firstresult)
         finally:
-            _CURRENT.reset(token)
+            CURRENT.reset(token)
 
     @staticmethod
     def _after(impls: list[pluggy.HookImpl], answered: pluggy.HookImpl) -> list[pluggy.HookImpl]:
@@ -291,8 +206,30 @@ class HookCalls:
         wrappers = [impl for impl in impls[index:] if impl.hookwrapper or impl.wrapper]
         return impls[:index] + wrappers
 
+    async def _settle_all(
+        self, call: Call, outcome: Any, timeout: float | None, hosted: bool
+    ) -> Any:
+        """The call's results with the photons' pending ones settled (see :meth:`_settle`) and
+        the host plugins' awaitables awaited alongside them (as pluggy runs the host's
+        implementations, an error of theirs is raised)."""
+        hosts = [
+            value
+            for value in (outcome if hosted and isinstance(outcome, list) else ())
+            if not isinstance(value, Pending) and inspect.isawaitable(value)
+        ]
+        host_tasks = [asyncio.ensure_future(awaitable) for awaitable in hosts]
+        try:
+            values = await self._settle(call, call.pending, timeout) if call.pending else []
+            host_values = await asyncio.gather(*host_tasks) if host_tasks else []
+        except BaseException:
+            self._abandon(host_tasks)
+            raise
+        settled = dict(zip(map(id, call.pending), values, strict=True))
+        settled.update(zip(map(id, hosts), host_values, strict=True))
+        return _resolved(outcome, settled)
+
     async def _settle(
-        self, call: _Call, pending: Sequence[Pending], timeout: float | None
+        self, call: Call, pending: Sequence[Pending], timeout: float | None
     ) -> list[Any]:
         """Await the pending implementations together, each within ``timeout``; what each
         gave (``None`` for one that failed). Without isolation the first failure is raised."""
@@ -326,7 +263,7 @@ class HookCalls:
         return values
 
     @staticmethod
-    def _settled(call: _Call, pending: Sequence[Pending], outcomes: list[Any]) -> list[Any]:
+    def _settled(call: Call, pending: Sequence[Pending], outcomes: list[Any]) -> list[Any]:
         """What each pending implementation gave (``None`` for one that raised), counted."""
         values: list[Any] = []
         for each, outcome in zip(pending, outcomes, strict=True):
@@ -345,7 +282,7 @@ class HookCalls:
             self._abandoned.add(task)
             task.add_done_callback(_forget(self._abandoned))
 
-    def _conclude(self, call: _Call) -> list[tuple[str, LuminalError]]:
+    def _conclude(self, call: Call) -> list[tuple[str, LuminalError]]:
         """Count the call for the circuit breaker; what to report, quarantines included."""
         reports: list[tuple[str, LuminalError]] = [
             (handler.filepath, error) for handler, error in call.failures
@@ -384,25 +321,11 @@ class HookCalls:
         task.add_done_callback(_forget(self._reporting))
 
 
-def _isolating(handler: Handler, impl: pluggy.HookImpl, function: Any) -> Callable[..., Any]:
-    """``function`` as the call running in this context runs a photon's implementation."""
-
-    def isolated(*args: Any) -> Any:
-        call = _CURRENT.get()
-        if call is None:  # called by someone holding the wrapped implementation
-            return function(*args)
-        return call.run(handler, impl, function, args)
-
-    return isolated
-
-
 def _resolved(outcome: Any, settled: dict[int, Any]) -> Any:
-    """The call's results with each pending one replaced by what it gave, ``None`` dropped."""
+    """The call's results with each awaited one replaced by what it gave, ``None`` dropped."""
     if not isinstance(outcome, list):
         return outcome  # a wrapper made something else of the results
-    values = [
-        settled.get(id(value), value) if isinstance(value, Pending) else value for value in outcome
-    ]
+    values = [settled.get(id(value), value) for value in outcome]
     return [value for value in values if value is not None]
 
 
