@@ -217,6 +217,29 @@ async def test_two_loaders_each_get_their_own_helper_module(tmp_path: Path) -> N
     assert "helpers" not in sys.modules
 
 
+async def test_two_loaders_of_one_tree_keep_the_helper_one_of_them_still_uses(
+    write_photon: WritePhoton, photon_dir: Path
+) -> None:
+    # Unloading the first loader's photon took the helper out of sys.modules while the second
+    # loader's photon of the same tree still ran with it: the second's next photon of the
+    # tree imported another copy, and its photons no longer shared one.
+    write_photon("helpers.py", "WORD = object()\n")
+    path = write_photon("user.py", PLAIN_USER.format(name="user"))
+    async with Loader() as one, Loader() as two:
+        await one.load_photon(path)
+        kept = await two.load_photon(path)
+        shared = sys.modules["helpers"]
+        await one.unload_photon("user", force_stop=True)
+        assert sys.modules.get("helpers") is shared
+        other = await two.load_photon(write_photon("other.py", PLAIN_USER.format(name="other")))
+        assert isinstance(kept, Handler)
+        assert isinstance(other, Handler)
+        assert getattr(other.photon_class, "word") is shared.WORD  # noqa: B009
+        assert getattr(kept.photon_class, "word") is shared.WORD  # noqa: B009
+        await two.unload_photons(["user", "other"], force_stop=True)
+        assert "helpers" not in sys.modules
+
+
 async def test_photons_of_one_tree_share_one_helper_module(
     write_photon: WritePhoton, loader: Loader
 ) -> None:

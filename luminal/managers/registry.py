@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import threading
+import weakref
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
@@ -54,6 +55,10 @@ class PhotonSource:
         self.root = self.path.parent if parent is None else parent
 
 
+_REGISTRIES: weakref.WeakSet[Registry] = weakref.WeakSet()
+"""Every loader's registry: a helper module that one loader lets go of may run in another's."""
+
+
 class Registry:
     """Loaded sources by canonical path, the photon names they hold, and a lock per path.
 
@@ -69,6 +74,7 @@ class Registry:
         self._locks: dict[Path, asyncio.Lock] = {}
         self._lock_users: dict[Path, int] = {}
         self._directories: dict[Path, Path] = {}
+        _REGISTRIES.add(self)
 
     @property
     def sources(self) -> Mapping[Path, PhotonSource]:
@@ -167,13 +173,15 @@ class Registry:
         return None
 
     def helpers_in_use(self, excluding: Iterable[Path] = ()) -> set[int]:
-        """The ids of the helper modules that loaded sources (but ``excluding``) use."""
+        """The ids of the helper modules that loaded sources (but ``excluding`` of this
+        registry) use: every loader's, since two loaders of one tree share its helpers."""
         excluded = set(excluding)
         return {
             id(module)
-            for source in self._sources.values()
+            for registry in list(_REGISTRIES)
+            for source in registry.sources.values()
             # Most sources use no helper: skip them before hashing their path.
-            if source.helpers and source.path not in excluded
+            if source.helpers and (registry is not self or source.path not in excluded)
             for module in source.helpers.values()
         }
 
