@@ -200,6 +200,33 @@ async def test_editable_source_outside_the_watched_tree_goes_live(
         del sys.modules[name]
 
 
+async def test_an_editable_source_beside_its_egg_info_goes_live(
+    host: Loader, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recorder: EventRecorder
+) -> None:
+    # setuptools' editable install of a src/ layout: src/ is on sys.path with the project's
+    # *.egg-info in it, so holding metadata does not make a directory an installed one.
+    site_dir = tmp_path / "site-packages"
+    site_dir.mkdir()
+    monkeypatch.setattr(sys, "path", [str(site_dir), *sys.path])
+    src = tmp_path / "project" / "src"
+    files = {
+        "egg_photon/__init__.py": photon_module("egg", "1.0", word="egg"),
+        "acme_util.py": "VERSION = '1.0'\n",
+    }
+    install_editable(
+        site_dir, src, "egg-photon", {"egg": "egg_photon:Photon"}, files, egg_info=True
+    )
+    await host.watch_photons(None, entry_points=True)
+    assert greetings(host) == ["egg 1.0 ada"]
+
+    module = src / "egg_photon" / "__init__.py"
+    module.write_text(module.read_text().replace('f"egg', 'f"saved'))
+    await wait_for(lambda: greetings(host) == ["saved 1.0 ada"])
+    assert len(recorder.reloaded) == 1
+    for name in [name for name in sys.modules if name.startswith(("egg_photon", "acme_util"))]:
+        del sys.modules[name]
+
+
 async def test_watch_photons_needs_a_directory_or_entry_points(host: Loader) -> None:
     with pytest.raises(TypeError, match="entry_points=True"):
         await host.watch_photons(None)
