@@ -4,6 +4,7 @@ pip into a venv while a loader watches; an editable install's source saved."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -154,6 +155,23 @@ async def test_a_version_that_fails_to_import_leaves_the_old_running(
     venv.install(wheels["2.0"])  # fixed: applies again
     await wait_for(lambda: len(recorder.reloaded) == 2)
     assert versions(host) == {"acme": "2.0", "more": "2.0"}
+
+
+async def test_a_new_distribution_none_of_whose_photons_loads_is_not_said_to_be_live(
+    host: Loader,
+    venv: Environment,
+    wheels: dict[str, Path],
+    recorder: EventRecorder,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="luminal")
+    await host.watch_photons(None, entry_points=True)
+    venv.install(wheels["3.0"])  # its one photon fails to import
+    await wait_for(lambda: any("3.0 was installed" in r.getMessage() for r in caplog.records))
+    [installed] = [r.getMessage() for r in caplog.records if "3.0 was installed" in r.getMessage()]
+    assert installed == "acme-photons 3.0 was installed: none of its photons loaded"
+    assert len(recorder.errors) == 1
+    assert host.photons == {}
 
 
 async def test_a_changed_extension_module_is_refused_and_reported(
