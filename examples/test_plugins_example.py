@@ -1,13 +1,18 @@
 """Testing the photons of ``plugins_example/`` with Luminal's pytest plugin.
 
-Run it with ``python -m pytest examples/test_plugins_example.py``: installing luminal-photons
-registers the plugin with pytest, and its fixtures need pytest-asyncio. Photon tests live next to
-the photon directory, never inside it, because the loader imports every ``.py`` file there.
+Installing luminal-photons registers the plugin with pytest, and its fixtures need
+pytest-asyncio; each async test is marked, as pytest-asyncio's default strict mode wants. In a
+checkout, ``python3 -m pip install -e ".[test]"`` (the repository's own pytest configuration
+asks for pytest-timeout too), then ``python3 -m pytest examples/test_plugins_example.py``.
+Photon tests live next to the photon directory, never inside it, because the loader imports
+every ``.py`` file there.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 
 import luminal
 from luminal.testing import StartPhotons
@@ -23,12 +28,14 @@ class HostSpecs:
         """Return a greeting for ``who``."""
 
 
+@pytest.mark.asyncio
 async def test_greeter_greets(luminal_start: StartPhotons) -> None:
     greeter = await luminal_start(PHOTONS / "greeter.py", hookspecs=HostSpecs)
     assert greeter.handler.name == "greeter"
     assert await greeter.call("greet", who="Ada") == ["Hello, Ada! (greeting #1)"]
 
 
+@pytest.mark.asyncio
 async def test_greeter_keeps_its_count_across_a_reload(luminal_start: StartPhotons) -> None:
     greeter = await luminal_start(PHOTONS / "greeter.py", hookspecs=HostSpecs)
     await greeter.call("greet", who="Ada")
@@ -36,6 +43,7 @@ async def test_greeter_keeps_its_count_across_a_reload(luminal_start: StartPhoto
     assert await reloaded.call("greet", who="Ada") == ["Hello, Ada! (greeting #2)"]
 
 
+@pytest.mark.asyncio
 async def test_every_example_photon_answers(luminal_start: StartPhotons) -> None:
     photons = await luminal_start(PHOTONS, hookspecs=HostSpecs, recursive=True)
     names = {handler.name for handler in photons.handlers}

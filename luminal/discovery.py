@@ -343,11 +343,27 @@ def _named_classes(source: EntryPointSource, module: ModuleType, known: set[type
                 path=source.path,
             ) from error
     if not isinstance(target, type) or target not in known:
-        what = f"class {target.__qualname__}" if isinstance(target, type) else type(target).__name__
         raise EntryPointLoadError(
-            f"{entry}: {source.attribute!r} is not a photon ({what}, not a concrete photon class "
-            "defined in its package)",
+            f"{entry}: {source.attribute!r} is not a photon: {_why_not_a_photon(target)}",
             entry,
             path=source.path,
         )
     return [target]
+
+
+def _why_not_a_photon(target: object) -> str:
+    """Why what a class entry point names is none of its source's photon classes (the
+    module-level concrete subclasses of ``IPhoton`` that the source defines)."""
+    from luminal.photon import IPhoton  # loaded with the source that was just validated
+
+    if not isinstance(target, type):
+        return f"a {type(target).__name__}, not a class"
+    name = target.__qualname__
+    if not issubclass(target, IPhoton):
+        return f"class {name} is no subclass of luminal.IPhoton"
+    if "." in name:
+        return f"class {name} is nested; photons are the classes at the top level of a module"
+    abstract = getattr(target, "__abstractmethods__", None)
+    if abstract:
+        return f"class {name} is abstract ({', '.join(sorted(abstract))} not implemented)"
+    return f"class {name} is defined in {target.__module__}, outside the entry point's package"

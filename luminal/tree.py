@@ -26,6 +26,7 @@ __all__ = [
     "TreeSelection",
     "display_path",
     "find_modules",
+    "in_project_below",
     "is_ignored_name",
     "is_installed_location",
     "is_output_directory",
@@ -137,6 +138,13 @@ def _lies_in(absolute: str, root: Path) -> bool:
 def is_project_directory(path: Path) -> bool:
     """A distribution's project root: its photons are meant to be installed, not walked."""
     return os.path.isfile(path / "pyproject.toml") or os.path.isfile(path / "setup.py")
+
+
+def in_project_below(root: Path, path: Path) -> bool:
+    """Whether ``path`` (in the tree at ``root``) lies in a distribution's project directory
+    below ``root``: what is there belongs to the project's installed photons, not to the tree."""
+    relative = path.relative_to(root)
+    return any(is_project_directory(root / parent) for parent in relative.parents[:-1])
 
 
 def display_path(path: str | os.PathLike[str]) -> str:

@@ -43,17 +43,27 @@ def install_editable(
     entry_points: Mapping[str, str],
     files: Mapping[str, str],
     version: str = "1.0",
+    egg_info: bool = False,
 ) -> Path:
     """Install ``name`` in editable mode, as hatchling's ``dev-mode-dirs`` does: ``files`` stay in
-    ``project_src`` and a ``.pth`` file in ``site_dir`` puts that directory on ``sys.path``.
+    ``project_src`` and a ``.pth`` file in ``site_dir`` puts that directory on ``sys.path``;
+    ``direct_url.json`` says the install is editable, as pip writes it (PEP 610). With
+    ``egg_info``, ``project_src`` also holds the project's ``*.egg-info``, as setuptools leaves
+    it in a ``src/`` layout.
 
     ``site_dir`` is then processed as the interpreter processes ``site-packages`` at start-up,
     so the caller must have made ``sys.path`` a copy it restores (``monkeypatch``).
     """
     for relative, source in files.items():
         _write(project_src / relative, source)
+    if egg_info:
+        metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        _write(project_src / f"{_normalized(name)}.egg-info" / "PKG-INFO", metadata)
     pth = _write(site_dir / f"_{_normalized(name)}.pth", f"{project_src}\n")
-    dist_info = _write_dist_info(site_dir, name, version, entry_points, DEFAULT_GROUP, [pth])
+    direct_url = f'{{"url": "{project_src.parent.as_uri()}", "dir_info": {{"editable": true}}}}'
+    dist_info = _write_dist_info(
+        site_dir, name, version, entry_points, DEFAULT_GROUP, [pth], direct_url=direct_url
+    )
     site.addsitedir(str(site_dir))
     return dist_info
 
@@ -85,6 +95,7 @@ def _write_dist_info(
     entry_points: Mapping[str, str],
     group: str,
     files: list[Path],
+    direct_url: str | None = None,
 ) -> Path:
     dist_info = site_dir / f"{_normalized(name)}-{version}.dist-info"
     lines = [f"[{group}]", *(f"{key} = {value}" for key, value in entry_points.items())]
@@ -94,6 +105,8 @@ def _write_dist_info(
         _write(dist_info / "entry_points.txt", "\n".join(lines) + "\n"),
         _write(dist_info / "INSTALLER", "luminal-tests\n"),
     ]
+    if direct_url is not None:
+        metadata_files.append(_write(dist_info / "direct_url.json", direct_url))
     records = [_record(site_dir, path) for path in [*files, *metadata_files]]
     records.append(f"{(dist_info / 'RECORD').relative_to(site_dir).as_posix()},,")
     _write(dist_info / "RECORD", "\n".join(records) + "\n")

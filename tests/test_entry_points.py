@@ -365,6 +365,34 @@ async def test_suppress_errors_reports_and_returns_what_loaded(site_dir: Path) -
     assert path == "missing_module"
 
 
+NOT_PHOTONS = {
+    "helper": ("def helper():\n    return 1\n", "a function, not a class"),
+    "Plain": ("class Plain:\n    pass\n", "class Plain is no subclass of luminal.IPhoton"),
+    "Outer.Inner": (
+        "from luminal import IPhoton\nclass Outer:\n    class Inner(IPhoton): pass\n",
+        "class Outer.Inner is nested; photons are the classes at the top level of a module",
+    ),
+    "Base": (
+        "import abc\nfrom luminal import IPhoton\n"
+        "class Base(IPhoton, abc.ABC):\n    @abc.abstractmethod\n    def run(self): ...\n",
+        "class Base is abstract (run not implemented)",
+    ),
+}
+
+
+@pytest.mark.parametrize("attribute", list(NOT_PHOTONS))
+async def test_an_entry_point_naming_no_photon_class_says_why(
+    loader: Loader, site_dir: Path, attribute: str
+) -> None:
+    source, why = NOT_PHOTONS[attribute]
+    entry_points = {"broken": f"broken_photon:{attribute}"}
+    install_distribution(site_dir, BROKEN_DISTRIBUTION, entry_points, {"broken_photon.py": source})
+    with pytest.raises(EntryPointGroupLoadError) as raised:
+        await loader.load_entry_points()
+    [error] = raised.value.errors
+    assert str(error).endswith(f"{attribute!r} is not a photon: {why}")
+
+
 async def test_a_broken_entry_point_does_not_take_down_its_package_siblings(
     loader: Loader, site_dir: Path, observer: EventRecorder
 ) -> None:

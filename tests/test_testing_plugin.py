@@ -306,12 +306,21 @@ def test_the_plugin_implements_no_pytest_hook(plugin_pytester: pytest.Pytester) 
     assert config.pluginmanager.get_hookcallers(plugin) == []
 
 
-def test_the_plugins_example_test_passes(
+def test_the_plugins_example_test_passes_in_a_new_project_s_configuration(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The example is one to copy: it runs under the README's one line of configuration
+    (pytest-asyncio's strict mode), not this repository's, which wants pytest-timeout too."""
     monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
+    config = pytester.makeini(
+        """
+        [pytest]
+        asyncio_default_fixture_loop_scope = function
+        filterwarnings = error
+        """
+    )
     example = REPO_ROOT / "examples" / "test_plugins_example.py"
-    result = pytester.runpytest_subprocess("-p", "luminal.testing", str(example))
+    result = pytester.runpytest_subprocess("-c", str(config), "-p", "luminal.testing", str(example))
     result.assert_outcomes(passed=3)
 
 

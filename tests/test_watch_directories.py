@@ -3,6 +3,7 @@ for sources that appear while watching."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from luminal import (
     TrustPolicy,
 )
 from luminal.testing import EventRecorder
+from tests.distributions import install_editable
 from tests.watch_support import HostSpecs, greeter, greetings, wait_for
 
 
@@ -141,6 +143,38 @@ async def test_editing_a_project_directory_inside_the_tree_loads_nothing(
     # event (written first) has been handled too.
     await wait_for(lambda: greetings(watching) == ["one, changed, ada"])
     assert "hello" not in watching.photons
+    assert recorder.errors == []
+
+
+async def test_an_installed_project_inside_the_tree_is_not_the_tree_watch_s_to_reload(
+    watching: Loader,
+    trees: tuple[Path, Path],
+    recorder: EventRecorder,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # plugins_example/hello_dist installed with pip install -e: its photons are the
+    # entry points', which this host loads without watching installed photons.
+    first, _ = trees
+    (first / "one.py").write_text(greeter("one", name="one"))
+    site_dir = tmp_path / "site-packages"
+    site_dir.mkdir()
+    monkeypatch.setattr(sys, "path", [str(site_dir), *sys.path])
+    project = first / "hello_dist"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[project]\nname = 'tree-hello'\n")
+    files = {"tree_hello/__init__.py": greeter("installed", name="hello")}
+    install_editable(site_dir, project / "src", "tree-hello", {"hello": "tree_hello"}, files)
+    for handler in await watching.load_entry_points():
+        await handler.start()
+    await watching.watch_photons(first)
+    assert greetings(watching) == ["installed ada", "one ada"]
+
+    (project / "src" / "tree_hello" / "__init__.py").write_text(greeter("edited", name="hello"))
+    (first / "one.py").write_text(greeter("one, changed,", name="one"))
+    # One ordered worker: once one.py's reload is seen, the package's event was handled.
+    await wait_for(lambda: "one, changed, ada" in greetings(watching))
+    assert greetings(watching) == ["installed ada", "one, changed, ada"]
     assert recorder.errors == []
 
 

@@ -4,6 +4,7 @@ pip into a venv while a loader watches; an editable install's source saved."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -156,6 +157,23 @@ async def test_a_version_that_fails_to_import_leaves_the_old_running(
     assert versions(host) == {"acme": "2.0", "more": "2.0"}
 
 
+async def test_a_new_distribution_none_of_whose_photons_loads_is_not_said_to_be_live(
+    host: Loader,
+    venv: Environment,
+    wheels: dict[str, Path],
+    recorder: EventRecorder,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="luminal")
+    await host.watch_photons(None, entry_points=True)
+    venv.install(wheels["3.0"])  # its one photon fails to import
+    await wait_for(lambda: any("3.0 was installed" in r.getMessage() for r in caplog.records))
+    [installed] = [r.getMessage() for r in caplog.records if "3.0 was installed" in r.getMessage()]
+    assert installed == "acme-photons 3.0 was installed: none of its photons loaded"
+    assert len(recorder.errors) == 1
+    assert host.photons == {}
+
+
 async def test_a_changed_extension_module_is_refused_and_reported(
     host: Loader, venv: Environment, wheels: dict[str, Path], recorder: EventRecorder
 ) -> None:
@@ -197,6 +215,33 @@ async def test_editable_source_outside_the_watched_tree_goes_live(
     await wait_for(lambda: greetings(host) == ["saved 1.0 ada"])
     assert len(recorder.reloaded) == 1
     for name in [name for name in sys.modules if name.startswith(("edit_photon", "acme_util"))]:
+        del sys.modules[name]
+
+
+async def test_an_editable_source_beside_its_egg_info_goes_live(
+    host: Loader, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recorder: EventRecorder
+) -> None:
+    # setuptools' editable install of a src/ layout: src/ is on sys.path with the project's
+    # *.egg-info in it, so holding metadata does not make a directory an installed one.
+    site_dir = tmp_path / "site-packages"
+    site_dir.mkdir()
+    monkeypatch.setattr(sys, "path", [str(site_dir), *sys.path])
+    src = tmp_path / "project" / "src"
+    files = {
+        "egg_photon/__init__.py": photon_module("egg", "1.0", word="egg"),
+        "acme_util.py": "VERSION = '1.0'\n",
+    }
+    install_editable(
+        site_dir, src, "egg-photon", {"egg": "egg_photon:Photon"}, files, egg_info=True
+    )
+    await host.watch_photons(None, entry_points=True)
+    assert greetings(host) == ["egg 1.0 ada"]
+
+    module = src / "egg_photon" / "__init__.py"
+    module.write_text(module.read_text().replace('f"egg', 'f"saved'))
+    await wait_for(lambda: greetings(host) == ["saved 1.0 ada"])
+    assert len(recorder.reloaded) == 1
+    for name in [name for name in sys.modules if name.startswith(("egg_photon", "acme_util"))]:
         del sys.modules[name]
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import importlib
 import importlib.machinery
+import json
 import os
 import sys
 from collections.abc import Iterable
@@ -45,6 +46,8 @@ class InstalledDistribution:
     version: str
     metadata: Path
     record: str | None
+    editable: bool = False
+    """Whether the installer recorded an editable install (PEP 610 ``direct_url.json``)."""
 
     @property
     def key(self) -> str:
@@ -116,7 +119,19 @@ def _read(metadata: Path, group: str) -> InstalledDistribution | None:
     name, version = name_and_version(dist)
     if not name:
         name = metadata.name.rsplit(".", 1)[0].split("-")[0]
-    return InstalledDistribution(name, version, metadata, metadata_text(dist, "RECORD"))
+    record = metadata_text(dist, "RECORD")
+    editable = _is_editable(metadata_text(dist, "direct_url.json"))
+    return InstalledDistribution(name, version, metadata, record, editable)
+
+
+def _is_editable(direct_url: str | None) -> bool:
+    """Whether a ``direct_url.json`` (PEP 610) says the install is editable."""
+    try:
+        info = json.loads(direct_url or "{}")
+    except ValueError:
+        return False
+    dir_info = info.get("dir_info") if isinstance(info, dict) else None
+    return isinstance(dir_info, dict) and dir_info.get("editable") is True
 
 
 def _record_rows(record: str | None) -> dict[str, str]:

@@ -105,9 +105,8 @@ class DistributionChanges:
             handlers = await self._install(key, located, failed)
         if handlers is not None:
             await start_loaded(handlers)
-            self._reporter.log(
-                logging.INFO, "%s was %s: its photons are live", new.label, _what(old, new)
-            )
+            outcome = "its photons are live" if handlers else "none of its photons loaded"
+            self._reporter.log(logging.INFO, "%s was %s: %s", new.label, _what(old, new), outcome)
 
     async def _install(
         self, key: str, located: Sequence[EntryPointSource], failed: Iterable[EntryPointLoadError]

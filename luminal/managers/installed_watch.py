@@ -9,8 +9,9 @@ every changed distribution of the group has its ``RECORD`` (which pip writes las
 is applied (:class:`~luminal.managers.installed_changes.DistributionChanges`): an upgrade or
 downgrade reloads the distribution's photons atomically from the new version with its new entry
 points, an uninstall unloads them, a new distribution loads and starts. An editable install's
-source directory (outside the metadata directories) is watched as a tree, and a changed source
-or helper reloads. One worker task applies everything in order.
+source directory (one its installer recorded as editable, or outside the metadata directories)
+is watched as a tree, and a changed source or helper reloads. One worker task applies everything
+in order.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
-from luminal.discovery import EntryPointPolicy
+from luminal.discovery import EntryPointPolicy, EntryPointSelection, normalize_distribution_name
 from luminal.errors import PhotonNotFoundError, PhotonReloadError
 from luminal.managers.disk_state import current_checksum
 from luminal.managers.environment import (
@@ -232,13 +233,19 @@ class InstalledWatch:
         await self._follow_editable()
 
     async def _follow_editable(self) -> None:
-        """Watch the source directories of the loaded editable installs, and no others."""
+        """Watch the source directories of the loaded editable installs, and no others: a
+        source is editable when a distribution naming it was installed so, or when it lies
+        outside every directory holding metadata (setuptools leaves a ``src/`` layout's
+        ``*.egg-info`` beside its packages)."""
         sites = await asyncio.to_thread(metadata_directories, True)
         wanted = _outermost(
             source.path.parent
             for source in self._registry.sources.values()
             if source.entry_points is not None
-            and not any(source.path.is_relative_to(directory) for directory in sites)
+            and (
+                self._installed_editable(source.entry_points)
+                or not any(source.path.is_relative_to(directory) for directory in sites)
+            )
         )
         for root in [root for root in self._editable if root not in wanted]:
             watcher = self._editable.pop(root)
@@ -248,6 +255,15 @@ class InstalledWatch:
                 watcher = self._make_watcher(root, self._on_edit)
                 self._editable[root] = watcher
                 await self._start_watcher(watcher)
+
+    def _installed_editable(self, selection: EntryPointSelection) -> bool:
+        return any(
+            distribution is not None and distribution.editable
+            for distribution in (
+                self.known.get(normalize_distribution_name(source.entry.distribution))
+                for source in selection.sources
+            )
+        )
 
     async def _apply_edits(self, edited: set[Path]) -> None:
         """Reload the editable sources that changed, and the users of a changed helper."""

@@ -37,7 +37,7 @@ from luminal.managers.operations import Operations
 from luminal.managers.starting import StepStarts
 from luminal.photon import IPhoton
 from luminal.sources import source_path
-from luminal.tree import sources_at
+from luminal.tree import in_project_below, sources_at
 from luminal.watcher import DirectoryWatcher, ObserverFactory
 
 __all__ = ["PhotonWatch", "check_disjoint"]
@@ -285,6 +285,7 @@ class PhotonWatch:
         """
         affected: set[Path] = set()
         candidates: set[Path] = set()
+        paths = {path for path in paths if not in_project_below(root, path)}
         for path in paths:
             affected |= self._sources_touched_by(root, path)
             candidates |= sources_at(root, path)
