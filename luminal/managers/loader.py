@@ -10,9 +10,8 @@ by its parts: :class:`~luminal.managers.registry.Registry` (the loaded sources),
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable, Mapping, Sequence
-from types import ModuleType, TracebackType
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -36,12 +35,11 @@ from luminal.managers.lifecycle import LoaderState
 from luminal.managers.operations import Operations, given_directory
 from luminal.managers.reentry import refuse_inside_operation
 from luminal.managers.registry import PhotonRef
-from luminal.managers.reload import restart_previous
+from luminal.managers.seedsteps import SeedSteps
 from luminal.managers.wrappedimpls import WrappedImpls
 from luminal.photon import IPhoton
 from luminal.reading import canonical_path
 from luminal.sources import source_path
-from luminal.tree import find_modules, scan_module
 from luminal.trust import TrustPolicy
 from luminal.watcher import DEFAULT_DEBOUNCE, ObserverFactory
 
@@ -51,7 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["Loader", "LoaderState"]
 
 
-class Loader:
+class Loader(SeedSteps):
     """Loads, starts, unloads, reloads and watches photons.
 
     Every running photon is registered in :attr:`plugin_manager`, a pluggy ``PluginManager`` for
@@ -198,38 +196,6 @@ class Loader:
     def _check_open(self) -> None:
         if self._state is LoaderState.CLOSED:
             raise LoaderClosedError("this loader is closed; create a new Loader")
-
-    async def _import_module(self, module_path: str | os.PathLike[str]) -> ModuleType:
-        """Import a source under its private name, registering nothing (:meth:`load_photon`
-        does that once it is validated); :class:`ModuleNotFoundError` if there is none."""
-        path = canonical_path(module_path)
-        directory = self._registry.given_directory(path)
-        return (await self._staging.importer.import_one(path, False, (), directory)).module
-
-    async def _validate_module(
-        self,
-        imported_module: ModuleType,
-        photon_path: str | os.PathLike[str],
-        photon_base: type,
-        other_classes: Sequence[str] = (),
-    ) -> list[Handler]:
-        """A handler per photon class of the module (``[]`` for none, the seed's ``False``);
-        :class:`PhotonNameConflictError` if two share a name."""
-        return self._staging.validate(imported_module, photon_path, photon_base, other_classes)
-
-    async def _scan_module(self, path: str | os.PathLike[str]) -> tuple[str, bool, bool]:
-        """``(path, is_dir, packages_only)`` of a module or package (see :func:`scan_module`)."""
-        return scan_module(canonical_path(path))
-
-    async def _find_modules(
-        self, path: str | os.PathLike[str]
-    ) -> tuple[list[tuple[str, bool]], bool]:
-        """The photon sources directly in a directory: ``([(path, is_dir)], packages_only)``."""
-        return find_modules(canonical_path(path))
-
-    async def _check_photon(self, photon: PhotonRef) -> Handler | list[Handler]:
-        """The handler(s) a handler, name or path names; :meth:`Registry.resolve` raises."""
-        return self._registry.named(photon)
 
     async def _emit_photon(
         self,
@@ -384,17 +350,6 @@ class Loader:
         check_references(photons)
         return await self._absorb_photons(photons, force_stop)
 
-    async def _revert_photon(
-        self,
-        validated_photon: Handler | list[Handler],
-        validated_modules: dict[str, ModuleType],
-        states: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Put a photon's previous version back (a step of the reload transaction now)."""
-        handlers = validated_photon if isinstance(validated_photon, list) else [validated_photon]
-        sys.modules.update(validated_modules)
-        await restart_previous(self._reporter, handlers, states)
-
     async def _reload_photon(self, photon: PhotonRef) -> Handler | list[Handler]:
         """Reload the source of one photon atomically (see :mod:`luminal.managers.reload`)."""
         self._check_open()
@@ -452,8 +407,7 @@ class Loader:
         a ``touch`` changes nothing, a failure is reported and the previous version keeps running. A
         file re-created within ``RECREATE_GRACE`` (0.25 s) is reloaded with its state; a deleted
         tree is followed again when it reappears; a change of the trust lock file retries what it
-        refused. ``more_directories`` are followed by this loader too. Each change is handed to this
-        loop and debounced for ``debounce`` seconds.
+        refused. ``more_directories`` are followed too. Changes are debounced for ``debounce`` s.
 
         ``entry_points=True`` follows installed photons too (``photons_directory`` may then be
         ``None``): pip installs, upgrades, uninstalls and editable saves apply live.
@@ -473,9 +427,10 @@ class Loader:
         if self._watch is not None:
             raise ThreadManagerAlreadyRunningError("watching already; stop_watching_photons first")
         watch = watching.PhotonWatch(self._operations, directories, debounce, observer_factory)
-        watch.installed = installed_watch.installed_watch_for(self._operations,
-            bool(directories), entry_points, entry_point_group, entry_point_policy, debounce,
-            observer_factory)  # fmt: skip
+        installed = (entry_points, entry_point_group, entry_point_policy)
+        watch.installed = installed_watch.installed_watch_for(
+            self._operations, bool(directories), *installed, debounce, observer_factory
+        )
         self._watch = watch
         try:
             await self._watch.start()
