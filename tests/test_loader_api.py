@@ -207,8 +207,17 @@ async def test_reload_internals_return_fresh_handlers(
 
 
 @pytest.mark.parametrize("seconds", [0, -1.0, float("nan"), float("inf")])
-@pytest.mark.parametrize("keyword", ["finalize_timeout", "stop_timeout"])
+@pytest.mark.parametrize("keyword", ["finalize_timeout", "stop_timeout", "start_timeout"])
 def test_timeouts_must_be_positive_and_finite(keyword: str, seconds: float) -> None:
     timeouts: dict[str, Any] = {keyword: seconds}
     with pytest.raises(ValueError, match=keyword):
+        Loader(**timeouts)
+
+
+@pytest.mark.parametrize("seconds", [True, "10", None])
+@pytest.mark.parametrize("keyword", ["finalize_timeout", "stop_timeout", "start_timeout"])
+def test_a_timeout_that_is_no_number_is_a_type_error(keyword: str, seconds: object) -> None:
+    # True was taken for one second; a string was a ValueError, unlike acall's timeout.
+    timeouts: dict[str, Any] = {keyword: seconds}
+    with pytest.raises(TypeError, match=keyword):
         Loader(**timeouts)

@@ -25,6 +25,7 @@ __all__ = [
     "check_flag",
     "check_photon_list",
     "check_references",
+    "check_seconds",
     "checked_plugin_manager",
     "checked_settings",
     "code_cache_directory",
@@ -46,16 +47,12 @@ def checked_settings(
     """The loader's arguments as :class:`Settings`.
 
     :raises ValueError: if a timeout is not a positive, finite number of seconds.
-    :raises TypeError: if ``trust`` is not a :class:`TrustPolicy` or ``None``, or ``code_cache``
-        not a path, a bool or ``None``.
+    :raises TypeError: if a timeout is not a number, ``trust`` is not a :class:`TrustPolicy` or
+        ``None``, or ``code_cache`` not a path, a bool or ``None``.
     """
-    for keyword, seconds in (
-        ("finalize_timeout", finalize_timeout),
-        ("stop_timeout", stop_timeout),
-        ("start_timeout", start_timeout),
-    ):
-        if not isinstance(seconds, (int, float)) or not 0 < seconds < math.inf:
-            raise ValueError(f"{keyword} must be a positive number of seconds, not {seconds!r}")
+    check_seconds("finalize_timeout", finalize_timeout)
+    check_seconds("stop_timeout", stop_timeout)
+    check_seconds("start_timeout", start_timeout)
     if trust is not None and not isinstance(trust, TrustPolicy):
         raise TypeError(f"trust must be a TrustPolicy or None, not {type(trust).__name__}")
     return Settings(
@@ -67,6 +64,18 @@ def checked_settings(
         trust,
         code_cache_directory(code_cache),
     )
+
+
+def check_seconds(name: str, seconds: object) -> None:
+    """A timeout must be a positive, finite number of seconds (``True`` is no number of them).
+
+    :raises TypeError: if it is not an ``int`` or ``float``, or is a ``bool``.
+    :raises ValueError: if it is not positive and finite.
+    """
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, not {seconds!r}")
+    if not 0 < seconds < math.inf:
+        raise ValueError(f"{name} must be a positive, finite number of seconds, not {seconds!r}")
 
 
 def code_cache_directory(code_cache: object) -> Path | None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -27,6 +26,7 @@ from pluggy._callers import _multicall  # pluggy's own call loop, as its HookCal
 
 from luminal.errors import LuminalError, PhotonHookError, PhotonQuarantinedError
 from luminal.guard import AWAITING, closing, escaped_error
+from luminal.managers.arguments import check_seconds
 from luminal.managers.eager import task_starter
 from luminal.managers.handler import Handler
 from luminal.managers.hookisolation import CURRENT, Call, Pending, isolating, isolating_wrapper
@@ -58,12 +58,8 @@ def _check_call(hook_name: object, timeout: object, isolate: object) -> None:
         raise TypeError(f"hook_name must be a str, not {hook_name!r}")
     if not isinstance(isolate, bool):
         raise TypeError(f"isolate must be a bool, not {isolate!r}")
-    if timeout is None:
-        return
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be None or a number of seconds, not {timeout!r}")
-    if not (timeout > 0 and math.isfinite(timeout)):
-        raise ValueError(f"timeout must be a positive, finite number of seconds, not {timeout}")
+    if timeout is not None:
+        check_seconds("timeout", timeout)
 
 
 class HookCalls:

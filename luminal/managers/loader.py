@@ -73,7 +73,8 @@ class Loader(SeedSteps):
         this many consecutive isolated :meth:`acall`/:meth:`call` calls (``None``: never).
     :raises ValueError: if a timeout is not a positive, finite number of seconds, or
         ``quarantine_after`` is below 1.
-    :raises TypeError: if ``quarantine_after`` is neither ``None`` nor an ``int``.
+    :raises TypeError: if a timeout is not a number (a ``bool`` is none), or
+        ``quarantine_after`` is neither ``None`` nor an ``int``.
     """
 
     def __init__(
