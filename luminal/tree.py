@@ -95,22 +95,38 @@ def tree_holding(location: Path, roots: Sequence[Path]) -> tuple[Path, Path] | N
 
     A spelling that names no root may reach one through a symlink (a ``sys.path`` entry naming
     the tree through a link to it): only then are its directories resolved, which costs a
-    system call per part. Its last part is kept, so a helper that is a symlink is judged as one.
+    system call per part, see :func:`_spelled_from_a_root`.
     """
     absolute = os.path.abspath(location)
     root = _root_above(absolute, roots)
     if root is None:
-        directory, name = os.path.split(absolute)
-        absolute = os.path.join(os.path.realpath(directory), name)
-        root = _root_above(absolute, roots)
-    if root is None:
-        return None
+        spelled = _spelled_from_a_root(absolute, roots)
+        if spelled is None:
+            return None
+        root, absolute = spelled
     current = root
     for part in Path(absolute).relative_to(root).parts[:-1]:
         current = current / part
         if is_ignored_name(part) or is_output_directory(current):
             return None
     return root, Path(absolute)
+
+
+def _spelled_from_a_root(absolute: str, roots: Sequence[Path]) -> tuple[Path, str] | None:
+    """The root that ``absolute`` reaches through symlinks among its directories, and the path
+    spelled from it: its directories are resolved one by one up to the first that lies in a
+    root, and the rest is kept as it is spelled, so a symlink further in (a helper directory
+    linked out of the tree) is judged as one, not as where it leads."""
+    *directories, name = Path(absolute).parts
+    resolved = directories[0]
+    for index, part in enumerate(directories[1:], start=1):
+        resolved = os.path.join(resolved, part)
+        if os.path.islink(resolved):
+            resolved = os.path.realpath(resolved)
+        root = _root_above(resolved, roots)
+        if root is not None:
+            return root, os.path.join(resolved, *directories[index + 1 :], name)
+    return None
 
 
 def _root_above(absolute: str, roots: Sequence[Path]) -> Path | None:

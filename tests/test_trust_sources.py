@@ -241,6 +241,41 @@ async def test_helper_found_through_sys_path_spelled_with_a_symlink_is_judged_to
     assert "sidekick" not in sys.modules
 
 
+async def test_namespace_helper_linked_out_of_the_tree_is_refused_through_a_symlinked_sys_path(
+    tmp_path: Path, photon_dir: Path, write_photon: WritePhoton, marker: Path
+) -> None:
+    # The directory part of L/sub/evil.py was resolved as a whole, through both links, to the
+    # outside directory: no tree held it, and Python's own finder ran it, unjudged.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "evil.py").write_text(marking_helper(marker))
+    (outside / "evil.py").chmod(0o666)
+    (photon_dir / "sub").symlink_to(outside, target_is_directory=True)
+    link = tmp_path / "link"
+    link.symlink_to(photon_dir, target_is_directory=True)
+    write_photon(
+        "user.py",
+        f"""
+        import sys
+        sys.path.insert(0, {str(link)!r})
+        import sub.evil
+        from luminal import IPhoton
+
+        class User(IPhoton, name="user"):
+            pass
+        """,
+    )
+    try:
+        async with Loader(trust=TrustPolicy()) as loader:
+            error = await load_refused(loader, photon_dir / "user.py")
+    finally:
+        sys.path[:] = [entry for entry in sys.path if entry != str(link)]
+        for name in [name for name in sys.modules if name == "sub" or name.startswith("sub.")]:
+            del sys.modules[name]
+    assert error.rule == "symlink"
+    assert not marker.exists()
+
+
 async def test_module_symlinked_out_of_a_package_is_refused(
     tmp_path: Path, photon_dir: Path, write_photon: WritePhoton, marker: Path
 ) -> None:
