@@ -7,11 +7,12 @@ stands for, whether a loaded source is still there, and what its content hashes 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from luminal.errors import PhotonLoadError
 from luminal.reading import canonical_path, checksum_files, read_source
+from luminal.tree import is_ignored_name, select_sources
 from luminal.trust import TrustPolicy
 
 __all__ = [
@@ -20,7 +21,10 @@ __all__ = [
     "lock_file_path",
     "merge_overlapping",
     "read_checksum",
+    "source_in_place",
     "source_present",
+    "sources_touched_by",
+    "unreachable_links",
 ]
 
 
@@ -35,6 +39,47 @@ def check_disjoint(directories: Sequence[Path]) -> None:
 def source_present(path: Path) -> bool:
     """Whether a loaded source is still there: its file, or its package's ``__init__.py``."""
     return (path / "__init__.py").is_file() if path.is_dir() else path.is_file()
+
+
+def source_in_place(path: Path) -> bool:
+    """Whether a loaded source is still at the canonical path it was loaded from: a directory on
+    its way that became a symlink leads to another file, which is not the one loaded."""
+    return source_present(path) and os.path.realpath(path) == os.fspath(path)
+
+
+def sources_touched_by(root: Path, path: Path, sources: Mapping[Path, object]) -> set[Path]:
+    """Loaded ``sources`` that ``path`` of the tree at ``root`` is, lies in (a package's module)
+    or contains."""
+    touched = set()
+    for candidate in (path, *path.parents):
+        if candidate in sources:
+            touched.add(candidate)
+        if candidate == root:
+            break
+    if path.suffix != ".py" or path.is_dir():
+        touched.update(source for source in sources if source.is_relative_to(path))
+    return touched
+
+
+def unreachable_links(
+    root: Path, sources: Iterable[Path], given_directory: Callable[[Path], Path | None]
+) -> set[Path]:
+    """The loaded sources of the tree at ``root`` that a symlink of the tree led to (out of it,
+    or into a hidden directory, so no path of the tree spells them) and that no entry of the
+    tree leads to any more: the link was removed or re-pointed. Walks the tree only when the
+    tree has such sources."""
+    prefix = os.path.join(root, "")
+    linked = set()
+    for path in sources:
+        text = os.fspath(path)  # compared as text: building parents costs, per source, per save
+        if given_directory(path) == root and (
+            not text.startswith(prefix)
+            or any(map(is_ignored_name, text[len(prefix) :].split(os.sep)))
+        ):
+            linked.add(path)
+    if not linked:
+        return set()
+    return linked - set(select_sources(root, recursive=True).sources)
 
 
 def current_checksum(path: Path) -> str | None:

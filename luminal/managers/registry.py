@@ -147,7 +147,8 @@ class Registry:
         check_reference(photon)
         if isinstance(photon, str) and photon in self._names:
             return self._by_filepath[self._names[photon].filepath]
-        source = self._sources.get(source_path(photon))
+        # A loaded source's own path names it, also once a symlink on the way leads elsewhere.
+        source = self._sources.get(Path(photon)) or self._sources.get(source_path(photon))
         if source is None:
             raise PhotonNotFoundError(f"no loaded photon named or at {os.fspath(photon)!r}", photon)
         return source

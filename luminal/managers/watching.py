@@ -28,7 +28,10 @@ from luminal.managers.disk_state import (
     lock_file_path,
     merge_overlapping,
     read_checksum,
+    source_in_place,
     source_present,
+    sources_touched_by,
+    unreachable_links,
 )
 from luminal.managers.failures import Failures
 from luminal.managers.helper_changes import HelperChanges
@@ -283,15 +286,18 @@ class PhotonWatch:
         deletes, then re-creates, a file is a reload with state handoff. A reconciliation
         (not ``from_events``) has no grace delay, and no helper checksums to compare with.
         """
-        affected: set[Path] = set()
+        sources = self._registry.sources
+        unlinked = await self._unlinked(root, paths, from_events)
+        affected: set[Path] = set(unlinked)
         candidates: set[Path] = set()
         paths = {path for path in paths if not in_project_below(root, path)}
         for path in paths:
-            affected |= self._sources_touched_by(root, path)
-            candidates |= sources_at(root, path)
+            affected |= sources_touched_by(root, path, sources)
+            if path.is_relative_to(root):  # a link's target may lie out of the tree
+                candidates |= sources_at(root, path)
         self.failures.forget_vanished(paths)
-        to_load = {path for path in candidates if path not in self._registry.sources}
-        gone = {path for path in affected if not source_present(path)}
+        to_load = {path for path in candidates if not self._loaded(path)}
+        gone = unlinked | {path for path in affected if not source_in_place(path)}
         for path in affected - gone:
             self._vanished.pop(path, None)
         present = affected - gone  # a source in its grace delay is looked at again later
@@ -301,7 +307,7 @@ class PhotonWatch:
             if self.halting:
                 return
             await self._unload(path)
-            if path.is_dir():
+            if path.is_dir() and path.is_relative_to(root):
                 candidates |= sources_at(root, path)
         groups = await self._changed_groups(present)
         if from_events and await self.helpers.add_groups(paths, gone, groups):
@@ -310,10 +316,25 @@ class PhotonWatch:
             await self._reload_groups(groups)
         finally:
             self._operations.staging.importer.forget_read()
-        to_load = {path for path in candidates if path not in self._registry.sources}
+        to_load = {path for path in candidates if not self._loaded(path)}
         if to_load:
             await self._unload_vanished()
         await self._load_new(root, to_load)
+
+    async def _unlinked(self, root: Path, paths: set[Path], from_events: bool) -> set[Path]:
+        """The tree's sources that a removed or re-pointed symlink led to. A save of a loaded
+        source changes no link; a vanished one is looked at again after its grace delay by its
+        own path, which may be a link's target."""
+        sources = self._registry.sources
+        if from_events and paths <= sources.keys() and not paths & self._vanished.keys():
+            return set()
+        given = self._registry.given_directory
+        return await asyncio.to_thread(unreachable_links, root, list(sources), given)
+
+    def _loaded(self, path: Path) -> bool:
+        """Whether the source a path of the tree names is loaded, also through a symlink."""
+        sources = self._registry.sources
+        return path in sources or source_path(path) in sources
 
     async def _reload_groups(self, groups: list[set[Path]]) -> None:
         """Reload each group of changed sources in one step, then together those refused, now
@@ -405,20 +426,6 @@ class PhotonWatch:
                 return
             if failed_root is not None:
                 await self._load(failed_root, path, await asyncio.to_thread(current_checksum, path))
-
-    def _sources_touched_by(self, root: Path, path: Path) -> set[Path]:
-        """Loaded sources that ``path`` is, lies in (a package's module) or contains."""
-        touched = set()
-        for candidate in (path, *path.parents):
-            if candidate in self._registry.sources:
-                touched.add(candidate)
-            if candidate == root:
-                break
-        if path.suffix != ".py" or path.is_dir():
-            touched.update(
-                source for source in self._registry.sources if source.is_relative_to(path)
-            )
-        return touched
 
     async def _unload(self, path: Path) -> None:
         """Unload a vanished source; one without photons is a helper that went."""
