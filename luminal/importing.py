@@ -1,11 +1,11 @@
-"""Importing photon sources for one loader: its finders, worker-thread batches, ``sys.modules``.
+"""Importing photon sources for one loader: its finders, import-thread batches, ``sys.modules``.
 
 An :class:`Importer` owns a loader's private module namespace and its two finders. Every import
-of a photon source goes through :meth:`Importer.import_batch` (one worker-thread call for any
-number of sources), and every module a loader lets go of leaves ``sys.modules`` through
-:func:`drop_modules` or :func:`stash_modules`; a reload that fails or is cancelled puts the
-stashed ones back with :func:`restore_modules`, and one that succeeds gives its helpers their
-names back with :func:`reclaim_names`.
+of a photon source goes through :meth:`Importer.import_batch` (one call on an import thread,
+:mod:`luminal.importthreads`, for any number of sources), and every module a loader lets go
+of leaves ``sys.modules`` through :func:`drop_modules` or :func:`stash_modules`; a reload that
+fails or is cancelled puts the stashed ones back with :func:`restore_modules`, and one that
+succeeds gives its helpers their names back with :func:`reclaim_names`.
 """
 
 from __future__ import annotations
@@ -15,15 +15,14 @@ import contextlib
 import itertools
 import os
 import sys
-import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import TypeVar, cast
+from typing import TypeVar
 
 from luminal.codecache import CodeCache
 from luminal.finders import HelperFinder, PackageFinder, is_helper_module
-from luminal.ownership import IMPORT_THREAD_NAME
+from luminal.importthreads import ImportThreads
 from luminal.parking import give_back_helpers, unpark_helpers
 from luminal.reading import SourceCheck
 from luminal.sources import (
@@ -39,7 +38,6 @@ from luminal.trust import TrustPolicy
 __all__ = [
     "Importer",
     "drop_modules",
-    "in_daemon_thread",
     "reclaim_names",
     "restore_modules",
     "stash_modules",
@@ -77,6 +75,11 @@ class Importer:
         self._abandoned = 0  # batches whose caller was cancelled, their thread still running
         self._after_abandoned: list[Callable[[], None]] = []
         self._read: dict[Path, dict[Path, bytes]] = {}
+        self._threads = ImportThreads()
+
+    def close(self) -> None:
+        """Let the import threads end (a busy one once its import is done)."""
+        self._threads.close()
 
     def read_already(self, path: Path, files: dict[Path, bytes]) -> None:
         """The bytes of ``path`` just read (and hashed) to decide to reload it: its next import
@@ -124,7 +127,7 @@ class Importer:
         submodules: Mapping[Path, Sequence[str]] | None = None,
         directories: Mapping[Path, Path] | None = None,
     ) -> dict[Path, ImportedSource | Exception]:
-        """Import sources in one worker thread; a failure is kept in its place.
+        """Import sources on one import thread; a failure is kept in its place.
 
         ``submodules`` names, per source, the modules to import besides its top module (those
         its entry points name); ``directories`` the photon directory the trust policy judges
@@ -148,7 +151,7 @@ class Importer:
         self.install_finders()
         self._in_flight += 1
         try:
-            outcomes = await in_daemon_thread(run_imports, abandon)
+            outcomes = await self._threads.run(run_imports, abandon)
             return {
                 path: self._settled(outcome) for path, outcome in zip(paths, outcomes, strict=True)
             }
@@ -225,44 +228,6 @@ class Importer:
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
-
-
-async def in_daemon_thread(function: Callable[[], T], abandon: Callable[[T | None], None]) -> T:
-    """Run photon code in a daemon thread of its own and await its result.
-
-    Not the loop's default executor: its threads are joined when the interpreter exits, so an
-    import that never returns would keep the host from exiting even after a second Ctrl-C. If
-    the caller is cancelled, the result is handed to ``abandon`` once it arrives (``None`` if
-    the function raised).
-    """
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-
-    def settle(result: T | None, error: BaseException | None) -> None:
-        if future.cancelled():
-            abandon(None if error is not None else result)
-        elif error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(cast(T, result))
-
-    def run() -> None:
-        result: T | None = None
-        error: BaseException | None = None
-        try:
-            result = function()
-        except BaseException as raised:
-            error = raised
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
-            loop.call_soon_threadsafe(settle, result, error)
-
-    threading.Thread(target=run, name=IMPORT_THREAD_NAME, daemon=True).start()
-    try:
-        return await future
-    except asyncio.CancelledError:
-        if future.done() and not future.cancelled():  # settled, then the caller cancelled
-            abandon(future.result() if future.exception() is None else None)
-        raise
 
 
 def stash_modules(

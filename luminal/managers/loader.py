@@ -191,7 +191,7 @@ class Loader(SeedSteps):
         """
         refuse_inside_operation("loader.close()")
         await self.stop_watching_photons()
-        await self._operations.unload_all()
+        await self._operations.close()
         self._state = LoaderState.CLOSED
 
     def _check_open(self) -> None:

@@ -376,8 +376,9 @@ class Operations:
         await self.dependents.start_waiting()
         return dependency_order(result)
 
-    async def unload_all(self) -> None:
-        """Unload every source gracefully; unstarted ones are discarded."""
+    async def close(self) -> None:
+        """Unload every source gracefully (unstarted ones are discarded), then let the import
+        threads end."""
         dependents_first = [
             Path(handler.filepath)
             for handler in reversed(dependency_order(self.registry.photons.values()))
@@ -386,6 +387,7 @@ class Operations:
             with contextlib.suppress(PhotonNotFoundError):
                 await self.unload_path(path, discard_unstarted=True)
         self.staging.importer.remove_finders_when_idle()
+        self.staging.importer.close()
 
 
 def _may_unload(handler: Handler) -> bool:
