@@ -17,6 +17,7 @@ from luminal import (
     ThreadManagerAlreadyRunningError,
     TrustPolicy,
 )
+from luminal.ownership import IMPORT_THREAD_NAME
 from luminal.testing import EventRecorder
 from tests.distributions import install_editable
 from tests.watch_support import HostSpecs, greeter, greetings, wait_for
@@ -37,10 +38,12 @@ def watching(luminal_loader: Loader, recorder: EventRecorder) -> Loader:
 
 
 def new_threads(before: set[threading.Thread]) -> list[threading.Thread]:
+    """The watcher threads started since ``before`` (an import thread whose import is done
+    waits a moment for the loader's next one: it is no watcher's)."""
     return [
         thread
         for thread in threading.enumerate()
-        if thread not in before and not thread.name.startswith("asyncio_")
+        if thread not in before and not thread.name.startswith(("asyncio_", IMPORT_THREAD_NAME))
     ]
 
 
