@@ -196,7 +196,7 @@ def _execute(
     module = importlib.util.module_from_spec(spec)
     if is_package:
         package_finder.add(name, files)
-    newest = next(reversed(sys.modules), name)  # what the import adds comes after it
+    newest = _newest_module(name)  # what the import adds comes after it
     before = len(sys.modules)
     sys.modules[name] = module  # over a previous version: a new key would grow sys.modules
     with recording_modules() as recorded:
@@ -260,6 +260,15 @@ def _brought_in(
         elif is_helper_module(module):
             helpers[module_name] = module
     return modules, helpers
+
+
+def _newest_module(default: str) -> str:
+    """The name last put in ``sys.modules`` (``default`` if it is empty)."""
+    while True:
+        try:
+            return next(reversed(sys.modules), default)
+        except RuntimeError:  # another thread changed sys.modules between the two calls
+            continue
 
 
 def _added_after(name: str, count: int) -> list[str] | None:

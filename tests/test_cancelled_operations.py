@@ -18,11 +18,13 @@ from luminal.testing import WritePhoton
 # waits for the test to cancel its caller; each hold is taken once.
 REACHED = threading.Event()
 HOLD: set[str] = set()
+# A step named "wait NAME-VERSION" in HOLD waits until the test sets RELEASED instead.
+RELEASED = threading.Event()
 
 PHOTON = """
     import asyncio
     from luminal import IPhoton, hookimpl
-    from tests.test_cancelled_operations import HOLD, REACHED
+    from tests.test_cancelled_operations import HOLD, REACHED, RELEASED
 
     class {cls}(IPhoton, name="{name}"{requires}):
         version = "{version}"
@@ -49,6 +51,11 @@ PHOTON = """
                 HOLD.discard("start {name}-{version}")
                 REACHED.set()
                 await asyncio.sleep(30)
+            if "wait {name}-{version}" in HOLD:
+                HOLD.discard("wait {name}-{version}")
+                REACHED.set()
+                while not RELEASED.is_set():
+                    await asyncio.sleep(0.01)
 
         async def finalize(self):
             if "finalize {name}-{version}" in HOLD:
@@ -77,6 +84,7 @@ def photon(name: str, version: str, *, requires: tuple[str, ...] = ()) -> str:
 def loader(luminal_loader: Loader) -> Loader:
     REACHED.clear()
     HOLD.clear()
+    RELEASED.clear()
     luminal_loader.plugin_manager.add_hookspecs(AnswerSpecs)
     return luminal_loader
 
@@ -139,6 +147,33 @@ async def test_a_provider_reload_cancelled_in_its_transaction_puts_every_photon_
     HOLD.add(hold)
 
     await cancelled_when_reached(lambda: loader.reload_photon("base"))
+
+    assert {name: h.state for name, h in loader.photons.items()} == {
+        "base": HandlerState.STARTED,
+        "user": HandlerState.STARTED,
+    }
+    assert answers(loader, "base") == ["base-1"]
+    assert answers(loader, "user") == ["user-1"]
+    assert loader.photons["user"].instance.served == {"from": "1"}
+
+
+async def test_a_reload_cancelled_again_while_it_rolls_back_still_puts_every_photon_back(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    # A second cancellation ended the rollback half-way: the provider was loaded but stopped,
+    # and its dependent stopped for good (start() said it was unloaded; load it again).
+    await started(loader, write_photon("base.py", photon("base", "1")))
+    await started(loader, write_photon("user.py", photon("user", "1", requires=("base",))))
+    write_photon("base.py", photon("base", "2"))
+    HOLD.update({"start base-2", "wait base-1"})
+    task = asyncio.ensure_future(loader.reload_photon("base"))
+    for _ in range(2):  # in the new start, then in the old version's restart
+        assert await asyncio.to_thread(REACHED.wait, 10)
+        REACHED.clear()
+        task.cancel()
+    RELEASED.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
 
     assert {name: h.state for name, h in loader.photons.items()} == {
         "base": HandlerState.STARTED,

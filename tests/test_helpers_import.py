@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -238,6 +240,42 @@ async def test_two_loaders_of_one_tree_keep_the_helper_one_of_them_still_uses(
         assert getattr(kept.photon_class, "word") is shared.WORD  # noqa: B009
         await two.unload_photons(["user", "other"], force_stop=True)
         assert "helpers" not in sys.modules
+
+
+def test_two_loaders_of_one_tree_in_two_threads_load_and_unload_side_by_side(
+    write_photon: WritePhoton, photon_dir: Path
+) -> None:
+    # Each loader's unload read every loader's registry, and each import the newest name in
+    # sys.modules, while the other thread changed them: a load or unload raised RuntimeError
+    # (dictionary changed size during iteration).
+    write_photon("helpers.py", "WORD = object()\n")
+    for index in range(100):
+        write_photon(f"user{index}.py", PLAIN_USER.format(name=f"user{index}"))
+    deadline, failures = time.monotonic() + 3, list[BaseException]()
+
+    async def churn() -> None:
+        async with Loader(code_cache=False) as loader:
+            while time.monotonic() < deadline and not failures:
+                await loader.load_photons(photon_dir)
+                await loader.unload_photons(list(loader.photons), force_stop=True)
+
+    def in_a_thread() -> None:
+        try:
+            asyncio.run(churn())
+        except BaseException as error:  # reported by the assertion below
+            failures.append(error)
+
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    threads = [threading.Thread(target=in_a_thread) for _ in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(switch_interval)
+    assert failures == []
 
 
 async def test_photons_of_one_tree_share_one_helper_module(

@@ -525,3 +525,21 @@ async def test_a_keyboard_interrupt_in_an_eager_start_leaves_asyncio_nothing_to_
     finally:
         loop.set_exception_handler(None)
     assert reported == []
+
+
+class FailingHost:
+    @hookimpl
+    async def answer(self, question: str) -> str:
+        raise LookupError("the host's own bug")
+
+
+async def test_a_photons_failure_is_reported_when_a_host_implementation_raises_in_the_call(
+    host: Loader, write_photon: WritePhoton, observer: EventRecorder
+) -> None:
+    # The photon's failure was counted, but reported only when acall returned: never here.
+    host.plugin_manager.register(FailingHost())
+    await started(host, write_photon("b.py", photon("b", "raise")))
+    with pytest.raises(LookupError, match="the host's own bug"):
+        await host.acall("answer", question="q")
+    await wait_for(lambda: hook_errors(observer))  # reported in a task, as call() reports
+    assert [error.photon_name for error in hook_errors(observer)] == ["b"]

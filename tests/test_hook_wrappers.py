@@ -83,6 +83,84 @@ async def test_a_photons_broken_wrapper_is_skipped_and_the_others_answer(
     assert host.photons["wrapper"].hook_stats["answer"].errors == 2
 
 
+BROKEN_TEARDOWNS = {
+    # Yields twice, and its cleanup raises when the call closes it.
+    "cleanup raises": """
+        @hookimpl(wrapper=True)
+        def answer(self, question):
+            try:
+                yield
+                yield
+            finally:
+                raise ValueError("broken cleanup")
+    """,
+    # Yields twice, and ignores the GeneratorExit that closing it throws.
+    "ignores closing": """
+        @hookimpl(wrapper=True)
+        def answer(self, question):
+            try:
+                yield
+                yield
+            except GeneratorExit:
+                yield
+    """,
+    # An old-style wrapper that forces a result, then raises.
+    "forces a result": """
+        @hookimpl(hookwrapper=True)
+        def answer(self, question):
+            outcome = yield
+            outcome.force_result(["forged"])
+            raise ValueError("broken after forcing")
+    """,
+    # An old-style wrapper that forces an exception, then raises.
+    "forces an exception": """
+        @hookimpl(hookwrapper=True)
+        def answer(self, question):
+            outcome = yield
+            outcome.force_exception(KeyError("forged"))
+            raise ValueError("broken after forcing")
+    """,
+}
+
+
+@pytest.mark.parametrize("teardown", sorted(BROKEN_TEARDOWNS))
+async def test_a_wrapper_broken_after_its_yield_leaves_nothing_of_itself(
+    host: Loader, observer: EventRecorder, write_photon: WritePhoton, teardown: str
+) -> None:
+    # Its close() raising, or what it forced on pluggy's Result before raising, made the call
+    # raise for every photon or answer what the broken wrapper forged.
+    source = "from luminal import IPhoton, hookimpl\n\nclass Wrapper(IPhoton, name='wrapper'):\n"
+    source += textwrap.indent(textwrap.dedent(BROKEN_TEARDOWNS[teardown]), "    ")
+    source += "\n    async def finalize(self):\n        pass\n"
+    await started(host, write_photon("w.py", source))
+    await started(host, write_photon("a.py", photon("a")))
+    assert await host.acall("answer", question="q") == ["a: q"]
+    assert host.call("answer", question="q") == ["a: q"]
+    await wait_for(lambda: len(hook_errors(observer)) == 2)  # call() reports in a task
+    assert [error.photon_name for error in hook_errors(observer)] == ["wrapper"] * 2
+
+
+async def test_an_old_style_wrapper_that_ends_well_forces_its_result(
+    host: Loader, write_photon: WritePhoton
+) -> None:
+    source = """
+        from luminal import IPhoton, hookimpl
+
+        class Wrapper(IPhoton, name="wrapper"):
+            @hookimpl(hookwrapper=True)
+            def answer(self, question):
+                outcome = yield
+                outcome.force_result([*outcome.get_result(), "forced"])
+
+            async def finalize(self):
+                pass
+    """
+    await started(host, write_photon("w.py", textwrap.dedent(source)))
+    await started(host, write_photon("a.py", photon("a")))
+    assert await host.acall("answer", question="q") == ["a: q", "forced"]
+    assert host.call("answer", question="q") == ["a: q", "forced"]
+
+
 async def test_a_photons_working_wrapper_still_wraps(
     host: Loader, write_photon: WritePhoton
 ) -> None:

@@ -270,3 +270,24 @@ async def test_the_environment_is_watched_by_its_own_entries_not_recursively(
     before = inotify_watch_count()
     await host.watch_photons(None, entry_points=True)
     assert inotify_watch_count() - before < 100  # a watch per sys.path directory, not per folder
+
+
+async def test_a_direct_url_json_nested_past_the_parser_is_no_editable_install(
+    host: Loader, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # json.loads raised RecursionError out of the watch's scan: watch_photons (luminal run) failed.
+    site_dir = tmp_path / "site-packages"
+    site_dir.mkdir()
+    monkeypatch.setattr(sys, "path", [str(site_dir), *sys.path])
+    files = {
+        "nest_photon/__init__.py": photon_module("nest", "1.0", word="nest"),
+        "acme_util.py": "VERSION = '1.0'\n",
+    }
+    src = tmp_path / "project" / "src"
+    entry_points = {"nest": "nest_photon:Photon"}
+    dist_info = install_editable(site_dir, src, "nest-photon", entry_points, files)
+    (dist_info / "direct_url.json").write_text("[" * 100_000 + "]" * 100_000)
+    await host.watch_photons(None, entry_points=True)
+    assert greetings(host) == ["nest 1.0 ada"]
+    for name in [name for name in sys.modules if name.startswith(("nest_photon", "acme_util"))]:
+        del sys.modules[name]

@@ -125,10 +125,11 @@ def _read(metadata: Path, group: str) -> InstalledDistribution | None:
 
 
 def _is_editable(direct_url: str | None) -> bool:
-    """Whether a ``direct_url.json`` (PEP 610) says the install is editable."""
+    """Whether a ``direct_url.json`` (PEP 610) says the install is editable; one that is no
+    JSON, or nested past what the parser recurses into, says it is not."""
     try:
         info = json.loads(direct_url or "{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     dir_info = info.get("dir_info") if isinstance(info, dict) else None
     return isinstance(dir_info, dict) and dir_info.get("editable") is True

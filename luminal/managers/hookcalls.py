@@ -125,9 +125,10 @@ class HookCalls:
                     outcome = await outcome
             elif call.pending or hosted:
                 outcome = await self._settle_all(call, outcome, timeout, hosted)
-        finally:
-            reports = self._conclude(call)
-        for path, error in reports:
+        except BaseException:  # a host's implementation raised, or the caller is cancelled
+            self._report_soon(self._conclude(call), report)
+            raise
+        for path, error in self._conclude(call):
             if report:
                 await self.reporter.report(path, error)
             else:
@@ -142,7 +143,7 @@ class HookCalls:
         try:
             return self._run(call, impls, kwargs, firstresult)
         finally:
-            self._report_soon(self._conclude(call))
+            self._report_soon(self._conclude(call), report=True)
 
     def _impls(self, hook_name: str) -> tuple[list[pluggy.HookImpl], bool, bool]:
         """The hook's implementations in registration order, photons' ones wrapped; whether
@@ -297,10 +298,15 @@ class HookCalls:
                 reports.append((handler.filepath, _quarantined(handler, error, limit)))
         return reports
 
-    def _report_soon(self, reports: list[tuple[str, LuminalError]]) -> None:
-        """Report from synchronous code: as a task of the running event loop, or in a loop of
-        its own when this thread runs none."""
+    def _report_soon(self, reports: list[tuple[str, LuminalError]], report: bool) -> None:
+        """Report from synchronous code (or a call that raises): as a task of the running event
+        loop, or in a loop of its own when this thread runs none; only log, unless
+        ``report``."""
         if not reports:
+            return
+        if not report:
+            for _, error in reports:
+                logger.error("%s", error, exc_info=error)
             return
 
         async def report_all() -> None:

@@ -140,14 +140,20 @@ class Call:
         start: float,
     ) -> tuple[bool, Any]:
         """Resume a photon's wrapper after its yield with ``outcome`` (or throw ``given`` into a
-        new-style one); whether it returned, and what. A failure of its own is counted."""
+        new-style one); whether it returned, and what. A failure of its own is counted.
+
+        An old-style one is sent a copy of pluggy's ``Result``: what it forces on it is the
+        call's only if it then ends well, since a broken wrapper is as if it were not there."""
+        sent = _copied(outcome) if old_style and isinstance(outcome, pluggy.Result) else outcome
         try:
             if given is not None and not old_style:
                 teardown.throw(given)
             else:
-                teardown.send(outcome)
+                teardown.send(sent)
         except StopIteration as stop:
             self.succeed(handler, time.perf_counter() - start)
+            if sent is not outcome:
+                _forced(outcome, sent)
             return True, stop.value
         except BaseException as error:
             if error is not given:
@@ -155,10 +161,22 @@ class Call:
             else:
                 self.succeed(handler, time.perf_counter() - start)
         else:
-            self._failed(handler, RuntimeError("the wrapper has a second yield"), start)
-        finally:
-            teardown.close()
+            self._yielded_twice(handler, teardown, start)
         return False, None
+
+    def _yielded_twice(
+        self, handler: Handler, teardown: Generator[None, Any, Any], start: float
+    ) -> None:
+        """Close a wrapper that yielded a second time and count it; what its closing raises
+        (a ``finally`` that raises, a ``GeneratorExit`` it ignores) is part of that failure."""
+        problem = RuntimeError("the wrapper has a second yield")
+        try:
+            teardown.close()
+        except BaseException as error:
+            if isinstance(error, KeyboardInterrupt):
+                raise
+            problem.__cause__ = error
+        self._failed(handler, problem, start)
 
     def _failed(self, handler: Handler, error: BaseException, start: float) -> None:
         """Count ``error`` of ``handler``'s code, run since ``start``; raise it (a
@@ -194,6 +212,21 @@ class Call:
             )
             error.__cause__ = cause
         self.failures.append((handler, error))
+
+
+def _copied(result: pluggy.Result[Any]) -> pluggy.Result[Any]:
+    """A ``Result`` holding what ``result`` holds, for a wrapper to force things on."""
+    if result.exception is not None:
+        return pluggy.Result(None, result.exception)
+    return pluggy.Result(result.get_result(), None)
+
+
+def _forced(result: pluggy.Result[Any], copy: pluggy.Result[Any]) -> None:
+    """Give ``result`` what a wrapper that ended well left in its ``copy``."""
+    if copy.exception is not None:
+        result.force_exception(copy.exception)
+    else:
+        result.force_result(copy.get_result())
 
 
 def isolating(handler: Handler, impl: pluggy.HookImpl, function: Any) -> Callable[..., Any]:

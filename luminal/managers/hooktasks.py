@@ -1,16 +1,19 @@
 """A photon's ``async`` lifecycle hook run as a task of its own, within a time limit, so that a
-hook that never returns cannot stop the loader."""
+hook that never returns cannot stop the loader; and work that must end once begun run as a task
+of its own, out of its caller's reach."""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from luminal.guard import escaped_error
 
-__all__ = ["run_within", "settle"]
+__all__ = ["completed", "run_within", "settle"]
+
+T = TypeVar("T")
 
 
 async def settle(task: asyncio.Task[Any], timeout: float, grace: float) -> bool:
@@ -63,3 +66,19 @@ async def run_within(
         return task.result()
     except asyncio.CancelledError as cancelled:
         raise escaped_error(cancelled) from cancelled
+
+
+async def completed(coroutine: Coroutine[Any, Any, T]) -> T:
+    """What ``coroutine`` returns, run to its end as a task of its own even if the caller is
+    cancelled (again) meanwhile: a rollback cut half-way would leave photons neither old nor
+    new. The caller's cancellation is raised once it has ended."""
+    task = asyncio.ensure_future(coroutine)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError from (None if task.cancelled() else task.exception())
+    return task.result()

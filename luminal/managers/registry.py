@@ -55,8 +55,14 @@ class PhotonSource:
         self.root = self.path.parent if parent is None else parent
 
 
-_REGISTRIES: weakref.WeakSet[Registry] = weakref.WeakSet()
-"""Every loader's registry: a helper module that one loader lets go of may run in another's."""
+_REGISTRIES: set[weakref.ref[Registry]] = set()
+"""Every loader's registry: a helper module that one loader lets go of may run in another's.
+Loaders may run in threads of their own, so this is read as a copy (``list()`` of a set, as of
+a dict, is one step under the GIL, where a ``WeakSet``'s iteration is Python code)."""
+
+
+def _live_registries() -> list[Registry]:
+    return [registry for ref in list(_REGISTRIES) if (registry := ref()) is not None]
 
 
 class Registry:
@@ -74,7 +80,7 @@ class Registry:
         self._locks: dict[Path, asyncio.Lock] = {}
         self._lock_users: dict[Path, int] = {}
         self._directories: dict[Path, Path] = {}
-        _REGISTRIES.add(self)
+        _REGISTRIES.add(weakref.ref(self, _REGISTRIES.discard))
 
     @property
     def sources(self) -> Mapping[Path, PhotonSource]:
@@ -177,14 +183,14 @@ class Registry:
         """The ids of the helper modules that loaded sources (but ``excluding`` of this
         registry) use: every loader's, since two loaders of one tree share its helpers."""
         excluded = set(excluding)
-        return {
-            id(module)
-            for registry in list(_REGISTRIES)
-            for source in registry.sources.values()
-            # Most sources use no helper: skip them before hashing their path.
-            if source.helpers and (registry is not self or source.path not in excluded)
-            for module in source.helpers.values()
-        }
+        in_use: set[int] = set()
+        for registry in _live_registries():
+            # Another loader's thread may change its registry meanwhile: read copies.
+            for source in list(registry.sources.values()):
+                # Most sources use no helper: skip them before hashing their path.
+                if source.helpers and (registry is not self or source.path not in excluded):
+                    in_use.update(map(id, list(source.helpers.values())))
+        return in_use
 
     def sources_naming(self, module_name: str, directory: Path) -> set[Path]:
         """The loaded sources at or below ``directory`` whose code names ``module_name``: those

@@ -28,6 +28,7 @@ from luminal.discovery import EntryPointSelection
 from luminal.errors import LuminalError, PhotonLoadError, PhotonNameConflictError, PhotonReloadError
 from luminal.importing import reclaim_names, restore_modules, stash_modules
 from luminal.managers.handler import NO_STATE, Handler, HandlerState
+from luminal.managers.hooktasks import completed
 from luminal.managers.registry import PhotonSource
 from luminal.managers.reporting import Reporter
 from luminal.managers.staging import Staging
@@ -94,10 +95,10 @@ class Reload:
         try:
             await self.swap()
         except Exception as error:
-            await self.roll_back()
+            await completed(self.roll_back())
             await self._fail(error, "it was rolled back")
         except BaseException:  # cancelled while swapping: the old versions run again, then it ends
-            await self.roll_back()
+            await completed(self.roll_back())
             raise
         self.commit()
         for old in self.olds:
