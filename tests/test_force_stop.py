@@ -527,6 +527,32 @@ async def test_finalizer_that_ignores_cancellation_is_reported(write_photon: Wri
         await finalizer
 
 
+async def test_finalizer_that_ignores_its_callers_cancellation_is_reported(
+    write_photon: WritePhoton,
+) -> None:
+    # The unload's caller was cancelled: the finalizer was cancelled with it and, swallowing
+    # that, ran on unreported (the timeout's own path reported it, this one did not).
+    async with observed_loader(finalize_timeout=30, stop_timeout=0.1) as (loader, observer):
+        handler = await start(loader, write_photon("stubborn.py", STUBBORN_FINALIZER))
+        instance = handler.instance
+        try:
+            unload = asyncio.ensure_future(loader.unload_photon(handler))
+            await wait_until(lambda: any(is_finalizer(task) for task in asyncio.all_tasks()))
+            unload.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await unload
+            [error] = stop_errors(observer)
+            assert "is left running" in str(error)
+            assert "stubborn" not in loader.photons
+        finally:
+            instance.gate.set()  # the finalizer ends, whatever the test found
+            await asyncio.gather(*filter(is_finalizer, asyncio.all_tasks()))
+
+
+def is_finalizer(task: asyncio.Task[object]) -> bool:
+    return task.get_name() == "stubborn-finalize"
+
+
 async def test_raising_finalizer_still_stops_what_the_photon_owns(
     write_photon: WritePhoton,
 ) -> None:

@@ -22,10 +22,10 @@ from luminal.errors import (
     PhotonStopError,
 )
 from luminal.guard import call_photon, photon_code
-from luminal.managers.finalizing import finalizer_problem, stop_error
+from luminal.managers.finalizing import finalizer_outcome, left_running
 from luminal.managers.hookimpls import check_hookimpls
 from luminal.managers.hookstats import HookRecord, HookStats
-from luminal.managers.hooktasks import run_within, settle
+from luminal.managers.hooktasks import run_within
 from luminal.managers.lifecycle import (
     NO_STATE,
     HandlerContext,
@@ -272,22 +272,17 @@ class Handler:
         finalizer = asyncio.get_running_loop().create_task(
             self._call_own_hook("photon_finalize"), name=f"{self._name}-finalize"
         )
-        finalize_timeout, stop_timeout = self._context.finalize_timeout, self._context.stop_timeout
-        timed_out = await settle(finalizer, finalize_timeout, stop_timeout)
+        timing = (self._context.finalize_timeout, self._context.stop_timeout)
         where = (self._name, self._filepath)
-        if not finalizer.done():
-            await self._report(
-                stop_error(
-                    where,
-                    f"did not finish within {finalize_timeout} s and ignored cancellation "
-                    f"for {stop_timeout} s; task {finalizer.get_name()!r} is left running",
-                )
-            )
-            return False
-        problem = finalizer_problem(finalizer, timed_out, report_missing, where, finalize_timeout)
+        try:
+            problem = await finalizer_outcome(finalizer, timing, report_missing, where)
+        except asyncio.CancelledError:  # with its caller: one that goes on is reported all the same
+            if not finalizer.done():
+                await self._report(left_running(finalizer, timing, where, cancelled=True))
+            raise
         if problem is not None:
             await self._report(*problem)
-        return True
+        return finalizer.done()
 
     async def create_instance(self) -> Any:
         """Instantiate the photon class; the instance is not visible to anyone yet.

@@ -20,7 +20,8 @@ async def settle(task: asyncio.Task[Any], timeout: float, grace: float) -> bool:
     """Wait up to ``timeout`` for ``task``; one still running is cancelled and given ``grace``
     more (``asyncio.wait_for`` would wait for it without bound). Whether it timed out.
 
-    The caller's own cancellation cancels the task too and propagates.
+    The caller's own cancellation cancels the task too, gives it ``grace`` to end (whether it
+    did, ``task.done()`` tells) and propagates.
     """
     try:
         await asyncio.wait({task}, timeout=timeout)
@@ -31,6 +32,7 @@ async def settle(task: asyncio.Task[Any], timeout: float, grace: float) -> bool:
         return True
     except asyncio.CancelledError:
         task.cancel()
+        await asyncio.wait({task}, timeout=grace)
         raise
 
 
