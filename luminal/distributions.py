@@ -55,9 +55,10 @@ def group_entry_points(group: str) -> list[importlib_metadata.EntryPoint]:
     for dist in prefer_valid([dist for _, dist in declaring]):
         try:
             found.extend(dist.entry_points.select(group=group))
-        except (OSError, ValueError) as error:
-            # importlib_metadata < 10 validates every entry point of the file as it parses it;
-            # the file may also have been damaged since it was read.
+        except (OSError, ValueError, TypeError) as error:
+            # importlib_metadata < 10 validates every entry point of the file as it parses it,
+            # and any version raises a TypeError for a line without "="; the file may also
+            # have been damaged since it was read.
             logger.warning("skipping a distribution with a malformed entry_points.txt: %s", error)
     return found
 

@@ -746,6 +746,22 @@ async def test_malformed_entry_point_never_stops_the_others(
         assert [handler.name for handler in handlers] == ["sunny"]
 
 
+async def test_an_entry_points_file_that_cannot_be_parsed_never_stops_the_others(
+    site_dir: Path,
+) -> None:
+    """A line without ``=`` makes importlib_metadata raise a ``TypeError`` while it parses the
+    file: that distribution declares nothing, the others load, and so does the watch."""
+    install_weather(site_dir)
+    dist_info = install_distribution(site_dir, "garbled", {"garbled": "garbled_photon"}, {})
+    (dist_info / "entry_points.txt").write_text("[luminal.photons]\ngarbled\n")
+    async with Loader() as loader:
+        handlers = await loader.load_entry_points()
+        assert [handler.name for handler in handlers] == ["sunny"]
+    async with Loader() as loader:
+        await loader.watch_photons(None, entry_points=True)
+        assert sorted(loader.photons) == ["sunny"]
+
+
 def test_a_leftover_dist_info_beside_importlib_metadata_is_not_taken_for_its_version(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
