@@ -33,12 +33,14 @@ __all__ = [
     "installing",
     "invalidate_caches",
     "metadata_directories",
+    "opens_section",
     "purge_modules",
     "scan_group",
     "top_level_names",
 ]
 
 _METADATA_SUFFIXES = (".dist-info", ".egg-info")
+ENTRY_POINTS = "entry_points.txt"
 _STASH_FILLER = frozenset("-~.=%0123456789")
 """What pip puts after the ``~`` of a directory it moves aside (``AdjacentTempDirectory``)."""
 
@@ -126,7 +128,7 @@ def _read(metadata: Path, group: str) -> InstalledDistribution | None:
     import importlib_metadata  # with the first read, not with luminal
 
     dist = importlib_metadata.PathDistribution(metadata)
-    entry_points = metadata_text(dist, "entry_points.txt")
+    entry_points = metadata_text(dist, ENTRY_POINTS)
     if entry_points is None or group not in entry_points:
         return None
     name, version = name_and_version(dist)
@@ -135,6 +137,18 @@ def _read(metadata: Path, group: str) -> InstalledDistribution | None:
     record = metadata_text(dist, "RECORD")
     editable = _is_editable(metadata_text(dist, "direct_url.json"))
     return InstalledDistribution(name, version, metadata, record, editable)
+
+
+def opens_section(distribution: InstalledDistribution, group: str) -> bool:
+    """Whether the distribution's ``entry_points.txt`` has a line opening ``group``'s section,
+    a malformed one (``[group`` without its ``]``) included."""
+    import importlib_metadata
+
+    text = metadata_text(importlib_metadata.PathDistribution(distribution.metadata), ENTRY_POINTS)
+    return any(
+        line.strip().startswith("[") and line.strip().strip("[] \t") == group
+        for line in (text or "").splitlines()
+    )
 
 
 def _is_editable(direct_url: str | None) -> bool:
