@@ -824,11 +824,13 @@ def test_the_metadata_pip_moves_aside_during_an_upgrade_is_not_a_distribution(
     site_dir: Path,
 ) -> None:
     """pip renames the metadata of the version it replaces to ``~…`` while it writes the new
-    one; a watch that took that copy for the distribution would reload half-written files."""
+    one (and a killed pip leaves it there); a watch that took that copy for the distribution
+    would reload half-written files, and discovery would load a version no longer installed."""
     from luminal.managers.environment import scan_group
 
     dist_info = install_distribution(site_dir, "Weather_Photon", {"weather": "weather_photon"}, {})
     dist_info.rename(site_dir / ("~" + dist_info.name[1:]))
     assert scan_group(DEFAULT_GROUP, [site_dir]) == {}
+    assert find_photon_entry_points() == []
     dist_info = install_distribution(site_dir, "Weather_Photon", {"weather": "weather_photon"}, {})
     assert list(scan_group(DEFAULT_GROUP, [site_dir])) == ["weather-photon"]
