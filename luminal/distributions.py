@@ -38,6 +38,8 @@ def group_entry_points(group: str) -> list[importlib_metadata.EntryPoint]:
         return list(importlib_metadata.entry_points(group=group))
     by_name: dict[str, list[tuple[int, _Distribution]]] = {}
     for position, dist in enumerate(importlib_metadata.distributions()):
+        if _moved_aside(dist):
+            continue
         normalized = getattr(dist, "_normalized_name", None)
         if not isinstance(normalized, str):
             return list(importlib_metadata.entry_points(group=group))
@@ -55,11 +57,20 @@ def group_entry_points(group: str) -> list[importlib_metadata.EntryPoint]:
     for dist in prefer_valid([dist for _, dist in declaring]):
         try:
             found.extend(dist.entry_points.select(group=group))
-        except (OSError, ValueError) as error:
-            # importlib_metadata < 10 validates every entry point of the file as it parses it;
-            # the file may also have been damaged since it was read.
+        except (OSError, ValueError, TypeError) as error:
+            # importlib_metadata < 10 validates every entry point of the file as it parses it,
+            # and any version raises a TypeError for a line without "="; the file may also
+            # have been damaged since it was read.
             logger.warning("skipping a distribution with a malformed entry_points.txt: %s", error)
     return found
+
+
+def _moved_aside(dist: _Distribution) -> bool:
+    """Whether ``dist`` is metadata pip moved aside under a ``~`` name (while it replaces or
+    removes a version, or for good if it was killed): not an installed distribution, as pip
+    itself says (``Ignoring invalid distribution ~…``)."""
+    directory = getattr(dist, "_path", None)
+    return isinstance(directory, Path) and directory.name.startswith("~")
 
 
 def _winner_order() -> Callable[[list[Any]], Iterable[Any]] | None:

@@ -746,6 +746,22 @@ async def test_malformed_entry_point_never_stops_the_others(
         assert [handler.name for handler in handlers] == ["sunny"]
 
 
+async def test_an_entry_points_file_that_cannot_be_parsed_never_stops_the_others(
+    site_dir: Path,
+) -> None:
+    """A line without ``=`` makes importlib_metadata raise a ``TypeError`` while it parses the
+    file: that distribution declares nothing, the others load, and so does the watch."""
+    install_weather(site_dir)
+    dist_info = install_distribution(site_dir, "garbled", {"garbled": "garbled_photon"}, {})
+    (dist_info / "entry_points.txt").write_text("[luminal.photons]\ngarbled\n")
+    async with Loader() as loader:
+        handlers = await loader.load_entry_points()
+        assert [handler.name for handler in handlers] == ["sunny"]
+    async with Loader() as loader:
+        await loader.watch_photons(None, entry_points=True)
+        assert sorted(loader.photons) == ["sunny"]
+
+
 def test_a_leftover_dist_info_beside_importlib_metadata_is_not_taken_for_its_version(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -808,11 +824,13 @@ def test_the_metadata_pip_moves_aside_during_an_upgrade_is_not_a_distribution(
     site_dir: Path,
 ) -> None:
     """pip renames the metadata of the version it replaces to ``~…`` while it writes the new
-    one; a watch that took that copy for the distribution would reload half-written files."""
+    one (and a killed pip leaves it there); a watch that took that copy for the distribution
+    would reload half-written files, and discovery would load a version no longer installed."""
     from luminal.managers.environment import scan_group
 
     dist_info = install_distribution(site_dir, "Weather_Photon", {"weather": "weather_photon"}, {})
     dist_info.rename(site_dir / ("~" + dist_info.name[1:]))
     assert scan_group(DEFAULT_GROUP, [site_dir]) == {}
+    assert find_photon_entry_points() == []
     dist_info = install_distribution(site_dir, "Weather_Photon", {"weather": "weather_photon"}, {})
     assert list(scan_group(DEFAULT_GROUP, [site_dir])) == ["weather-photon"]

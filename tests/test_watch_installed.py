@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import sys
+import zipfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -50,6 +52,20 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "other_photon.py": OTHER,
         }),
     }  # fmt: skip
+
+
+def garbled(wheel: Path, entry_points: str) -> Path:
+    """A copy of ``wheel`` (beside it, named as a wheel of the same version) whose
+    ``entry_points.txt`` is ``entry_points``."""
+    copy = wheel.parent / "garbled" / wheel.name
+    copy.parent.mkdir(exist_ok=True)
+    with zipfile.ZipFile(wheel) as source, zipfile.ZipFile(copy, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename.endswith(".dist-info/entry_points.txt"):
+                data = entry_points.encode()
+            target.writestr(item, data)
+    return copy
 
 
 def _extension(content: bytes) -> dict[str, str | bytes]:
@@ -155,6 +171,86 @@ async def test_a_version_that_fails_to_import_leaves_the_old_running(
     venv.install(wheels["2.0"])  # fixed: applies again
     await wait_for(lambda: len(recorder.reloaded) == 2)
     assert versions(host) == {"acme": "2.0", "more": "2.0"}
+
+
+def waiting_for_installer(caplog: pytest.LogCaptureFixture, count: int) -> bool:
+    return sum("still at work on" in r.getMessage() for r in caplog.records) >= count
+
+
+@pytest.mark.parametrize("stashed", ["metadata", "site-packages"])
+async def test_an_upgrade_applies_once_pip_has_finished_never_half_way(
+    host: Loader,
+    venv: Environment,
+    wheels: dict[str, Path],
+    recorder: EventRecorder,
+    caplog: pytest.LogCaptureFixture,
+    stashed: str,
+) -> None:
+    """pip's steps, one at a time: it moves the old metadata aside (``~…``; the whole
+    directory when all its files are the distribution's), extracts the new wheel (whose own
+    ``RECORD`` comes with it), compiles, then writes ``INSTALLER`` and its final ``RECORD``
+    and deletes what it moved aside. Neither the gap nor the wheel's ``RECORD`` is a state to
+    apply: one reload, no unload, once pip is done."""
+    caplog.set_level(logging.DEBUG, logger="luminal.managers.installed_watch")
+    venv.install(wheels["1.0"])
+    await host.watch_photons(None, entry_points=True)
+    site = venv.site_packages
+    old = site / "acme_photons-1.0.dist-info" if stashed == "metadata" else site
+    stash = old.with_name(f"~{old.name[1:]}")
+    old.rename(stash)
+    await wait_for(lambda: waiting_for_installer(caplog, 2) or recorder.unloaded)
+    assert recorder.unloaded == []
+    assert versions(host) == {"acme": "1.0", "old": "1.0"}
+
+    with zipfile.ZipFile(wheels["2.0"]) as wheel:
+        wheel.extractall(site)
+    new = site / "acme_photons-2.0.dist-info"
+    count = sum("still at work on" in r.getMessage() for r in caplog.records)
+    await wait_for(lambda: waiting_for_installer(caplog, count + 2) or recorder.reloaded)
+    assert recorder.reloaded == []
+    assert versions(host) == {"acme": "1.0", "old": "1.0"}
+
+    (new / "INSTALLER").write_text("pip\n")
+    record = (new / "RECORD").read_text() + f"{new.name}/INSTALLER,,\n"
+    (new / "RECORD").write_text(record)
+    shutil.rmtree(stash)
+    await wait_for(lambda: versions(host) == {"acme": "2.0", "more": "2.0"})
+    assert len(recorder.reloaded) == 1
+    assert [handler.name for handler in recorder.unloaded] == ["old"]
+    assert recorder.errors == []
+
+
+async def test_an_upgrade_whose_entry_points_cannot_be_read_leaves_the_old_running(
+    host: Loader, venv: Environment, wheels: dict[str, Path], recorder: EventRecorder
+) -> None:
+    """The new version opens the group's section but no entry point of it can be read (pip
+    installs it: only console scripts are its concern): that is a broken version, not one
+    without photons, so the running ones stay."""
+    venv.install(wheels["1.0"])
+    await host.watch_photons(None, entry_points=True)
+    venv.install(garbled(wheels["2.0"], "[luminal.photons\nacme = acme_photons:Photon\n"))
+    await wait_for(lambda: recorder.errors or recorder.unloaded)
+    assert recorder.unloaded == []
+    [(_, error)] = recorder.errors
+    assert isinstance(error, InstalledUpdateError)
+    assert "1.0 -> 2.0" in str(error)
+    assert "entry_points.txt" in str(error)
+    assert versions(host) == {"acme": "1.0", "old": "1.0"}
+
+    venv.install(wheels["2.0"])  # fixed: applies
+    await wait_for(lambda: versions(host) == {"acme": "2.0", "more": "2.0"})
+
+
+async def test_a_new_distribution_whose_entry_points_cannot_be_read_is_reported(
+    host: Loader, venv: Environment, wheels: dict[str, Path], recorder: EventRecorder
+) -> None:
+    await host.watch_photons(None, entry_points=True)
+    venv.install(garbled(wheels["other"], "[luminal.photons\nother = other_photon\n"))
+    await wait_for(lambda: recorder.errors)
+    [(_, error)] = recorder.errors
+    assert isinstance(error, InstalledUpdateError)
+    assert "entry_points.txt" in str(error)
+    assert host.photons == {}
 
 
 async def test_a_new_distribution_none_of_whose_photons_loads_is_not_said_to_be_live(

@@ -2,8 +2,10 @@
 
 :func:`scan_group` lists the ``*.dist-info`` / ``*.egg-info`` directories of the ``sys.path``
 directories and keeps the distributions whose ``entry_points.txt`` names the group, with their
-version and ``RECORD``. pip writes ``RECORD`` last, so a distribution without it is still being
-installed (:attr:`InstalledDistribution.complete`). :func:`extension_changes` tells whether an
+version and ``RECORD``. pip extracts the wheel's own ``RECORD`` with its files and writes its
+final one, which names the ``INSTALLER`` file it adds, last; until then, or while it holds a
+replaced version's metadata aside, the installer is still at work (:func:`installing`).
+:func:`extension_changes` tells whether an
 upgrade replaced a compiled extension module, which no reload can replace in a running
 process; :func:`purge_modules` drops a distribution's modules from ``sys.modules`` so that the
 next import reads the new version.
@@ -28,14 +30,19 @@ from luminal.distributions import metadata_text, name_and_version
 __all__ = [
     "InstalledDistribution",
     "extension_changes",
+    "installing",
     "invalidate_caches",
     "metadata_directories",
+    "opens_section",
     "purge_modules",
     "scan_group",
     "top_level_names",
 ]
 
 _METADATA_SUFFIXES = (".dist-info", ".egg-info")
+ENTRY_POINTS = "entry_points.txt"
+_STASH_FILLER = frozenset("-~.=%0123456789")
+"""What pip puts after the ``~`` of a directory it moves aside (``AdjacentTempDirectory``)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,14 @@ class InstalledDistribution:
         """Whether pip finished installing it: ``RECORD`` (written last) is there, or it is an
         ``*.egg-info`` (which has none)."""
         return self.record is not None or self.metadata.suffix == ".egg-info"
+
+    @property
+    def installed(self) -> bool:
+        """Whether the installer wrote its final ``RECORD``: one that names its ``INSTALLER``
+        file, which a wheel's own ``RECORD`` (extracted before the byte-compiling) never does."""
+        if self.metadata.suffix == ".egg-info":
+            return True
+        return f"{self.metadata.name}/INSTALLER" in _record_rows(self.record)
 
     @property
     def label(self) -> str:
@@ -113,7 +128,7 @@ def _read(metadata: Path, group: str) -> InstalledDistribution | None:
     import importlib_metadata  # with the first read, not with luminal
 
     dist = importlib_metadata.PathDistribution(metadata)
-    entry_points = metadata_text(dist, "entry_points.txt")
+    entry_points = metadata_text(dist, ENTRY_POINTS)
     if entry_points is None or group not in entry_points:
         return None
     name, version = name_and_version(dist)
@@ -122,6 +137,18 @@ def _read(metadata: Path, group: str) -> InstalledDistribution | None:
     record = metadata_text(dist, "RECORD")
     editable = _is_editable(metadata_text(dist, "direct_url.json"))
     return InstalledDistribution(name, version, metadata, record, editable)
+
+
+def opens_section(distribution: InstalledDistribution, group: str) -> bool:
+    """Whether the distribution's ``entry_points.txt`` has a line opening ``group``'s section,
+    a malformed one (``[group`` without its ``]``) included."""
+    import importlib_metadata
+
+    text = metadata_text(importlib_metadata.PathDistribution(distribution.metadata), ENTRY_POINTS)
+    return any(
+        line.strip().startswith("[") and line.strip().strip("[] \t") == group
+        for line in (text or "").splitlines()
+    )
 
 
 def _is_editable(direct_url: str | None) -> bool:
@@ -133,6 +160,38 @@ def _is_editable(direct_url: str | None) -> bool:
         return False
     dir_info = info.get("dir_info") if isinstance(info, dict) else None
     return isinstance(dir_info, dict) and dir_info.get("editable") is True
+
+
+def installing(old: InstalledDistribution | None, new: InstalledDistribution | None) -> bool:
+    """Whether an installer is still at work on a distribution that went from ``old`` to
+    ``new``: the new version has no final ``RECORD`` yet, or none is there while the old
+    version's metadata lies moved aside (pip's uninstall stash, deleted once it committed),
+    or the whole directory holding it (pip stashes a directory all of whose files it removes)."""
+    if new is not None:
+        return not new.installed
+    return old is not None and (_moved_aside(old.metadata) or _moved_aside(old.metadata.parent))
+
+
+def _moved_aside(path: Path) -> bool:
+    """Whether ``path`` lies beside itself under the ``~`` name pip moves it to: ``~``,
+    filler characters, then the name's end (as long as the name) or the whole name."""
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return False
+    original = path.name
+    for name in names:
+        if not name.startswith("~") or name == original:
+            continue
+        rest = name[1:]
+        for start in range(len(rest) + 1):
+            if not _STASH_FILLER.issuperset(rest[:start]):
+                break
+            if rest[start:] == original or (
+                len(name) == len(original) and rest[start:] == original[start + 1 :]
+            ):
+                return True
+    return False
 
 
 def _record_rows(record: str | None) -> dict[str, str]:

@@ -35,6 +35,7 @@ from luminal.errors import (
 from luminal.managers.environment import (
     InstalledDistribution,
     extension_changes,
+    opens_section,
     purge_modules,
     top_level_names,
 )
@@ -88,7 +89,10 @@ class DistributionChanges:
                 reason = f"its compiled extension modules changed ({', '.join(changed)})"
                 await self._refuse(old, new, reason)
                 return
-        located, failed = await self._located(key)
+        located, failed, declared = await self._located(key)
+        if not declared and await asyncio.to_thread(opens_section, new, self.group):
+            await self._unreadable(old, new, bool(loaded))
+            return
         by_path: dict[Path, list[EntryPointSource]] = {}
         for source in located:
             by_path.setdefault(source.path, []).append(source)
@@ -119,17 +123,21 @@ class DistributionChanges:
         self.wait_for_names(refused)
         return handlers
 
-    async def _located(self, key: str) -> tuple[list[EntryPointSource], list[EntryPointLoadError]]:
+    async def _located(
+        self, key: str
+    ) -> tuple[list[EntryPointSource], list[EntryPointLoadError], bool]:
         """The distribution's entry points the policy admits, located, and those that cannot
-        be."""
+        be; and whether it declares any in the group (the policy aside)."""
 
-        def find() -> tuple[list[EntryPointSource], list[EntryPointLoadError]]:
-            entries = [
+        def find() -> tuple[list[EntryPointSource], list[EntryPointLoadError], bool]:
+            declared = [
                 entry
-                for entry in find_photon_entry_points(self.group, None, self._policy)
+                for entry in find_photon_entry_points(self.group)
                 if normalize_distribution_name(entry.distribution) == key
             ]
-            return locate_sources(entries)
+            policy = self._policy
+            admitted = [e for e in declared if policy is None or policy.refusal(e) is None]
+            return (*locate_sources(admitted), bool(declared))
 
         return await asyncio.to_thread(find)
 
@@ -221,6 +229,19 @@ class DistributionChanges:
                 self._waiting_names.pop(key, None)
             elif not self._halted():
                 await self.apply(key, distribution, distribution)
+
+    async def _unreadable(
+        self, old: InstalledDistribution | None, new: InstalledDistribution, running: bool
+    ) -> None:
+        """Report a version that opens the group's section but none of whose entry points
+        parses: a broken version, not one without photons, so what runs keeps running."""
+        reason = f"no entry point of its {self.group!r} section in entry_points.txt parses"
+        if running:
+            await self._refuse(old, new, reason)
+            return
+        message = f"{new.label} was installed, but {reason}"
+        error = InstalledUpdateError(message, new.name, "", new.version)
+        await self._reporter.report(str(new.metadata), error)
 
     async def _refuse(
         self,

@@ -29,6 +29,7 @@ from luminal.managers.disk_state import current_checksum
 from luminal.managers.environment import (
     InstalledDistribution,
     in_metadata,
+    installing,
     invalidate_caches,
     metadata_directories,
     scan_group,
@@ -59,7 +60,9 @@ observer dies when pip's temporary directories vanish under it, so events alone 
 trusted to notice every install."""
 
 _RECORD_PATIENCE = 600
-"""How many settle delays a ``*.dist-info`` without ``RECORD`` is waited for."""
+"""How many settle delays an installer still at work is waited for: then a ``RECORD`` that
+names no ``INSTALLER`` (a wheel unzipped by hand) is applied, and so is a removal whose
+moved-aside metadata a killed pip left behind."""
 
 
 class InstalledWatch:
@@ -218,12 +221,14 @@ class InstalledWatch:
         await asyncio.to_thread(invalidate_caches)
         current = await asyncio.to_thread(scan_group, self.group, self.directories)
         waiting = False
+        patient = self._waits < _RECORD_PATIENCE
         for key in sorted(self.known.keys() | current.keys()):
             old, new = self.known.get(key), current.get(key)
-            if new is not None and not new.complete:
-                waiting = True  # pip is still writing it: RECORD comes last
-                continue
             if old == new or self._stopped:
+                continue
+            if (new is not None and not new.complete) or (patient and installing(old, new)):
+                logger.debug("the installer is still at work on %s: waiting", key)
+                waiting = True
                 continue
             await self._changes.apply(key, old, new)
         if waiting and self._waits < _RECORD_PATIENCE:
