@@ -136,18 +136,14 @@ async def test_a_reload_cancelled_while_it_swaps_rolls_back_with_the_state(
     assert reloaded.instance.served == {"from": "1"}
 
 
-@pytest.mark.parametrize("hold", ["finalize user-1", "start base-2", "start user-1"])
-async def test_a_provider_reload_cancelled_in_its_transaction_puts_every_photon_back(
-    loader: Loader, write_photon: WritePhoton, hold: str
-) -> None:
+async def provider_and_dependent(loader: Loader, write_photon: WritePhoton) -> None:
+    """``base`` 1 and ``user`` (requiring it) running, and ``base`` 2 saved, to reload."""
     await started(loader, write_photon("base.py", photon("base", "1")))
-    dependent_path = write_photon("user.py", photon("user", "1", requires=("base",)))
-    await started(loader, dependent_path)
+    await started(loader, write_photon("user.py", photon("user", "1", requires=("base",))))
     write_photon("base.py", photon("base", "2"))
-    HOLD.add(hold)
 
-    await cancelled_when_reached(lambda: loader.reload_photon("base"))
 
+def assert_provider_and_dependent_back(loader: Loader) -> None:
     assert {name: h.state for name, h in loader.photons.items()} == {
         "base": HandlerState.STARTED,
         "user": HandlerState.STARTED,
@@ -157,14 +153,24 @@ async def test_a_provider_reload_cancelled_in_its_transaction_puts_every_photon_
     assert loader.photons["user"].instance.served == {"from": "1"}
 
 
+@pytest.mark.parametrize("hold", ["finalize user-1", "start base-2", "start user-1"])
+async def test_a_provider_reload_cancelled_in_its_transaction_puts_every_photon_back(
+    loader: Loader, write_photon: WritePhoton, hold: str
+) -> None:
+    await provider_and_dependent(loader, write_photon)
+    HOLD.add(hold)
+
+    await cancelled_when_reached(lambda: loader.reload_photon("base"))
+
+    assert_provider_and_dependent_back(loader)
+
+
 async def test_a_reload_cancelled_again_while_it_rolls_back_still_puts_every_photon_back(
     loader: Loader, write_photon: WritePhoton
 ) -> None:
     # A second cancellation ended the rollback half-way: the provider was loaded but stopped,
     # and its dependent stopped for good (start() said it was unloaded; load it again).
-    await started(loader, write_photon("base.py", photon("base", "1")))
-    await started(loader, write_photon("user.py", photon("user", "1", requires=("base",))))
-    write_photon("base.py", photon("base", "2"))
+    await provider_and_dependent(loader, write_photon)
     HOLD.update({"start base-2", "wait base-1"})
     task = asyncio.ensure_future(loader.reload_photon("base"))
     for _ in range(2):  # in the new start, then in the old version's restart
@@ -175,13 +181,7 @@ async def test_a_reload_cancelled_again_while_it_rolls_back_still_puts_every_pho
     with pytest.raises(asyncio.CancelledError):
         await task
 
-    assert {name: h.state for name, h in loader.photons.items()} == {
-        "base": HandlerState.STARTED,
-        "user": HandlerState.STARTED,
-    }
-    assert answers(loader, "base") == ["base-1"]
-    assert answers(loader, "user") == ["user-1"]
-    assert loader.photons["user"].instance.served == {"from": "1"}
+    assert_provider_and_dependent_back(loader)
 
 
 async def test_an_unload_cancelled_in_the_finalizer_still_unloads(
