@@ -3,7 +3,9 @@ pip into a venv while a loader watches; an editable install's source saved."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import logging
 import shutil
 import sys
@@ -54,18 +56,32 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }  # fmt: skip
 
 
-def garbled(wheel: Path, entry_points: str) -> Path:
-    """A copy of ``wheel`` (beside it, named as a wheel of the same version) whose
-    ``entry_points.txt`` is ``entry_points``."""
-    copy = wheel.parent / "garbled" / wheel.name
-    copy.parent.mkdir(exist_ok=True)
-    with zipfile.ZipFile(wheel) as source, zipfile.ZipFile(copy, "w") as target:
-        for item in source.infolist():
-            data = source.read(item.filename)
-            if item.filename.endswith(".dist-info/entry_points.txt"):
-                data = entry_points.encode()
-            target.writestr(item, data)
-    return copy
+def install_by_hand(
+    site: Path, wheel: Path, entry_points: str | None = None, replacing: str = ""
+) -> None:
+    """Install ``wheel`` into ``site`` as an installer that does not parse its
+    ``entry_points.txt`` would, that file being ``entry_points`` if given (pip 26 installs an
+    unparsable one; older pips refuse it, and to upgrade over it, so pip cannot be the one
+    here), over the ``replacing`` metadata directory, moved aside meanwhile as pip does. Its
+    ``RECORD`` naming its ``INSTALLER`` comes last."""
+    stash = site / f"~{replacing[1:]}"
+    if replacing:
+        (site / replacing).rename(stash)
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(site)
+        [record] = [name for name in archive.namelist() if name.endswith(".dist-info/RECORD")]
+    metadata = site / Path(record).parent
+    rows = (metadata / "RECORD").read_text().splitlines()
+    if entry_points is not None:
+        (metadata / "entry_points.txt").write_text(entry_points)
+        name = f"{metadata.name}/entry_points.txt"
+        digest = base64.urlsafe_b64encode(hashlib.sha256(entry_points.encode()).digest())
+        rows = [row for row in rows if not row.startswith(f"{name},")]
+        rows.append(f"{name},sha256={digest.rstrip(b'=').decode()},{len(entry_points)}")
+    (metadata / "INSTALLER").write_text("by-hand\n")
+    (metadata / "RECORD").write_text("\n".join([*rows, f"{metadata.name}/INSTALLER,,", ""]))
+    if replacing:
+        shutil.rmtree(stash)
 
 
 def _extension(content: bytes) -> dict[str, str | bytes]:
@@ -223,12 +239,17 @@ async def test_an_upgrade_applies_once_pip_has_finished_never_half_way(
 async def test_an_upgrade_whose_entry_points_cannot_be_read_leaves_the_old_running(
     host: Loader, venv: Environment, wheels: dict[str, Path], recorder: EventRecorder
 ) -> None:
-    """The new version opens the group's section but no entry point of it can be read (pip
+    """The new version opens the group's section but no entry point of it can be read (pip 26
     installs it: only console scripts are its concern): that is a broken version, not one
     without photons, so the running ones stay."""
     venv.install(wheels["1.0"])
     await host.watch_photons(None, entry_points=True)
-    venv.install(garbled(wheels["2.0"], "[luminal.photons\nacme = acme_photons:Photon\n"))
+    install_by_hand(
+        venv.site_packages,
+        wheels["2.0"],
+        "[luminal.photons\nacme = acme_photons:Photon\n",
+        replacing="acme_photons-1.0.dist-info",
+    )
     await wait_for(lambda: recorder.errors or recorder.unloaded)
     assert recorder.unloaded == []
     [(_, error)] = recorder.errors
@@ -237,7 +258,7 @@ async def test_an_upgrade_whose_entry_points_cannot_be_read_leaves_the_old_runni
     assert "entry_points.txt" in str(error)
     assert versions(host) == {"acme": "1.0", "old": "1.0"}
 
-    venv.install(wheels["2.0"])  # fixed: applies
+    install_by_hand(venv.site_packages, wheels["2.0"], replacing="acme_photons-2.0.dist-info")
     await wait_for(lambda: versions(host) == {"acme": "2.0", "more": "2.0"})
 
 
@@ -245,7 +266,7 @@ async def test_a_new_distribution_whose_entry_points_cannot_be_read_is_reported(
     host: Loader, venv: Environment, wheels: dict[str, Path], recorder: EventRecorder
 ) -> None:
     await host.watch_photons(None, entry_points=True)
-    venv.install(garbled(wheels["other"], "[luminal.photons\nother = other_photon\n"))
+    install_by_hand(venv.site_packages, wheels["other"], "[luminal.photons\nother = other_photon\n")
     await wait_for(lambda: recorder.errors)
     [(_, error)] = recorder.errors
     assert isinstance(error, InstalledUpdateError)
