@@ -212,29 +212,48 @@ async def test_namespace_package_module_added_after_locking_is_not_pinned(
     assert not marker.exists()
 
 
-async def test_helper_found_through_sys_path_spelled_with_a_symlink_is_judged_too(
-    tmp_path: Path, photon_dir: Path, write_photon: WritePhoton, marker: Path
-) -> None:
+def user_importing_through_a_link(
+    tmp_path: Path, write_photon: WritePhoton, photon_dir: Path, module: str
+) -> Path:
+    """A symlink to the photon directory, and a ``user.py`` there that puts the link first on
+    ``sys.path`` and imports ``module``; the link."""
     link = tmp_path / "link"
     link.symlink_to(photon_dir, target_is_directory=True)
-    write_photon("sidekick.py", marking_helper(marker)).chmod(0o666)
     write_photon(
         "user.py",
         f"""
         import sys
         sys.path.insert(0, {str(link)!r})
-        import sidekick
+        import {module}
         from luminal import IPhoton
 
         class User(IPhoton, name="user"):
             pass
         """,
     )
+    return link
+
+
+async def refused_with_link_on_path(
+    path: Path, link: Path, package: str | None = None
+) -> PhotonTrustError:
+    """Load ``path`` under a trust policy; then take ``link`` off ``sys.path`` and whatever
+    ran of ``package``, if given, out of ``sys.modules``."""
     try:
         async with Loader(trust=TrustPolicy()) as loader:
-            error = await load_refused(loader, link / "user.py")
+            return await load_refused(loader, path)
     finally:
         sys.path[:] = [entry for entry in sys.path if entry != str(link)]
+        for name in [name for name in sys.modules if package and name.partition(".")[0] == package]:
+            del sys.modules[name]
+
+
+async def test_helper_found_through_sys_path_spelled_with_a_symlink_is_judged_too(
+    tmp_path: Path, photon_dir: Path, write_photon: WritePhoton, marker: Path
+) -> None:
+    write_photon("sidekick.py", marking_helper(marker)).chmod(0o666)
+    link = user_importing_through_a_link(tmp_path, write_photon, photon_dir, "sidekick")
+    error = await refused_with_link_on_path(link / "user.py", link)
     assert error.rule == "writable"
     assert "sidekick.py" in str(error)
     assert not marker.exists()
@@ -251,27 +270,8 @@ async def test_namespace_helper_linked_out_of_the_tree_is_refused_through_a_syml
     (outside / "evil.py").write_text(marking_helper(marker))
     (outside / "evil.py").chmod(0o666)
     (photon_dir / "sub").symlink_to(outside, target_is_directory=True)
-    link = tmp_path / "link"
-    link.symlink_to(photon_dir, target_is_directory=True)
-    write_photon(
-        "user.py",
-        f"""
-        import sys
-        sys.path.insert(0, {str(link)!r})
-        import sub.evil
-        from luminal import IPhoton
-
-        class User(IPhoton, name="user"):
-            pass
-        """,
-    )
-    try:
-        async with Loader(trust=TrustPolicy()) as loader:
-            error = await load_refused(loader, photon_dir / "user.py")
-    finally:
-        sys.path[:] = [entry for entry in sys.path if entry != str(link)]
-        for name in [name for name in sys.modules if name == "sub" or name.startswith("sub.")]:
-            del sys.modules[name]
+    link = user_importing_through_a_link(tmp_path, write_photon, photon_dir, "sub.evil")
+    error = await refused_with_link_on_path(photon_dir / "user.py", link, "sub")
     assert error.rule == "symlink"
     assert not marker.exists()
 
