@@ -297,7 +297,7 @@ class PhotonWatch:
                 candidates |= sources_at(root, path)
         self.failures.forget_vanished(paths)
         to_load = {path for path in candidates if not self._loaded(path)}
-        gone = unlinked | {path for path in affected if not source_in_place(path)}
+        gone = unlinked | {path for path in affected if not source_in_place(root, path)}
         for path in affected - gone:
             self._vanished.pop(path, None)
         present = affected - gone  # a source in its grace delay is looked at again later
