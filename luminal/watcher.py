@@ -21,7 +21,7 @@ import asyncio
 import errno
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # watchdog is imported once a tree is watched, not with lumin
 
 from luminal.tree import is_ignored_name
 
-__all__ = ["DEFAULT_DEBOUNCE", "DirectoryWatcher", "ObserverFactory"]
+__all__ = ["DEFAULT_DEBOUNCE", "DirectoryWatcher", "ObserverFactory", "stop_watchers"]
 
 logger = logging.getLogger(__name__)
 
@@ -282,3 +282,13 @@ def _discard_observer(observer: BaseObserver, timeout: float) -> bool:
         observer.join(timeout)
         return not observer.is_alive()
     return True
+
+
+async def stop_watchers(watchers: Iterable[DirectoryWatcher], timeout: float) -> None:
+    """Stop each watcher's observer thread from a worker thread and join it, warning about
+    one that did not end within ``timeout``."""
+    for watcher in watchers:
+        if not await asyncio.to_thread(watcher.stop, timeout):
+            logger.warning(
+                "the watchdog observer of %s did not stop within %s s", watcher.root, timeout
+            )

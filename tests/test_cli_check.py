@@ -100,7 +100,8 @@ def test_check_applies_the_lock_found_in_the_directory(
     path = write_photon("good.py", GOOD)
     assert cli.main(["lock", str(photon_dir)]) == cli.EXIT_OK
     capsys.readouterr()
-    code, out, _ = run_cli(capsys, "check", str(photon_dir))
+    code, out, err = run_cli(capsys, "check", str(photon_dir))
+    assert err == ""
     assert (code, out) == (cli.EXIT_OK, "ok: 1 photon checked\n")
 
     path.write_text(path.read_text() + "# edited after the lock\n")
@@ -243,15 +244,45 @@ def test_check_start_reports_a_plain_thread_left_running(
 def test_check_of_a_package_applies_the_lock_of_its_directory(
     capsys: pytest.CaptureFixture[str], write_photon: WritePhoton, photon_dir: Path
 ) -> None:
+    """A package's ``__init__.py`` checks the package, against the lock of the tree holding it
+    (where ``luminal run`` of that tree finds the lock)."""
     module = write_photon("toolkit/__init__.py", GOOD)
     assert cli.main(["lock", str(photon_dir)]) == cli.EXIT_OK
     capsys.readouterr()
-    code, _, _ = run_cli(capsys, "check", str(photon_dir / "toolkit"))
+    code, _, _ = run_cli(capsys, "check", str(module))
     assert code == cli.EXIT_OK
     module.write_text(module.read_text() + "# edited after the lock\n")
-    code, _, err = run_cli(capsys, "check", str(photon_dir / "toolkit"))
+    for path in (module, photon_dir):
+        code, _, err = run_cli(capsys, "check", str(path))
+        assert code == cli.EXIT_FAILURE
+        assert "lock" in err
+
+
+def test_check_reads_a_package_directory_as_the_tree_run_reads(
+    capsys: pytest.CaptureFixture[str], write_photon: WritePhoton, photon_dir: Path
+) -> None:
+    """``luminal run PKG`` runs no photon of the package's ``__init__.py`` (a tree's own
+    ``__init__.py`` is no source of it), so ``luminal check PKG`` cannot pass it."""
+    package = write_photon("toolkit/__init__.py", "\n    from . import words" + GOOD).parent
+    write_photon("toolkit/words.py", "WORD = 'hello'\n")
+    code, out, err = run_cli(capsys, "check", str(package))
     assert code == cli.EXIT_FAILURE
-    assert "lock" in err
+    assert out == ""
+    assert f"{package}: no photon found" in err
+    assert f"warning: {package} is a package: " in err
+    code, out, err = run_cli(capsys, "check", str(photon_dir))
+    assert err == ""
+    assert (code, out) == (cli.EXIT_OK, "ok: 1 photon checked\n")
+
+
+def test_check_refuses_overlapping_directories_as_run_does(
+    capsys: pytest.CaptureFixture[str], write_photon: WritePhoton, photon_dir: Path
+) -> None:
+    write_photon("nested/good.py", GOOD)
+    for command in ("check", "run"):
+        code, _, err = run_cli(capsys, command, str(photon_dir), str(photon_dir / "nested"))
+        assert code == cli.EXIT_USAGE
+        assert "overlaps" in err
 
 
 def test_check_start_of_a_file_with_several_photons_starts_and_finalizes_each(

@@ -319,8 +319,8 @@ def test_no_trust_runs_a_world_writable_photon(start_run: StartRun, photons: Pat
 def test_a_package_given_as_a_directory_is_said_to_run_as_a_tree(
     start_run: StartRun, photons: Path
 ) -> None:
-    """Its ``__init__.py`` is no photon of the tree (``luminal check`` of the same path checks
-    the package): said at once rather than left to be noticed as a photon that never runs."""
+    """Its ``__init__.py`` is no photon of the tree (``luminal check`` of the same path says so
+    too): said at once rather than left to be noticed as a photon that never runs."""
     (photons / "__init__.py").write_text(photon("v1", name="package"))
     (photons / "good.py").write_text(photon("v1", name="good"))
     run = start_run("--no-entry-points", str(photons))

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-from luminal import IPhoton, Loader, LoaderClosedError, LoaderState, LuminalError
+from luminal import (
+    Handler,
+    HandlerState,
+    IPhoton,
+    Loader,
+    LoaderClosedError,
+    LoaderState,
+    LuminalError,
+)
 from luminal.testing import WritePhoton
+from tests.watch_support import wait_for
 
 ONE = "from luminal import IPhoton\nclass One(IPhoton, name='one'):\n    pass\n"
 
@@ -96,3 +107,70 @@ async def test_a_closed_loader_leaves_the_plugin_manager_usable(
         assert isinstance(loader.plugin_manager.get_plugin("one"), IPhoton)
     assert loader.plugin_manager.get_plugin("one") is None
     assert await loader.acall("luminal_photon_loaded", handler=None) == []
+
+
+# Set by the slow photon's finalizer once it runs; it then waits until it is cancelled.
+FINALIZING = threading.Event()
+
+SLOW = """
+    import asyncio
+    from luminal import IPhoton
+    from tests.test_loader_lifecycle import FINALIZING
+
+    class {cls}(IPhoton, name="{name}"):
+        async def finalize(self):
+            FINALIZING.set()
+            await asyncio.sleep(30)
+"""
+
+
+async def test_a_close_cancelled_while_a_finalizer_runs_still_closes(
+    write_photon: WritePhoton,
+) -> None:
+    """``wait_for(loader.close(), ...)`` that times out leaves no photon running and no way to
+    load one: the close is finished, what remains force-stopped."""
+    FINALIZING.clear()
+    loader = Loader(stop_timeout=0.5)
+    handlers = []
+    for name in ("first", "second"):
+        path = write_photon(f"{name}.py", SLOW.format(cls=name.title(), name=name))
+        handler = await loader.load_photon(path)
+        assert isinstance(handler, Handler)
+        await handler.start()
+        handlers.append(handler)
+    closing = asyncio.ensure_future(loader.close())
+    await wait_for(FINALIZING.is_set)
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    assert loader.state is LoaderState.CLOSED
+    assert dict(loader.photons) == {}
+    assert [handler.state for handler in handlers] == [HandlerState.STOPPED] * 2
+    assert not any(isinstance(each, IPhoton) for each in loader.plugin_manager.get_plugins())
+    with pytest.raises(LoaderClosedError):
+        await loader.load_photon(handlers[0].filepath)
+
+
+async def test_a_close_cancelled_while_watching_stops_leaves_no_thread(
+    write_photon: WritePhoton, photon_dir: Path
+) -> None:
+    write_photon("one.py", ONE)
+    before = set(threading.enumerate())
+    loader = Loader()
+    await loader.watch_photons(photon_dir)
+    closing = asyncio.ensure_future(loader.close())
+    await asyncio.sleep(0)  # the close is now stopping the observers
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    assert loader.state is LoaderState.CLOSED
+    assert dict(loader.photons) == {}
+    await wait_for(
+        lambda: (
+            not [
+                thread
+                for thread in threading.enumerate()
+                if thread not in before and not thread.name.startswith("asyncio_")
+            ]
+        )
+    )

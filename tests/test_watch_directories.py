@@ -18,7 +18,7 @@ from luminal import (
     TrustPolicy,
 )
 from luminal.ownership import IMPORT_THREAD_NAME
-from luminal.testing import EventRecorder
+from luminal.testing import EventRecorder, WritePhoton
 from tests.distributions import install_editable
 from tests.watch_support import HostSpecs, greeter, greetings, wait_for
 
@@ -196,3 +196,36 @@ async def test_a_symlink_out_of_the_tree_that_appears_while_watching_is_refused(
         assert isinstance(error, PhotonTrustError)
         assert error.rule == "symlink"
         assert loader.photons == {}
+
+
+def running_from(loader: Loader) -> list[tuple[Path, bool]]:
+    """Where each photon was loaded from, and whether it runs."""
+    return [(Path(handler.filepath), handler.started) for handler in loader.photons.values()]
+
+
+async def test_a_namespace_directory_that_gains_an_init_is_its_package_at_once(
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    """A namespace directory's modules are photon files of their own; given an ``__init__.py``
+    they are the package's modules and the package is the source, as a restart loads it;
+    deleting the ``__init__.py`` turns it back."""
+    module = write_photon("ns/mod.py", greeter("hello", name="nsmod"))
+    await watching.watch_photons(photon_dir)
+    assert running_from(watching) == [(module, True)]
+    (module.parent / "__init__.py").write_text("")
+    await wait_for(lambda: running_from(watching) == [(module.parent, True)])
+    (module.parent / "__init__.py").unlink()
+    await wait_for(lambda: running_from(watching) == [(module, True)])
+    assert greetings(watching) == ["hello ada"]
+
+
+async def test_a_package_that_loses_its_init_is_a_namespace_directory_at_once(
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    init = write_photon("deep/ns/__init__.py", "")
+    module = write_photon("deep/ns/mod.py", greeter("hello", name="nsmod"))
+    await watching.watch_photons(photon_dir)
+    assert running_from(watching) == [(init.parent, True)]
+    init.unlink()
+    await wait_for(lambda: running_from(watching) == [(module, True)])
+    assert greetings(watching) == ["hello ada"]

@@ -197,8 +197,9 @@ def _add_check_parser(subcommands: Any) -> None:
         "check",
         check_command,
         "import and validate photons, for CI",
-        "Import and validate the photons of each PATH (file, package or directory) under the "
-        "trust policy and lock file that 'luminal run' applies, without starting them (with "
+        "Import and validate the photons of each PATH (a file, a package's __init__.py, or a "
+        "directory read as the tree 'luminal run' reads) under the trust policy and lock file "
+        "that 'luminal run' applies, without starting them (with "
         "--start, each is also created, started and finalized again). Prints one line per "
         "problem: a syntax or import error with file and line, a refused file, a path without "
         "photons, a name used twice, a lifecycle hook that matches no Luminal hook or takes "

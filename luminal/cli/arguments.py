@@ -18,6 +18,7 @@ from luminal.trust import LOCK_FILE_NAME, TrustPolicy, read_lock
 __all__ = [
     "check_directories",
     "group_argument",
+    "package_tree_warning",
     "path_argument",
     "require_directory",
     "seconds",
@@ -97,11 +98,27 @@ def check_directories(raw_directories: Sequence[str]) -> list[Path]:
 
 
 def tree_of(path: Path) -> Path:
-    """The photon directory a PATH of ``check`` lies in: itself, or a file's or package's
-    parent (where ``luminal lock`` of that directory writes its lock)."""
-    if os.path.isdir(path) and not os.path.isfile(path / "__init__.py"):
+    """The photon directory a PATH of ``check`` lies in, where ``luminal lock`` of that
+    directory writes its lock: a directory itself (read as a tree, as ``run`` reads it), a
+    file's directory, and for a package's ``__init__.py`` (which loads the package) the
+    directory holding the package."""
+    if os.path.isdir(path):
         return path
+    if path.name == "__init__.py":
+        return path.parent.parent
     return path.parent
+
+
+def package_tree_warning(directory: str | os.PathLike[str]) -> str | None:
+    """What to say when a DIR is itself a package: ``run`` and ``check`` read it as a tree of
+    photons, where its own ``__init__.py`` is no source, so its photons would silently not run."""
+    if not os.path.isfile(os.path.join(directory, "__init__.py")):
+        return None
+    return (
+        f"{relative_path(Path(directory))} is a package: its files are read as a tree of "
+        "photons and its __init__.py is not one of them; to run the package as one photon, "
+        "give the directory that holds it"
+    )
 
 
 def path_argument(text: str) -> str:

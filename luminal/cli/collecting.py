@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from luminal.cli.arguments import package_tree_warning
 from luminal.cli.exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from luminal.cli.output import describe_load_error
 from luminal.errors import DirectoryLoadError, EntryPointGroupLoadError, PhotonLoadError
@@ -66,18 +67,20 @@ async def collect(loader: Loader, paths: Sequence[str], recursive: bool) -> Coll
 async def _collect_path(
     loader: Loader, raw_path: str, recursive: bool, collected: Collected
 ) -> None:
-    """Load the photons of one existing file, package or directory into ``collected``."""
+    """Load the photons of one existing file or directory into ``collected``: a directory as
+    the tree ``luminal run`` reads (its own ``__init__.py`` is no source of it), a package's
+    ``__init__.py`` as that package."""
     path = Path(raw_path)
-    is_package = os.path.isfile(path / "__init__.py")
     found: list[Handler] = []
     failed = False
     try:
-        if os.path.isdir(path) and not is_package:
+        if os.path.isdir(path):
+            warning = package_tree_warning(path)
+            if warning is not None:
+                collected.warnings.append(warning)
             found = await loader.load_photons(path, recursive=recursive)
         else:
-            loaded = await loader.load_photon(
-                path / "__init__.py" if is_package else path, recursive=recursive
-            )
+            loaded = await loader.load_photon(path, recursive=recursive)
             found = loaded if isinstance(loaded, list) else [loaded]
     except DirectoryLoadError as error:
         found = error.handlers

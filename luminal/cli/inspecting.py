@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import difflib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import pluggy
 
 from luminal import hookspecs
-from luminal.cli.arguments import tree_of, trust_policy
+from luminal.cli.arguments import check_directories, tree_of, trust_policy
 from luminal.cli.collecting import Collected, collect, collect_entry_points, new_loader
 from luminal.cli.exits import EXIT_OK
 from luminal.cli.output import describe_load_error, format_table, plural, relative_path
@@ -157,6 +158,7 @@ async def start_and_unload(loader: Loader, handlers: Sequence[Handler]) -> list[
 async def check_command(args: argparse.Namespace) -> int:
     """``luminal check``: import and validate photons under ``run``'s trust policy, and with
     ``--start`` start and finalize each; one error line per problem."""
+    check_directories([each for each in args.paths if os.path.isdir(each)])  # as ``run`` does
     policy = trust_policy(args, [tree_of(Path(each)) for each in args.paths])
     async with new_loader(args, policy) as loader:
         with contextlib.redirect_stdout(sys.stderr):

@@ -8,7 +8,7 @@ import io
 import logging
 import sys
 
-from luminal.cli.arguments import check_directories, trust_policy
+from luminal.cli.arguments import check_directories, package_tree_warning, trust_policy
 from luminal.cli.exits import EXIT_OK
 from luminal.cli.output import relative_path
 from luminal.cli.stats import HookStatsCollector, format_stats
@@ -24,13 +24,9 @@ async def run_command(args: argparse.Namespace) -> int:
     """``luminal run``: serve the photons of the DIRs and entry points until a signal."""
     directories = check_directories(args.directories)
     for directory in directories:
-        if (directory / "__init__.py").is_file():
-            logger.warning(
-                "%s is a package: its files are run as a tree of photons and its __init__.py "
-                "is not one of them; to run the package as one photon, give the directory "
-                "that holds it",
-                relative_path(directory),
-            )
+        warning = package_tree_warning(directory)
+        if warning is not None:
+            logger.warning("%s", warning)
     policy = trust_policy(args, directories)
     if policy is None:
         logger.warning("trust policy off (--no-trust): every photon file is run")

@@ -41,16 +41,30 @@ def source_present(path: Path) -> bool:
     return (path / "__init__.py").is_file() if path.is_dir() else path.is_file()
 
 
-def source_in_place(path: Path) -> bool:
-    """Whether a loaded source is still at the canonical path it was loaded from: a directory on
-    its way that became a symlink leads to another file, which is not the one loaded."""
-    return source_present(path) and os.path.realpath(path) == os.fspath(path)
+def source_in_place(root: Path, path: Path) -> bool:
+    """Whether a loaded source of the tree at ``root`` is still the source it was loaded as: at
+    the canonical path it was loaded from (a directory on its way that became a symlink leads to
+    another file, which is not the one loaded), and not inside a package of the tree (a
+    namespace directory that gained an ``__init__.py``: it is that package's module now)."""
+    if not source_present(path) or os.path.realpath(path) != os.fspath(path):
+        return False
+    if not path.is_relative_to(root):
+        return True
+    return not any((root / parent / "__init__.py").is_file() for parent in _between(root, path))
+
+
+def _between(root: Path, path: Path) -> list[Path]:
+    """The directories from ``root`` (excluded) down to ``path``'s parent, relative to root."""
+    return list(path.relative_to(root).parents)[:-1]
 
 
 def sources_touched_by(root: Path, path: Path, sources: Mapping[Path, object]) -> set[Path]:
     """Loaded ``sources`` that ``path`` of the tree at ``root`` is, lies in (a package's module)
-    or contains."""
-    touched = set()
+    or contains; an ``__init__.py`` touches every source of its directory, which it makes a
+    package (or, gone, a namespace directory again)."""
+    touched: set[Path] = set()
+    if path.name == "__init__.py" and path.parent != root:
+        touched.update(source for source in sources if source.is_relative_to(path.parent))
     for candidate in (path, *path.parents):
         if candidate in sources:
             touched.add(candidate)

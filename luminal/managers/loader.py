@@ -29,6 +29,7 @@ from luminal.managers.arguments import (
     photon_file,
     watched_directories,
 )
+from luminal.managers.finishing import finish_then_cancel
 from luminal.managers.handler import Handler
 from luminal.managers.hookcalls import HookCalls, check_quarantine_after
 from luminal.managers.lifecycle import LoaderState
@@ -184,15 +185,20 @@ class Loader(SeedSteps):
     async def close(self) -> None:
         """Stop watching and unload every photon (gracefully; unstarted ones are discarded).
 
-        Then the loader is closed: a load, reload, unload or watch raises
-        :class:`~luminal.errors.LoaderClosedError`; closing it again does nothing.
+        The loader is closed from the start: a load, reload, unload or watch raises
+        :class:`~luminal.errors.LoaderClosedError`; closing it again does nothing. A close
+        whose caller is cancelled is finished, what remains force-stopped.
 
         :raises PhotonReentryError: if called from inside an operation of this loader.
         """
         refuse_inside_operation("loader.close()")
-        await self.stop_watching_photons()
-        await self._operations.close()
         self._state = LoaderState.CLOSED
+        try:
+            await self.stop_watching_photons()
+        except BaseException:
+            await self._operations.close(force_stop=True)
+            raise
+        await self._operations.close()
 
     def _check_open(self) -> None:
         if self._state is LoaderState.CLOSED:
@@ -452,4 +458,6 @@ class Loader(SeedSteps):
         refuse_inside_operation("stop_watching_photons()")
         watch, self._watch = self._watch, None
         if watch is not None:
-            await watch.stop(halt_threads, self._settings.stop_timeout)
+            # Finished also when the caller is cancelled: no observer thread outlives a stop.
+            stopping = watch.stop(halt_threads, self._settings.stop_timeout)
+            await finish_then_cancel(stopping, hurry=watch.halt)

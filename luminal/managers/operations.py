@@ -220,8 +220,11 @@ class Operations:
             raise DirectoryLoadError(str(directory), errors, handlers)
         return handlers
 
-    async def unload_path(self, path: Path, discard_unstarted: bool = False) -> bool:
-        """Unload the source at ``path`` gracefully; whether all its photons owned stopped.
+    async def unload_path(
+        self, path: Path, discard_unstarted: bool = False, force_stop: bool = False
+    ) -> bool:
+        """Unload the source at ``path`` (gracefully unless ``force_stop``); whether all its
+        photons owned stopped.
 
         :raises PhotonNotFoundError: if nothing is loaded there.
         :raises PhotonNotInitializedError: if none of its photons was started (unless
@@ -236,7 +239,7 @@ class Operations:
                     f"no photon of {path} was started (unload it with force_stop=True)",
                     source.handlers[0].name if source.handlers else None,
                 )
-            (clean,) = await self._stop_all([source], dependents, force_stop=False)
+            (clean,) = await self._stop_all([source], dependents, force_stop)
         await self._announce_unloaded(source)
         return clean
 
@@ -376,18 +379,30 @@ class Operations:
         await self.dependents.start_waiting()
         return dependency_order(result)
 
-    async def close(self) -> None:
-        """Unload every source gracefully (unstarted ones are discarded), then let the import
-        threads end."""
-        dependents_first = [
-            Path(handler.filepath)
-            for handler in reversed(dependency_order(self.registry.photons.values()))
-        ]
-        for path in dict.fromkeys([*dependents_first, *self.registry.sources]):
-            with contextlib.suppress(PhotonNotFoundError):
-                await self.unload_path(path, discard_unstarted=True)
-        self.staging.importer.remove_finders_when_idle()
-        self.staging.importer.close()
+    async def close(self, force_stop: bool = False) -> None:
+        """Unload every source (unstarted ones are discarded), dependents first, gracefully
+        unless ``force_stop``, then let the import threads end. A close whose caller is
+        cancelled meanwhile (``wait_for``) is finished all the same, the sources left
+        force-stopped, as a cancelled unload is: no photon of a closed loader runs on."""
+        try:
+            await self._unload_everything(force_stop)
+        except BaseException:
+            await self._unload_everything(force_stop=True)
+            raise
+        finally:
+            self.staging.importer.remove_finders_when_idle()
+            self.staging.importer.close()
+
+    async def _unload_everything(self, force_stop: bool) -> None:
+        """Unload the loaded sources until none is left (one that loaded meanwhile too)."""
+        while self.registry.sources:
+            dependents_first = [
+                Path(handler.filepath)
+                for handler in reversed(dependency_order(self.registry.photons.values()))
+            ]
+            for path in dict.fromkeys([*dependents_first, *self.registry.sources]):
+                with contextlib.suppress(PhotonNotFoundError):
+                    await self.unload_path(path, discard_unstarted=True, force_stop=force_stop)
 
 
 def _may_unload(handler: Handler) -> bool:

@@ -41,7 +41,7 @@ from luminal.managers.starting import StepStarts
 from luminal.photon import IPhoton
 from luminal.sources import source_path
 from luminal.tree import in_project_below, sources_at
-from luminal.watcher import DirectoryWatcher, ObserverFactory
+from luminal.watcher import DirectoryWatcher, ObserverFactory, stop_watchers
 
 __all__ = ["PhotonWatch", "check_disjoint"]
 
@@ -140,7 +140,8 @@ class PhotonWatch:
 
     async def stop(self, halt_threads: bool, timeout: float) -> None:
         """Drop what waits for its debounce, stop and join the observers, and let the worker
-        finish its batch (or, with ``halt_threads``, the one operation in progress)."""
+        finish its batch (or, with ``halt_threads`` or :meth:`halt`, the one operation in
+        progress)."""
         self._stopping = True
         if self.installed is not None:
             await self.installed.stop(timeout)
@@ -151,20 +152,19 @@ class PhotonWatch:
         self.dirty.clear()
         self._roots_to_check.clear()
         self._relocked = False
-        self.halting = halt_threads
-        for watcher in [*self.watchers, *self._guards]:
-            if not await asyncio.to_thread(watcher.stop, timeout):
-                logger.warning(
-                    "the watchdog observer of %s did not stop within %s s", watcher.root, timeout
-                )
+        self.halting = self.halting or halt_threads
+        await stop_watchers([*self.watchers, *self._guards], timeout)
         worker = self.worker
         if worker is not None and worker is not asyncio.current_task():
             await worker
-        for watcher in self.watchers:
-            # A tree whose directory came back may have been restarted meanwhile.
-            await asyncio.to_thread(watcher.stop, timeout)
+        # A tree whose directory came back may have been restarted meanwhile.
+        await stop_watchers(self.watchers, timeout)
         for root in self.roots:
             self._operations.reporter.log(logging.INFO, "stopped watching %s", root)
+
+    def halt(self) -> None:
+        """Let the worker stop after the operation in progress (a stop's caller gave up)."""
+        self.halting = True
 
     def on_change(self, root: Path, path: Path) -> None:
         """A path of the tree at ``root`` settled (on the loop): queue it for the one worker that
@@ -297,7 +297,7 @@ class PhotonWatch:
                 candidates |= sources_at(root, path)
         self.failures.forget_vanished(paths)
         to_load = {path for path in candidates if not self._loaded(path)}
-        gone = unlinked | {path for path in affected if not source_in_place(path)}
+        gone = unlinked | {path for path in affected if not source_in_place(root, path)}
         for path in affected - gone:
             self._vanished.pop(path, None)
         present = affected - gone  # a source in its grace delay is looked at again later
