@@ -21,6 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 TASKS = {
     "cold_load_luminal": "benchmarks.cold_load:child_luminal",
     "cold_load_floor": "benchmarks.cold_load:child_floor",
+    "cold_load_pipeline": "benchmarks.cold_load:child_pipeline",
     "import_time": "benchmarks.import_time:child",
     "lifecycle": "benchmarks.lifecycle:child",
     "reload_memory_luminal": "benchmarks.reload_memory:child_luminal",
