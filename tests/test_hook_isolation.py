@@ -396,6 +396,26 @@ async def test_an_unknown_hook_is_an_attribute_error(host: Loader) -> None:
         host.call("no_such_hook")
 
 
+class HistoricSpecs:
+    @hookspec(historic=True)
+    def remember(self, question: str) -> None:
+        """Given to every photon, also those registered after the call."""
+
+
+async def test_a_historic_hook_is_refused_as_pluggy_refuses_it(
+    host: Loader, write_photon: WritePhoton, observer: EventRecorder
+) -> None:
+    """A plain call of a historic hook would never reach the photons started later."""
+    host.plugin_manager.add_hookspecs(HistoricSpecs)
+    await started(host, write_photon("a.py", photon("a", "raise", hook="remember")))
+    with pytest.raises(TypeError, match=r"historic.*call_historic"):
+        await host.acall("remember", question="q")
+    with pytest.raises(TypeError, match=r"historic.*call_historic"):
+        host.call("remember", question="q")
+    await asyncio.sleep(0)  # what loader.call reports, it reports in a task
+    assert hook_errors(observer) == []  # the photon was not called
+
+
 async def test_a_host_plugin_is_not_isolated(host: Loader) -> None:
     class Broken:
         @hookimpl

@@ -148,13 +148,20 @@ class HookCalls:
     def _impls(self, hook_name: str) -> tuple[list[pluggy.HookImpl], bool, bool]:
         """The hook's implementations in registration order, photons' ones wrapped; whether
         the hook is ``firstresult``, and whether a host plugin answers it (an ``async`` one of
-        those gives a coroutine that ``acall`` awaits, as a plain pluggy caller would)."""
+        those gives a coroutine that ``acall`` awaits, as a plain pluggy caller would).
+
+        :raises TypeError: for a ``historic`` hook, whose calls pluggy must remember."""
         hook_caller = getattr(self.plugin_manager.hook, hook_name, None)
         if hook_caller is None:
             raise AttributeError(
                 f"no hook named {hook_name!r} in project {self.plugin_manager.project_name!r}"
             )
         spec = hook_caller.spec
+        if spec is not None and spec.opts.get("historic"):  # pluggy refuses a plain call too
+            raise TypeError(
+                f"hook {hook_name!r} is historic: call plugin_manager.hook.{hook_name}"
+                ".call_historic(), which also calls the photons registered later"
+            )
         firstresult = bool(spec is not None and spec.opts.get("firstresult"))
         cache = self.wrapped_impls.of_hook(hook_name)
         originals = hook_caller.get_hookimpls()

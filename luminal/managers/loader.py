@@ -156,7 +156,7 @@ class Loader(SeedSteps):
         photon that did not fail.
 
         :raises AttributeError: if no hook has that name.
-        :raises TypeError: if ``hook_name``, ``timeout`` or ``isolate`` has the wrong type.
+        :raises TypeError: if an argument has the wrong type, or the hook is ``historic``.
         :raises ValueError: if ``timeout`` is not a positive, finite number of seconds.
         """
         return await self._hooks.acall(hook_name, timeout, isolate, kwargs)
