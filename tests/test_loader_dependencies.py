@@ -487,3 +487,27 @@ async def test_a_dependent_is_not_restarted_on_a_provider_that_failed_to_come_ba
     await loader.photons["api"].start()
     assert state_of(loader, "web") is HandlerState.STARTED
     assert RUNNING["web"].providers["api"] is RUNNING["api"]
+
+
+async def test_a_waiting_photon_unloaded_while_others_wake_leaves_the_providers_start_alone(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    """``db``'s start wakes ``api`` and ``x``; ``x`` is unloaded while ``api`` starts."""
+    GATES["api"] = asyncio.Event()
+    write_photon("a_db.py", photon("db"))
+    start = "EVENTS.append('api starting')\n        await GATES['api'].wait()"
+    source = photon("api", requires=("db",), start=start)
+    write_photon("b_api.py", source.replace("def photon_start", "async def photon_start"))
+    write_photon("c_x.py", photon("x", requires=("db",)))
+    db, api, x = await loader.load_photons(write_photon("x.txt", "").parent)
+    for waiting in (api, x):
+        with pytest.raises(PhotonDependencyError):
+            await waiting.start()
+    starting = asyncio.ensure_future(db.start())
+    await wait_for(lambda: "api starting" in EVENTS)
+    assert await loader.unload_photon("x") is True
+    GATES["api"].set()
+    await starting  # no PhotonNotFoundError about x out of db's start
+    assert db.started
+    assert api.started
+    assert "x" not in loader.photons
