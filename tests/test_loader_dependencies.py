@@ -511,3 +511,19 @@ async def test_a_waiting_photon_unloaded_while_others_wake_leaves_the_providers_
     assert db.started
     assert api.started
     assert "x" not in loader.photons
+
+
+async def test_a_reload_closing_a_cycle_through_a_waiting_photon_is_refused(
+    loader: Loader, chain: Path
+) -> None:
+    """``api`` waits for ``db``; its new version would also require ``web``, which requires
+    it: a cycle that would keep both waiting for ever, whatever comes back."""
+    await start_all(await loader.load_photons(chain))
+    await loader.unload_photon("db")
+    (chain / "b_api.py").write_text(photon("api", "1.1", requires=("db>=1.2", "web")))
+    with pytest.raises(PhotonReloadError) as raised:
+        await loader.reload_photon("api")
+    assert isinstance(raised.value.__cause__, PhotonDependencyError)
+    assert raised.value.__cause__.cycle == ("api", "web", "api")
+    assert loader.photons["api"].version == "1.0"
+    assert state_of(loader, "api") is HandlerState.WAITING

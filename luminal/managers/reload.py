@@ -148,7 +148,7 @@ class Reload:
     def _check_requirements(self) -> None:
         """Refuse a reload after which a photon it starts or restarts would miss a requirement
         (a new provider's version its dependents do not accept, a new requirement that does
-        not run) or be part of a cycle."""
+        not run) or be part of a cycle, or a waiting photon would wait in a cycle for ever."""
         # A loaded photon's filepath is its source's path as text: no Path built per photon.
         replaced = {os.fspath(path) for path in self.paths}
         planned: dict[str, Photon] = {
@@ -162,6 +162,14 @@ class Reload:
             error = requirement_error(handler, planned, handler.filepath)
             if error is not None:
                 raise error
+        starting = {id(handler) for handler in to_start}
+        for handler in (handler for new in self.news for handler in new.handlers):
+            if handler.name in self._waiting_names and id(handler) not in starting:
+                error = requirement_error(
+                    handler, {**planned, handler.name: handler}, handler.filepath
+                )
+                if error is not None and error.cycle:  # not what it waits for: that may come
+                    raise error
 
     def _undo_prepare(self) -> None:
         for new in self.news:
