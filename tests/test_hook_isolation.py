@@ -380,6 +380,9 @@ def test_quarantine_after_must_be_an_int(value: object) -> None:
     [
         ({"timeout": 0}, ValueError),
         ({"timeout": float("inf")}, ValueError),
+        ({"timeout": float("nan")}, ValueError),
+        ({"timeout": -1}, ValueError),
+        ({"timeout": 10**400}, ValueError),  # no float holds it: asyncio raised OverflowError
         ({"timeout": "1"}, TypeError),
         ({"isolate": 1}, TypeError),
     ],

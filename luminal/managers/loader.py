@@ -418,7 +418,8 @@ class Loader(SeedSteps):
         :raises TypeError: if a directory is not a ``str`` or path, or ``more_directories`` is
             not a collection of them.
         :raises DirectoryNotFoundError: if a directory is missing or not a directory.
-        :raises ValueError: if two directories are the same or nested, or ``debounce`` < 0.
+        :raises ValueError: if two directories are the same or nested, or ``debounce`` is
+            negative or not finite.
         :raises ThreadManagerAlreadyRunningError: if this loader is already watching.
         """
         from luminal.managers import installed_watch, watching  # needed from here on only
