@@ -6,6 +6,7 @@ import asyncio
 import gc
 import sys
 import textwrap
+import threading
 import time
 import warnings
 import weakref
@@ -397,6 +398,40 @@ async def test_an_unknown_hook_is_an_attribute_error(host: Loader) -> None:
         await host.acall("no_such_hook")
     with pytest.raises(AttributeError, match="no hook named"):
         host.call("no_such_hook")
+
+
+LOOP_RECORDING_OBSERVER = """
+    import asyncio
+    from luminal import IPhoton, hookimpl
+
+    LOOPS = []
+
+    class Observer(IPhoton, name="observer"):
+        @hookimpl
+        async def luminal_photon_error(self, path, error):
+            LOOPS.append(asyncio.get_running_loop())
+
+        async def finalize(self):
+            pass
+"""
+
+
+async def test_a_call_from_a_host_thread_reports_on_the_loaders_loop(
+    host: Loader, write_photon: WritePhoton, observer: EventRecorder
+) -> None:
+    """A web framework's thread calls ``loader.call``: the failure's observers run on the
+    loop the photons run on, never on a loop of that thread's own, beside it."""
+    await started(host, write_photon("a.py", photon("a", "raise")))
+    recorder = await started(host, write_photon("observer.py", LOOP_RECORDING_OBSERVER))
+    loops = sys.modules[recorder.module_name].LOOPS
+    answers: list[Any] = []
+    thread = threading.Thread(target=lambda: answers.append(host.call("answer", question="q")))
+    thread.start()
+    await asyncio.to_thread(thread.join)
+    await wait_for(lambda: bool(loops))
+    assert answers == [[]]
+    assert loops == [asyncio.get_running_loop()]
+    assert [error.photon_name for error in hook_errors(observer)] == ["a"]
 
 
 class HistoricSpecs:

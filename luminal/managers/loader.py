@@ -165,7 +165,8 @@ class Loader(SeedSteps):
         """:meth:`acall` for synchronous hooks, from code without an event loop at hand.
 
         There is no ``timeout``: a synchronous implementation cannot be interrupted. An ``async``
-        implementation is not awaited: it is skipped and reported as a failure.
+        implementation is not awaited: it is skipped and reported as a failure. Called from a
+        thread of the host's, its failures are reported on the loader's loop while that runs.
         """
         return self._hooks.call(hook_name, isolate, kwargs)
 
