@@ -336,10 +336,15 @@ async def test_editable_source_outside_the_watched_tree_goes_live(
 
 
 async def test_an_editable_source_directory_deleted_and_restored_is_followed_again(
-    host: Loader, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    host: Loader,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    recorder: EventRecorder,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """``rm -rf src && git checkout src``: the directory the editable install's source lives
-    in is re-created, and the next save of it still goes live."""
+    in is re-created, and the next save of it still goes live. The checkout rewrote the
+    helper ``acme_util.py`` as it was: that reloads nothing."""
     site_dir = tmp_path / "site-packages"
     site_dir.mkdir()
     monkeypatch.setattr(sys, "path", [str(site_dir), *sys.path])
@@ -362,6 +367,7 @@ async def test_an_editable_source_directory_deleted_and_restored_is_followed_aga
     module = src / "edit_photon" / "__init__.py"
     module.write_text(module.read_text().replace('f"edit', 'f"saved'))
     await wait_for(lambda: greetings(host) == ["saved 1.0 ada"])
+    assert len(recorder.reloaded) == 1
     for name in [name for name in sys.modules if name.startswith(("edit_photon", "acme_util"))]:
         del sys.modules[name]
 

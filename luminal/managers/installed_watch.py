@@ -317,10 +317,12 @@ class InstalledWatch:
                 continue
             if await asyncio.to_thread(current_checksum, path) not in (None, source.checksum):
                 groups.add(path)
+        imported = self._registry.helper_checksums()  # what runs, until a change is applied
         for location, users in self._registry.helper_users().items():
             if any(_touches(location, each) for each in edited):
                 current = await asyncio.to_thread(current_checksum, location)
-                if current is not None and self._helper_checksums.get(location) != current:
+                known = self._helper_checksums.get(location, imported.get(location))
+                if current is not None and known != current:
                     self._helper_checksums[location] = current
                     groups |= {user for user in users if user in self._registry.sources}
         if not groups:
