@@ -65,7 +65,8 @@ class PlannedPhoton:
 def parse_requirements(values: object, photon_name: str) -> tuple[Requirement, ...]:
     """The parsed ``requires`` of the photon ``photon_name``.
 
-    :raises TypeError: if ``values`` is not a sequence of strings (a lone string included).
+    :raises TypeError: if ``values`` is not a sequence of strings (a lone string included) or
+        of requirements parsed already.
     :raises ValueError: if a string is no requirement, has extras, a marker or a URL (which
         mean nothing for a photon), names the photon itself or a photon twice.
     """
@@ -74,15 +75,23 @@ def parse_requirements(values: object, photon_name: str) -> tuple[Requirement, .
         raise TypeError(f"photon requires must be a sequence of requirement strings, not {kind}")
     parsed: list[Requirement] = []
     for value in values:
-        if not isinstance(value, str):
-            raise TypeError(f"photon requirement {value!r} is a {type(value).__name__}, not a str")
-        requirement = _parse_one(value)
+        requirement = _parse_one(value if isinstance(value, str) else _requirement_text(value))
         if requirement.name == photon_name:
             raise ValueError(f"photon {photon_name!r} cannot require itself ({value!r})")
         if any(earlier.name == requirement.name for earlier in parsed):
             raise ValueError(f"photon requirement {value!r} names {requirement.name!r} twice")
         parsed.append(requirement)
     return tuple(parsed)
+
+
+def _requirement_text(value: object) -> str:
+    """The text of a requirement parsed already (a class body copying another photon's
+    ``photon_requires``)."""
+    from packaging.requirements import Requirement
+
+    if not isinstance(value, Requirement):
+        raise TypeError(f"photon requirement {value!r} is a {type(value).__name__}, not a str")
+    return str(value)
 
 
 def _parse_one(value: str) -> Requirement:

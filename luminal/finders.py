@@ -59,13 +59,14 @@ class SourceLoader(importlib.machinery.SourceFileLoader):
 
     ``run`` orders the runs of helper modules; ``set_aside`` says that the helper's file
     changed, so that no version going live puts this copy back
-    (:func:`luminal.parking.give_back_helpers`).
+    (:func:`luminal.parking.give_back_helpers`); ``checksum`` is a helper's, of the bytes read.
     """
 
     run = -1
     set_aside = False
     names: frozenset[str] = frozenset()
     """The names the module's code refers to, among them every module it imports by name."""
+    checksum: str | None = None
 
     def __init__(
         self,
@@ -290,7 +291,8 @@ class HelperFinder:
             found = spec_of_other_finders(fullname, path)
             held = self._helper_location(found, roots) if found is not None else None
             return self._helper_spec(fullname, held[1], held[0]) if held is not None else None
-        current = _current_root()
+        roots_running: list[Path] = getattr(_importing, "roots", [])
+        current = roots_running[-1] if roots_running else None  # the source running here
         found = spec_of_other_finders(fullname)
         if found is not None:
             held = self._helper_location(found, roots)
@@ -331,15 +333,19 @@ class HelperFinder:
         init_file = location / "__init__.py" if is_package else location
         if init_file not in files:
             return None
+        checksum = checksum_files(files, location)
         if self._check is not None:
             absolute = Path(os.path.abspath(location))
             directory = outermost_root(root, [*self.roots, *getattr(_importing, "trees", [])])
-            self._check(absolute, directory, files, checksum_files(files, location))
+            self._check(absolute, directory, files, checksum)
         if is_package:
             self._package_finder.add_helper(name, files)
         _HELPER_NAMES.add(name)  # one atomic set operation
         code_cache = self._package_finder.code_cache
-        return spec_for(name, location, files[init_file], is_package, code_cache, helper=True)
+        spec = spec_for(name, location, files[init_file], is_package, code_cache, helper=True)
+        if spec is not None and isinstance(spec.loader, SourceLoader):
+            spec.loader.checksum = checksum
+        return spec
 
 
 def helper_at(root: Path, name: str) -> Path | None:
@@ -438,12 +444,6 @@ def running_source_of(root: Path, tree: Path | None = None) -> Iterator[None]:
 def helper_names() -> list[str]:
     """The names of every helper module (and helper package module) imported so far."""
     return list(_HELPER_NAMES)
-
-
-def _current_root() -> Path | None:
-    """The directory of the source whose code runs on this thread, if any."""
-    roots: list[Path] = getattr(_importing, "roots", [])
-    return roots[-1] if roots else None
 
 
 def names_used(module: ModuleType) -> frozenset[str]:

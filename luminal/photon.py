@@ -79,6 +79,8 @@ class IPhoton:
             description if description is not None else (inspect.cleandoc(doc) if doc else "")
         )
         cls.photon_tags = list(tags) if tags is not None else list(cls.photon_tags)
+        if requires is None and "photon_requires" in cls.__dict__:
+            requires = cls.__dict__["photon_requires"]  # given in the body, as a version may be
         if requires is not None:
             cls.photon_requires = parse_requirements(requires, cls.photon_name)
         elif any(requirement.name == cls.photon_name for requirement in cls.photon_requires):

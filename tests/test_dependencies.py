@@ -81,6 +81,28 @@ def test_a_malformed_requirement_fails_the_class_naming_it(
             pass
 
 
+def test_requirements_given_in_the_class_body_are_parsed_as_the_keyword() -> None:
+    """``photon_version`` may be given in the body; ``photon_requires`` there was an
+    ``AttributeError`` ('str' object has no attribute 'name') at class creation."""
+
+    class Api(IPhoton, name="api"):
+        photon_requires = ("db>=1.2",)  # type: ignore[assignment]
+
+    assert [str(each) for each in Api.photon_requires] == ["db>=1.2"]
+
+    class Cache(IPhoton, name="cache", requires=["db>=1.2"]):
+        pass
+
+    class Web(IPhoton, name="web"):
+        photon_requires = Cache.photon_requires  # parsed already
+
+    assert Web.photon_requires == Cache.photon_requires
+    with pytest.raises(ValueError, match="itself"):
+
+        class Db(IPhoton, name="db"):
+            photon_requires = ("db",)  # type: ignore[assignment]
+
+
 def test_an_inherited_requirement_on_the_new_name_is_refused() -> None:
     class Base(IPhoton, name="base", requires=["db"]):
         pass

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import sys
 import textwrap
+import threading
 import time
 import warnings
 import weakref
@@ -380,6 +381,9 @@ def test_quarantine_after_must_be_an_int(value: object) -> None:
     [
         ({"timeout": 0}, ValueError),
         ({"timeout": float("inf")}, ValueError),
+        ({"timeout": float("nan")}, ValueError),
+        ({"timeout": -1}, ValueError),
+        ({"timeout": 10**400}, ValueError),  # no float holds it: asyncio raised OverflowError
         ({"timeout": "1"}, TypeError),
         ({"isolate": 1}, TypeError),
     ],
@@ -394,6 +398,60 @@ async def test_an_unknown_hook_is_an_attribute_error(host: Loader) -> None:
         await host.acall("no_such_hook")
     with pytest.raises(AttributeError, match="no hook named"):
         host.call("no_such_hook")
+
+
+LOOP_RECORDING_OBSERVER = """
+    import asyncio
+    from luminal import IPhoton, hookimpl
+
+    LOOPS = []
+
+    class Observer(IPhoton, name="observer"):
+        @hookimpl
+        async def luminal_photon_error(self, path, error):
+            LOOPS.append(asyncio.get_running_loop())
+
+        async def finalize(self):
+            pass
+"""
+
+
+async def test_a_call_from_a_host_thread_reports_on_the_loaders_loop(
+    host: Loader, write_photon: WritePhoton, observer: EventRecorder
+) -> None:
+    """A web framework's thread calls ``loader.call``: the failure's observers run on the
+    loop the photons run on, never on a loop of that thread's own, beside it."""
+    await started(host, write_photon("a.py", photon("a", "raise")))
+    recorder = await started(host, write_photon("observer.py", LOOP_RECORDING_OBSERVER))
+    loops = sys.modules[recorder.module_name].LOOPS
+    answers: list[Any] = []
+    thread = threading.Thread(target=lambda: answers.append(host.call("answer", question="q")))
+    thread.start()
+    await asyncio.to_thread(thread.join)
+    await wait_for(lambda: bool(loops))
+    assert answers == [[]]
+    assert loops == [asyncio.get_running_loop()]
+    assert [error.photon_name for error in hook_errors(observer)] == ["a"]
+
+
+class HistoricSpecs:
+    @hookspec(historic=True)
+    def remember(self, question: str) -> None:
+        """Given to every photon, also those registered after the call."""
+
+
+async def test_a_historic_hook_is_refused_as_pluggy_refuses_it(
+    host: Loader, write_photon: WritePhoton, observer: EventRecorder
+) -> None:
+    """A plain call of a historic hook would never reach the photons started later."""
+    host.plugin_manager.add_hookspecs(HistoricSpecs)
+    await started(host, write_photon("a.py", photon("a", "raise", hook="remember")))
+    with pytest.raises(TypeError, match=r"historic.*call_historic"):
+        await host.acall("remember", question="q")
+    with pytest.raises(TypeError, match=r"historic.*call_historic"):
+        host.call("remember", question="q")
+    await asyncio.sleep(0)  # what loader.call reports, it reports in a task
+    assert hook_errors(observer) == []  # the photon was not called
 
 
 async def test_a_host_plugin_is_not_isolated(host: Loader) -> None:

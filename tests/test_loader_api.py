@@ -206,7 +206,9 @@ async def test_reload_internals_return_fresh_handlers(
     assert await loader._reload_photons([fresh]) == [loader.photons["one"]]
 
 
-@pytest.mark.parametrize("seconds", [0, -1.0, float("nan"), float("inf")])
+@pytest.mark.parametrize(
+    "seconds", [0, -1.0, float("nan"), float("inf"), pytest.param(10**400, id="10**400")]
+)
 @pytest.mark.parametrize("keyword", ["finalize_timeout", "stop_timeout", "start_timeout"])
 def test_timeouts_must_be_positive_and_finite(keyword: str, seconds: float) -> None:
     timeouts: dict[str, Any] = {keyword: seconds}
@@ -221,3 +223,16 @@ def test_a_timeout_that_is_no_number_is_a_type_error(keyword: str, seconds: obje
     timeouts: dict[str, Any] = {keyword: seconds}
     with pytest.raises(TypeError, match=keyword):
         Loader(**timeouts)
+
+
+@pytest.mark.parametrize(
+    "seconds", [-0.5, float("nan"), float("inf"), pytest.param(10**400, id="10**400")]
+)
+async def test_a_debounce_that_is_no_finite_delay_is_refused_before_watching(
+    loader: Loader, photon_dir: Path, seconds: float
+) -> None:
+    """An infinite debounce (or one too large for a float) never applied a save."""
+    with pytest.raises(ValueError, match="debounce"):
+        await loader.watch_photons(photon_dir, debounce=seconds)
+    await loader.watch_photons(photon_dir, debounce=0.01)  # the refused call left none running
+    await loader.stop_watching_photons()

@@ -431,3 +431,99 @@ async def test_a_quarantined_photon_stays_quarantined_when_its_reload_rolls_back
         await loader.reload_photon("api")  # a good reload brings it back
         assert state_of(loader, "api") is HandlerState.STARTED
         assert "api-1.0" in await loader.acall("chain")
+
+
+async def test_a_waiting_photon_reloaded_still_starts_once_its_provider_runs(
+    loader: Loader, chain: Path
+) -> None:
+    await start_all(await loader.load_photons(chain))
+    await loader.unload_photon("db")
+    (chain / "b_api.py").write_text(photon("api", "1.1", requires=("db>=1.2",)))
+    await loader.reload_photon("api")
+    assert state_of(loader, "api") is HandlerState.WAITING
+    EVENTS.clear()
+    db = await loader.load_photon(chain / "c_db.py")
+    assert isinstance(db, Handler)
+    await db.start()
+    assert EVENTS == ["start db-1.5", "start api-1.1", "start web-1.0"]
+    assert RUNNING["web"].providers["api"] is RUNNING["api"]
+
+
+async def test_a_reloaded_waiting_photon_whose_requirements_run_starts_at_once(
+    loader: Loader, chain: Path
+) -> None:
+    await start_all(await loader.load_photons(chain))
+    await loader.unload_photon("db")
+    EVENTS.clear()
+    (chain / "b_api.py").write_text(photon("api", "1.1"))  # no longer requires db
+    await loader.reload_photon("api")
+    assert EVENTS == ["start api-1.1", "start web-1.0"]
+    assert state_of(loader, "web") is HandlerState.STARTED
+
+
+async def test_a_dependent_is_not_restarted_on_a_provider_that_failed_to_come_back(
+    loader: Loader, chain: Path, observer: EventRecorder
+) -> None:
+    """``api`` refuses every state it is given, so the rollback cannot restart it either:
+    ``web`` waits for it rather than start without it."""
+    refusing = photon("api", requires=("db>=1.2",)).replace(
+        "self.count = state + 1", "raise ValueError('no state')"
+    )
+    (chain / "b_api.py").write_text(refusing)
+    await start_all(await loader.load_photons(chain))
+    EVENTS.clear()
+    (chain / "c_db.py").write_text(photon("db", "1.6"))
+    with pytest.raises(PhotonReloadError):
+        await loader.reload_photon("db")
+    assert EVENTS[-3:] == ["finalize db-1.6", "start db-1.5", "finalize api-1.0"]
+    assert loader.photons["db"].version == "1.5"
+    assert state_of(loader, "api") is HandlerState.LOADED
+    assert state_of(loader, "web") is HandlerState.WAITING
+    waiting = [error for _, error in observer.errors if isinstance(error, PhotonDependencyError)]
+    assert [error.photon_name for error in waiting] == ["web"]
+    assert waiting[0].unmet == {"api": "not running"}
+    (chain / "b_api.py").write_text(photon("api", requires=("db>=1.2",)))
+    await loader.reload_photon("api")
+    await loader.photons["api"].start()
+    assert state_of(loader, "web") is HandlerState.STARTED
+    assert RUNNING["web"].providers["api"] is RUNNING["api"]
+
+
+async def test_a_waiting_photon_unloaded_while_others_wake_leaves_the_providers_start_alone(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    """``db``'s start wakes ``api`` and ``x``; ``x`` is unloaded while ``api`` starts."""
+    GATES["api"] = asyncio.Event()
+    write_photon("a_db.py", photon("db"))
+    start = "EVENTS.append('api starting')\n        await GATES['api'].wait()"
+    source = photon("api", requires=("db",), start=start)
+    write_photon("b_api.py", source.replace("def photon_start", "async def photon_start"))
+    write_photon("c_x.py", photon("x", requires=("db",)))
+    db, api, x = await loader.load_photons(write_photon("x.txt", "").parent)
+    for waiting in (api, x):
+        with pytest.raises(PhotonDependencyError):
+            await waiting.start()
+    starting = asyncio.ensure_future(db.start())
+    await wait_for(lambda: "api starting" in EVENTS)
+    assert await loader.unload_photon("x") is True
+    GATES["api"].set()
+    await starting  # no PhotonNotFoundError about x out of db's start
+    assert db.started
+    assert api.started
+    assert "x" not in loader.photons
+
+
+async def test_a_reload_closing_a_cycle_through_a_waiting_photon_is_refused(
+    loader: Loader, chain: Path
+) -> None:
+    """``api`` waits for ``db``; its new version would also require ``web``, which requires
+    it: a cycle that would keep both waiting for ever, whatever comes back."""
+    await start_all(await loader.load_photons(chain))
+    await loader.unload_photon("db")
+    (chain / "b_api.py").write_text(photon("api", "1.1", requires=("db>=1.2", "web")))
+    with pytest.raises(PhotonReloadError) as raised:
+        await loader.reload_photon("api")
+    assert isinstance(raised.value.__cause__, PhotonDependencyError)
+    assert raised.value.__cause__.cycle == ("api", "web", "api")
+    assert loader.photons["api"].version == "1.0"
+    assert state_of(loader, "api") is HandlerState.WAITING

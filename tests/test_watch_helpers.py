@@ -50,6 +50,22 @@ def greetings_meanwhile(loader: Loader) -> list[str] | None:
         return None
 
 
+async def test_a_helper_saved_unchanged_reloads_none_of_its_users(
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
+) -> None:
+    """As a photon file's: the watch compares the helper with what its users run."""
+    helper = write_photon("helpers.py", "WORD = 'hi'\nOTHER = 'yo'\n")
+    write_photon("one.py", USER.format(name="one", attribute="WORD"))
+    edited = write_photon("two.py", USER.format(name="two", attribute="OTHER"))
+    await watching.watch_photons(photon_dir)
+    helper.touch()
+    helper.write_text(helper.read_text())
+    # Changes are applied in order, so once the later edit is live the save was handled.
+    edited.write_text(textwrap.dedent(USER.format(name="two", attribute="WORD")))
+    await wait_for(lambda: greetings(watching) == ["hi from one ada", "hi from two ada"])
+    assert [new.name for _, new in recorder.reloaded] == ["two"]
+
+
 async def test_helper_change_reloads_every_photon_that_imports_it(
     watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
 ) -> None:

@@ -335,6 +335,43 @@ async def test_editable_source_outside_the_watched_tree_goes_live(
         del sys.modules[name]
 
 
+async def test_an_editable_source_directory_deleted_and_restored_is_followed_again(
+    host: Loader,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    recorder: EventRecorder,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``rm -rf src && git checkout src``: the directory the editable install's source lives
+    in is re-created, and the next save of it still goes live. The checkout rewrote the
+    helper ``acme_util.py`` as it was: that reloads nothing."""
+    site_dir = tmp_path / "site-packages"
+    site_dir.mkdir()
+    monkeypatch.setattr(sys, "path", [str(site_dir), *sys.path])
+    src = tmp_path / "project" / "src"
+    files = {
+        "edit_photon/__init__.py": photon_module("edit", "1.0", word="edit"),
+        "acme_util.py": "VERSION = '1.0'\n",
+    }
+    install_editable(site_dir, src, "edit-photon", {"edit": "edit_photon:Photon"}, files)
+    await host.watch_photons(None, entry_points=True)
+    assert greetings(host) == ["edit 1.0 ada"]
+
+    caplog.set_level(logging.WARNING, logger="luminal.managers.installed_watch")
+    shutil.copytree(src, tmp_path / "checked-in")
+    shutil.rmtree(src)
+    await wait_for(lambda: "was deleted or renamed" in caplog.text)
+    assert greetings(host) == ["edit 1.0 ada"]  # still installed: it keeps running
+    shutil.copytree(tmp_path / "checked-in", src)
+    await wait_for(lambda: "is back" in caplog.text)
+    module = src / "edit_photon" / "__init__.py"
+    module.write_text(module.read_text().replace('f"edit', 'f"saved'))
+    await wait_for(lambda: greetings(host) == ["saved 1.0 ada"])
+    assert len(recorder.reloaded) == 1
+    for name in [name for name in sys.modules if name.startswith(("edit_photon", "acme_util"))]:
+        del sys.modules[name]
+
+
 async def test_an_editable_source_beside_its_egg_info_goes_live(
     host: Loader, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recorder: EventRecorder
 ) -> None:

@@ -74,8 +74,16 @@ def check_seconds(name: str, seconds: object) -> None:
     """
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         raise TypeError(f"{name} must be a number of seconds, not {seconds!r}")
-    if not 0 < seconds < math.inf:
+    if not 0 < _as_float(seconds) < math.inf:
         raise ValueError(f"{name} must be a positive, finite number of seconds, not {seconds!r}")
+
+
+def _as_float(seconds: float) -> float:
+    """``seconds`` as the float asyncio turns it into; an int too large for one is infinite."""
+    try:
+        return float(seconds)
+    except OverflowError:
+        return math.inf
 
 
 def code_cache_directory(code_cache: object) -> Path | None:
@@ -185,6 +193,8 @@ def watched_directories(
         )
     if isinstance(debounce, bool) or not isinstance(debounce, (int, float)):
         raise TypeError(f"debounce must be a number of seconds, not {type(debounce).__name__}")
+    if not 0 <= _as_float(debounce) < math.inf:  # an infinite one never applies a save
+        raise ValueError(f"debounce must be a finite number of seconds >= 0, not {debounce!r}")
     from luminal.managers.watching import check_disjoint
 
     given = [] if photons_directory is None else [photons_directory]

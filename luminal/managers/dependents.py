@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 
 from luminal.dependencies import dependency_order, dependents_of, requirement_error
-from luminal.errors import PhotonStartError
+from luminal.errors import PhotonNotFoundError, PhotonStartError
 from luminal.managers.handler import Handler, HandlerState
 from luminal.managers.registry import PhotonRef, PhotonSource, Registry
 
@@ -70,7 +70,9 @@ class Dependents:
 
     async def start_waiting(self) -> None:
         """Start, in dependency order, every ``WAITING`` photon whose requirements all run,
-        until no more can; one whose start fails is reported by ``start`` and left."""
+        until no more can; one whose start fails is reported by ``start`` and left, and one
+        unloaded while an earlier one started is passed over (the start that woke them is no
+        place for its error)."""
         if self._waking:
             self._woken_again = True  # the running pass looks again
             return
@@ -81,7 +83,7 @@ class Dependents:
                 self._woken_again = False
                 progressed = False
                 for handler in self.ready():
-                    with contextlib.suppress(PhotonStartError):
+                    with contextlib.suppress(PhotonStartError, PhotonNotFoundError):
                         await handler.start()
                         progressed = True
         finally:

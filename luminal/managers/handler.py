@@ -481,9 +481,17 @@ class Handler:
         self, state: Any = NO_STATE, action: str = "restarted the previous version of"
     ) -> None:
         """Start a stopped handler again with a fresh instance of its class (a reload's
-        dependent, or a rolled-back reload), importing ``state``."""
+        dependent, or a rolled-back reload), importing ``state``. One with a requirement that
+        does not run (its provider failed to start again) waits: PhotonDependencyError."""
+        self._state = HandlerState.WAITING  # what it stays if a requirement does not run
+        self._check_requirements()
         self._state = HandlerState.LOADED
         await self.activate(await self.create_instance(), state, action=action)
+
+    def wait_for_requirements(self) -> None:
+        """Wait to start until the requirements run, as the previous version did (a reload)."""
+        if self._state is HandlerState.LOADED:
+            self._state = HandlerState.WAITING
 
     def release(self) -> None:
         """Drop the references to the photon class and instance, so its module can be freed."""

@@ -37,6 +37,7 @@ class HelperChanges:
         that is away is left out (it would fail the group), and remembered."""
         changed = False
         users_of = self._registry.helper_users()
+        imported = self._registry.helper_checksums()  # what runs, until a change is applied
         for unused in self.checksums.keys() - users_of.keys():
             del self.checksums[unused]  # gone from sys.modules: its next user reads it
         self._held_back &= users_of.keys()
@@ -46,7 +47,8 @@ class HelperChanges:
             if not (retry or _touches(paths, [location])):
                 continue
             current = await asyncio.to_thread(current_checksum, location)
-            if not retry and current is not None and self.checksums.get(location) == current:
+            known = self.checksums.get(location, imported.get(location))
+            if not retry and current is not None and known == current:
                 continue
             if current is not None:
                 self.checksums[location] = current

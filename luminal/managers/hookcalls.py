@@ -18,7 +18,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import pluggy
@@ -81,6 +81,7 @@ class HookCalls:
         self.wrapped_impls = wrapped_impls
         self._abandoned: set[asyncio.Task[Any]] = set()
         self._reporting: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None  # where the async calls run
 
     async def broadcast(self, hook_name: str, kwargs: dict[str, Any]) -> None:
         """Send a loader event as an isolated call: a photon's implementation that fails is
@@ -107,6 +108,7 @@ class HookCalls:
         kwargs: dict[str, Any],
         report: bool,
     ) -> Any:
+        self._loop = asyncio.get_running_loop()
         impls, firstresult, hosted = self._impls(hook_name)
         if not impls:  # as pluggy answers a hook nobody implements
             return None if firstresult else []
@@ -148,13 +150,20 @@ class HookCalls:
     def _impls(self, hook_name: str) -> tuple[list[pluggy.HookImpl], bool, bool]:
         """The hook's implementations in registration order, photons' ones wrapped; whether
         the hook is ``firstresult``, and whether a host plugin answers it (an ``async`` one of
-        those gives a coroutine that ``acall`` awaits, as a plain pluggy caller would)."""
+        those gives a coroutine that ``acall`` awaits, as a plain pluggy caller would).
+
+        :raises TypeError: for a ``historic`` hook, whose calls pluggy must remember."""
         hook_caller = getattr(self.plugin_manager.hook, hook_name, None)
         if hook_caller is None:
             raise AttributeError(
                 f"no hook named {hook_name!r} in project {self.plugin_manager.project_name!r}"
             )
         spec = hook_caller.spec
+        if spec is not None and spec.opts.get("historic"):  # pluggy refuses a plain call too
+            raise TypeError(
+                f"hook {hook_name!r} is historic: call plugin_manager.hook.{hook_name}"
+                ".call_historic(), which also calls the photons registered later"
+            )
         firstresult = bool(spec is not None and spec.opts.get("firstresult"))
         cache = self.wrapped_impls.of_hook(hook_name)
         originals = hook_caller.get_hookimpls()
@@ -300,8 +309,9 @@ class HookCalls:
 
     def _report_soon(self, reports: list[tuple[str, LuminalError]], report: bool) -> None:
         """Report from synchronous code (or a call that raises): as a task of the running event
-        loop, or in a loop of its own when this thread runs none; only log, unless
-        ``report``."""
+        loop; from a thread that runs none, as a task of the loop the loader's calls run on
+        while it runs (the observers are that loop's code), else in a loop of its own; only
+        log, unless ``report``."""
         if not reports:
             return
         if not report:
@@ -314,11 +324,18 @@ class HookCalls:
                 await self.reporter.report(path, error)
 
         try:
-            loop = asyncio.get_running_loop()
+            asyncio.get_running_loop()
         except RuntimeError:
-            asyncio.run(report_all())
+            home = self._loop
+            if home is not None and home.is_running():
+                home.call_soon_threadsafe(self._start_reporting, report_all)
+            else:
+                asyncio.run(report_all())
             return
-        task = loop.create_task(report_all())
+        self._start_reporting(report_all)
+
+    def _start_reporting(self, report_all: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        task = asyncio.get_running_loop().create_task(report_all())
         self._reporting.add(task)
         task.add_done_callback(_forget(self._reporting))
 

@@ -89,8 +89,11 @@ class InstalledWatch:
             observer_factory=observer_factory,
         )
         self.directories: list[Path] = []
+        self._sites: list[Path] = []  # those holding metadata at the start
         self._environment: list[DirectoryWatcher] = []
         self._editable: dict[Path, DirectoryWatcher] = {}
+        self._editable_guards: dict[Path, DirectoryWatcher] = {}  # each root's entry in its parent
+        self._lost_editable: set[Path] = set()
         self._changes = DistributionChanges(operations, group, policy, lambda: self._stopped)
         self._timer: asyncio.TimerHandle | None = None
         self._waits = 0
@@ -111,6 +114,7 @@ class InstalledWatch:
         """Load and start (by ``start``) the group's photons not loaded yet, then watch the
         environment."""
         self.directories = await asyncio.to_thread(metadata_directories)
+        self._sites = await asyncio.to_thread(metadata_directories, True)
         self._changes.known = await asyncio.to_thread(scan_group, self.group, self.directories)
         handlers, failed = await InstalledPhotons(self._operations).load_reporting(
             self.group, None, self._policy, IPhoton
@@ -141,12 +145,13 @@ class InstalledWatch:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        watchers = [*self._environment, *self._editable.values()]
+        watchers = [*self._environment, *self._editable.values(), *self._editable_guards.values()]
         for watcher in watchers:
             watcher.cancel_pending()
         for watcher in watchers:
             await asyncio.to_thread(watcher.stop, timeout)
         self._editable.clear()
+        self._editable_guards.clear()
         worker = self.worker
         if worker is not None and worker is not asyncio.current_task():
             await worker
@@ -242,7 +247,8 @@ class InstalledWatch:
         source is editable when a distribution naming it was installed so, or when it lies
         outside every directory holding metadata (setuptools leaves a ``src/`` layout's
         ``*.egg-info`` beside its packages)."""
-        sites = await asyncio.to_thread(metadata_directories, True)
+        # Those found at the start count too: pip may have moved site-packages aside meanwhile.
+        sites = [*await asyncio.to_thread(metadata_directories, True), *self._sites]
         wanted = _outermost(
             source.path.parent
             for source in self._registry.sources.values()
@@ -252,14 +258,45 @@ class InstalledWatch:
                 or not any(source.path.is_relative_to(directory) for directory in sites)
             )
         )
+        timeout = self._operations.settings.stop_timeout
         for root in [root for root in self._editable if root not in wanted]:
-            watcher = self._editable.pop(root)
-            await asyncio.to_thread(watcher.stop, self._operations.settings.stop_timeout)
+            await asyncio.to_thread(self._editable.pop(root).stop, timeout)
+            guard = self._editable_guards.pop(root, None)
+            if guard is not None:
+                await asyncio.to_thread(guard.stop, timeout)
         for root in wanted:
             if root not in self._editable and not self._stopped:
                 watcher = self._make_watcher(root, self._on_edit)
                 self._editable[root] = watcher
                 await self._start_watcher(watcher)
+                if root.parent != root:  # a deleted, re-created root is noticed (as a tree's)
+                    guard = self._make_watcher(root.parent, self._on_edit, only=frozenset({root}))
+                    self._editable_guards[root] = guard
+                    await self._start_watcher(guard)
+
+    async def _check_editable_root(self, root: Path) -> None:
+        """Follow an editable source directory again once it is re-created (``rm -rf src``,
+        then ``git checkout src``): its observer went with the directory. Its photons keep
+        running meanwhile, their distribution still installed."""
+        watcher = self._editable[root]
+        if not root.is_dir():
+            await asyncio.to_thread(watcher.stop, self._operations.settings.stop_timeout)
+            if root not in self._lost_editable:
+                self._lost_editable.add(root)
+                logger.warning(
+                    "editable source directory %s was deleted or renamed: its photons keep "
+                    "running, and it is followed again if it reappears",
+                    root,
+                )
+            return
+        try:  # also when it came back within the debounce: the observer is the old one's
+            await asyncio.to_thread(watcher.restart, self._operations.settings.stop_timeout)
+        except OSError as error:
+            logger.warning("cannot watch %s for installed photons: %s", root, error)
+            return
+        if root in self._lost_editable:
+            self._lost_editable.discard(root)
+            logger.warning("editable source directory %s is back: it is followed again", root)
 
     def _installed_editable(self, selection: EntryPointSelection) -> bool:
         return any(
@@ -272,16 +309,20 @@ class InstalledWatch:
 
     async def _apply_edits(self, edited: set[Path]) -> None:
         """Reload the editable sources that changed, and the users of a changed helper."""
+        for root in edited & self._editable.keys():
+            await self._check_editable_root(root)
         groups: set[Path] = set()
         for path, source in list(self._registry.sources.items()):
             if source.entry_points is None or not any(_touches(path, each) for each in edited):
                 continue
             if await asyncio.to_thread(current_checksum, path) not in (None, source.checksum):
                 groups.add(path)
+        imported = self._registry.helper_checksums()  # what runs, until a change is applied
         for location, users in self._registry.helper_users().items():
             if any(_touches(location, each) for each in edited):
                 current = await asyncio.to_thread(current_checksum, location)
-                if current is not None and self._helper_checksums.get(location) != current:
+                known = self._helper_checksums.get(location, imported.get(location))
+                if current is not None and known != current:
                     self._helper_checksums[location] = current
                     groups |= {user for user in users if user in self._registry.sources}
         if not groups:

@@ -157,7 +157,7 @@ class Loader(SeedSteps):
         photon that did not fail.
 
         :raises AttributeError: if no hook has that name.
-        :raises TypeError: if ``hook_name``, ``timeout`` or ``isolate`` has the wrong type.
+        :raises TypeError: if an argument has the wrong type, or the hook is ``historic``.
         :raises ValueError: if ``timeout`` is not a positive, finite number of seconds.
         """
         return await self._hooks.acall(hook_name, timeout, isolate, kwargs)
@@ -166,7 +166,8 @@ class Loader(SeedSteps):
         """:meth:`acall` for synchronous hooks, from code without an event loop at hand.
 
         There is no ``timeout``: a synchronous implementation cannot be interrupted. An ``async``
-        implementation is not awaited: it is skipped and reported as a failure.
+        implementation is not awaited: it is skipped and reported as a failure. Called from a
+        thread of the host's, its failures are reported on the loader's loop while that runs.
         """
         return self._hooks.call(hook_name, isolate, kwargs)
 
@@ -424,7 +425,8 @@ class Loader(SeedSteps):
         :raises TypeError: if a directory is not a ``str`` or path, or ``more_directories`` is
             not a collection of them.
         :raises DirectoryNotFoundError: if a directory is missing or not a directory.
-        :raises ValueError: if two directories are the same or nested, or ``debounce`` < 0.
+        :raises ValueError: if two directories are the same or nested, or ``debounce`` is
+            negative or not finite.
         :raises ThreadManagerAlreadyRunningError: if this loader is already watching.
         """
         from luminal.managers import installed_watch, watching  # needed from here on only

@@ -19,7 +19,7 @@ from types import MappingProxyType, ModuleType
 
 from luminal.discovery import EntryPointSelection
 from luminal.errors import PhotonNameConflictError, PhotonNotFoundError
-from luminal.finders import names_used
+from luminal.finders import SourceLoader, names_used
 from luminal.managers.handler import Handler
 from luminal.managers.reentry import holding, refuse_held
 from luminal.sources import drop_modules, source_path
@@ -211,6 +211,16 @@ class Registry:
                 users.setdefault(location, set()).add(source.path)
         return users
 
+    def helper_checksums(self) -> dict[Path, str | None]:
+        """Each helper's location → the checksum of the bytes every source using it runs, read
+        at its import; ``None`` when they run different copies (or one not read here)."""
+        read: dict[Path, set[str | None]] = {}
+        for source in self._sources.values():
+            for name, module, location in _helper_locations(source.helpers):
+                outermost = _outermost_helper(name, module, source.helpers)
+                read.setdefault(location, set()).add(_checksum_read(outermost))
+        return {location: sums.pop() if len(sums) == 1 else None for location, sums in read.items()}
+
     def set_aside_helper(self, location: Path) -> None:
         """Take the helper of ``location`` out of ``sys.modules``, a package with all its
         submodules (the sources using it keep them), so that the next source importing it runs
@@ -285,6 +295,13 @@ def _helper_locations(
         location = _location_of(_outermost_helper(name, module, helpers))
         if location is not None:
             yield name, module, location
+
+
+def _checksum_read(module: ModuleType) -> str | None:
+    """The SHA-512 of the bytes a helper module (its whole package) was compiled from, as the
+    watch hashes the disk; ``None`` for another module."""
+    loader = getattr(getattr(module, "__spec__", None), "loader", None)
+    return loader.checksum if isinstance(loader, SourceLoader) else None
 
 
 def _outermost_helper(

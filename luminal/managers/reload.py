@@ -78,6 +78,7 @@ class Reload:
         self._stashed: dict[str, ModuleType] = {}
         self._states: dict[str, Any] = {}
         self._started_names: set[str] = set()
+        self._waiting_names: set[str] = set()
         self._started: list[Handler] = []
         self._switched = False
 
@@ -115,6 +116,12 @@ class Reload:
         self._started_names = {
             handler.name for old in self.olds for handler in old.handlers if handler.started
         }
+        self._waiting_names = {
+            handler.name
+            for old in self.olds
+            for handler in old.handlers
+            if handler.state is HandlerState.WAITING
+        }
         old_at = {old.path: old for old in self.olds}
         for target in self.targets:
             like = old_at.get(target.path, self.olds[0])
@@ -141,7 +148,7 @@ class Reload:
     def _check_requirements(self) -> None:
         """Refuse a reload after which a photon it starts or restarts would miss a requirement
         (a new provider's version its dependents do not accept, a new requirement that does
-        not run) or be part of a cycle."""
+        not run) or be part of a cycle, or a waiting photon would wait in a cycle for ever."""
         # A loaded photon's filepath is its source's path as text: no Path built per photon.
         replaced = {os.fspath(path) for path in self.paths}
         planned: dict[str, Photon] = {
@@ -155,6 +162,14 @@ class Reload:
             error = requirement_error(handler, planned, handler.filepath)
             if error is not None:
                 raise error
+        starting = {id(handler) for handler in to_start}
+        for handler in (handler for new in self.news for handler in new.handlers):
+            if handler.name in self._waiting_names and id(handler) not in starting:
+                error = requirement_error(
+                    handler, {**planned, handler.name: handler}, handler.filepath
+                )
+                if error is not None and error.cycle:  # not what it waits for: that may come
+                    raise error
 
     def _undo_prepare(self) -> None:
         for new in self.news:
@@ -177,9 +192,10 @@ class Reload:
         restore_modules([self._stashed, *(old.helpers for old in self.olds)])
 
     def _to_start(self) -> list[Handler]:
-        """A new photon starts when its previous version (in any old source) was started; one
-        new to the reload starts when a photon of the source it replaces was started (any old
-        source's, for a source at a new path)."""
+        """A new photon starts when its previous version (in any old source) was started, or
+        was waiting and the new one requires nothing; one new to the reload starts when a
+        photon of the source it replaces was started (any old source's, for a source at a new
+        path)."""
         old_at = {old.path: old for old in self.olds}
         old_names = {handler.name for old in self.olds for handler in old.handlers}
         chosen: list[Handler] = []
@@ -192,6 +208,7 @@ class Reload:
                 handler
                 for handler in new.handlers
                 if handler.name in self._started_names
+                or (handler.name in self._waiting_names and not handler.requires)
                 or (any_started and handler.name not in old_names)
             )
         return chosen
@@ -222,6 +239,9 @@ class Reload:
                 continue
             instance = await handler.create_instance()
             await handler.activate(instance, state)
+        for handler in (handler for new in self.news for handler in new.handlers):
+            if handler.name in self._waiting_names:
+                handler.wait_for_requirements()  # started by the waiting starts after the commit
 
     def _switch(self, leaving: Iterable[PhotonSource], coming: Iterable[PhotonSource]) -> None:
         """Register ``coming`` in place of ``leaving``: at a path that ``leaving`` held, as a
