@@ -68,6 +68,7 @@ def own_helpers(root: Path, tree: Path | None = None) -> Iterator[None]:
                 if own is not None and name not in sys.modules:
                     parked.remove(own)
                     sys.modules[name] = own
+            hidden = _hide_other_trees_helpers(root, tree or root)
         try:
             with running_source_of(root, tree):
                 yield
@@ -76,6 +77,28 @@ def own_helpers(root: Path, tree: Path | None = None) -> Iterator[None]:
                 _RUNNING[root] -= 1
                 if not _RUNNING[root]:
                     del _RUNNING[root]
+            give_back_helpers(hidden, going_live=False)
+
+
+def _hide_other_trees_helpers(root: Path, tree: Path) -> dict[str, ModuleType]:
+    """Park, for the time a source of ``root`` runs, the helpers in ``sys.modules`` that lie
+    outside its ``tree`` under names ``root`` has no helper of: they are another tree's, which
+    its ``import helpers`` must not find (the caller holds ``_PARKING``). Those of a directory
+    whose source runs now stay: its import may be taking them."""
+    hidden: dict[str, ModuleType] = {}
+    for name in helper_names():
+        current = sys.modules.get(name)
+        if (
+            current is None
+            or _loader_of(current) is None
+            or _lies_in(current, tree)
+            or any(_lies_in(current, running) for running in _RUNNING if running != root)
+        ):
+            continue
+        unbind_from_namespace(name, current)
+        _PARKED.setdefault(name, []).append(sys.modules.pop(name))
+        hidden[name] = current
+    return hidden
 
 
 def _clashing_names(root: Path) -> list[str]:

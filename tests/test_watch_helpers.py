@@ -376,3 +376,27 @@ async def test_photon_that_fell_back_on_a_missing_namespace_helper_reloads_when_
 
     write_photon("nsdir/extra.py", "WORD = 'arrived'\n")
     await wait_for(lambda: greetings_meanwhile(watching) == ["arrived from one ada"])
+
+
+async def test_a_helper_deleted_from_one_watched_tree_is_never_replaced_by_another_tree_s(
+    watching: Loader, trees: tuple[Path, Path], recorder: EventRecorder
+) -> None:
+    # `luminal run first second`, both with a helpers.py: deleting first's (a branch without
+    # it) fails its user's reload; it keeps running first's old helper, not second's.
+    first, second = trees
+    for tree, word in ((first, "one"), (second, "two")):
+        (tree / "helpers.py").write_text(f"WORD = {word!r}\n")
+        (tree / f"user_{tree.name}.py").write_text(
+            textwrap.dedent(USER.format(name=tree.name, attribute="WORD"))
+        )
+    await watching.watch_photons(second, more_directories=[first])
+    assert greetings(watching) == ["one from first ada", "two from second ada"]
+
+    (first / "helpers.py").unlink()
+    await wait_for(lambda: any(isinstance(e, PhotonReloadError) for _, e in recorder.errors))
+    assert greetings(watching) == ["one from first ada", "two from second ada"]
+
+    (first / "helpers.py").write_text("WORD = 'back'\n")
+    await wait_for(
+        lambda: greetings_meanwhile(watching) == ["back from first ada", "two from second ada"]
+    )
