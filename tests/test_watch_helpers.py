@@ -400,3 +400,33 @@ async def test_a_helper_deleted_from_one_watched_tree_is_never_replaced_by_anoth
     await wait_for(
         lambda: greetings_meanwhile(watching) == ["back from first ada", "two from second ada"]
     )
+
+
+async def test_a_helper_deleted_then_recreated_within_the_grace_delay_fails_nothing(
+    watching: Loader,
+    photon_dir: Path,
+    write_photon: WritePhoton,
+    recorder: EventRecorder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A safe-write with a gap (delete, then write anew), as photon files get: the users'
+    # reload waits for the grace delay rather than fail on the helper being away meanwhile.
+    monkeypatch.setattr(watching_module, "RECREATE_GRACE", 5.0)  # a slow machine is no race
+    helper = write_photon("helpers.py", "WORD = 'old'\n")
+    write_photon("one.py", USER.format(name="one", attribute="WORD"))
+    write_photon("sub/two.py", USER.format(name="two", attribute="WORD"))
+    await watching.watch_photons(photon_dir, debounce=0.01)
+    watch = watching._watch
+    assert watch is not None
+
+    helper.unlink()
+    await wait_for(lambda: helper in watch.vanishing and watch.worker and watch.worker.done())
+    assert recorder.errors == []
+    assert greetings(watching) == ["old from one ada", "old from two ada"]
+
+    helper.write_text("WORD = 'new'\n")
+    await wait_for(
+        lambda: greetings_meanwhile(watching) == ["new from one ada", "new from two ada"]
+    )
+    assert recorder.errors == []
+    assert sorted(new.name for _, new in recorder.reloaded) == ["one", "two"]

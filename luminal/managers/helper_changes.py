@@ -31,17 +31,24 @@ class HelperChanges:
         self._held_back: set[Path] = set()
         self._applying: dict[Path, set[Path]] = {}
 
-    async def add_groups(self, paths: set[Path], gone: set[Path], groups: list[set[Path]]) -> bool:
+    async def add_groups(
+        self, paths: set[Path], gone: set[Path], groups: list[set[Path]], away: Iterable[Path]
+    ) -> bool:
         """Add a group per helper that changed, or is held back and one of whose users the
         changed ``paths`` touch, to ``groups`` (its users there now); whether any was. A user
-        that is away is left out (it would fail the group), and remembered."""
+        that is away is left out (it would fail the group), and remembered. A helper ``away``
+        (deleted, in its grace delay) is not changed yet: a safe-write with a gap brings it
+        back, and if it stays away its deletion is applied once the delay is over."""
         changed = False
         users_of = self._registry.helper_users()
         for unused in self.checksums.keys() - users_of.keys():
             del self.checksums[unused]  # gone from sys.modules: its next user reads it
         self._held_back &= users_of.keys()
         self._applying = {}
+        away = set(away)
         for location, users in users_of.items():
+            if location in away:
+                continue
             retry = location in self._held_back and _touches(paths, users)
             if not (retry or _touches(paths, [location])):
                 continue

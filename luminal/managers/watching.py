@@ -310,7 +310,7 @@ class PhotonWatch:
             if path.is_dir() and path.is_relative_to(root):
                 candidates |= sources_at(root, path)
         groups = await self._changed_groups(present)
-        if from_events and await self.helpers.add_groups(paths, gone, groups):
+        if from_events and await self.helpers.add_groups(paths, gone, groups, self.vanishing):
             self.failures.helper_changed()
         try:
             await self._reload_groups(groups)
