@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sys
 import textwrap
 from pathlib import Path
@@ -430,3 +431,55 @@ async def test_a_helper_deleted_then_recreated_within_the_grace_delay_fails_noth
     )
     assert recorder.errors == []
     assert sorted(new.name for _, new in recorder.reloaded) == ["one", "two"]
+
+
+async def test_touching_a_helper_reloads_none_of_its_users(
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
+) -> None:
+    # `touch helpers.py`, or a save without a change, right after the tree loaded: its users
+    # run what the disk holds.
+    helper = write_photon("helpers.py", "WORD = 'same'\n")
+    write_photon("user.py", USER.format(name="user", attribute="WORD"))
+    edited = write_photon("edited.py", USER.format(name="edited", attribute="WORD"))
+    await watching.watch_photons(photon_dir)
+    helper.touch()
+    helper.write_text(helper.read_text())
+    # Changes are applied in order, so once the later edit is live the touch was handled.
+    edited.write_text(textwrap.dedent(USER.format(name="edited", attribute="WORD")) + "# ok\n")
+    await wait_for(lambda: [new.name for _, new in recorder.reloaded] == ["edited"])
+    await wait_for(lambda: not still_applying(watching))
+    assert [new.name for _, new in recorder.reloaded] == ["edited"]
+
+
+def still_applying(loader: Loader) -> bool:
+    """Whether changes wait for their debounce delay (or their writer's close) or are applied."""
+    watch = loader._watch
+    assert watch is not None
+    return bool(watch.pending) or (watch.worker is not None and not watch.worker.done())
+
+
+@pytest.mark.parametrize("arrival", ["copied", "moved"])
+async def test_a_plugin_folder_brought_into_the_tree_starts_each_photon_once(
+    watching: Loader, photon_dir: Path, tmp_path: Path, recorder: EventRecorder, arrival: str
+) -> None:
+    # `cp -r new_plugin plugins/` or `mv new_plugin plugins/`: its photons load with the
+    # helper beside them, which they already run; neither the helper's arrival nor its files'
+    # late events reload them.
+    folder = tmp_path / "new_plugin"
+    folder.mkdir()
+    (folder / "helpers.py").write_text("WORD = 'new'\n")
+    for name in ("ant", "bee"):  # imported before helpers.py is loaded
+        (folder / f"{name}.py").write_text(
+            textwrap.dedent(USER.format(name=name, attribute="WORD"))
+        )
+    await watching.watch_photons(photon_dir)
+
+    if arrival == "copied":
+        shutil.copytree(folder, photon_dir / "new_plugin")
+    else:
+        folder.rename(photon_dir / "new_plugin")
+    await wait_for(lambda: greetings(watching) == ["new from ant ada", "new from bee ada"])
+    await wait_for(lambda: not still_applying(watching))
+    assert recorder.reloaded == []
+    assert sorted(handler.name for handler in recorder.started) == ["ant", "bee"]
+    assert recorder.errors == []

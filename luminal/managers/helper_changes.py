@@ -53,7 +53,7 @@ class HelperChanges:
             if not (retry or _touches(paths, [location])):
                 continue
             current = await asyncio.to_thread(current_checksum, location)
-            if not retry and current is not None and self.checksums.get(location) == current:
+            if not retry and current is not None and self._running(location) == current:
                 continue
             if current is not None:
                 self.checksums[location] = current
@@ -67,6 +67,12 @@ class HelperChanges:
             self._applying[location] = there
             groups.append(there)
         return changed
+
+    def _running(self, location: Path) -> str | None:
+        """The content of the helper at ``location`` that its users run: the change applied
+        last, else the helper as the tree loaded it (a ``touch`` right after is no change)."""
+        source = self._registry.sources.get(location)
+        return self.checksums.get(location, source.checksum if source is not None else None)
 
     def failed(self, group: Iterable[Path]) -> None:
         """The reload of ``group`` failed: the helper changes it was to bring are held back."""

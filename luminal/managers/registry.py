@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import threading
 import weakref
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
@@ -210,6 +211,16 @@ class Registry:
             for _, _, location in _helper_locations(source.helpers):
                 users.setdefault(location, set()).add(source.path)
         return users
+
+    def sources_running_live(self, location: Path) -> set[Path]:
+        """The sources that run the copy of the helper at ``location`` that ``sys.modules``
+        holds: the one their import would take now, so a reload would change nothing."""
+        return {
+            source.path
+            for source in self._sources.values()
+            for name, module, at in _helper_locations(source.helpers)
+            if at == location and sys.modules.get(name) is module
+        }
 
     def set_aside_helper(self, location: Path) -> None:
         """Take the helper of ``location`` out of ``sys.modules``, a package with all its

@@ -495,5 +495,4 @@ class PhotonWatch:
         while directory != root and not (directory / "__init__.py").exists():
             name, directory = directory.name, directory.parent
             users |= self._registry.sources_naming(name, directory)
-        if users:
-            await self._reload(users)
+        await self._reload(users - self._registry.sources_running_live(path))
