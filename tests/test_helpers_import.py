@@ -583,3 +583,24 @@ async def test_a_helper_deleted_from_its_tree_is_not_replaced_by_another_tree_s(
         await loader.reload_photon("user_first")
     assert word_of(loader.photons["user_first"]) == "one"
     assert word_of(loader.photons["user_second"]) == "two"
+
+
+async def test_a_sub_directory_s_helper_is_not_what_the_tree_s_top_imports(
+    tmp_path: Path, loader: Loader
+) -> None:
+    # The sub-directory's helpers.py shadows the tree's for its own photons only: a photon at
+    # the top imports the top's, whichever ran last.
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "helpers.py").write_text("WORD = 'top'\n")
+    (tmp_path / "sub" / "helpers.py").write_text("WORD = 'sub'\n")
+    for where, name in ((tmp_path, "top_user"), (tmp_path / "sub", "sub_user")):
+        (where / f"{name}.py").write_text(textwrap.dedent(PLAIN_USER).format(name=name))
+    top = await loader.load_photon(tmp_path / "top_user.py")
+    sub = await loader.load_photon(tmp_path / "sub" / "sub_user.py")
+    late = tmp_path / "late_user.py"
+    late.write_text(textwrap.dedent(PLAIN_USER).format(name="late_user"))
+    assert [word_of(top), word_of(sub)] == ["top", "sub"]
+
+    assert word_of(await loader.load_photon(late)) == "top"
+    assert word_of(await loader.reload_photon("sub_user")) == "sub"
+    assert word_of(await loader.reload_photon("top_user")) == "top"

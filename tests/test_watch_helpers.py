@@ -483,3 +483,19 @@ async def test_a_plugin_folder_brought_into_the_tree_starts_each_photon_once(
     assert recorder.reloaded == []
     assert sorted(handler.name for handler in recorder.started) == ["ant", "bee"]
     assert recorder.errors == []
+
+
+async def test_a_new_photon_at_the_top_imports_the_top_helper_not_a_sub_directory_s(
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    # sub/helpers.py shadows the tree's helpers.py for sub/'s photons only, also for a photon
+    # created at the top once a sub-directory's photon ran last.
+    write_photon("helpers.py", "WORD = 'top'\n")
+    write_photon("sub/helpers.py", "WORD = 'sub'\n")
+    write_photon("sub/inner.py", USER.format(name="inner", attribute="WORD"))
+    await watching.watch_photons(photon_dir)
+    assert greetings(watching) == ["sub from inner ada"]
+
+    write_photon("outer.py", USER.format(name="outer", attribute="WORD"))
+    await wait_for(lambda: len(greetings(watching)) == 2)
+    assert greetings(watching) == ["sub from inner ada", "top from outer ada"]
