@@ -25,6 +25,7 @@ from luminal.errors import (
 from luminal.managers.disk_state import (
     check_disjoint,
     current_checksum,
+    is_special_file,
     lock_file_path,
     merge_overlapping,
     read_checksum,
@@ -464,7 +465,7 @@ class PhotonWatch:
         A source that fails is remembered, so that it is tried again when its content or a
         helper changes, not on every ``touch``.
         """
-        if current is None or path in self._registry.sources:
+        if path in self._registry.sources or (current is None and not is_special_file(path)):
             self.failures.loads.pop(path, None)
             return
         # The trust policy judges symlinks and permissions against the watched tree, as it
