@@ -12,9 +12,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from pathlib import Path
+from types import ModuleType
 
+from luminal.finders import SourceLoader
 from luminal.managers.disk_state import current_checksum, source_present
 from luminal.managers.registry import Registry
+from luminal.reading import checksum_files
 
 __all__ = ["HelperChanges"]
 
@@ -48,12 +51,15 @@ class HelperChanges:
         away = set(away)
         for location, users in users_of.items():
             if location in away:
+                # Maybe deleted for a moment: its users wait for its return or for the grace
+                # delay to pass, but no source importing it meanwhile takes their copy.
+                self._registry.set_aside_helper(location)
                 continue
             retry = location in self._held_back and _touches(paths, users)
             if not (retry or _touches(paths, [location])):
                 continue
             current = await asyncio.to_thread(current_checksum, location)
-            if not retry and current is not None and self._running(location) == current:
+            if not retry and current is not None and self._runs(location, current):
                 continue
             if current is not None:
                 self.checksums[location] = current
@@ -68,11 +74,22 @@ class HelperChanges:
             groups.append(there)
         return changed
 
-    def _running(self, location: Path) -> str | None:
-        """The content of the helper at ``location`` that its users run: the change applied
-        last, else the helper as the tree loaded it (a ``touch`` right after is no change)."""
-        source = self._registry.sources.get(location)
-        return self.checksums.get(location, source.checksum if source is not None else None)
+    def _runs(self, location: Path, current: str) -> bool:
+        """Whether the users of the helper at ``location`` run ``current`` already: the change
+        applied last, else (a ``touch`` right after the tree loaded) each copy they hold was
+        compiled from those bytes. A package's files are not compared: it counts as changed,
+        as does a helper whose copies were set aside (no import takes them any more)."""
+        copies = self._registry.helper_copies(location)
+        if any(getattr(_loader_of(copy), "set_aside", False) for copy in copies):
+            return False  # an import now runs another copy than theirs (it went meanwhile)
+        known = self.checksums.get(location)
+        if known is not None:
+            return known == current
+        return (
+            location.suffix == ".py"
+            and bool(copies)
+            and all(_compiled_from(copy, location) == current for copy in copies)
+        )
 
     def failed(self, group: Iterable[Path]) -> None:
         """The reload of ``group`` failed: the helper changes it was to bring are held back."""
@@ -89,3 +106,16 @@ class HelperChanges:
 def _touches(paths: Iterable[Path], sources: Iterable[Path]) -> bool:
     """Whether a changed path is one of ``sources`` or lies in one (a package)."""
     return any(path.is_relative_to(source) for source in sources for path in paths)
+
+
+def _loader_of(module: ModuleType) -> SourceLoader | None:
+    loader = getattr(module.__spec__, "loader", None)
+    return loader if isinstance(loader, SourceLoader) else None
+
+
+def _compiled_from(module: ModuleType, location: Path) -> str | None:
+    """The checksum of the bytes a helper module (a single file) was compiled from."""
+    loader = _loader_of(module)
+    if loader is None:
+        return None
+    return checksum_files({location: loader.get_data(loader.path)}, location)

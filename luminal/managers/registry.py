@@ -212,6 +212,16 @@ class Registry:
                 users.setdefault(location, set()).add(source.path)
         return users
 
+    def helper_copies(self, location: Path) -> list[ModuleType]:
+        """The copies of the helper at ``location`` (a module, or a package's modules) that
+        loaded sources run."""
+        return [
+            module
+            for source in self._sources.values()
+            for _, module, at in _helper_locations(source.helpers)
+            if at == location
+        ]
+
     def sources_running_live(self, location: Path) -> set[Path]:
         """The sources that run the copy of the helper at ``location`` that ``sys.modules``
         holds: the one their import would take now, so a reload would change nothing."""
