@@ -304,7 +304,9 @@ class HelperFinder:
         if current is not None:
             if current not in roots:
                 return None  # another loader's source imports: that loader's finder answers
-            roots = [current, *(root for root in roots if root != current)]
+            tree = (getattr(_importing, "trees", None) or [current])[-1]
+            # Another tree's helper is that tree's: plain Python would not find it either.
+            roots = [current, *(r for r in roots if r != current and r.is_relative_to(tree))]
         for root in roots:
             location = helper_at(root, fullname) if not is_installed_location(root) else None
             if location is not None:

@@ -61,13 +61,14 @@ def own_helpers(root: Path, tree: Path | None = None) -> Iterator[None]:
             _RUNNING[root] += 1
             for name in _clashing_names(root):
                 current = sys.modules.get(name)
-                if current is not None and not _lies_in(current, root):
+                if current is not None and _home_of(name, current) != root:
                     _PARKED.setdefault(name, []).append(sys.modules.pop(name))
                 parked = _PARKED.get(name, [])
-                own = next((module for module in parked if _lies_in(module, root)), None)
+                own = next((module for module in parked if _home_of(name, module) == root), None)
                 if own is not None and name not in sys.modules:
                     parked.remove(own)
                     sys.modules[name] = own
+            hidden = _hide_other_trees_helpers(root, tree or root)
         try:
             with running_source_of(root, tree):
                 yield
@@ -76,6 +77,28 @@ def own_helpers(root: Path, tree: Path | None = None) -> Iterator[None]:
                 _RUNNING[root] -= 1
                 if not _RUNNING[root]:
                     del _RUNNING[root]
+            give_back_helpers(hidden, going_live=False)
+
+
+def _hide_other_trees_helpers(root: Path, tree: Path) -> dict[str, ModuleType]:
+    """Park, for the time a source of ``root`` runs, the helpers in ``sys.modules`` that lie
+    outside its ``tree`` under names ``root`` has no helper of: they are another tree's, which
+    its ``import helpers`` must not find (the caller holds ``_PARKING``). Those of a directory
+    whose source runs now stay: its import may be taking them."""
+    hidden: dict[str, ModuleType] = {}
+    for name in helper_names():
+        current = sys.modules.get(name)
+        if (
+            current is None
+            or _loader_of(current) is None
+            or _lies_in(current, tree)
+            or any(_lies_in(current, running) for running in _RUNNING if running != root)
+        ):
+            continue
+        unbind_from_namespace(name, current)
+        _PARKED.setdefault(name, []).append(sys.modules.pop(name))
+        hidden[name] = current
+    return hidden
 
 
 def _clashing_names(root: Path) -> list[str]:
@@ -84,8 +107,8 @@ def _clashing_names(root: Path) -> list[str]:
     clashing = []
     for name in helper_names():
         current = sys.modules.get(name)
-        foreign = current is not None and not _lies_in(current, root)
-        parked = any(_lies_in(module, root) for module in _PARKED.get(name, ()))
+        foreign = current is not None and _home_of(name, current) != root
+        parked = any(_home_of(name, module) == root for module in _PARKED.get(name, ()))
         if (foreign or parked) and helper_at(root, name.partition(".")[0]) is not None:
             clashing.append(name)
     return clashing
@@ -137,14 +160,14 @@ def give_back_helpers(modules: Mapping[str, ModuleType], going_live: bool) -> No
             if loader is None or loader.set_aside:
                 continue
             current = sys.modules.get(name)
-            root = _root_of(module)
+            root = _home_of(name, module)
             if current is module or root is None:
                 continue
             if current is None and not _runs_with_a_helper(name, root):
                 _unpark(name, module)
                 sys.modules[name] = module
                 bind_to_namespace(name, module)
-            elif current is None or not _lies_in(current, root):
+            elif current is None or _home_of(name, current) != root:
                 if module not in _PARKED.get(name, ()):
                     _PARKED.setdefault(name, []).append(module)
             elif going_live and _same_file(current, module) and _run(current) < loader.run:
@@ -167,13 +190,15 @@ def _same_file(module: ModuleType, other: ModuleType) -> bool:
     return getattr(module, "__file__", None) == getattr(other, "__file__", None)
 
 
-def _root_of(module: ModuleType) -> Path | None:
-    """The directory holding a top-level helper module or package."""
+def _home_of(name: str, module: ModuleType) -> Path | None:
+    """The directory holding the top-level helper that module ``name`` belongs to (its
+    ``helpers.py``, ``helpers/`` or namespace directory): the one directory whose sources
+    import it. A sub-directory's helper of the same name is another helper."""
     file = getattr(module, "__file__", None)
     if not isinstance(file, str):
         return None
     is_package = getattr(module.__spec__, "submodule_search_locations", None) is not None
-    return Path(file).parent.parent if is_package else Path(file).parent
+    return Path(file).parents[name.count(".") + is_package]
 
 
 def _runs_with_a_helper(name: str, root: Path) -> bool:

@@ -232,7 +232,8 @@ def select_sources(directory: Path, recursive: bool) -> TreeSelection:
 def sources_at(root: Path, path: Path) -> set[Path]:
     """The sources at or below ``path`` (which lies in the tree at ``root``), or the package it
     lies in, as ``select_sources(root, recursive=True)`` selects them: for watching, which
-    learns of one changed path at a time."""
+    learns of one changed path at a time. A FIFO, socket or device named like a source file is
+    one too, as ``select_sources`` refuses it: loading it fails with the reason."""
     if is_project_directory(root):
         return {
             source
@@ -247,7 +248,7 @@ def sources_at(root: Path, path: Path) -> set[Path]:
         if is_ignored_name(part) or is_output_directory(current) or is_project_directory(current):
             return set()
     if not os.path.isdir(path):
-        is_source = path.suffix == ".py" and path.name != "__init__.py" and os.path.isfile(path)
+        is_source = path.suffix == ".py" and path.name != "__init__.py" and os.path.exists(path)
         return {path} if is_source else set()
     if is_ignored_name(path.name) or is_output_directory(path):
         return set()

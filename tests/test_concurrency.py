@@ -199,6 +199,9 @@ async def test_a_helper_another_tree_imports_meanwhile_stays_that_trees(
     await asyncio.gather(loader.load_photon(slow), loader.load_photon(other))
     helper = sys.modules["helper_two"]
 
+    # The new version waits for nothing: while it runs, the other tree's helper is hidden
+    # from it (it is not this tree's), so it would wait in vain.
+    slow.write_text(PHOTON.format(name="slow"))
     await loader.reload_photon(slow)
     assert await loader.unload_photon(slow, force_stop=True) is True
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
+
+import pytest
 
 from luminal import Handler, Loader, PhotonLoadError, PhotonReloadError
 from luminal.testing import EventRecorder
@@ -86,3 +89,30 @@ async def test_removing_the_watched_directory_unloads_its_photons_only(
     }
     await loader.stop_watching_photons()
     assert steady.started
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+@pytest.mark.parametrize("replacing", [False, True], ids=["new", "replacing-a-photon"])
+async def test_a_fifo_named_like_a_photon_while_watching_is_reported_as_at_load(
+    loader: Loader, photon_dir: Path, replacing: bool
+) -> None:
+    # `mkfifo plugins/pipe.py` fails alone, reported with its reason as the initial load
+    # reports it, never opened (a read would block) and never taken for a vanished file.
+    pipe = photon_dir / "pipe.py"
+    (photon_dir / "other.py").write_text(greeter("other", name="other"))
+    if replacing:
+        pipe.write_text(greeter("piped", name="piped"))
+    recorder = await watching(loader, photon_dir)
+
+    if replacing:
+        pipe.unlink()
+    os.mkfifo(pipe)
+    await wait_for(lambda: errors_for(recorder, pipe))
+    [error] = errors_for(recorder, pipe)
+    assert isinstance(error, PhotonLoadError)
+    assert "not a regular file (a FIFO)" in str(error)
+    assert greetings(loader) == ["other ada"]
+
+    pipe.unlink()
+    pipe.write_text(greeter("fixed", name="piped"))
+    await wait_for(lambda: greetings(loader) == ["fixed ada", "other ada"])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from luminal import Handler, Loader
+from luminal import Handler, Loader, PhotonLoadError, PhotonReloadError
 from luminal.finders import is_helper_module
 from luminal.testing import EventRecorder, WritePhoton
 from tests.watch_support import greetings, wait_for
@@ -539,3 +539,68 @@ async def test_an_unloaded_namespace_helper_is_not_what_the_next_tree_imports(
     assert isinstance(second, Handler)
     await second.start()
     assert greetings(watching) == ["two ada"]
+
+
+@pytest.mark.parametrize("imported", [True, False], ids=["in-sys.modules", "on-disk-only"])
+async def test_a_tree_without_the_helper_never_runs_another_tree_s(
+    tmp_path: Path, loader: Loader, imported: bool
+) -> None:
+    # The other tree's helpers.py is in sys.modules (its photon imported it), or only on disk
+    # beside a loaded photon: either way it is that tree's, and plain Python would not find it.
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    (tmp_path / "second" / "helpers.py").write_text("WORD = 'two'\n")
+    neighbour = PLAIN_USER if imported else "from luminal import IPhoton\nclass P(IPhoton): pass\n"
+    (tmp_path / "second" / "user.py").write_text(
+        textwrap.dedent(neighbour).format(name="user_second")
+    )
+    (tmp_path / "first" / "user.py").write_text(
+        textwrap.dedent(PLAIN_USER).format(name="user_first")
+    )
+    await loader.load_photon(tmp_path / "second" / "user.py")
+    assert ("helpers" in sys.modules) is imported
+
+    with pytest.raises(PhotonLoadError) as raised:
+        await loader.load_photon(tmp_path / "first" / "user.py")
+    assert isinstance(raised.value.__cause__, ModuleNotFoundError)
+    assert "user_first" not in loader.photons
+
+
+async def test_a_helper_deleted_from_its_tree_is_not_replaced_by_another_tree_s(
+    tmp_path: Path, loader: Loader
+) -> None:
+    for tree, word in (("first", "one"), ("second", "two")):
+        (tmp_path / tree).mkdir()
+        (tmp_path / tree / "helpers.py").write_text(f"WORD = {word!r}\n")
+        (tmp_path / tree / "user.py").write_text(
+            textwrap.dedent(PLAIN_USER).format(name=f"user_{tree}")
+        )
+    await loader.load_photon(tmp_path / "first" / "user.py")
+    await loader.load_photon(tmp_path / "second" / "user.py")
+
+    (tmp_path / "first" / "helpers.py").unlink()
+    with pytest.raises(PhotonReloadError):
+        await loader.reload_photon("user_first")
+    assert word_of(loader.photons["user_first"]) == "one"
+    assert word_of(loader.photons["user_second"]) == "two"
+
+
+async def test_a_sub_directory_s_helper_is_not_what_the_tree_s_top_imports(
+    tmp_path: Path, loader: Loader
+) -> None:
+    # The sub-directory's helpers.py shadows the tree's for its own photons only: a photon at
+    # the top imports the top's, whichever ran last.
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "helpers.py").write_text("WORD = 'top'\n")
+    (tmp_path / "sub" / "helpers.py").write_text("WORD = 'sub'\n")
+    for where, name in ((tmp_path, "top_user"), (tmp_path / "sub", "sub_user")):
+        (where / f"{name}.py").write_text(textwrap.dedent(PLAIN_USER).format(name=name))
+    top = await loader.load_photon(tmp_path / "top_user.py")
+    sub = await loader.load_photon(tmp_path / "sub" / "sub_user.py")
+    late = tmp_path / "late_user.py"
+    late.write_text(textwrap.dedent(PLAIN_USER).format(name="late_user"))
+    assert [word_of(top), word_of(sub)] == ["top", "sub"]
+
+    assert word_of(await loader.load_photon(late)) == "top"
+    assert word_of(await loader.reload_photon("sub_user")) == "sub"
+    assert word_of(await loader.reload_photon("top_user")) == "top"

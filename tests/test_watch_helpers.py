@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sys
 import textwrap
 from pathlib import Path
@@ -50,11 +51,17 @@ def greetings_meanwhile(loader: Loader) -> list[str] | None:
         return None
 
 
-async def test_a_helper_saved_unchanged_reloads_none_of_its_users(
-    watching: Loader, photon_dir: Path, write_photon: WritePhoton, recorder: EventRecorder
+@pytest.mark.parametrize("helper_file", ["helpers.py", "helpers/__init__.py"])
+async def test_a_helper_touched_or_saved_unchanged_reloads_none_of_its_users(
+    watching: Loader,
+    photon_dir: Path,
+    write_photon: WritePhoton,
+    recorder: EventRecorder,
+    helper_file: str,
 ) -> None:
-    """As a photon file's: the watch compares the helper with what its users run."""
-    helper = write_photon("helpers.py", "WORD = 'hi'\nOTHER = 'yo'\n")
+    """As a photon file's, right after the tree loaded: the watch compares the helper (a
+    package's every file) with what its users run."""
+    helper = write_photon(helper_file, "WORD = 'hi'\nOTHER = 'yo'\n")
     write_photon("one.py", USER.format(name="one", attribute="WORD"))
     edited = write_photon("two.py", USER.format(name="two", attribute="OTHER"))
     await watching.watch_photons(photon_dir)
@@ -63,6 +70,7 @@ async def test_a_helper_saved_unchanged_reloads_none_of_its_users(
     # Changes are applied in order, so once the later edit is live the save was handled.
     edited.write_text(textwrap.dedent(USER.format(name="two", attribute="WORD")))
     await wait_for(lambda: greetings(watching) == ["hi from one ada", "hi from two ada"])
+    await wait_for(lambda: not still_applying(watching))
     assert [new.name for _, new in recorder.reloaded] == ["two"]
 
 
@@ -392,3 +400,107 @@ async def test_photon_that_fell_back_on_a_missing_namespace_helper_reloads_when_
 
     write_photon("nsdir/extra.py", "WORD = 'arrived'\n")
     await wait_for(lambda: greetings_meanwhile(watching) == ["arrived from one ada"])
+
+
+async def test_a_helper_deleted_from_one_watched_tree_is_never_replaced_by_another_tree_s(
+    watching: Loader, trees: tuple[Path, Path], recorder: EventRecorder
+) -> None:
+    # `luminal run first second`, both with a helpers.py: deleting first's (a branch without
+    # it) fails its user's reload; it keeps running first's old helper, not second's.
+    first, second = trees
+    for tree, word in ((first, "one"), (second, "two")):
+        (tree / "helpers.py").write_text(f"WORD = {word!r}\n")
+        (tree / f"user_{tree.name}.py").write_text(
+            textwrap.dedent(USER.format(name=tree.name, attribute="WORD"))
+        )
+    await watching.watch_photons(second, more_directories=[first])
+    assert greetings(watching) == ["one from first ada", "two from second ada"]
+
+    (first / "helpers.py").unlink()
+    await wait_for(lambda: any(isinstance(e, PhotonReloadError) for _, e in recorder.errors))
+    assert greetings(watching) == ["one from first ada", "two from second ada"]
+
+    (first / "helpers.py").write_text("WORD = 'back'\n")
+    await wait_for(
+        lambda: greetings_meanwhile(watching) == ["back from first ada", "two from second ada"]
+    )
+
+
+async def test_a_helper_deleted_then_recreated_within_the_grace_delay_fails_nothing(
+    watching: Loader,
+    photon_dir: Path,
+    write_photon: WritePhoton,
+    recorder: EventRecorder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A safe-write with a gap (delete, then write anew), as photon files get: the users'
+    # reload waits for the grace delay rather than fail on the helper being away meanwhile.
+    monkeypatch.setattr(watching_module, "RECREATE_GRACE", 5.0)  # a slow machine is no race
+    helper = write_photon("helpers.py", "WORD = 'old'\n")
+    write_photon("one.py", USER.format(name="one", attribute="WORD"))
+    write_photon("sub/two.py", USER.format(name="two", attribute="WORD"))
+    await watching.watch_photons(photon_dir, debounce=0.01)
+    watch = watching._watch
+    assert watch is not None
+
+    helper.unlink()
+    await wait_for(lambda: helper in watch.vanishing and watch.worker and watch.worker.done())
+    assert recorder.errors == []
+    assert greetings(watching) == ["old from one ada", "old from two ada"]
+
+    helper.write_text("WORD = 'new'\n")
+    await wait_for(
+        lambda: greetings_meanwhile(watching) == ["new from one ada", "new from two ada"]
+    )
+    assert recorder.errors == []
+    assert sorted(new.name for _, new in recorder.reloaded) == ["one", "two"]
+
+
+def still_applying(loader: Loader) -> bool:
+    """Whether changes wait for their debounce delay (or their writer's close) or are applied."""
+    watch = loader._watch
+    assert watch is not None
+    return bool(watch.pending) or (watch.worker is not None and not watch.worker.done())
+
+
+@pytest.mark.parametrize("arrival", ["copied", "moved"])
+async def test_a_plugin_folder_brought_into_the_tree_starts_each_photon_once(
+    watching: Loader, photon_dir: Path, tmp_path: Path, recorder: EventRecorder, arrival: str
+) -> None:
+    # `cp -r new_plugin plugins/` or `mv new_plugin plugins/`: its photons load with the
+    # helper beside them, which they already run; neither the helper's arrival nor its files'
+    # late events reload them.
+    folder = tmp_path / "new_plugin"
+    folder.mkdir()
+    (folder / "helpers.py").write_text("WORD = 'new'\n")
+    for name in ("ant", "bee"):  # imported before helpers.py is loaded
+        (folder / f"{name}.py").write_text(
+            textwrap.dedent(USER.format(name=name, attribute="WORD"))
+        )
+    await watching.watch_photons(photon_dir)
+
+    if arrival == "copied":
+        shutil.copytree(folder, photon_dir / "new_plugin")
+    else:
+        folder.rename(photon_dir / "new_plugin")
+    await wait_for(lambda: greetings(watching) == ["new from ant ada", "new from bee ada"])
+    await wait_for(lambda: not still_applying(watching))
+    assert recorder.reloaded == []
+    assert sorted(handler.name for handler in recorder.started) == ["ant", "bee"]
+    assert recorder.errors == []
+
+
+async def test_a_new_photon_at_the_top_imports_the_top_helper_not_a_sub_directory_s(
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton
+) -> None:
+    # sub/helpers.py shadows the tree's helpers.py for sub/'s photons only, also for a photon
+    # created at the top once a sub-directory's photon ran last.
+    write_photon("helpers.py", "WORD = 'top'\n")
+    write_photon("sub/helpers.py", "WORD = 'sub'\n")
+    write_photon("sub/inner.py", USER.format(name="inner", attribute="WORD"))
+    await watching.watch_photons(photon_dir)
+    assert greetings(watching) == ["sub from inner ada"]
+
+    write_photon("outer.py", USER.format(name="outer", attribute="WORD"))
+    await wait_for(lambda: len(greetings(watching)) == 2)
+    assert greetings(watching) == ["sub from inner ada", "top from outer ada"]

@@ -18,6 +18,7 @@ from luminal.trust import TrustPolicy
 __all__ = [
     "check_disjoint",
     "current_checksum",
+    "is_special_file",
     "lock_file_path",
     "merge_overlapping",
     "read_checksum",
@@ -39,6 +40,12 @@ def check_disjoint(directories: Sequence[Path]) -> None:
 def source_present(path: Path) -> bool:
     """Whether a loaded source is still there: its file, or its package's ``__init__.py``."""
     return (path / "__init__.py").is_file() if path.is_dir() else path.is_file()
+
+
+def is_special_file(path: Path) -> bool:
+    """Whether ``path`` is there but is neither a regular file nor a directory (a FIFO, a
+    socket, a device): named like a source, its load fails with that reason, unread."""
+    return os.path.exists(path) and not (os.path.isfile(path) or os.path.isdir(path))
 
 
 def source_in_place(root: Path, path: Path) -> bool:

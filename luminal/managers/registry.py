@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import threading
 import weakref
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
@@ -220,6 +221,26 @@ class Registry:
                 outermost = _outermost_helper(name, module, source.helpers)
                 read.setdefault(location, set()).add(_checksum_read(outermost))
         return {location: sums.pop() if len(sums) == 1 else None for location, sums in read.items()}
+
+    def helper_copies(self, location: Path) -> list[ModuleType]:
+        """The copies of the helper at ``location`` (a module, or a package's modules) that
+        loaded sources run."""
+        return [
+            module
+            for source in self._sources.values()
+            for _, module, at in _helper_locations(source.helpers)
+            if at == location
+        ]
+
+    def sources_running_live(self, location: Path) -> set[Path]:
+        """The sources that run the copy of the helper at ``location`` that ``sys.modules``
+        holds: the one their import would take now, so a reload would change nothing."""
+        return {
+            source.path
+            for source in self._sources.values()
+            for name, module, at in _helper_locations(source.helpers)
+            if at == location and sys.modules.get(name) is module
+        }
 
     def set_aside_helper(self, location: Path) -> None:
         """Take the helper of ``location`` out of ``sys.modules``, a package with all its

@@ -25,6 +25,7 @@ from luminal.errors import (
 from luminal.managers.disk_state import (
     check_disjoint,
     current_checksum,
+    is_special_file,
     lock_file_path,
     merge_overlapping,
     read_checksum,
@@ -310,7 +311,7 @@ class PhotonWatch:
             if path.is_dir() and path.is_relative_to(root):
                 candidates |= sources_at(root, path)
         groups = await self._changed_groups(present)
-        if from_events and await self.helpers.add_groups(paths, gone, groups):
+        if from_events and await self.helpers.add_groups(paths, gone, groups, self.vanishing):
             self.failures.helper_changed()
         try:
             await self._reload_groups(groups)
@@ -464,7 +465,7 @@ class PhotonWatch:
         A source that fails is remembered, so that it is tried again when its content or a
         helper changes, not on every ``touch``.
         """
-        if current is None or path in self._registry.sources:
+        if path in self._registry.sources or (current is None and not is_special_file(path)):
             self.failures.loads.pop(path, None)
             return
         # The trust policy judges symlinks and permissions against the watched tree, as it
@@ -495,5 +496,4 @@ class PhotonWatch:
         while directory != root and not (directory / "__init__.py").exists():
             name, directory = directory.name, directory.parent
             users |= self._registry.sources_naming(name, directory)
-        if users:
-            await self._reload(users)
+        await self._reload(users - self._registry.sources_running_live(path))
