@@ -32,7 +32,13 @@ if TYPE_CHECKING:  # watchdog is imported once a tree is watched, not with lumin
 
 from luminal.tree import is_ignored_name
 
-__all__ = ["DEFAULT_DEBOUNCE", "DirectoryWatcher", "ObserverFactory", "stop_watchers"]
+__all__ = [
+    "DEFAULT_DEBOUNCE",
+    "DirectoryWatcher",
+    "ObserverFactory",
+    "follow_directory",
+    "stop_watchers",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +147,8 @@ class DirectoryWatcher:
         self._writing: dict[Path, float] = {}  # file → loop time of its last write, until closed
         self._deferred: set[Path] = set()
         self._reports_closing = False
+        self.lost = False
+        """Whether the watched directory was found gone (:func:`follow_directory`)."""
         self._closed = False
         self._only = only
         self._accept = accept
@@ -292,3 +300,34 @@ async def stop_watchers(watchers: Iterable[DirectoryWatcher], timeout: float) ->
             logger.warning(
                 "the watchdog observer of %s did not stop within %s s", watcher.root, timeout
             )
+
+
+async def follow_directory(
+    watcher: DirectoryWatcher, timeout: float, what: str, while_gone: str
+) -> bool:
+    """Follow a watched directory that was deleted, renamed or re-created; whether it is there.
+
+    While it is gone its observer is stopped (inotify would follow a moved directory under
+    paths that no longer hold it) and a WARNING names it once, as ``what``, saying what
+    happens ``while_gone``; once it is back, a new observer watches it, and a WARNING says so
+    if it was found gone before.
+
+    :raises OSError: if the new observer cannot start.
+    """
+    root = watcher.root
+    if not root.is_dir():
+        await asyncio.to_thread(watcher.stop, timeout)
+        if not watcher.lost:
+            watcher.lost = True
+            logger.warning(
+                "%s %s was deleted or renamed: %s, and it is followed again if it reappears",
+                what,
+                root,
+                while_gone,
+            )
+        return False
+    await asyncio.to_thread(watcher.restart, timeout)
+    if watcher.lost:
+        watcher.lost = False
+        logger.warning("%s %s is back: it is followed again", what, root)
+    return True

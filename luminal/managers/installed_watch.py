@@ -40,7 +40,7 @@ from luminal.managers.installed_changes import DistributionChanges
 from luminal.managers.operations import Operations
 from luminal.managers.starting import start_loaded
 from luminal.photon import IPhoton
-from luminal.watcher import DirectoryWatcher, ObserverFactory
+from luminal.watcher import DirectoryWatcher, ObserverFactory, follow_directory
 
 __all__ = ["ENVIRONMENT_SETTLE", "InstalledWatch", "installed_watch_for"]
 
@@ -93,7 +93,6 @@ class InstalledWatch:
         self._environment: list[DirectoryWatcher] = []
         self._editable: dict[Path, DirectoryWatcher] = {}
         self._editable_guards: dict[Path, DirectoryWatcher] = {}  # each root's entry in its parent
-        self._lost_editable: set[Path] = set()
         self._changes = DistributionChanges(operations, group, policy, lambda: self._stopped)
         self._timer: asyncio.TimerHandle | None = None
         self._waits = 0
@@ -278,25 +277,15 @@ class InstalledWatch:
         """Follow an editable source directory again once it is re-created (``rm -rf src``,
         then ``git checkout src``): its observer went with the directory. Its photons keep
         running meanwhile, their distribution still installed."""
-        watcher = self._editable[root]
-        if not root.is_dir():
-            await asyncio.to_thread(watcher.stop, self._operations.settings.stop_timeout)
-            if root not in self._lost_editable:
-                self._lost_editable.add(root)
-                logger.warning(
-                    "editable source directory %s was deleted or renamed: its photons keep "
-                    "running, and it is followed again if it reappears",
-                    root,
-                )
-            return
         try:  # also when it came back within the debounce: the observer is the old one's
-            await asyncio.to_thread(watcher.restart, self._operations.settings.stop_timeout)
+            await follow_directory(
+                self._editable[root],
+                self._operations.settings.stop_timeout,
+                "editable source directory",
+                "its photons keep running",
+            )
         except OSError as error:
             logger.warning("cannot watch %s for installed photons: %s", root, error)
-            return
-        if root in self._lost_editable:
-            self._lost_editable.discard(root)
-            logger.warning("editable source directory %s is back: it is followed again", root)
 
     def _installed_editable(self, selection: EntryPointSelection) -> bool:
         return any(

@@ -42,7 +42,7 @@ from luminal.managers.starting import StepStarts
 from luminal.photon import IPhoton
 from luminal.sources import source_path
 from luminal.tree import in_project_below, sources_at
-from luminal.watcher import DirectoryWatcher, ObserverFactory, stop_watchers
+from luminal.watcher import DirectoryWatcher, ObserverFactory, follow_directory, stop_watchers
 
 __all__ = ["PhotonWatch", "check_disjoint"]
 
@@ -93,7 +93,6 @@ class PhotonWatch:
         ]
         self.dirty: dict[Path, set[Path]] = {}
         self._roots_to_check: set[Path] = set()
-        self._lost_roots: set[Path] = set()
         self._relocked = False
         self.worker: asyncio.Task[None] | None = None
         self.halting = False
@@ -231,34 +230,27 @@ class PhotonWatch:
 
     async def _check_root(self, root: Path) -> None:
         """Unload the photons of a tree whose directory is gone; follow a re-created one."""
-        watcher = next(watcher for watcher in self.watchers if watcher.root == root)
-        if not root.is_dir():
-            # inotify follows the moved directory itself, under paths that no longer hold it.
-            await asyncio.to_thread(watcher.stop, self._operations.settings.stop_timeout)
-            if root not in self._lost_roots:
-                self._lost_roots.add(root)
-                logger.warning(
-                    "watched directory %s was deleted or renamed: its photons are unloaded, and "
-                    "it is followed again if it reappears",
-                    root,
-                )
+        watcher = self._watcher_of(root)
+        if self._stopping and root.is_dir():
+            return
+        timeout = self._operations.settings.stop_timeout
+        if not await follow_directory(
+            watcher, timeout, "watched directory", "its photons are unloaded"
+        ):
             for path in [path for path in self._registry.sources if path.is_relative_to(root)]:
                 await self._unload(path)
             return
-        if self._stopping:
-            return
-        await asyncio.to_thread(watcher.restart, self._operations.settings.stop_timeout)
-        if root in self._lost_roots:
-            self._lost_roots.discard(root)
-            logger.warning("watched directory %s is back: it is followed again", root)
         await self._reconcile(root)
+
+    def _watcher_of(self, root: Path) -> DirectoryWatcher:
+        return next(watcher for watcher in self.watchers if watcher.root == root)
 
     async def _apply_relock(self) -> None:
         """The lock file changed: files refused before may be pinned now, so forget every
         failure and bring each tree in step with the disk."""
         self.failures = Failures()
         for root in self.roots:
-            if root not in self._lost_roots:
+            if not self._watcher_of(root).lost:
                 await self._reconcile(root)
 
     async def _load_tree(self, directory: Path) -> None:
