@@ -308,13 +308,9 @@ async def test_a_changed_extension_module_is_refused_and_reported(
     assert recorder.reloaded == []
 
 
-async def test_editable_source_outside_the_watched_tree_goes_live(
-    host: Loader,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    photon_dir: Path,
-    recorder: EventRecorder,
-) -> None:
+def install_edit_photon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Install ``edit-photon`` editable, its package and a helper in a ``src`` directory of a
+    project outside the watched tree, into a ``site-packages`` on ``sys.path``; return ``src``."""
     site_dir = tmp_path / "site-packages"
     site_dir.mkdir()
     monkeypatch.setattr(sys, "path", [str(site_dir), *sys.path])
@@ -324,6 +320,17 @@ async def test_editable_source_outside_the_watched_tree_goes_live(
         "acme_util.py": "VERSION = '1.0'\n",
     }
     install_editable(site_dir, src, "edit-photon", {"edit": "edit_photon:Photon"}, files)
+    return src
+
+
+async def test_editable_source_outside_the_watched_tree_goes_live(
+    host: Loader,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    photon_dir: Path,
+    recorder: EventRecorder,
+) -> None:
+    src = install_edit_photon(tmp_path, monkeypatch)
     await host.watch_photons(photon_dir, entry_points=True)
     assert greetings(host) == ["edit 1.0 ada"]
 
@@ -345,19 +352,11 @@ async def test_an_editable_source_directory_deleted_and_restored_is_followed_aga
     """``rm -rf src && git checkout src``: the directory the editable install's source lives
     in is re-created, and the next save of it still goes live. The checkout rewrote the
     helper ``acme_util.py`` as it was: that reloads nothing."""
-    site_dir = tmp_path / "site-packages"
-    site_dir.mkdir()
-    monkeypatch.setattr(sys, "path", [str(site_dir), *sys.path])
-    src = tmp_path / "project" / "src"
-    files = {
-        "edit_photon/__init__.py": photon_module("edit", "1.0", word="edit"),
-        "acme_util.py": "VERSION = '1.0'\n",
-    }
-    install_editable(site_dir, src, "edit-photon", {"edit": "edit_photon:Photon"}, files)
+    src = install_edit_photon(tmp_path, monkeypatch)
     await host.watch_photons(None, entry_points=True)
     assert greetings(host) == ["edit 1.0 ada"]
 
-    caplog.set_level(logging.WARNING, logger="luminal.managers.installed_watch")
+    caplog.set_level(logging.WARNING, logger="luminal.watcher")
     shutil.copytree(src, tmp_path / "checked-in")
     shutil.rmtree(src)
     await wait_for(lambda: "was deleted or renamed" in caplog.text)
