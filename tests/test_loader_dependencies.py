@@ -527,3 +527,23 @@ async def test_a_reload_closing_a_cycle_through_a_waiting_photon_is_refused(
     assert raised.value.__cause__.cycle == ("api", "web", "api")
     assert loader.photons["api"].version == "1.0"
     assert state_of(loader, "api") is HandlerState.WAITING
+
+
+async def test_a_dependent_whose_export_raises_fails_its_providers_reload_with_nothing_changed(
+    loader: Loader, chain: Path
+) -> None:
+    # Its state would be lost: as its own reload fails, so does the transaction it is part of.
+    exporting = photon("api", requires=("db>=1.2",))
+    (chain / "b_api.py").write_text(
+        exporting.replace("return self.count", "raise RuntimeError('no export')")
+    )
+    await start_all(await loader.load_photons(chain))
+    running = dict(RUNNING)
+    EVENTS.clear()
+    (chain / "c_db.py").write_text(photon("db", "1.6"))
+    with pytest.raises(PhotonReloadError, match="no export"):
+        await loader.reload_photon("db")
+    assert EVENTS == []
+    assert dict(RUNNING) == running  # the same instances run on
+    assert loader.photons["db"].version == "1.5"
+    assert all(loader.photons[name].started for name in ("db", "api", "web"))
