@@ -94,17 +94,22 @@ def child_luminal(arguments: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": elapsed, "count": count}
 
 
+def _photon_file_names(directory: str) -> list[str]:
+    """The photon files of ``directory``, listed as part of each side's timed load."""
+    return sorted(
+        entry.name
+        for entry in os.scandir(directory)
+        if entry.name.endswith(".py") and entry.is_file()
+    )
+
+
 def child_floor(arguments: dict[str, Any]) -> dict[str, Any]:
     # What the photons import, as the Luminal side has it imported: untimed on both sides.
     from luminal import IPhoton, hookimpl  # noqa: F401
 
     directory = arguments["directory"]
     started = time.perf_counter()
-    names = sorted(
-        entry.name
-        for entry in os.scandir(directory)
-        if entry.name.endswith(".py") and entry.is_file()
-    )
+    names = _photon_file_names(directory)
     for file_name in names:
         module_name = "bench_floor_" + file_name[:-3]
         spec = importlib.util.spec_from_file_location(
@@ -128,11 +133,7 @@ def child_pipeline(arguments: dict[str, Any]) -> dict[str, Any]:
     directory = arguments["directory"]
     cache = CodeCache(Path(arguments["code_cache"])) if arguments.get("code_cache") else None
     started = time.perf_counter()
-    names = sorted(
-        entry.name
-        for entry in os.scandir(directory)
-        if entry.name.endswith(".py") and entry.is_file()
-    )
+    names = _photon_file_names(directory)
     for file_name in names:
         path = Path(directory, file_name)
         filename = os.fspath(path)
