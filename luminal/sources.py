@@ -16,6 +16,7 @@ import importlib
 import importlib.machinery
 import importlib.util
 import inspect
+import itertools
 import os
 import re
 import stat
@@ -102,46 +103,40 @@ class ImportedSource:
 
 
 def import_source(
-    path: Path,
-    name: str,
+    request: ImportRequest,
     package_finder: PackageFinder,
     recursive: bool = False,
     check: SourceCheck | None = None,
-    submodules: Sequence[str] = (),
-    photon_directory: Path | None = None,
-    files: dict[Path, bytes] | None = None,
-    root: Path | None = None,
     *,
     ran_helpers: dict[str, ModuleType],
 ) -> ImportedSource:
-    """Import the source at ``path`` as module ``name`` and return it with all it brought in.
+    """Import the source ``request`` names and return it with all it brought in.
 
-    For a package, ``recursive`` also imports every sub-module and ``submodules`` (dotted,
-    relative to the package, as entry points name them) just those. Runs in a worker thread; on
-    failure its own modules leave ``sys.modules``, the helpers it ran are put in
-    ``ran_helpers`` (another import of the tree may have taken them meanwhile) and the
-    exception propagates. ``check`` judges the bytes read (against ``photon_directory``) before
-    any of them runs. ``files`` (the bytes just read: not read again) and ``root``
-    (``path.parent``) if known.
+    For a package, ``recursive`` also imports every sub-module and the request's
+    ``submodules`` just those. Runs in a worker thread, within
+    :func:`~luminal.parking.own_helpers` of the source's directory; on failure its own modules
+    leave ``sys.modules``, the helpers it ran are put in ``ran_helpers`` (another import of the
+    tree may have taken them meanwhile) and the exception propagates. ``check`` judges the
+    bytes read (against the request's ``photon_directory``) before any of them runs.
     """
+    path, name, submodules, photon_directory, files = request
     is_package, files, checksum = _checked_source(path, check, photon_directory, files)
     init_file = path / "__init__.py" if is_package else path
     spec = spec_for(name, path, files[init_file], is_package, package_finder.code_cache)
     if spec is None or spec.loader is None:
         raise ModuleNotFoundError(f"no module spec for {path}", path=str(path))
     try:
-        with own_helpers(path.parent if root is None else root, photon_directory):
-            return _execute(
-                spec,
-                path,
-                is_package,
-                files,
-                checksum,
-                package_finder,
-                recursive,
-                submodules,
-                ran_helpers,
-            )
+        return _execute(
+            spec,
+            path,
+            is_package,
+            files,
+            checksum,
+            package_finder,
+            recursive,
+            submodules,
+            ran_helpers,
+        )
     except PhotonTrustError as error:
         if error.path == str(path):
             raise
@@ -321,38 +316,36 @@ def import_sources(
 
     One hand-off to a worker thread per directory instead of one per file; a source that fails
     leaves a :class:`FailedImport` in its place and the others are imported all the same. The
-    sources' directories are open to helper imports meanwhile. A ``KeyboardInterrupt`` or
-    ``SystemExit`` propagates once what the batch imported is out of ``sys.modules`` again.
+    sources' directories are open to helper imports meanwhile, and the sources of one directory
+    (in a row) own its helpers (:func:`~luminal.parking.own_helpers`) once for all of them.
+    A ``KeyboardInterrupt`` or ``SystemExit`` propagates once what the batch imported is out of
+    ``sys.modules`` again.
     """
     results: list[ImportedSource | FailedImport] = []
     ran_helpers: dict[str, ModuleType] = {}
     parents = _parents([request.path for request in requests])
     for root in set(parents):
         helper_finder.add_root(root)
+    threads_before = set(threading.enumerate())
     try:
-        for (path, name, submodules, photon_directory, files), root in zip(
-            requests, parents, strict=True
+        for (root, photon_directory), group in itertools.groupby(
+            zip(requests, parents, strict=True),
+            key=lambda pair: (pair[1], pair[0].photon_directory),
         ):
-            threads_before = set(threading.enumerate())
-            ran_helpers = {}
-            try:
-                imported = import_source(
-                    path,
-                    name,
-                    package_finder,
-                    recursive,
-                    check,
-                    submodules,
-                    photon_directory,
-                    files,
-                    root,
-                    ran_helpers=ran_helpers,
-                )
-                imported.threads = threads_started_since(threads_before)
-                imported.root = root
-                results.append(imported)
-            except Exception as error:
-                results.append(FailedImport(error, ran_helpers))
+            with own_helpers(root, photon_directory):  # once for a directory's sources
+                for request, _ in group:
+                    ran_helpers = {}
+                    try:
+                        imported = import_source(
+                            request, package_finder, recursive, check, ran_helpers=ran_helpers
+                        )
+                        imported.threads = threads_started_since(threads_before)
+                        threads_before.update(imported.threads)
+                        imported.root = root
+                        results.append(imported)
+                    except Exception as error:
+                        results.append(FailedImport(error, ran_helpers))
+                        threads_before = set(threading.enumerate())
     except BaseException:
         _drop_imported(results, ran_helpers, package_finder)
         raise

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from luminal import Handler, Loader, PhotonStopError
+from luminal import DirectoryLoadError, Handler, Loader, PhotonStopError
 from luminal.testing import EventRecorder, LeftoverCheck, WritePhoton
 
 RAW_IN_START = """
@@ -202,3 +202,55 @@ async def test_a_reload_reports_the_thread_the_old_module_left(
     luminal_leftovers.stop_errors.clear()  # the stop error this test expects
     await loader.unload_photon(reloaded, force_stop=True)
     luminal_leftovers.stop_errors.clear()
+
+
+FAILING_AFTER_A_THREAD = """
+    import threading
+
+    RELEASE = threading.Event()
+    worker = threading.Thread(target=RELEASE.wait, name="failed-worker", daemon=True)
+    worker.release = RELEASE  # for the test to end it
+    worker.start()
+    raise RuntimeError("broken after starting a thread")
+"""
+
+QUIET = """
+    from luminal import IPhoton
+
+    class Quiet(IPhoton, name="quiet"):
+        async def finalize(self):
+            pass
+"""
+
+
+async def test_a_thread_started_at_import_belongs_to_its_source_alone(
+    loader: Loader,
+    observer: EventRecorder,
+    write_photon: WritePhoton,
+    releases: list[threading.Event],
+    luminal_leftovers: LeftoverCheck,
+) -> None:
+    """Sources of one directory import one after another on one thread: the thread a module
+    starts is its own, never the next source's, even when its import then fails."""
+    write_photon("a_rogue.py", RAW_AT_IMPORT)
+    write_photon("b_failing.py", FAILING_AFTER_A_THREAD)
+    directory = write_photon("c_quiet.py", QUIET).parent
+    with pytest.raises(DirectoryLoadError) as raised:
+        await loader.load_photons(directory)
+    rogue, quiet = sorted(raised.value.handlers, key=lambda handler: handler.filepath)
+    assert rogue.photon_class is not None
+    releases.append(sys.modules[rogue.photon_class.__module__].RELEASE)
+    releases.extend(
+        thread.release  # type: ignore[attr-defined]
+        for thread in threading.enumerate()
+        if thread.name == "failed-worker"
+    )
+    await rogue.start()
+    await quiet.start()
+
+    assert await loader.unload_photon(quiet) is True
+    assert stop_errors(observer) == []
+    assert await loader.unload_photon(rogue) is False
+    [error] = stop_errors(observer)
+    assert [thread.name for thread in error.threads] == ["module-worker"]
+    luminal_leftovers.stop_errors.clear()  # the stop error this test expects
