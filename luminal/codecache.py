@@ -32,6 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import CodeType
 
+from luminal.reading import read_to_end
+
 __all__ = ["MAX_BYTES", "CodeCache", "default_directory"]
 
 logger = logging.getLogger(__name__)
@@ -213,12 +215,9 @@ def _read_entry(entry: str, strict: bool) -> bytes | None:
             return None
         if strict and not _own_private(status):
             return None
-        chunks = [os.read(descriptor, status.st_size + 1)]
-        while chunks[-1]:
-            chunks.append(os.read(descriptor, max(status.st_size + 1, 1 << 16)))
+        return read_to_end(descriptor, status.st_size)
     finally:
         os.close(descriptor)
-    return b"".join(chunks)
 
 
 def _own_private(status: os.stat_result) -> bool:

@@ -29,6 +29,7 @@ __all__ = [
     "not_found_reason",
     "read_regular_file",
     "read_source",
+    "read_to_end",
 ]
 
 SourceCheck = Callable[[Path, "Path | None", Mapping[Path, bytes], str], None]
@@ -91,17 +92,25 @@ def read_regular_file(path: Path, mode: int | None = None) -> bytes:
         try:
             status = os.fstat(descriptor)
             if stat.S_ISREG(status.st_mode):
-                return _read_all(descriptor, status.st_size)
+                return read_to_end(descriptor, status.st_size)
         finally:
             os.close(descriptor)
         reason = not_a_source_reason(path, status.st_mode)
     raise PhotonLoadError(f"refusing to read {display_path(path)}: {reason}", path)
 
 
-def _read_all(descriptor: int, size: int) -> bytes:
+def read_to_end(descriptor: int, size: int) -> bytes:
     """Everything left to read from ``descriptor``, whose file had ``size`` bytes (it may have
-    changed since): read until the end of the file, as a read may return less than asked."""
-    chunks = [os.read(descriptor, size + 1)]
+    changed since).
+
+    One read asks for a byte more than ``size``: exactly ``size`` bytes back means the end of
+    the file was reached. Anything else (the file grew, or a read returned less than asked) is
+    read on until a read returns nothing.
+    """
+    first = os.read(descriptor, size + 1)
+    if len(first) == size:
+        return first
+    chunks = [first]
     while chunks[-1]:
         chunks.append(os.read(descriptor, max(size + 1, 1 << 16)))
     return b"".join(chunks)
