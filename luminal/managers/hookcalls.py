@@ -87,7 +87,12 @@ class HookCalls:
         """Send a loader event as an isolated call: a photon's implementation that fails is
         skipped, counted and reported, and the other plugins still get the event. A failure in
         ``luminal_photon_error`` itself is only logged (reporting it would call it again), as is
-        a host observer's, which is the host's own code."""
+        a host observer's, which is the host's own code. An event no plugin implements is sent
+        nowhere at once (a load sends one per photon)."""
+        self._loop = asyncio.get_running_loop()
+        hook_caller = getattr(self.plugin_manager.hook, hook_name, None)
+        if hook_caller is not None and not hook_caller.get_hookimpls():
+            return
         try:
             await self._acall(hook_name, None, True, kwargs, hook_name != "luminal_photon_error")
         except Exception:
