@@ -112,11 +112,12 @@ def _names_in(code: CodeType) -> frozenset[str]:
     names = set(code.co_names)
     pending = [code]
     while pending:
-        for constant in pending.pop().co_consts:
-            if isinstance(constant, CodeType):
-                names.update(constant.co_names)
-                pending.append(constant)
-    names.update(part for name in [n for n in names if "." in n] for part in name.split("."))
+        nested = [constant for constant in pending.pop().co_consts if type(constant) is CodeType]
+        for constant in nested:
+            names.update(constant.co_names)
+        pending += nested
+    for dotted in [name for name in names if "." in name]:
+        names.update(dotted.split("."))
     return frozenset(names)
 
 
