@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -174,3 +175,44 @@ async def test_a_close_cancelled_while_watching_stops_leaves_no_thread(
             ]
         )
     )
+
+
+# Set by the slow import once it runs; it then waits until RELEASE is set.
+IMPORTING = threading.Event()
+RELEASE = threading.Event()
+
+SLOW_IMPORT = """
+    from luminal import IPhoton
+    from tests.test_loader_lifecycle import IMPORTING, RELEASE
+
+    IMPORTING.set()
+    RELEASE.wait(10)
+
+    class Slow(IPhoton, name="slow"):
+        pass
+"""
+
+
+@pytest.mark.parametrize("operation", ["load_photon", "load_photons"])
+async def test_a_load_importing_while_the_loader_closes_loads_nothing(
+    operation: str, write_photon: WritePhoton
+) -> None:
+    """A load whose import still runs when ``close()`` is called does not commit once it is
+    done: it raises LoaderClosedError, and nothing of it stays (no photon, no module, no
+    finder in ``sys.meta_path``)."""
+    IMPORTING.clear()
+    RELEASE.clear()
+    path = write_photon("slow.py", SLOW_IMPORT)
+    meta_path = list(sys.meta_path)
+    loader = Loader()
+    loading = asyncio.ensure_future(OPERATIONS[operation](loader, path))
+    await wait_for(IMPORTING.is_set)
+    closing = asyncio.ensure_future(loader.close())
+    await wait_for(lambda: loader.state is LoaderState.CLOSED)
+    RELEASE.set()
+    await closing
+    with pytest.raises(LoaderClosedError):
+        await loading
+    assert dict(loader.photons) == {}
+    assert sys.meta_path == meta_path
+    assert not [name for name in sys.modules if name.startswith(loader._namespace + "_slow_")]

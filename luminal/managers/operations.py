@@ -19,6 +19,7 @@ import pluggy
 from luminal.dependencies import dependency_order
 from luminal.errors import (
     DirectoryLoadError,
+    LoaderClosedError,
     PhotonLoadError,
     PhotonNotFoundError,
     PhotonNotInitializedError,
@@ -59,6 +60,8 @@ class Operations:
         self.reporter = reporter
         self.settings = settings
         self.dependents = dependents
+        self.closed = False
+        """Set once :meth:`close` begins: a load whose import was running then commits nothing."""
 
     @classmethod
     def create(
@@ -94,9 +97,8 @@ class Operations:
 
         The one load pipeline, for files, packages and entry points: the sources are imported in
         one worker-thread call (a hand-off per file costs about as much as a small import), then
-        staged and committed one by one; one that fails is dropped and reported, the others
-        load, and one loaded already is returned as it is. Events and reports are sent in
-        path order once the locks are released.
+        staged and committed one by one (a failure dropped and reported, a source loaded already
+        returned as it is); events and reports follow in path order once the locks are released.
         """
         outcomes: list[tuple[Path, Staged]] = []
         handlers: list[Handler] = []
@@ -110,6 +112,7 @@ class Operations:
             imports = await self.staging.importer.import_batch(
                 fresh, recursive, submodules, directories
             )
+            self._refuse_when_closed(imports)
             for path in paths:
                 loaded = self.registry.sources.get(path)
                 if loaded is not None:
@@ -133,6 +136,20 @@ class Operations:
             if source is not None:
                 await self._announce_loaded(path, source)
         return dependency_order(handlers), errors
+
+    def _refuse_when_closed(self, imports: Mapping[Path, ImportedSource | Exception]) -> None:
+        """Drop a load's imports, and refuse it, when the loader was closed while they ran.
+
+        :raises LoaderClosedError: if it was.
+        """
+        if not self.closed:
+            return
+        for imported in imports.values():
+            if isinstance(imported, ImportedSource):
+                self.staging.drop(imported.module.__name__, imported.modules, imported.helpers)
+        raise LoaderClosedError(
+            "this loader was closed while the load imported; nothing of it was loaded"
+        )
 
     def stage_file(self, photon_base: type, other_classes: Sequence[str], recursive: bool) -> Stage:
         """The :data:`Stage` of a loose file or package: validated, then checked for a name
@@ -384,6 +401,7 @@ class Operations:
         unless ``force_stop``, then let the import threads end. A close whose caller is
         cancelled meanwhile (``wait_for``) is finished all the same, the sources left
         force-stopped, as a cancelled unload is: no photon of a closed loader runs on."""
+        self.closed = True
         try:
             await self._unload_everything(force_stop)
         except BaseException:
