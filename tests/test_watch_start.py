@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from luminal import Handler, Loader, PhotonStartError
+from luminal.managers.starting import start_loaded
 from luminal.testing import EventRecorder, WritePhoton
 from tests.watch_support import HostSpecs, greeter, greetings, wait_for
 
@@ -191,3 +193,56 @@ async def test_close_returns_within_the_start_timeout_of_a_hanging_start(
     await asyncio.wait_for(quick.close(), timeout=5.0)
     assert loop.time() - began < 0.3 + 1.0 + 1.0
     assert quick.photons == {}
+
+
+# Set by the blocking version once its import runs; it then waits until RELOAD_GOES_ON is set.
+RELOAD_IMPORTING = threading.Event()
+RELOAD_GOES_ON = threading.Event()
+
+REPLACED_LATER = """
+    from luminal import IPhoton
+
+    class Replaced(IPhoton, name="replaced"):
+        pass
+"""
+
+REPLACED_BLOCKING = """
+    from luminal import IPhoton
+    from tests.test_watch_start import RELOAD_GOES_ON, RELOAD_IMPORTING
+
+    RELOAD_IMPORTING.set()
+    RELOAD_GOES_ON.wait(10)
+
+    class Replaced(IPhoton, name="replaced"):
+        pass
+"""
+
+BYSTANDER = """
+    from luminal import IPhoton
+
+    class Bystander(IPhoton, name="bystander"):
+        async def finalize(self):
+            pass
+"""
+
+
+async def test_a_photon_replaced_while_a_step_starts_it_keeps_no_other_from_starting(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    """The starts at the end of a watching step go on when a host task reloads one of the
+    step's photons meanwhile: its old handler is gone (nothing to start), the others start."""
+    RELOAD_IMPORTING.clear()
+    RELOAD_GOES_ON.clear()
+    replaced = await loader.load_photon(write_photon("a_replaced.py", REPLACED_LATER))
+    bystander = await loader.load_photon(write_photon("b_bystander.py", BYSTANDER))
+    assert isinstance(replaced, Handler)
+    assert isinstance(bystander, Handler)
+    write_photon("a_replaced.py", REPLACED_BLOCKING)
+    reloading = asyncio.ensure_future(loader.reload_photon(replaced))
+    await wait_for(RELOAD_IMPORTING.is_set)
+    starting = asyncio.ensure_future(start_loaded([replaced, bystander]))
+    RELOAD_GOES_ON.set()
+    await reloading
+    await starting
+    assert bystander.started
+    assert loader.photons["replaced"] is not replaced

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable
 
 from luminal.dependencies import dependency_order
-from luminal.errors import PhotonStartError
+from luminal.errors import PhotonNotFoundError, PhotonStartError
 from luminal.managers.handler import Handler, HandlerState
 
 __all__ = ["StepStarts", "start_loaded"]
@@ -14,10 +14,11 @@ __all__ = ["StepStarts", "start_loaded"]
 
 async def start_loaded(handlers: Iterable[Handler]) -> None:
     """Start, in dependency order, the handlers loaded and not started yet; a photon that fails
-    stays loaded (``start`` reports it), and its next save reloads and starts it."""
+    stays loaded (``start`` reports it), and its next save reloads and starts it. One that
+    another task unloads or reloads meanwhile is gone: there is nothing of it to start."""
     for handler in dependency_order(dict.fromkeys(handlers)):
         if handler.state is HandlerState.LOADED:
-            with contextlib.suppress(PhotonStartError):
+            with contextlib.suppress(PhotonStartError, PhotonNotFoundError):
                 await handler.start()
 
 
