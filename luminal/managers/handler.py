@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import sys
@@ -19,10 +18,9 @@ from luminal.errors import (
     PhotonNotFoundError,
     PhotonNotInitializedError,
     PhotonStartError,
-    PhotonStopError,
 )
 from luminal.guard import call_photon, photon_code
-from luminal.managers.finalizing import finalizer_outcome, left_running
+from luminal.managers.finalizing import leftover_error, run_finalizer
 from luminal.managers.hookimpls import check_hookimpls
 from luminal.managers.hookstats import HookRecord, HookStats
 from luminal.managers.hooktasks import run_within
@@ -34,7 +32,7 @@ from luminal.managers.lifecycle import (
     adopt_threads_started_since,
 )
 from luminal.managers.reentry import holding, refuse_held, start_context, start_over
-from luminal.ownership import Ownership, StopReport, collect_ownerships, ownership_of
+from luminal.ownership import Ownership, collect_ownerships, ownership_of
 from luminal.reading import file_checksum
 from luminal.sources import drop_modules
 
@@ -188,16 +186,8 @@ class Handler:
         ownership.close(self._name, self._filepath)
         report = await ownership.stop(self._context.stop_timeout)
         if not report.clean:
-            await self._report(self._leftover_error(report))
+            await self._report(leftover_error(report, (self._name, self._filepath)))
         return report.clean
-
-    def _leftover_error(self, report: StopReport) -> PhotonStopError:
-        return PhotonStopError(
-            f"photon {self._name!r} left running after stop: {report.describe()}",
-            self._name,
-            self._filepath,
-            report.all_threads,
-        )
 
     async def _report(self, error: LuminalError, level: int = logging.ERROR) -> None:
         if self._logging:
@@ -244,10 +234,26 @@ class Handler:
         Gracefully, the ``photon_finalize`` hook runs (bounded by the loader's
         ``finalize_timeout``) and what the photon still owns is stopped afterwards. When
         ``force_stop`` is set, or the finalizer is missing, raises or times out, the photon is
-        force-stopped; it is removed either way.
+        force-stopped. Like :meth:`start`, it waits for any operation on the photon's file under
+        way. The photon stays loaded (``LOADED``): :meth:`start` creates a fresh instance.
 
-        :raises PhotonNotInitializedError: if the photon was never started.
+        :raises PhotonNotInitializedError: if the photon is not started.
+        :raises PhotonNotFoundError: if the photon was unloaded (or replaced by a reload).
         """
+        refuse_held([self._context.lock], f"stop() of photon {self._name!r}")
+        async with self._context.lock:
+            self._loaded_class()
+            if not self.started:
+                raise PhotonNotInitializedError(f"photon {self._name!r} is not started", self._name)
+            with holding([self._context.lock]):
+                try:
+                    return await self.stop_under_lock(force_stop)
+                finally:
+                    self._state = HandlerState.LOADED
+
+    async def stop_under_lock(self, force_stop: bool = False) -> bool:
+        """:meth:`stop` for a loader operation, which holds the file's lock: the handler is
+        ``STOPPED`` afterwards, to be released or restarted by that operation."""
         if not self.started:
             raise PhotonNotInitializedError(f"photon {self._name!r} was never started", self._name)
         self._unregister(self._instance)
@@ -263,26 +269,15 @@ class Handler:
         return await self.stop(force_stop)  # the documented name of stop
 
     async def _finalize(self, report_missing: bool = True) -> bool:
-        """Run the finalizer in a task bounded by ``finalize_timeout``; whether it is not left
-        running. A finalizer that is missing, raises or times out is reported (the caller
-        force-stops the photon). One that times out is cancelled; if it swallows that for
-        another ``stop_timeout``, it is reported as left running (``asyncio.wait_for`` would
-        wait for it without bound). One that blocks the event loop cannot be bounded at all.
-        """
-        finalizer = asyncio.get_running_loop().create_task(
-            self._call_own_hook("photon_finalize"), name=f"{self._name}-finalize"
+        """Run the finalizer, bounded as :func:`~.finalizing.run_finalizer` says, reporting a
+        finalizer that is missing, raises, times out or is left running; whether it ended."""
+        return await run_finalizer(
+            self._call_own_hook("photon_finalize"),
+            (self._context.finalize_timeout, self._context.stop_timeout),
+            report_missing,
+            (self._name, self._filepath),
+            self._report,
         )
-        timing = (self._context.finalize_timeout, self._context.stop_timeout)
-        where = (self._name, self._filepath)
-        try:
-            problem = await finalizer_outcome(finalizer, timing, report_missing, where)
-        except asyncio.CancelledError:  # with its caller: one that goes on is reported all the same
-            if not finalizer.done():
-                await self._report(left_running(finalizer, timing, where, cancelled=True))
-            raise
-        if problem is not None:
-            await self._report(*problem)
-        return finalizer.done()
 
     async def create_instance(self) -> Any:
         """Instantiate the photon class; the instance is not visible to anyone yet.
@@ -292,11 +287,7 @@ class Handler:
         a metaclass that creates instances its own way, what was spawned is found by the
         ownerships created meanwhile (:func:`~luminal.ownership.collect_ownerships`).
         """
-        photon_class = self._photon_class
-        if photon_class is None or self._state is HandlerState.STOPPED:
-            raise PhotonNotFoundError(
-                f"photon {self._name!r} was unloaded; load it again to start it", self._name
-            )
+        photon_class = self._loaded_class()
         before = set(threading.enumerate())
         instance = None
         with collect_ownerships() as created:
@@ -324,6 +315,14 @@ class Handler:
                 ) from error
         adopt_threads_started_since(instance, before)
         return instance
+
+    def _loaded_class(self) -> type:
+        """The photon class, while the handler is loaded (not unloaded or replaced)."""
+        if self._photon_class is None or self._state is HandlerState.STOPPED:
+            raise PhotonNotFoundError(
+                f"photon {self._name!r} was unloaded; load it again to start it", self._name
+            )
+        return self._photon_class
 
     def check_hookimpls(self, instance: Any) -> None:
         """Reject hook implementations the specs do not allow (see :mod:`.hookimpls`)."""
@@ -461,7 +460,7 @@ class Handler:
         """Stop the running photon because a photon it requires goes away; it stays loaded,
         ``WAITING`` to start again. Whether everything it owned stopped."""
         try:
-            return await self.stop(force_stop)
+            return await self.stop_under_lock(force_stop)
         finally:
             self._state = HandlerState.WAITING
 

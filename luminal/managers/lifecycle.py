@@ -37,13 +37,14 @@ Broadcast = Callable[[str, dict[str, Any]], Awaitable[None]]
 class HandlerState(enum.Enum):
     """Where a handler is in its lifecycle: ``LOADED`` → ``STARTED`` → ``STOPPED``.
 
-    A failed start leaves it ``LOADED`` (it may be started again); a stopped handler is done,
-    and a reload or a new load gives a new handler. A started photon that keeps failing in hook
-    calls may be ``QUARANTINED`` (see ``Loader(quarantine_after=...)``). A photon whose
-    requirements do not run is ``WAITING`` and starts by itself once they all do.
+    A failed start, or ``Handler.stop()``, leaves it ``LOADED`` (it may be started again); an
+    unloaded or replaced handler is ``STOPPED`` for good: a reload or a new load gives a new
+    one. A started photon that keeps failing in hook calls may be ``QUARANTINED`` (see
+    ``Loader(quarantine_after=...)``). A photon whose requirements do not run is ``WAITING``
+    and starts by itself once they all do.
     """
 
-    #: Imported and validated; no instance runs (never started, or its start failed).
+    #: Imported and validated; no instance runs (never started, its start failed, or stopped).
     LOADED = "loaded"
     #: Its instance runs: registered in the plugin manager, ``photon_start`` returned.
     STARTED = "started"

@@ -309,7 +309,7 @@ class Operations:
         clean = True
         for handler in source.handlers:
             if handler.started:
-                clean = await handler.stop(force_stop) and clean
+                clean = await handler.stop_under_lock(force_stop) and clean
         self.staging.discard(source)
         names = [handler.name for handler in source.handlers]
         return (
