@@ -149,11 +149,8 @@ class Handler:
 
     @staticmethod
     async def _get_checksum(filename: str, block: int = 2**20) -> str | None:
-        """SHA-512 of a file, read in ``block``-sized chunks; ``None`` if it cannot be read.
-
-        The loader hashes the bytes it compiles instead (see :mod:`luminal.sources`); this helper
-        is kept for hosts that compare a file on disk with :attr:`checksum`.
-        """
+        """SHA-512 of a file read in ``block``-sized chunks, ``None`` if unreadable: for hosts
+        comparing a file on disk with :attr:`checksum` (the loader hashes what it compiles)."""
         return await file_checksum(filename, block)
 
     async def _clear_module_references(self) -> bool:
@@ -229,31 +226,38 @@ class Handler:
             self._context.unregistered(instance)
 
     async def stop(self, force_stop: bool = False) -> bool:
-        """Unregister and stop the running photon; whether everything it owned stopped.
+        """Unregister and stop the running photon, its running dependents first (they wait to
+        start again with it); whether everything it owned stopped.
 
-        Gracefully, the ``photon_finalize`` hook runs (bounded by the loader's
-        ``finalize_timeout``) and what the photon still owns is stopped afterwards. When
-        ``force_stop`` is set, or the finalizer is missing, raises or times out, the photon is
-        force-stopped. Like :meth:`start`, it waits for any operation on the photon's file under
-        way. The photon stays loaded (``LOADED``): :meth:`start` creates a fresh instance.
+        Gracefully, the ``photon_finalize`` hook runs (bounded by ``finalize_timeout``), then
+        what the photon still owns is stopped; with ``force_stop``, or when the finalizer is
+        missing, raises or times out, it is force-stopped. Like :meth:`start`, it waits for an
+        operation on the file under way. The photon stays ``LOADED``: :meth:`start` creates a
+        fresh instance.
 
         :raises PhotonNotInitializedError: if the photon is not started.
         :raises PhotonNotFoundError: if the photon was unloaded (or replaced by a reload).
         """
-        refuse_held([self._context.lock], f"stop() of photon {self._name!r}")
-        async with self._context.lock:
+        async with self._context.stopping(self) as dependents:
             self._loaded_class()
             if not self.started:
                 raise PhotonNotInitializedError(f"photon {self._name!r} is not started", self._name)
-            with holding([self._context.lock]):
-                try:
-                    return await self.stop_under_lock(force_stop)
-                finally:
-                    self._state = HandlerState.LOADED
+            try:
+                for dependent in reversed(dependents):
+                    if dependent.started:
+                        await dependent.suspend()
+            finally:  # also when cancelled: what still runs is force-stopped, as an unload does
+                for dependent in reversed(dependents):
+                    if dependent.started:
+                        await dependent.suspend(force_stop=True)
+                clean = await self.stop_under_lock(force_stop, HandlerState.LOADED)
+        return clean
 
-    async def stop_under_lock(self, force_stop: bool = False) -> bool:
-        """:meth:`stop` for a loader operation, which holds the file's lock: the handler is
-        ``STOPPED`` afterwards, to be released or restarted by that operation."""
+    async def stop_under_lock(
+        self, force_stop: bool = False, then: HandlerState = HandlerState.STOPPED
+    ) -> bool:
+        """:meth:`stop` for a caller that holds the file's lock; the handler is ``then``
+        afterwards (a loader operation releases or restarts a ``STOPPED`` one)."""
         if not self.started:
             raise PhotonNotInitializedError(f"photon {self._name!r} was never started", self._name)
         self._unregister(self._instance)
@@ -261,7 +265,7 @@ class Handler:
             finalized = force_stop or await self._finalize()
         finally:  # also when the caller is cancelled: a stop begun is a stop done
             clean = await self._force_stop()
-            self._state = HandlerState.STOPPED
+            self._state = then
             self._instance = None
         return finalized and clean
 
@@ -459,10 +463,7 @@ class Handler:
     async def suspend(self, force_stop: bool = False) -> bool:
         """Stop the running photon because a photon it requires goes away; it stays loaded,
         ``WAITING`` to start again. Whether everything it owned stopped."""
-        try:
-            return await self.stop_under_lock(force_stop)
-        finally:
-            self._state = HandlerState.WAITING
+        return await self.stop_under_lock(force_stop, HandlerState.WAITING)
 
     async def export_state(self) -> Any:
         """The running instance's ``photon_export_state`` result, or ``NO_STATE``.

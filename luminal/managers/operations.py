@@ -79,7 +79,13 @@ class Operations:
         reporter = Reporter(plugin_manager, settings.logging)
         dependents = Dependents(registry)
         staging = Staging(
-            registry, importer, reporter, settings, dependents.start_waiting, unregistered
+            registry,
+            importer,
+            reporter,
+            settings,
+            dependents.start_waiting,
+            unregistered,
+            dependents.locked_for_stop,
         )
         return cls(registry, staging, reporter, settings, dependents)
 
