@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import os
 import subprocess
 import sys
 import threading
@@ -116,6 +117,29 @@ async def test_get_checksum_is_the_sha512_of_the_file(tmp_path: Path) -> None:
 
 async def test_get_checksum_of_a_missing_file_is_none(tmp_path: Path) -> None:
     assert await Handler._get_checksum(str(tmp_path / "missing.py")) is None
+
+
+async def test_get_checksum_refuses_a_block_size_that_is_not_positive(tmp_path: Path) -> None:
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"not empty")
+    for block in (0, -1):
+        with pytest.raises(ValueError, match="block"):
+            await Handler._get_checksum(str(path), block=block)
+    for wrong in (1.5, "7", True):
+        with pytest.raises(TypeError, match="block"):
+            await Handler._get_checksum(str(path), block=wrong)  # type: ignore[arg-type]
+
+
+async def test_get_checksum_refuses_a_file_descriptor_and_leaves_it_open(tmp_path: Path) -> None:
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"payload")
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        with pytest.raises(TypeError, match="filename"):
+            await Handler._get_checksum(descriptor)  # type: ignore[arg-type]
+        assert os.read(descriptor, 100) == b"payload"
+    finally:
+        os.close(descriptor)
 
 
 async def test_start_creates_registers_and_starts_the_instance() -> None:
