@@ -275,6 +275,17 @@ async def test_a_photon_stopping_itself_from_photon_start_is_refused_at_once(
     assert handler.state is HandlerState.LOADED
 
 
+async def test_a_force_stop_that_is_not_a_bool_is_refused_before_anything_stops() -> None:
+    handler = make_handler()
+    await handler.start()
+    instance = handler.instance
+    with pytest.raises(TypeError, match="force_stop"):
+        await handler.stop(force_stop="no")  # type: ignore[arg-type]
+    assert handler.started
+    assert await handler.stop() is True
+    assert instance.calls == ["start", "finalize"]
+
+
 async def test_stop_of_a_never_started_photon_raises() -> None:
     with pytest.raises(PhotonNotInitializedError) as caught:
         await make_handler()._stop()

@@ -229,15 +229,17 @@ class Handler:
         """Unregister and stop the running photon, its running dependents first (they wait to
         start again with it); whether everything it owned stopped.
 
-        Gracefully, the ``photon_finalize`` hook runs (bounded by ``finalize_timeout``), then
-        what the photon still owns is stopped; with ``force_stop``, or when the finalizer is
-        missing, raises or times out, it is force-stopped. Like :meth:`start`, it waits for an
-        operation on the file under way. The photon stays ``LOADED``: :meth:`start` creates a
-        fresh instance.
+        Gracefully, ``photon_finalize`` runs (bounded by ``finalize_timeout``), then what the
+        photon still owns is stopped; with ``force_stop``, or when the finalizer is missing,
+        raises or times out, it is force-stopped. It waits for an operation on the file under
+        way; the photon stays ``LOADED``, and :meth:`start` creates a fresh instance.
 
+        :raises TypeError: if ``force_stop`` is not a bool.
         :raises PhotonNotInitializedError: if the photon is not started.
         :raises PhotonNotFoundError: if the photon was unloaded (or replaced by a reload).
         """
+        if not isinstance(force_stop, bool):
+            raise TypeError(f"force_stop must be a bool, not {type(force_stop).__name__}")
         async with self._context.stopping(self) as dependents:
             self._loaded_class()
             if not self.started:
@@ -256,8 +258,7 @@ class Handler:
     async def stop_under_lock(
         self, force_stop: bool = False, then: HandlerState = HandlerState.STOPPED
     ) -> bool:
-        """:meth:`stop` for a caller that holds the file's lock; the handler is ``then``
-        afterwards (a loader operation releases or restarts a ``STOPPED`` one)."""
+        """:meth:`stop` for a holder of the file's lock (a loader operation), leaving ``then``."""
         if not self.started:
             raise PhotonNotInitializedError(f"photon {self._name!r} was never started", self._name)
         self._unregister(self._instance)
@@ -269,8 +270,7 @@ class Handler:
             self._instance = None
         return finalized and clean
 
-    async def _stop(self, force_stop: bool = False) -> bool:
-        return await self.stop(force_stop)  # the documented name of stop
+    _stop = stop  # the seed's name of stop
 
     async def _finalize(self, report_missing: bool = True) -> bool:
         """Run the finalizer, bounded as :func:`~.finalizing.run_finalizer` says, reporting a
