@@ -240,7 +240,7 @@ class Operations:
             (source,),
             dependents,
         ):
-            if not discard_unstarted and not any(_may_unload(h) for h in source.handlers):
+            if not discard_unstarted and not _may_unload_source(source):
                 raise PhotonNotInitializedError(
                     f"no photon of {path} was started (unload it with force_stop=True)",
                     source.handlers[0].name if source.handlers else None,
@@ -276,7 +276,7 @@ class Operations:
             return source
         if named is not None and not _may_unload(named):
             raise PhotonNotInitializedError(f"photon {named.name!r} was never started", named.name)
-        if not any(_may_unload(handler) for handler in source.handlers):
+        if not _may_unload_source(source):
             raise PhotonNotInitializedError(
                 f"no photon of {source.path} was started; start it or unload with force_stop=True"
             )
@@ -415,6 +415,12 @@ def _may_unload(handler: Handler) -> bool:
     """Whether a photon may be unloaded without ``force_stop``: it runs, or it is waiting for
     its requirements (then nothing of it runs to finalize)."""
     return handler.started or handler.state is HandlerState.WAITING
+
+
+def _may_unload_source(source: PhotonSource) -> bool:
+    """Whether a source may be unloaded without ``force_stop``: a photon of it may, or it holds
+    none (a helper, a file without photons), so nothing of it can run."""
+    return not source.handlers or any(_may_unload(handler) for handler in source.handlers)
 
 
 def given_directory(photon_path: str | os.PathLike[str]) -> Path:
