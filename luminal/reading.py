@@ -139,7 +139,18 @@ def checksum_files(files: dict[Path, bytes], root: Path) -> str:
 
 async def file_checksum(filename: str, block: int = 2**20) -> str | None:
     """SHA-512 of a file, read in a worker thread in ``block``-sized chunks; ``None`` if it
-    cannot be read."""
+    cannot be read.
+
+    :raises TypeError: if ``filename`` is not a path (an ``int`` would be taken for an open file
+        descriptor, read and closed) or ``block`` not an ``int``.
+    :raises ValueError: if ``block`` is not positive (``read(0)`` would hash nothing).
+    """
+    if not isinstance(filename, (str, os.PathLike)):
+        raise TypeError(f"filename must be a str or os.PathLike, not {type(filename).__name__}")
+    if isinstance(block, bool) or not isinstance(block, int):
+        raise TypeError(f"block must be an int (bytes per read), not {type(block).__name__}")
+    if block <= 0:
+        raise ValueError(f"block must be a positive number of bytes, not {block}")
 
     def digest() -> str:
         hasher = hashlib.sha512()

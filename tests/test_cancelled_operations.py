@@ -219,3 +219,27 @@ async def test_a_provider_unload_cancelled_while_a_dependent_stops_finishes_and_
     assert answers(loader, "base") == answers(loader, "user") == []
     await started(loader, write_photon("base.py", photon("base", "2")))
     assert answers(loader, "user") == ["user-1"]
+
+
+async def test_a_provider_stop_cancelled_while_a_dependent_stops_finishes_and_all_start_again(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    base = await started(loader, write_photon("base.py", photon("base", "1")))
+    await started(loader, write_photon("mid.py", photon("mid", "1", requires=("base",))))
+    await started(loader, write_photon("top.py", photon("top", "1", requires=("mid",))))
+    HOLD.add("finalize top-1")
+
+    await cancelled_when_reached(base.stop)
+
+    assert {name: handler.state for name, handler in loader.photons.items()} == {
+        "base": HandlerState.LOADED,
+        "mid": HandlerState.WAITING,
+        "top": HandlerState.WAITING,
+    }
+    assert [answers(loader, name) for name in ("base", "mid", "top")] == [[], [], []]
+    await base.start()
+    assert [answers(loader, name) for name in ("base", "mid", "top")] == [
+        ["base-1"],
+        ["mid-1"],
+        ["top-1"],
+    ]

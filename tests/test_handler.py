@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import os
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ from luminal import (
     Loader,
     PhotonNotFoundError,
     PhotonNotInitializedError,
+    PhotonReentryError,
     PhotonStartError,
     hookimpl,
 )
@@ -39,6 +41,38 @@ class Lamp(IPhoton, name="lamp"):
 
     async def finalize(self) -> None:
         self.calls.append("finalize")
+
+
+LAMP_SOURCE = """
+    from luminal import IPhoton, hookimpl
+
+    class Lamp(IPhoton, name="lamp"):
+        def __init__(self):
+            self.calls = []
+
+        @hookimpl
+        def photon_start(self):
+            self.calls.append("start")
+
+        async def finalize(self):
+            self.calls.append("finalize")
+"""
+
+GATED_LAMP_SOURCE = (
+    LAMP_SOURCE
+    + """
+        @hookimpl
+        async def photon_export_state(self):
+            from tests.test_handler import GATES
+
+            GATES["exporting"].set()
+            await GATES["go_on"].wait()
+            return None
+"""
+)
+
+GATES: dict[str, asyncio.Event] = {}
+HANDLERS: list[Handler] = []
 
 
 def make_handler(photon_class: type = Lamp) -> Handler:
@@ -85,6 +119,29 @@ async def test_get_checksum_of_a_missing_file_is_none(tmp_path: Path) -> None:
     assert await Handler._get_checksum(str(tmp_path / "missing.py")) is None
 
 
+async def test_get_checksum_refuses_a_block_size_that_is_not_positive(tmp_path: Path) -> None:
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"not empty")
+    for block in (0, -1):
+        with pytest.raises(ValueError, match="block"):
+            await Handler._get_checksum(str(path), block=block)
+    for wrong in (1.5, "7", True):
+        with pytest.raises(TypeError, match="block"):
+            await Handler._get_checksum(str(path), block=wrong)  # type: ignore[arg-type]
+
+
+async def test_get_checksum_refuses_a_file_descriptor_and_leaves_it_open(tmp_path: Path) -> None:
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"payload")
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        with pytest.raises(TypeError, match="filename"):
+            await Handler._get_checksum(descriptor)  # type: ignore[arg-type]
+        assert os.read(descriptor, 100) == b"payload"
+    finally:
+        os.close(descriptor)
+
+
 async def test_start_creates_registers_and_starts_the_instance() -> None:
     handler = make_handler()
     await handler.start()
@@ -128,7 +185,7 @@ async def test_stop_finalizes_and_unregisters() -> None:
     assert await handler._stop() is True
     assert instance.calls == ["start", "finalize"]
     assert handler.instance is None
-    assert handler.state is HandlerState.STOPPED
+    assert handler.state is HandlerState.LOADED
     assert not handler.plugin_manager.is_registered(instance)
 
 
@@ -138,6 +195,95 @@ async def test_force_stop_skips_the_finalizer() -> None:
     instance = handler.instance
     assert await handler._stop(force_stop=True) is True
     assert instance.calls == ["start"]
+
+
+async def test_two_stops_at_once_finalize_the_photon_once() -> None:
+    handler = make_handler()
+    await handler.start()
+    instance = handler.instance
+    outcomes = await asyncio.gather(handler.stop(), handler.stop(), return_exceptions=True)
+    assert instance.calls == ["start", "finalize"]
+    assert outcomes[0] is True
+    assert isinstance(outcomes[1], PhotonNotInitializedError)
+
+
+async def test_a_stopped_photon_starts_again_on_a_fresh_instance(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    path = write_photon("lamp.py", LAMP_SOURCE)
+    handler = await loader.load_photon(path)
+    assert isinstance(handler, Handler)
+    await handler.start()
+    first = handler.instance
+    assert await handler.stop() is True
+    assert handler.state is HandlerState.LOADED
+    assert loader.photons["lamp"] is handler
+    assert loader.plugin_manager.get_plugin("lamp") is None
+    await handler.start()
+    assert handler.instance is not first
+    assert loader.plugin_manager.get_plugin("lamp") is handler.instance
+    assert await loader.unload_photon(handler) is True
+    assert first.calls == ["start", "finalize"]
+    assert handler.photon_class is None
+
+
+async def test_a_stop_during_a_reload_waits_for_it_and_finds_the_handler_replaced(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    GATES.update(exporting=asyncio.Event(), go_on=asyncio.Event())
+    path = write_photon("lamp.py", GATED_LAMP_SOURCE)
+    handler = await loader.load_photon(path)
+    assert isinstance(handler, Handler)
+    await handler.start()
+    old = handler.instance
+    reloading = asyncio.ensure_future(loader.reload_photon(handler))
+    await asyncio.wait_for(GATES["exporting"].wait(), timeout=5)
+    stopping = asyncio.ensure_future(handler.stop())  # runs before the reload goes on
+    GATES["go_on"].set()
+    new, stopped = await asyncio.gather(reloading, stopping, return_exceptions=True)
+    assert isinstance(stopped, PhotonNotFoundError)
+    assert old.calls == ["start", "finalize"]
+    assert isinstance(new, Handler)
+    assert new.started
+    assert loader.plugin_manager.get_plugin("lamp") is new.instance
+
+
+async def test_a_photon_stopping_itself_from_photon_start_is_refused_at_once(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    path = write_photon(
+        "selfstop.py",
+        """
+        from luminal import IPhoton, hookimpl
+        from tests.test_handler import HANDLERS
+
+        class SelfStop(IPhoton, name="selfstop"):
+            @hookimpl
+            async def photon_start(self):
+                await HANDLERS[0].stop()
+
+            async def finalize(self):
+                pass
+        """,
+    )
+    handler = await loader.load_photon(path)
+    assert isinstance(handler, Handler)
+    HANDLERS[:] = [handler]
+    with pytest.raises(PhotonStartError) as caught:
+        await asyncio.wait_for(handler.start(), timeout=5)
+    assert isinstance(caught.value.__cause__, PhotonReentryError)
+    assert handler.state is HandlerState.LOADED
+
+
+async def test_a_force_stop_that_is_not_a_bool_is_refused_before_anything_stops() -> None:
+    handler = make_handler()
+    await handler.start()
+    instance = handler.instance
+    with pytest.raises(TypeError, match="force_stop"):
+        await handler.stop(force_stop="no")  # type: ignore[arg-type]
+    assert handler.started
+    assert await handler.stop() is True
+    assert instance.calls == ["start", "finalize"]
 
 
 async def test_stop_of_a_never_started_photon_raises() -> None:

@@ -225,6 +225,22 @@ def test_a_timeout_that_is_no_number_is_a_type_error(keyword: str, seconds: obje
         Loader(**timeouts)
 
 
+@pytest.mark.parametrize("keyword", ["logging", "suppress_errors"])
+@pytest.mark.parametrize("value", ["no", 0, None])
+def test_a_flag_of_the_constructor_that_is_no_bool_is_a_type_error(
+    keyword: str, value: object
+) -> None:
+    # suppress_errors="no" was taken for True: every load failure became a mere report.
+    flags: dict[str, Any] = {keyword: value}
+    with pytest.raises(TypeError, match=keyword):
+        Loader(**flags)
+
+
+def test_a_plugin_manager_that_is_no_plugin_manager_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="plugin_manager"):
+        Loader(plugin_manager="luminal")  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     "seconds", [-0.5, float("nan"), float("inf"), pytest.param(10**400, id="10**400")]
 )

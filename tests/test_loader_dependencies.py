@@ -205,6 +205,25 @@ async def test_loading_and_starting_the_provider_again_restarts_its_dependents(
     assert RUNNING["api"].providers["db"] is RUNNING["db"]
 
 
+async def test_stopping_a_provider_stops_its_dependents_first_and_they_start_again_with_it(
+    loader: Loader, chain: Path
+) -> None:
+    await start_all(await loader.load_photons(chain))
+    EVENTS.clear()
+    db = loader.photons["db"]
+    assert await db.stop() is True
+    assert EVENTS == ["finalize web-1.0", "finalize api-1.0", "finalize db-1.5"]
+    assert loader.photons["api"].state is HandlerState.WAITING
+    assert loader.photons["web"].state is HandlerState.WAITING
+    assert loader.photons["cache"].started
+    assert sorted(loader.plugin_manager.hook.chain()) == ["cache-1.0"]
+    EVENTS.clear()
+    await db.start()
+    assert EVENTS == ["start db-1.5", "start api-1.0", "start web-1.0"]
+    assert RUNNING["api"].providers["db"] is RUNNING["db"]
+    assert VIOLATIONS == []
+
+
 async def test_a_waiting_photon_unloads_without_force_stop(loader: Loader, chain: Path) -> None:
     await start_all(await loader.load_photons(chain))
     await loader.unload_photon("db")

@@ -172,6 +172,23 @@ async def test_unloading_a_never_started_photon_raises(
     assert FINALIZED == []
 
 
+async def test_a_file_without_photons_unloads_without_force_stop_and_loads_again(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    # Nothing of such a file can be started, yet unloading it said "start it or unload with
+    # force_stop=True"; and loading it again once it holds a photon returns the loaded file.
+    paths = [write_photon(name, "WORD = 'not a photon yet'\n") for name in ("one.py", "two.py")]
+    for path in paths:
+        assert await loader.load_photon(path) == []
+        write_photon(path.name, TIDY.format(name=path.stem))
+        assert await loader.load_photon(path) == []
+    assert await loader.unload_photon(paths[0]) is True
+    assert await loader.unload_photons([paths[1]]) == [str(paths[1])]
+    handlers = [await load(loader, path) for path in paths]
+    assert [handler.name for handler in handlers] == ["one", "two"]
+    assert dict(loader.photons) == {"one": handlers[0], "two": handlers[1]}
+
+
 async def test_force_stop_skips_the_finalizer(loader: Loader, write_photon: WritePhoton) -> None:
     handler = await load(loader, write_photon("tidy.py", TIDY.format(name="tidy")))
     assert await loader.unload_photon(handler, force_stop=True) is True

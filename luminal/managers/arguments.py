@@ -47,9 +47,12 @@ def checked_settings(
     """The loader's arguments as :class:`Settings`.
 
     :raises ValueError: if a timeout is not a positive, finite number of seconds.
-    :raises TypeError: if a timeout is not a number, ``trust`` is not a :class:`TrustPolicy` or
-        ``None``, or ``code_cache`` not a path, a bool or ``None``.
+    :raises TypeError: if ``logging`` or ``suppress_errors`` is not a bool (``"no"`` would
+        suppress errors), a timeout is not a number, ``trust`` is not a :class:`TrustPolicy`
+        or ``None``, or ``code_cache`` not a path, a bool or ``None``.
     """
+    check_flag("logging", logging)
+    check_flag("suppress_errors", suppress_errors)
     check_seconds("finalize_timeout", finalize_timeout)
     check_seconds("stop_timeout", stop_timeout)
     check_seconds("start_timeout", start_timeout)
@@ -107,6 +110,11 @@ def checked_plugin_manager(plugin_manager: pluggy.PluginManager | None) -> plugg
     """The host's plugin manager (of project ``"luminal"``) or a new one, with Luminal's specs."""
     if plugin_manager is None:
         plugin_manager = PhotonPluginManager(hookspecs.PROJECT_NAME)
+    elif not isinstance(plugin_manager, pluggy.PluginManager):
+        raise TypeError(
+            f"plugin_manager must be a pluggy.PluginManager or None, "
+            f"not {type(plugin_manager).__name__}"
+        )
     elif plugin_manager.project_name != hookspecs.PROJECT_NAME:
         raise ValueError(
             f"plugin_manager must be for project {hookspecs.PROJECT_NAME!r}, "

@@ -68,6 +68,18 @@ class Dependents:
             paths = [source.path for source in sources]
             extra = needed | new_paths
 
+    @contextlib.asynccontextmanager
+    async def locked_for_stop(self, handler: Handler) -> AsyncIterator[list[Handler]]:
+        """Lock the file of ``handler`` and those of the loaded photons that require it,
+        directly or through each other (a host's ``Handler.stop()``); yield those, in dependency
+        order.
+
+        :raises PhotonNotFoundError: if ``handler`` is not loaded (any more) once they are held.
+        """
+        resolve = self._registry.resolve
+        async with self.locked_with_dependents([handler], resolve) as (_, dependents):
+            yield dependents_of([handler.name], dependents)
+
     async def start_waiting(self) -> None:
         """Start, in dependency order, every ``WAITING`` photon whose requirements all run,
         until no more can; one whose start fails is reported by ``start`` and left, and one

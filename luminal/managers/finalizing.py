@@ -4,13 +4,47 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from luminal.errors import FinalizerNotImplementedError, LuminalError, PhotonStopError
 from luminal.managers.hooktasks import settle
 from luminal.managers.lifecycle import NO_STATE
+from luminal.ownership import StopReport
 
-__all__ = ["finalizer_outcome", "finalizer_problem", "left_running", "stop_error"]
+__all__ = [
+    "finalizer_outcome",
+    "finalizer_problem",
+    "left_running",
+    "leftover_error",
+    "run_finalizer",
+    "stop_error",
+]
+
+
+async def run_finalizer(
+    finalize: Coroutine[Any, Any, Any],
+    timing: tuple[float, float],
+    report_missing: bool,
+    where: tuple[str, str],
+    report: Callable[[LuminalError, int], Awaitable[None]],
+) -> bool:
+    """Run the finalizer call ``finalize`` of the photon ``where`` (name, path) in a task bounded
+    by ``finalize_timeout``; whether it is not left running. A finalizer that is missing, raises
+    or times out is reported (the caller force-stops the photon). One that times out is
+    cancelled; if it swallows that for another ``stop_timeout``, it is reported as left running
+    (``asyncio.wait_for`` would wait for it without bound). One that blocks the event loop
+    cannot be bounded at all."""
+    finalizer = asyncio.get_running_loop().create_task(finalize, name=f"{where[0]}-finalize")
+    try:
+        problem = await finalizer_outcome(finalizer, timing, report_missing, where)
+    except asyncio.CancelledError:  # with its caller: one that goes on is reported all the same
+        if not finalizer.done():
+            await report(left_running(finalizer, timing, where, cancelled=True), logging.ERROR)
+        raise
+    if problem is not None:
+        await report(*problem)
+    return finalizer.done()
 
 
 async def finalizer_outcome(
@@ -88,3 +122,14 @@ def stop_error(
     )
     error.__cause__ = cause
     return error
+
+
+def leftover_error(report: StopReport, where: tuple[str, str]) -> PhotonStopError:
+    """The error for what a stop of the photon ``where`` (name, path) left running."""
+    name, path = where
+    return PhotonStopError(
+        f"photon {name!r} left running after stop: {report.describe()}",
+        name,
+        path,
+        report.all_threads,
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import sys
@@ -19,10 +18,9 @@ from luminal.errors import (
     PhotonNotFoundError,
     PhotonNotInitializedError,
     PhotonStartError,
-    PhotonStopError,
 )
 from luminal.guard import call_photon, photon_code
-from luminal.managers.finalizing import finalizer_outcome, left_running
+from luminal.managers.finalizing import leftover_error, run_finalizer
 from luminal.managers.hookimpls import check_hookimpls
 from luminal.managers.hookstats import HookRecord, HookStats
 from luminal.managers.hooktasks import run_within
@@ -34,7 +32,7 @@ from luminal.managers.lifecycle import (
     adopt_threads_started_since,
 )
 from luminal.managers.reentry import holding, refuse_held, start_context, start_over
-from luminal.ownership import Ownership, StopReport, collect_ownerships, ownership_of
+from luminal.ownership import Ownership, collect_ownerships, ownership_of
 from luminal.reading import file_checksum
 from luminal.sources import drop_modules
 
@@ -151,11 +149,8 @@ class Handler:
 
     @staticmethod
     async def _get_checksum(filename: str, block: int = 2**20) -> str | None:
-        """SHA-512 of a file, read in ``block``-sized chunks; ``None`` if it cannot be read.
-
-        The loader hashes the bytes it compiles instead (see :mod:`luminal.sources`); this helper
-        is kept for hosts that compare a file on disk with :attr:`checksum`.
-        """
+        """SHA-512 of a file read in ``block``-sized chunks, ``None`` if unreadable: for hosts
+        comparing a file on disk with :attr:`checksum` (the loader hashes what it compiles)."""
         return await file_checksum(filename, block)
 
     async def _clear_module_references(self) -> bool:
@@ -188,16 +183,8 @@ class Handler:
         ownership.close(self._name, self._filepath)
         report = await ownership.stop(self._context.stop_timeout)
         if not report.clean:
-            await self._report(self._leftover_error(report))
+            await self._report(leftover_error(report, (self._name, self._filepath)))
         return report.clean
-
-    def _leftover_error(self, report: StopReport) -> PhotonStopError:
-        return PhotonStopError(
-            f"photon {self._name!r} left running after stop: {report.describe()}",
-            self._name,
-            self._filepath,
-            report.all_threads,
-        )
 
     async def _report(self, error: LuminalError, level: int = logging.ERROR) -> None:
         if self._logging:
@@ -239,15 +226,39 @@ class Handler:
             self._context.unregistered(instance)
 
     async def stop(self, force_stop: bool = False) -> bool:
-        """Unregister and stop the running photon; whether everything it owned stopped.
+        """Unregister and stop the running photon, its running dependents first (they wait to
+        start again with it); whether everything it owned stopped.
 
-        Gracefully, the ``photon_finalize`` hook runs (bounded by the loader's
-        ``finalize_timeout``) and what the photon still owns is stopped afterwards. When
-        ``force_stop`` is set, or the finalizer is missing, raises or times out, the photon is
-        force-stopped; it is removed either way.
+        Gracefully, ``photon_finalize`` runs (bounded by ``finalize_timeout``), then what the
+        photon still owns is stopped; with ``force_stop``, or when the finalizer is missing,
+        raises or times out, it is force-stopped. It waits for an operation on the file under
+        way; the photon stays ``LOADED``, and :meth:`start` creates a fresh instance.
 
-        :raises PhotonNotInitializedError: if the photon was never started.
+        :raises TypeError: if ``force_stop`` is not a bool.
+        :raises PhotonNotInitializedError: if the photon is not started.
+        :raises PhotonNotFoundError: if the photon was unloaded (or replaced by a reload).
         """
+        if not isinstance(force_stop, bool):
+            raise TypeError(f"force_stop must be a bool, not {type(force_stop).__name__}")
+        async with self._context.stopping(self) as dependents:
+            self._loaded_class()
+            if not self.started:
+                raise PhotonNotInitializedError(f"photon {self._name!r} is not started", self._name)
+            try:
+                for dependent in reversed(dependents):
+                    if dependent.started:
+                        await dependent.suspend()
+            finally:  # also when cancelled: what still runs is force-stopped, as an unload does
+                for dependent in reversed(dependents):
+                    if dependent.started:
+                        await dependent.suspend(force_stop=True)
+                clean = await self.stop_under_lock(force_stop, HandlerState.LOADED)
+        return clean
+
+    async def stop_under_lock(
+        self, force_stop: bool = False, then: HandlerState = HandlerState.STOPPED
+    ) -> bool:
+        """:meth:`stop` for a holder of the file's lock (a loader operation), leaving ``then``."""
         if not self.started:
             raise PhotonNotInitializedError(f"photon {self._name!r} was never started", self._name)
         self._unregister(self._instance)
@@ -255,34 +266,22 @@ class Handler:
             finalized = force_stop or await self._finalize()
         finally:  # also when the caller is cancelled: a stop begun is a stop done
             clean = await self._force_stop()
-            self._state = HandlerState.STOPPED
+            self._state = then
             self._instance = None
         return finalized and clean
 
-    async def _stop(self, force_stop: bool = False) -> bool:
-        return await self.stop(force_stop)  # the documented name of stop
+    _stop = stop  # the seed's name of stop
 
     async def _finalize(self, report_missing: bool = True) -> bool:
-        """Run the finalizer in a task bounded by ``finalize_timeout``; whether it is not left
-        running. A finalizer that is missing, raises or times out is reported (the caller
-        force-stops the photon). One that times out is cancelled; if it swallows that for
-        another ``stop_timeout``, it is reported as left running (``asyncio.wait_for`` would
-        wait for it without bound). One that blocks the event loop cannot be bounded at all.
-        """
-        finalizer = asyncio.get_running_loop().create_task(
-            self._call_own_hook("photon_finalize"), name=f"{self._name}-finalize"
+        """Run the finalizer, bounded as :func:`~.finalizing.run_finalizer` says, reporting a
+        finalizer that is missing, raises, times out or is left running; whether it ended."""
+        return await run_finalizer(
+            self._call_own_hook("photon_finalize"),
+            (self._context.finalize_timeout, self._context.stop_timeout),
+            report_missing,
+            (self._name, self._filepath),
+            self._report,
         )
-        timing = (self._context.finalize_timeout, self._context.stop_timeout)
-        where = (self._name, self._filepath)
-        try:
-            problem = await finalizer_outcome(finalizer, timing, report_missing, where)
-        except asyncio.CancelledError:  # with its caller: one that goes on is reported all the same
-            if not finalizer.done():
-                await self._report(left_running(finalizer, timing, where, cancelled=True))
-            raise
-        if problem is not None:
-            await self._report(*problem)
-        return finalizer.done()
 
     async def create_instance(self) -> Any:
         """Instantiate the photon class; the instance is not visible to anyone yet.
@@ -292,11 +291,7 @@ class Handler:
         a metaclass that creates instances its own way, what was spawned is found by the
         ownerships created meanwhile (:func:`~luminal.ownership.collect_ownerships`).
         """
-        photon_class = self._photon_class
-        if photon_class is None or self._state is HandlerState.STOPPED:
-            raise PhotonNotFoundError(
-                f"photon {self._name!r} was unloaded; load it again to start it", self._name
-            )
+        photon_class = self._loaded_class()
         before = set(threading.enumerate())
         instance = None
         with collect_ownerships() as created:
@@ -324,6 +319,14 @@ class Handler:
                 ) from error
         adopt_threads_started_since(instance, before)
         return instance
+
+    def _loaded_class(self) -> type:
+        """The photon class, while the handler is loaded (not unloaded or replaced)."""
+        if self._photon_class is None or self._state is HandlerState.STOPPED:
+            raise PhotonNotFoundError(
+                f"photon {self._name!r} was unloaded; load it again to start it", self._name
+            )
+        return self._photon_class
 
     def check_hookimpls(self, instance: Any) -> None:
         """Reject hook implementations the specs do not allow (see :mod:`.hookimpls`)."""
@@ -460,10 +463,7 @@ class Handler:
     async def suspend(self, force_stop: bool = False) -> bool:
         """Stop the running photon because a photon it requires goes away; it stays loaded,
         ``WAITING`` to start again. Whether everything it owned stopped."""
-        try:
-            return await self.stop(force_stop)
-        finally:
-            self._state = HandlerState.WAITING
+        return await self.stop_under_lock(force_stop, HandlerState.WAITING)
 
     async def export_state(self) -> Any:
         """The running instance's ``photon_export_state`` result, or ``NO_STATE``.

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +15,7 @@ import pluggy
 
 from luminal.events import broadcast
 from luminal.managers.hookimpls import PhotonPluginManager
+from luminal.managers.reentry import holding, refuse_held
 from luminal.ownership import ownership_of, threads_started_since
 from luminal.photon import IPhoton
 
@@ -37,13 +40,14 @@ Broadcast = Callable[[str, dict[str, Any]], Awaitable[None]]
 class HandlerState(enum.Enum):
     """Where a handler is in its lifecycle: ``LOADED`` → ``STARTED`` → ``STOPPED``.
 
-    A failed start leaves it ``LOADED`` (it may be started again); a stopped handler is done,
-    and a reload or a new load gives a new handler. A started photon that keeps failing in hook
-    calls may be ``QUARANTINED`` (see ``Loader(quarantine_after=...)``). A photon whose
-    requirements do not run is ``WAITING`` and starts by itself once they all do.
+    A failed start, or ``Handler.stop()``, leaves it ``LOADED`` (it may be started again); an
+    unloaded or replaced handler is ``STOPPED`` for good: a reload or a new load gives a new
+    one. A started photon that keeps failing in hook calls may be ``QUARANTINED`` (see
+    ``Loader(quarantine_after=...)``). A photon whose requirements do not run is ``WAITING``
+    and starts by itself once they all do.
     """
 
-    #: Imported and validated; no instance runs (never started, or its start failed).
+    #: Imported and validated; no instance runs (never started, its start failed, or stopped).
     LOADED = "loaded"
     #: Its instance runs: registered in the plugin manager, ``photon_start`` returned.
     STARTED = "started"
@@ -89,6 +93,23 @@ class HandlerContext:
     unregistered: Callable[[object], None] | None = None
     """Told of each instance a handler takes out of the plugin manager, so that the loader's
     hook calls let go of what they kept of it."""
+    locked_for_stop: Callable[[Any], AbstractAsyncContextManager[Sequence[Any]]] | None = None
+    """Locks a handler's file and those of the photons requiring it, giving those (see
+    :meth:`stopping`)."""
+
+    @contextlib.asynccontextmanager
+    async def stopping(self, handler: Any) -> AsyncIterator[Sequence[Any]]:
+        """Hold what a host's stop of ``handler`` needs: its file's lock and those of the
+        loaded photons that require it, which are given, in dependency order; only the lock
+        for a handler outside a loader. A caller that holds one gets ``PhotonReentryError``."""
+        if self.locked_for_stop is not None:
+            async with self.locked_for_stop(handler) as dependents:
+                yield dependents
+            return
+        refuse_held([self.lock], f"stop() of photon {handler.name!r}")
+        async with self.lock:
+            with holding([self.lock]):
+                yield ()
 
     async def broadcast(self, hook_name: str, **kwargs: Any) -> None:
         """Send a loader event to every registered plugin."""

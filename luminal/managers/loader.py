@@ -74,7 +74,8 @@ class Loader(SeedSteps):
         this many consecutive isolated :meth:`acall`/:meth:`call` calls (``None``: never).
     :raises ValueError: if a timeout is not a positive, finite number of seconds, or
         ``quarantine_after`` is below 1.
-    :raises TypeError: if a timeout is not a number (a ``bool`` is none), or
+    :raises TypeError: if ``logging`` or ``suppress_errors`` is not a bool, a timeout is not a
+        number (a ``bool`` is none), ``plugin_manager`` is no ``PluginManager``, or
         ``quarantine_after`` is neither ``None`` nor an ``int``.
     """
 

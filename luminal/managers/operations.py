@@ -82,7 +82,13 @@ class Operations:
         reporter = Reporter(plugin_manager, settings.logging)
         dependents = Dependents(registry)
         staging = Staging(
-            registry, importer, reporter, settings, dependents.start_waiting, unregistered
+            registry,
+            importer,
+            reporter,
+            settings,
+            dependents.start_waiting,
+            unregistered,
+            dependents.locked_for_stop,
         )
         return cls(registry, staging, reporter, settings, dependents)
 
@@ -251,7 +257,7 @@ class Operations:
             (source,),
             dependents,
         ):
-            if not discard_unstarted and not any(_may_unload(h) for h in source.handlers):
+            if not discard_unstarted and not _may_unload_source(source):
                 raise PhotonNotInitializedError(
                     f"no photon of {path} was started (unload it with force_stop=True)",
                     source.handlers[0].name if source.handlers else None,
@@ -287,7 +293,7 @@ class Operations:
             return source
         if named is not None and not _may_unload(named):
             raise PhotonNotInitializedError(f"photon {named.name!r} was never started", named.name)
-        if not any(_may_unload(handler) for handler in source.handlers):
+        if not _may_unload_source(source):
             raise PhotonNotInitializedError(
                 f"no photon of {source.path} was started; start it or unload with force_stop=True"
             )
@@ -326,7 +332,7 @@ class Operations:
         clean = True
         for handler in source.handlers:
             if handler.started:
-                clean = await handler.stop(force_stop) and clean
+                clean = await handler.stop_under_lock(force_stop) and clean
         self.staging.discard(source)
         names = [handler.name for handler in source.handlers]
         return (
@@ -427,6 +433,12 @@ def _may_unload(handler: Handler) -> bool:
     """Whether a photon may be unloaded without ``force_stop``: it runs, or it is waiting for
     its requirements (then nothing of it runs to finalize)."""
     return handler.started or handler.state is HandlerState.WAITING
+
+
+def _may_unload_source(source: PhotonSource) -> bool:
+    """Whether a source may be unloaded without ``force_stop``: a photon of it may, or it holds
+    none (a helper, a file without photons), so nothing of it can run."""
+    return not source.handlers or any(_may_unload(handler) for handler in source.handlers)
 
 
 def given_directory(photon_path: str | os.PathLike[str]) -> Path:

@@ -226,7 +226,7 @@ class Reload:
         for handler in dependency_order([*running, *self.dependents]):
             self._states[handler.name] = await handler.export_state()
         for handler in reversed(dependency_order([*running, *self.dependents])):
-            await handler.stop()
+            await handler.stop_under_lock()
         self._switch(self.olds, self.news)
         self._switched = True
         new = self._to_start()
@@ -268,7 +268,7 @@ class Reload:
         versions; restart the old versions and the dependents, in dependency order."""
         for handler in reversed(self._started):
             if handler.started:
-                await handler.stop()
+                await handler.stop_under_lock()
         for new in reversed(self.news):
             for handler in new.handlers:
                 handler.release()

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from luminal.discovery import EntryPointSelection, PhotonEntryPoint
 from luminal.errors import PhotonLoadError, PhotonNameConflictError
@@ -35,6 +37,7 @@ class Staging:
         settings: Settings,
         start_waiting: Callable[[], Awaitable[None]] | None = None,
         unregistered: Callable[[object], None] | None = None,
+        locked_for_stop: Callable[[Any], AbstractAsyncContextManager[Sequence[Any]]] | None = None,
     ) -> None:
         self.registry = registry
         self.importer = importer
@@ -42,6 +45,7 @@ class Staging:
         self._settings = settings
         self._start_waiting = start_waiting
         self._unregistered = unregistered
+        self._locked_for_stop = locked_for_stop
 
     async def prepare(
         self,
@@ -150,6 +154,7 @@ class Staging:
             photons=self.registry.photons,
             start_waiting=self._start_waiting,
             unregistered=self._unregistered,
+            locked_for_stop=self._locked_for_stop,
         )
         return [
             Handler(
