@@ -65,6 +65,11 @@ class IPhoton:
         for keyword, value in (("name", name), ("author", author), ("version", version)):
             if value is not None and not isinstance(value, str):
                 raise TypeError(f"photon {keyword} must be a str, not {type(value).__name__}")
+        if name is not None and (not name or "\0" in name):
+            raise ValueError(
+                f"photon name {name!r} names nothing: loader.photons, reload_photon and "
+                "unload_photon refuse an empty name or one with a NUL byte"
+            )
         if isinstance(tags, str) or (
             tags is not None and not all(isinstance(tag, str) for tag in tags)
         ):

@@ -242,6 +242,27 @@ class CustomBase:
     """A host's own photon base class, not derived from IPhoton."""
 
 
+async def test_a_photon_name_no_reference_could_name_falls_back_to_the_class_name(
+    loader: Loader, write_photon: WritePhoton
+) -> None:
+    """A class of a host's own base whose ``photon_name`` is empty is named by its class, as
+    one whose ``photon_name`` is no ``str``: it can be reloaded and unloaded by name."""
+    path = write_photon(
+        "unnamed.py",
+        """
+        from tests.test_loader_load import CustomBase
+
+        class Unnamed(CustomBase):
+            photon_name = ""
+        """,
+    )
+    await loader.load_photon(path, CustomBase)
+    assert list(loader.photons) == ["Unnamed"]
+    await loader.photons["Unnamed"].start()
+    assert isinstance(await loader.reload_photon("Unnamed"), Handler)
+    assert await loader.unload_photon("Unnamed") is True
+
+
 async def test_package_with_recursive_loads_its_submodules(
     loader: Loader, write_photon: WritePhoton, photon_dir: Path
 ) -> None:

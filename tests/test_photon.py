@@ -94,6 +94,14 @@ def test_wrong_keyword_types_raise_type_error(keywords: dict[str, object]) -> No
         type("Bad", (IPhoton,), {}, **keywords)
 
 
+@pytest.mark.parametrize("name", ["", "nul\0name"])
+def test_a_name_no_reference_could_name_is_a_value_error(name: str) -> None:
+    """``reload_photon``, ``unload_photon`` and ``loader.photons`` refuse an empty name or one
+    with a NUL byte, so a photon cannot be given one."""
+    with pytest.raises(ValueError, match="names nothing"):
+        type("Unnamed", (IPhoton,), {}, name=name)
+
+
 async def test_base_finalize_raises_finalizer_not_implemented() -> None:
     with pytest.raises(FinalizerNotImplementedError) as caught:
         await Plain().finalize()

@@ -258,8 +258,14 @@ def origin_of(entry: PhotonEntryPoint) -> PhotonOrigin:
 
 
 def photon_name_of(photon_class: type) -> str:
-    """A photon class's name: its ``photon_name``, or the class name."""
+    """A photon class's name: its ``photon_name``, or the class name (for a name that is no
+    ``str``, or one that no reference could name: empty, or with a NUL byte)."""
     name = getattr(photon_class, "photon_name", None)
-    if not isinstance(name, str) or (name == "IPhoton" and photon_class is not IPhoton):
+    if (
+        not isinstance(name, str)
+        or not name
+        or "\0" in name
+        or (name == "IPhoton" and photon_class is not IPhoton)
+    ):
         return photon_class.__name__
     return name
