@@ -3,22 +3,27 @@ pip into a venv while a loader watches; an editable install's source saved."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
 import logging
 import shutil
 import sys
+import threading
 import zipfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 
 from luminal import EntryPointPolicy, InstalledUpdateError, Loader
 from luminal.testing import EventRecorder
 from tests.distributions import install_editable
-from tests.watch_support import HostSpecs, greetings, wait_for
+from tests.watch_support import DEADLINE, HostSpecs, greetings, wait_for
 from tests.wheels import Environment, build_wheel, photon_module
 
 ACME = "acme-photons"
@@ -395,6 +400,62 @@ async def test_an_editable_source_beside_its_egg_info_goes_live(
     await wait_for(lambda: greetings(host) == ["saved 1.0 ada"])
     assert len(recorder.reloaded) == 1
     for name in [name for name in sys.modules if name.startswith(("egg_photon", "acme_util"))]:
+        del sys.modules[name]
+
+
+class GatedObservers:
+    """An observer factory whose observer of ``gated`` waits in ``schedule`` until ``gate`` is
+    set; it keeps every observer it made and those stopped."""
+
+    def __init__(self, gated: Path) -> None:
+        self.entered, self.gate = threading.Event(), threading.Event()
+        self.made: list[BaseObserver] = []
+        self.stopped: list[BaseObserver] = []
+        factory = self
+
+        class Gated(Observer):  # type: ignore[misc,valid-type]
+            def schedule(self, handler: Any, path: str, **kwargs: Any) -> Any:
+                if Path(path) == gated:
+                    factory.entered.set()
+                    factory.gate.wait(DEADLINE)
+                return super().schedule(handler, path, **kwargs)
+
+            def stop(self) -> None:
+                factory.stopped.append(self)
+                super().stop()
+
+        self._observer_class = Gated
+
+    def __call__(self) -> BaseObserver:
+        observer: BaseObserver = self._observer_class()
+        self.made.append(observer)
+        return observer
+
+
+async def test_stopping_while_an_editable_source_starts_being_watched_leaves_no_observer(
+    host: Loader, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watch is stopped while its worker starts watching a newly installed editable
+    source: what that step starts meanwhile is stopped too."""
+    site_dir = tmp_path / "site-packages"
+    site_dir.mkdir()
+    monkeypatch.setattr(sys, "path", [str(site_dir), *sys.path])
+    src = tmp_path / "project" / "src"
+    observers = GatedObservers(src)
+    await host.watch_photons(None, entry_points=True, observer_factory=observers)
+    environment = list(observers.made)
+    files = {"gate_photon/__init__.py": photon_module("gate", "1.0", word="gate").replace(
+        "import acme_util", "acme_util = None"
+    )}  # fmt: skip
+    install_editable(site_dir, src, "gate-photon", {"gate": "gate_photon:Photon"}, files)
+    await wait_for(observers.entered.is_set)
+
+    stopping = asyncio.create_task(host.stop_watching_photons())
+    await wait_for(lambda: all(observer in observers.stopped for observer in environment))
+    observers.gate.set()
+    await stopping
+    assert [observer for observer in observers.made if observer.is_alive()] == []
+    for name in [name for name in sys.modules if name.startswith("gate_photon")]:
         del sys.modules[name]
 
 

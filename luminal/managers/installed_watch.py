@@ -144,16 +144,21 @@ class InstalledWatch:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        await self._stop_watchers(timeout)
+        worker = self.worker
+        if worker is not None and worker is not asyncio.current_task():
+            await worker
+            # Its step may have been starting an observer meanwhile, or adding one.
+            await self._stop_watchers(timeout)
+        self._editable.clear()
+        self._editable_guards.clear()
+
+    async def _stop_watchers(self, timeout: float) -> None:
         watchers = [*self._environment, *self._editable.values(), *self._editable_guards.values()]
         for watcher in watchers:
             watcher.cancel_pending()
         for watcher in watchers:
             await asyncio.to_thread(watcher.stop, timeout)
-        self._editable.clear()
-        self._editable_guards.clear()
-        worker = self.worker
-        if worker is not None and worker is not asyncio.current_task():
-            await worker
 
     async def _start_watcher(self, watcher: DirectoryWatcher) -> None:
         try:
