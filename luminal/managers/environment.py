@@ -230,6 +230,29 @@ def top_level_names(distribution: InstalledDistribution) -> set[str]:
     return names
 
 
+def path_file_directories(distribution: InstalledDistribution) -> list[str]:
+    """The existing directories that the distribution's own ``.pth`` files name, as ``site``
+    reads them at the interpreter's start: an editable install (``pip install -e``) is such
+    a file naming its project, which a host that started before it never read. ``import``
+    lines are code (setuptools' editable finders): they run at the next start only."""
+    site_dir = distribution.metadata.parent
+    directories: list[str] = []
+    for row in _record_rows(distribution.record):
+        if not row.endswith(".pth") or "/" in row or "\\" in row:
+            continue
+        try:
+            text = (site_dir / row).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        for line in text.splitlines():
+            if not line.strip() or line.startswith(("#", "import ", "import\t")):
+                continue
+            directory = os.path.abspath(os.path.join(site_dir, line.rstrip()))
+            if os.path.isdir(directory) and directory not in directories:
+                directories.append(directory)
+    return directories
+
+
 def purge_modules(names: Iterable[str]) -> dict[str, ModuleType]:
     """Take the modules named ``names`` (and their submodules) out of ``sys.modules``; return
     them, to be put back with ``sys.modules.update`` if the new version cannot be applied."""
