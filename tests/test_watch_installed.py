@@ -21,8 +21,9 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from luminal import EntryPointPolicy, InstalledUpdateError, Loader
+from luminal.managers import installed_watch
 from luminal.testing import EventRecorder
-from tests.distributions import install_editable
+from tests.distributions import install_distribution, install_editable
 from tests.watch_support import DEADLINE, HostSpecs, greetings, wait_for
 from tests.wheels import Environment, build_wheel, photon_module
 
@@ -456,6 +457,30 @@ async def test_stopping_while_an_editable_source_starts_being_watched_leaves_no_
     await stopping
     assert [observer for observer in observers.made if observer.is_alive()] == []
     for name in [name for name in sys.modules if name.startswith("gate_photon")]:
+        del sys.modules[name]
+
+
+async def test_a_distribution_installed_without_a_record_goes_live_once_all_is_quiet(
+    host: Loader, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recorder: EventRecorder
+) -> None:
+    """Debian's packages (``apt install python3-...``) leave no ``RECORD``, as a restart's
+    load accepts: it is applied once the installer is given up on, as a hand-unzipped wheel."""
+    monkeypatch.setattr(installed_watch, "RECORD_PATIENCE", 4)
+    site_dir = tmp_path / "site-packages"
+    site_dir.mkdir()
+    monkeypatch.setattr(sys, "path", [str(site_dir), *sys.path])
+    await host.watch_photons(None, entry_points=True)
+    staging = tmp_path / "staging"
+    files = {"deb_photon.py": photon_module("deb", "1.0", word="deb")}
+    dist_info = install_distribution(staging, "deb-photon", {"deb": "deb_photon:Photon"}, files)
+    (dist_info / "RECORD").unlink()
+    (staging / "acme_util.py").write_text("VERSION = '1.0'\n")
+    for name in ["acme_util.py", "deb_photon.py", dist_info.name]:  # the metadata comes last
+        (staging / name).rename(site_dir / name)
+
+    await wait_for(lambda: greetings(host) == ["deb 1.0 ada"])
+    assert recorder.errors == []
+    for name in [name for name in sys.modules if name.startswith(("deb_photon", "acme_util"))]:
         del sys.modules[name]
 
 

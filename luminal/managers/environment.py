@@ -61,12 +61,6 @@ class InstalledDistribution:
         return normalize_distribution_name(self.name)
 
     @property
-    def complete(self) -> bool:
-        """Whether pip finished installing it: ``RECORD`` (written last) is there, or it is an
-        ``*.egg-info`` (which has none)."""
-        return self.record is not None or self.metadata.suffix == ".egg-info"
-
-    @property
     def installed(self) -> bool:
         """Whether the installer wrote its final ``RECORD``: one that names its ``INSTALLER``
         file, which a wheel's own ``RECORD`` (extracted before the byte-compiling) never does."""
