@@ -11,6 +11,7 @@ import logging
 import shutil
 import sys
 import threading
+import types
 import zipfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -482,6 +483,34 @@ async def test_a_distribution_installed_without_a_record_goes_live_once_all_is_q
     assert recorder.errors == []
     for name in [name for name in sys.modules if name.startswith(("deb_photon", "acme_util"))]:
         del sys.modules[name]
+
+
+async def test_a_stop_given_up_on_abandons_an_upgrade_whose_import_never_returns(
+    host: Loader, venv: Environment, wheels: dict[str, Path], tmp_path: Path
+) -> None:
+    """The second Ctrl-C of ``luminal run`` while an upgrade's import hangs: the stop returns
+    (it hung for good before), and the old version, its modules in ``sys.modules``, runs."""
+    gate: Any = types.ModuleType("luminal_test_install_gate")
+    gate.importing, gate.resume = threading.Event(), threading.Event()
+    sys.modules[gate.__name__] = gate
+    hang = "import luminal_test_install_gate as gate\ngate.importing.set()\ngate.resume.wait(60)\n"
+    files = acme_files("2.0", **{"acme_photons/__init__.py": hang + photon_module("acme", "2.0")})
+    hanging = build_wheel(tmp_path / "hanging", ACME, "2.0", {"acme": "acme_photons:Photon"}, files)
+    venv.install(wheels["1.0"])
+    await host.watch_photons(None, entry_points=True)
+    try:
+        venv.install(hanging)
+        await wait_for(gate.importing.is_set)
+        stopping = asyncio.ensure_future(asyncio.wait_for(host.stop_watching_photons(), 0.5))
+        await wait_for(stopping.done)
+        with pytest.raises(asyncio.TimeoutError):
+            stopping.result()
+        assert versions(host) == {"acme": "1.0", "old": "1.0"}
+        assert greetings(host) == ["acme 1.0 ada", "old 1.0 ada"]
+        assert sys.modules["acme_util"].VERSION == "1.0"
+    finally:
+        gate.resume.set()
+        del sys.modules[gate.__name__]
 
 
 async def test_watch_photons_needs_a_directory_or_entry_points(host: Loader) -> None:

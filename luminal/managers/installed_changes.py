@@ -178,6 +178,9 @@ class DistributionChanges:
         purged = purge_modules(names | top_level_names(new))
         try:
             return await self._operations.reload_paths(sorted(olds), targets, report=False)
+        except asyncio.CancelledError:
+            sys.modules.update(purged)
+            raise
         except PhotonReloadError as error:
             sys.modules.update(purged)
             self.wait_for_names([error], key)

@@ -148,11 +148,18 @@ class InstalledWatch:
         await self._stop_watchers(timeout)
         worker = self.worker
         if worker is not None and worker is not asyncio.current_task():
-            await worker
+            await asyncio.wait([worker])  # cancelled by halt() if the caller gave up
             # Its step may have been starting an observer meanwhile, or adding one.
             await self._stop_watchers(timeout)
         self._editable.clear()
         self._editable_guards.clear()
+
+    def halt(self) -> None:
+        """A stop's caller gave up: cancel the change being applied (an upgrade whose import
+        never returns is abandoned, the old version kept) and apply no more."""
+        self._stopped = True
+        if self.worker is not None and self.worker is not asyncio.current_task():
+            self.worker.cancel()
 
     async def _stop_watchers(self, timeout: float) -> None:
         watchers = [*self._environment, *self._editable.values(), *self._editable_guards.values()]
