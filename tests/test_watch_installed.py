@@ -17,11 +17,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import importlib_metadata
 import pytest
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from luminal import EntryPointPolicy, InstalledUpdateError, Loader
+from luminal.discovery import DEFAULT_GROUP
 from luminal.managers import installed_watch
 from luminal.testing import EventRecorder
 from tests.distributions import install_distribution, install_editable
@@ -511,6 +513,31 @@ async def test_a_stop_given_up_on_abandons_an_upgrade_whose_import_never_returns
     finally:
         gate.resume.set()
         del sys.modules[gate.__name__]
+
+
+async def test_an_upgrade_beside_a_leftover_metadata_directory_is_applied(
+    host: Loader, venv: Environment, wheels: dict[str, Path], tmp_path: Path
+) -> None:
+    """A ``*.dist-info`` of an older version left beside the installed one (a pip killed or
+    run by hand): ``pip install -U`` still goes live, with the version a restart would load
+    (either copy of the metadata may win: they declare the same entry points)."""
+    venv.install(wheels["2.0"])
+    leftover = venv.site_packages / "acme_photons-1.5.dist-info"
+    shutil.copytree(venv.site_packages / "acme_photons-2.0.dist-info", leftover)
+    for name, old, new in [
+        ("METADATA", "Version: 2.0", "Version: 1.5"),
+        ("RECORD", "-2.0.", "-1.5."),
+    ]:
+        (leftover / name).write_text((leftover / name).read_text().replace(old, new))
+    await host.watch_photons(None, entry_points=True)
+    assert greetings(host) == ["acme 2.0 ada", "more 2.0 ada"]
+
+    more = {"acme_more/__init__.py": photon_module("more", "2.5", word="more")}
+    entry_points = {"acme": "acme_photons:Photon", "more": "acme_more"}
+    venv.install(build_wheel(tmp_path, ACME, "2.5", entry_points, acme_files("2.5", **more)))
+    await wait_for(lambda: greetings(host) == ["acme 2.5 ada", "more 2.5 ada"])
+    [winner] = importlib_metadata.entry_points(group=DEFAULT_GROUP, name="acme")
+    assert versions(host) == {"acme": winner.dist.version, "more": winner.dist.version}
 
 
 async def test_watch_photons_needs_a_directory_or_entry_points(host: Loader) -> None:

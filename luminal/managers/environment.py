@@ -14,6 +14,7 @@ next import reads the new version.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import importlib
 import importlib.machinery
 import json
@@ -55,6 +56,9 @@ class InstalledDistribution:
     record: str | None
     editable: bool = False
     """Whether the installer recorded an editable install (PEP 610 ``direct_url.json``)."""
+    leftovers: tuple[Path, ...] = ()
+    """The other metadata directories of its name in its directory (a version a killed pip
+    left behind): one that comes or goes there is a change, whichever of them wins."""
 
     @property
     def key(self) -> str:
@@ -101,20 +105,25 @@ def metadata_directories(holding: bool = False) -> list[Path]:
 
 def scan_group(group: str, directories: Iterable[Path]) -> dict[str, InstalledDistribution]:
     """The distributions declaring an entry point in ``group``, by normalized name; the first
-    on ``sys.path`` wins, as for imports."""
+    on ``sys.path`` wins, as for imports, and in one directory the first listed, as
+    ``importlib_metadata`` lists them."""
     found: dict[str, InstalledDistribution] = {}
     for directory in directories:
         try:
-            names = sorted(os.listdir(directory))
+            names = os.listdir(directory)
         except OSError:
             continue
+        here: dict[str, list[InstalledDistribution]] = {}
         for name in names:
             # pip moves the metadata of what it replaces aside under a "~" name first.
             if not name.endswith(_METADATA_SUFFIXES) or name.startswith("~"):
                 continue
             distribution = _read(directory / name, group)
             if distribution is not None:
-                found.setdefault(distribution.key, distribution)
+                here.setdefault(distribution.key, []).append(distribution)
+        for key, [first, *others] in here.items():
+            leftovers = tuple(sorted(other.metadata for other in others))
+            found.setdefault(key, dataclasses.replace(first, leftovers=leftovers))
     return found
 
 
