@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -252,6 +253,22 @@ def test_check_of_a_missing_path_is_a_usage_error(
     code, _, err = run_cli(capsys, "check", str(missing))
     assert code == cli.EXIT_USAGE
     assert err.splitlines()[0] == f"luminal: error: {missing}: no such file or directory"
+
+
+@pytest.mark.parametrize("command", ["check", "list"])
+@pytest.mark.parametrize("kind", ["file", "fifo"])
+def test_a_path_that_is_not_python_is_a_usage_error_whatever_its_kind(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str, kind: str
+) -> None:
+    """A FIFO (or a device such as ``/dev/null``) not named ``*.py`` is not Python either."""
+    path = tmp_path / "notes"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.write_text("hello\n")
+    code, _, err = run_cli(capsys, command, str(path))
+    assert code == cli.EXIT_USAGE
+    assert err.splitlines()[0] == f"luminal: error: {path}: not a Python file or directory"
 
 
 @pytest.mark.parametrize("command", ["check", "list", "lock"])

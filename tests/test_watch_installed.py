@@ -3,22 +3,31 @@ pip into a venv while a loader watches; an editable install's source saved."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
 import logging
 import shutil
 import sys
+import threading
+import types
 import zipfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import importlib_metadata
 import pytest
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 
 from luminal import EntryPointPolicy, InstalledUpdateError, Loader
+from luminal.discovery import DEFAULT_GROUP
+from luminal.managers import installed_watch
 from luminal.testing import EventRecorder
-from tests.distributions import install_editable
-from tests.watch_support import HostSpecs, greetings, wait_for
+from tests.distributions import install_distribution, install_editable
+from tests.watch_support import DEADLINE, HostSpecs, greetings, wait_for
 from tests.wheels import Environment, build_wheel, photon_module
 
 ACME = "acme-photons"
@@ -396,6 +405,139 @@ async def test_an_editable_source_beside_its_egg_info_goes_live(
     assert len(recorder.reloaded) == 1
     for name in [name for name in sys.modules if name.startswith(("egg_photon", "acme_util"))]:
         del sys.modules[name]
+
+
+class GatedObservers:
+    """An observer factory whose observer of ``gated`` waits in ``schedule`` until ``gate`` is
+    set; it keeps every observer it made and those stopped."""
+
+    def __init__(self, gated: Path) -> None:
+        self.entered, self.gate = threading.Event(), threading.Event()
+        self.made: list[BaseObserver] = []
+        self.stopped: list[BaseObserver] = []
+        factory = self
+
+        class Gated(Observer):  # type: ignore[misc,valid-type]
+            def schedule(self, handler: Any, path: str, **kwargs: Any) -> Any:
+                if Path(path) == gated:
+                    factory.entered.set()
+                    factory.gate.wait(DEADLINE)
+                return super().schedule(handler, path, **kwargs)
+
+            def stop(self) -> None:
+                factory.stopped.append(self)
+                super().stop()
+
+        self._observer_class = Gated
+
+    def __call__(self) -> BaseObserver:
+        observer: BaseObserver = self._observer_class()
+        self.made.append(observer)
+        return observer
+
+
+async def test_stopping_while_an_editable_source_starts_being_watched_leaves_no_observer(
+    host: Loader, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watch is stopped while its worker starts watching a newly installed editable
+    source: what that step starts meanwhile is stopped too."""
+    site_dir = tmp_path / "site-packages"
+    site_dir.mkdir()
+    monkeypatch.setattr(sys, "path", [str(site_dir), *sys.path])
+    src = tmp_path / "project" / "src"
+    observers = GatedObservers(src)
+    await host.watch_photons(None, entry_points=True, observer_factory=observers)
+    environment = list(observers.made)
+    files = {"gate_photon/__init__.py": photon_module("gate", "1.0", word="gate").replace(
+        "import acme_util", "acme_util = None"
+    )}  # fmt: skip
+    install_editable(site_dir, src, "gate-photon", {"gate": "gate_photon:Photon"}, files)
+    await wait_for(observers.entered.is_set)
+
+    stopping = asyncio.create_task(host.stop_watching_photons())
+    await wait_for(lambda: all(observer in observers.stopped for observer in environment))
+    observers.gate.set()
+    await stopping
+    assert [observer for observer in observers.made if observer.is_alive()] == []
+    for name in [name for name in sys.modules if name.startswith("gate_photon")]:
+        del sys.modules[name]
+
+
+async def test_a_distribution_installed_without_a_record_goes_live_once_all_is_quiet(
+    host: Loader, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recorder: EventRecorder
+) -> None:
+    """Debian's packages (``apt install python3-...``) leave no ``RECORD``, as a restart's
+    load accepts: it is applied once the installer is given up on, as a hand-unzipped wheel."""
+    monkeypatch.setattr(installed_watch, "RECORD_PATIENCE", 4)
+    site_dir = tmp_path / "site-packages"
+    site_dir.mkdir()
+    monkeypatch.setattr(sys, "path", [str(site_dir), *sys.path])
+    await host.watch_photons(None, entry_points=True)
+    staging = tmp_path / "staging"
+    files = {"deb_photon.py": photon_module("deb", "1.0", word="deb")}
+    dist_info = install_distribution(staging, "deb-photon", {"deb": "deb_photon:Photon"}, files)
+    (dist_info / "RECORD").unlink()
+    (staging / "acme_util.py").write_text("VERSION = '1.0'\n")
+    for name in ["acme_util.py", "deb_photon.py", dist_info.name]:  # the metadata comes last
+        (staging / name).rename(site_dir / name)
+
+    await wait_for(lambda: greetings(host) == ["deb 1.0 ada"])
+    assert recorder.errors == []
+    for name in [name for name in sys.modules if name.startswith(("deb_photon", "acme_util"))]:
+        del sys.modules[name]
+
+
+async def test_a_stop_given_up_on_abandons_an_upgrade_whose_import_never_returns(
+    host: Loader, venv: Environment, wheels: dict[str, Path], tmp_path: Path
+) -> None:
+    """The second Ctrl-C of ``luminal run`` while an upgrade's import hangs: the stop returns
+    (it hung for good before), and the old version, its modules in ``sys.modules``, runs."""
+    gate: Any = types.ModuleType("luminal_test_install_gate")
+    gate.importing, gate.resume = threading.Event(), threading.Event()
+    sys.modules[gate.__name__] = gate
+    hang = "import luminal_test_install_gate as gate\ngate.importing.set()\ngate.resume.wait(60)\n"
+    files = acme_files("2.0", **{"acme_photons/__init__.py": hang + photon_module("acme", "2.0")})
+    hanging = build_wheel(tmp_path / "hanging", ACME, "2.0", {"acme": "acme_photons:Photon"}, files)
+    venv.install(wheels["1.0"])
+    await host.watch_photons(None, entry_points=True)
+    try:
+        venv.install(hanging)
+        await wait_for(gate.importing.is_set)
+        stopping = asyncio.ensure_future(asyncio.wait_for(host.stop_watching_photons(), 0.5))
+        await wait_for(stopping.done)
+        with pytest.raises(asyncio.TimeoutError):
+            stopping.result()
+        assert versions(host) == {"acme": "1.0", "old": "1.0"}
+        assert greetings(host) == ["acme 1.0 ada", "old 1.0 ada"]
+        assert sys.modules["acme_util"].VERSION == "1.0"
+    finally:
+        gate.resume.set()
+        del sys.modules[gate.__name__]
+
+
+async def test_an_upgrade_beside_a_leftover_metadata_directory_is_applied(
+    host: Loader, venv: Environment, wheels: dict[str, Path], tmp_path: Path
+) -> None:
+    """A ``*.dist-info`` of an older version left beside the installed one (a pip killed or
+    run by hand): ``pip install -U`` still goes live, with the version a restart would load
+    (either copy of the metadata may win: they declare the same entry points)."""
+    venv.install(wheels["2.0"])
+    leftover = venv.site_packages / "acme_photons-1.5.dist-info"
+    shutil.copytree(venv.site_packages / "acme_photons-2.0.dist-info", leftover)
+    for name, old, new in [
+        ("METADATA", "Version: 2.0", "Version: 1.5"),
+        ("RECORD", "-2.0.", "-1.5."),
+    ]:
+        (leftover / name).write_text((leftover / name).read_text().replace(old, new))
+    await host.watch_photons(None, entry_points=True)
+    assert greetings(host) == ["acme 2.0 ada", "more 2.0 ada"]
+
+    more = {"acme_more/__init__.py": photon_module("more", "2.5", word="more")}
+    entry_points = {"acme": "acme_photons:Photon", "more": "acme_more"}
+    venv.install(build_wheel(tmp_path, ACME, "2.5", entry_points, acme_files("2.5", **more)))
+    await wait_for(lambda: greetings(host) == ["acme 2.5 ada", "more 2.5 ada"])
+    [winner] = importlib_metadata.entry_points(group=DEFAULT_GROUP, name="acme")
+    assert versions(host) == {"acme": winner.dist.version, "more": winner.dist.version}
 
 
 async def test_watch_photons_needs_a_directory_or_entry_points(host: Loader) -> None:

@@ -4,6 +4,7 @@ distributions provide, a switch between an editable and a regular install."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import textwrap
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -227,3 +228,51 @@ async def test_switching_an_editable_install_to_a_regular_one_keeps_the_state(
     assert Path(before.filepath).is_relative_to(source)
     assert Path(after.filepath).is_relative_to(venv.site_packages)
     assert recorder.errors == []
+
+
+def build_editable_ed(where: Path, word: str) -> tuple[Path, Path]:
+    """What ``pip install -e`` of ed-photon installs (a ``.pth`` naming its project), and the
+    project's photon module."""
+    files = {"ed_photon/__init__.py": counting("ed", word)}
+    wheel = build_wheel(where, "ed-photon", "1.0", {"ed": "ed_photon:Photon"}, files, editable=True)
+    return wheel, where / "ed-photon-1.0" / "ed_photon" / "__init__.py"
+
+
+async def test_switching_a_regular_install_to_an_editable_one_keeps_the_state(
+    host: Loader,
+    venv: Environment,
+    wheels: dict[str, Path],
+    tmp_path: Path,
+    recorder: EventRecorder,
+) -> None:
+    """``pip install -e .`` over the regular install while the host runs: the ``.pth`` file
+    it adds names a directory the running interpreter never put on ``sys.path``."""
+    editable, module = build_editable_ed(tmp_path / "project", "editable")
+    venv.install(wheels["ed-regular"])
+    await host.watch_photons(None, entry_points=True)
+    assert greetings(host) == ["regular ada 1"]
+
+    venv.install(editable)
+    await wait_for(lambda: recorder.reloaded or recorder.errors)
+    assert recorder.errors == []
+    assert Path(host.photons["ed"].filepath) == module.parent
+    assert greetings(host) == ["editable ada 2"]
+
+
+async def test_an_editable_install_made_while_watching_goes_live_and_its_saves_reload(
+    host: Loader, venv: Environment, tmp_path: Path, recorder: EventRecorder
+) -> None:
+    editable, module = build_editable_ed(tmp_path / "project", "editable")
+    await host.watch_photons(None, entry_points=True)
+
+    venv.install(editable)
+    await wait_for(lambda: recorder.loaded or recorder.errors)
+    assert recorder.errors == []
+    assert greetings(host) == ["editable ada 1"]
+    saved = module.read_text().replace("editable", "saved")
+    for _ in range(20):  # its project is followed once the step that loaded it ends
+        module.write_text(saved)
+        with contextlib.suppress(AssertionError):
+            await wait_for(lambda: recorder.reloaded, timeout=0.5)
+            break
+    assert greetings(host) == ["saved ada 2"]

@@ -42,13 +42,17 @@ GATED = """
 
 @pytest.fixture
 def gate() -> Iterator[Any]:
-    """A module photons import to block their finalizer until the test releases it."""
+    """A module photons import to block their finalizer (or, on a thread, their import) until
+    the test releases it."""
     module: Any = types.ModuleType(GATE_MODULE)
     module.entered = asyncio.Event()
     module.release = asyncio.Event()
+    module.importing = threading.Event()
+    module.resume = threading.Event()
     sys.modules[GATE_MODULE] = module
     yield module
     module.release.set()
+    module.resume.set()
     del sys.modules[GATE_MODULE]
 
 
@@ -114,6 +118,27 @@ async def test_stop_lets_the_reload_in_progress_finish(
     await asyncio.wait_for(stopping, timeout=15)
     assert greetings(watching) == ["new ada"]
     assert watching.photons["gated"].started
+
+
+async def test_a_stop_given_up_on_abandons_an_import_that_never_returns(
+    watching: Loader, photon_dir: Path, write_photon: WritePhoton, gate: Any
+) -> None:
+    """A saved version whose import never returns: the caller of a stop that gives up (the
+    second Ctrl-C of ``luminal run``, a ``wait_for``) gets it back, the old version running and
+    no observer thread left."""
+    path = write_photon("greeter.py", greeter("old"))
+    before = set(threading.enumerate())
+    await watching.watch_photons(photon_dir)
+    hang = f"import {GATE_MODULE}; {GATE_MODULE}.importing.set(); {GATE_MODULE}.resume.wait(60)"
+    path.write_text(greeter("new", extra=hang))
+    await wait_for(gate.importing.is_set)
+
+    stopping = asyncio.ensure_future(asyncio.wait_for(watching.stop_watching_photons(), 0.5))
+    await wait_for(stopping.done)
+    with pytest.raises(asyncio.TimeoutError):
+        stopping.result()
+    assert greetings(watching) == ["old ada"]
+    assert watcher_threads(before) == []
 
 
 async def test_halt_drops_changes_still_waiting_for_their_debounce(

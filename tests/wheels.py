@@ -50,9 +50,13 @@ def build_wheel(
     version: str,
     entry_points: Mapping[str, str],
     files: Mapping[str, str | bytes],
+    editable: bool = False,
 ) -> Path:
     """Build the wheel of project ``name`` ``version`` holding ``files`` (relative path →
-    content) and declaring ``entry_points`` in the photon group; return the wheel's path."""
+    content) and declaring ``entry_points`` in the photon group; return the wheel's path.
+
+    ``editable`` builds what ``pip install -e`` installs instead: a wheel whose ``.pth`` file
+    names the project directory, where ``files`` stay (hatchling's ``dev-mode-dirs``)."""
     project = where / f"{name}-{version}"
     tops = sorted({relative.split("/", 1)[0] for relative in files})
     declared = "\n".join(f'{key} = "{value}"' for key, value in entry_points.items())
@@ -72,6 +76,9 @@ def build_wheel(
             [project.entry-points."{DEFAULT_GROUP}"]
             {{declared}}
 
+            [tool.hatch.build]
+            dev-mode-dirs = ["."]
+
             [tool.hatch.build.targets.wheel]
             only-include = [{includes}]
             """
@@ -84,7 +91,8 @@ def build_wheel(
             path.write_bytes(content)
         else:
             path.write_text(content)
-    [wheel] = WheelBuilder(str(project)).build(directory=str(where / "dist"), versions=["standard"])
+    kind = "editable" if editable else "standard"
+    [wheel] = WheelBuilder(str(project)).build(directory=str(where / "dist"), versions=[kind])
     return Path(wheel)
 
 

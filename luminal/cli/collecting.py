@@ -57,7 +57,7 @@ async def collect(loader: Loader, paths: Sequence[str], recursive: bool) -> Coll
         path = Path(raw_path)
         if not os.path.exists(path):
             collected.usage_problems.append(f"{raw_path}: no such file or directory")
-        elif os.path.isfile(path) and path.suffix != ".py":
+        elif path.suffix != ".py" and not os.path.isdir(path):  # a FIFO or a device too
             collected.usage_problems.append(f"{raw_path}: not a Python file or directory")
         else:
             await _collect_path(loader, raw_path, recursive, collected)

@@ -14,6 +14,7 @@ next import reads the new version.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import importlib
 import importlib.machinery
 import json
@@ -55,16 +56,13 @@ class InstalledDistribution:
     record: str | None
     editable: bool = False
     """Whether the installer recorded an editable install (PEP 610 ``direct_url.json``)."""
+    leftovers: tuple[Path, ...] = ()
+    """The other metadata directories of its name in its directory (a version a killed pip
+    left behind): one that comes or goes there is a change, whichever of them wins."""
 
     @property
     def key(self) -> str:
         return normalize_distribution_name(self.name)
-
-    @property
-    def complete(self) -> bool:
-        """Whether pip finished installing it: ``RECORD`` (written last) is there, or it is an
-        ``*.egg-info`` (which has none)."""
-        return self.record is not None or self.metadata.suffix == ".egg-info"
 
     @property
     def installed(self) -> bool:
@@ -107,20 +105,25 @@ def metadata_directories(holding: bool = False) -> list[Path]:
 
 def scan_group(group: str, directories: Iterable[Path]) -> dict[str, InstalledDistribution]:
     """The distributions declaring an entry point in ``group``, by normalized name; the first
-    on ``sys.path`` wins, as for imports."""
+    on ``sys.path`` wins, as for imports, and in one directory the first listed, as
+    ``importlib_metadata`` lists them."""
     found: dict[str, InstalledDistribution] = {}
     for directory in directories:
         try:
-            names = sorted(os.listdir(directory))
+            names = os.listdir(directory)
         except OSError:
             continue
+        here: dict[str, list[InstalledDistribution]] = {}
         for name in names:
             # pip moves the metadata of what it replaces aside under a "~" name first.
             if not name.endswith(_METADATA_SUFFIXES) or name.startswith("~"):
                 continue
             distribution = _read(directory / name, group)
             if distribution is not None:
-                found.setdefault(distribution.key, distribution)
+                here.setdefault(distribution.key, []).append(distribution)
+        for key, [first, *others] in here.items():
+            leftovers = tuple(sorted(other.metadata for other in others))
+            found.setdefault(key, dataclasses.replace(first, leftovers=leftovers))
     return found
 
 
@@ -228,6 +231,29 @@ def top_level_names(distribution: InstalledDistribution) -> set[str]:
             names.add(first.removesuffix(".py").split(".")[0])
     names.discard("__pycache__")
     return names
+
+
+def path_file_directories(distribution: InstalledDistribution) -> list[str]:
+    """The existing directories that the distribution's own ``.pth`` files name, as ``site``
+    reads them at the interpreter's start: an editable install (``pip install -e``) is such
+    a file naming its project, which a host that started before it never read. ``import``
+    lines are code (setuptools' editable finders): they run at the next start only."""
+    site_dir = distribution.metadata.parent
+    directories: list[str] = []
+    for row in _record_rows(distribution.record):
+        if not row.endswith(".pth") or "/" in row or "\\" in row:
+            continue
+        try:
+            text = (site_dir / row).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        for line in text.splitlines():
+            if not line.strip() or line.startswith(("#", "import ", "import\t")):
+                continue
+            directory = os.path.abspath(os.path.join(site_dir, line.rstrip()))
+            if os.path.isdir(directory) and directory not in directories:
+                directories.append(directory)
+    return directories
 
 
 def purge_modules(names: Iterable[str]) -> dict[str, ModuleType]:

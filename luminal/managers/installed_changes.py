@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -36,6 +37,7 @@ from luminal.managers.environment import (
     InstalledDistribution,
     extension_changes,
     opens_section,
+    path_file_directories,
     purge_modules,
     top_level_names,
 )
@@ -89,6 +91,7 @@ class DistributionChanges:
                 reason = f"its compiled extension modules changed ({', '.join(changed)})"
                 await self._refuse(old, new, reason)
                 return
+        await self._follow_path_files(new)
         located, failed, declared = await self._located(key)
         if not declared and await asyncio.to_thread(opens_section, new, self.group):
             await self._unreadable(old, new, bool(loaded))
@@ -122,6 +125,17 @@ class DistributionChanges:
         handlers, refused = await InstalledPhotons(self._operations).load_located(located, IPhoton)
         self.wait_for_names(refused)
         return handlers
+
+    async def _follow_path_files(self, distribution: InstalledDistribution) -> None:
+        """Append to ``sys.path`` what the distribution's ``.pth`` files name and it lacks, as
+        a restart would: otherwise an editable install made while the host runs is not found."""
+        known = {os.path.abspath(entry or ".") for entry in sys.path}
+        for directory in await asyncio.to_thread(path_file_directories, distribution):
+            if directory not in known:
+                sys.path.append(directory)
+                self._reporter.log(
+                    logging.INFO, "%s: added %s to sys.path", distribution.label, directory
+                )
 
     async def _located(
         self, key: str
@@ -164,6 +178,9 @@ class DistributionChanges:
         purged = purge_modules(names | top_level_names(new))
         try:
             return await self._operations.reload_paths(sorted(olds), targets, report=False)
+        except asyncio.CancelledError:
+            sys.modules.update(purged)
+            raise
         except PhotonReloadError as error:
             sys.modules.update(purged)
             self.wait_for_names([error], key)

@@ -42,7 +42,7 @@ from luminal.managers.starting import start_loaded
 from luminal.photon import IPhoton
 from luminal.watcher import DirectoryWatcher, ObserverFactory, follow_directory
 
-__all__ = ["ENVIRONMENT_SETTLE", "InstalledWatch", "installed_watch_for"]
+__all__ = ["ENVIRONMENT_SETTLE", "RECORD_PATIENCE", "InstalledWatch", "installed_watch_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,17 +52,18 @@ the trees' photons)."""
 
 ENVIRONMENT_SETTLE = 0.1
 """Seconds the metadata directories must stay quiet before a change is applied (at least the
-watch's ``debounce``); a distribution still without ``RECORD`` is looked at again as long."""
+watch's ``debounce``); a distribution still without its final ``RECORD`` is looked at again
+after as long."""
 
 POLL_INTERVAL = 0.25
 """Seconds between looks at the metadata directories' modification times: watchdog's inotify
 observer dies when pip's temporary directories vanish under it, so events alone are not
 trusted to notice every install."""
 
-_RECORD_PATIENCE = 600
+RECORD_PATIENCE = 600
 """How many settle delays an installer still at work is waited for: then a ``RECORD`` that
-names no ``INSTALLER`` (a wheel unzipped by hand) is applied, and so is a removal whose
-moved-aside metadata a killed pip left behind."""
+names no ``INSTALLER`` (a wheel unzipped by hand) or no ``RECORD`` at all (Debian's packages)
+is applied, and so is a removal whose moved-aside metadata a killed pip left behind."""
 
 
 class InstalledWatch:
@@ -144,16 +145,28 @@ class InstalledWatch:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        await self._stop_watchers(timeout)
+        worker = self.worker
+        if worker is not None and worker is not asyncio.current_task():
+            await asyncio.wait([worker])  # cancelled by halt() if the caller gave up
+            # Its step may have been starting an observer meanwhile, or adding one.
+            await self._stop_watchers(timeout)
+        self._editable.clear()
+        self._editable_guards.clear()
+
+    def halt(self) -> None:
+        """A stop's caller gave up: cancel the change being applied (an upgrade whose import
+        never returns is abandoned, the old version kept) and apply no more."""
+        self._stopped = True
+        if self.worker is not None and self.worker is not asyncio.current_task():
+            self.worker.cancel()
+
+    async def _stop_watchers(self, timeout: float) -> None:
         watchers = [*self._environment, *self._editable.values(), *self._editable_guards.values()]
         for watcher in watchers:
             watcher.cancel_pending()
         for watcher in watchers:
             await asyncio.to_thread(watcher.stop, timeout)
-        self._editable.clear()
-        self._editable_guards.clear()
-        worker = self.worker
-        if worker is not None and worker is not asyncio.current_task():
-            await worker
 
     async def _start_watcher(self, watcher: DirectoryWatcher) -> None:
         try:
@@ -225,17 +238,17 @@ class InstalledWatch:
         await asyncio.to_thread(invalidate_caches)
         current = await asyncio.to_thread(scan_group, self.group, self.directories)
         waiting = False
-        patient = self._waits < _RECORD_PATIENCE
+        patient = self._waits < RECORD_PATIENCE
         for key in sorted(self.known.keys() | current.keys()):
             old, new = self.known.get(key), current.get(key)
             if old == new or self._stopped:
                 continue
-            if (new is not None and not new.complete) or (patient and installing(old, new)):
+            if patient and installing(old, new):
                 logger.debug("the installer is still at work on %s: waiting", key)
                 waiting = True
                 continue
             await self._changes.apply(key, old, new)
-        if waiting and self._waits < _RECORD_PATIENCE:
+        if waiting and self._waits < RECORD_PATIENCE:
             self._waits += 1
             self._schedule()
         await self._changes.retry_freed_names()

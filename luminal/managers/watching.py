@@ -156,15 +156,20 @@ class PhotonWatch:
         await stop_watchers([*self.watchers, *self._guards], timeout)
         worker = self.worker
         if worker is not None and worker is not asyncio.current_task():
-            await worker
+            await asyncio.wait([worker])  # cancelled by halt() if the caller gave up
         # A tree whose directory came back may have been restarted meanwhile.
         await stop_watchers(self.watchers, timeout)
         for root in self.roots:
             self._operations.reporter.log(logging.INFO, "stopped watching %s", root)
 
     def halt(self) -> None:
-        """Let the worker stop after the operation in progress (a stop's caller gave up)."""
+        """A stop's caller gave up: cancel the operation in progress, as a cancelled reload
+        is (an import that never returns is abandoned, a swap rolled back), and apply no more."""
         self.halting = True
+        if self.installed is not None:
+            self.installed.halt()
+        if self.worker is not None and self.worker is not asyncio.current_task():
+            self.worker.cancel()
 
     def on_change(self, root: Path, path: Path) -> None:
         """A path of the tree at ``root`` settled (on the loop): queue it for the one worker that
