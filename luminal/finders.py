@@ -34,9 +34,7 @@ __all__ = [
     "helper_at",
     "helper_names",
     "is_helper_module",
-    "names_used",
     "recording_modules",
-    "referenced_helpers",
     "running_source_of",
     "spec_for",
     "spec_of_other_finders",
@@ -64,9 +62,9 @@ class SourceLoader(importlib.machinery.SourceFileLoader):
 
     run = -1
     set_aside = False
-    names: frozenset[str] = frozenset()
-    """The names the module's code refers to, among them every module it imports by name."""
     checksum: str | None = None
+    _code: CodeType | None = None
+    _names: frozenset[str] = frozenset()
 
     def __init__(
         self,
@@ -89,6 +87,18 @@ class SourceLoader(importlib.machinery.SourceFileLoader):
             self.run = next(_RUNS)
         super().exec_module(module)
 
+    @property
+    def names(self) -> frozenset[str]:
+        """The names the module's code refers to, among them every module it imports by name.
+
+        Found in its code the first time they are asked for (when a helper is around: most
+        trees have none), which is then let go of."""
+        code = self._code
+        if code is not None:
+            self._names = _names_in(code)
+            self._code = None  # after the names: another thread finds either, never neither
+        return self._names
+
     def get_data(self, path: str) -> bytes:
         if path == self.path:
             return self._source
@@ -101,7 +111,7 @@ class SourceLoader(importlib.machinery.SourceFileLoader):
             code = self._code_cache.code(
                 self._source, self.path, lambda: self.source_to_code(self._source, self.path)
             )
-        self.names = _names_in(code)
+        self._code, self._names = code, frozenset()
         return code
 
 
@@ -418,18 +428,21 @@ def is_helper_module(module: ModuleType) -> bool:
     return isinstance(loader, SourceLoader) and loader.helper
 
 
-@contextlib.contextmanager
-def recording_modules() -> Iterator[list[ModuleType]]:
+class recording_modules:  # noqa: N801 (a context manager used as a function would be)
     """The modules that :class:`SourceLoader` runs on this thread while the block runs (a
     source's import: its package modules and the helpers it brings in, and nothing that other
-    threads import meanwhile)."""
-    previous: list[ModuleType] | None = getattr(_importing, "recorded", None)
-    recorded: list[ModuleType] = []
-    _importing.recorded = recorded
-    try:
-        yield recorded
-    finally:
-        _importing.recorded = previous
+    threads import meanwhile). A class rather than a generator: one records each import."""
+
+    __slots__ = ("previous",)
+
+    def __enter__(self) -> list[ModuleType]:
+        self.previous: list[ModuleType] | None = getattr(_importing, "recorded", None)
+        recorded: list[ModuleType] = []
+        _importing.recorded = recorded
+        return recorded
+
+    def __exit__(self, *exc_info: object) -> None:
+        _importing.recorded = self.previous
 
 
 @contextlib.contextmanager
@@ -447,54 +460,3 @@ def running_source_of(root: Path, tree: Path | None = None) -> Iterator[None]:
 def helper_names() -> list[str]:
     """The names of every helper module (and helper package module) imported so far."""
     return list(_HELPER_NAMES)
-
-
-def names_used(module: ModuleType) -> frozenset[str]:
-    """The names the code of ``module`` refers to (empty for a module not compiled here)."""
-    loader = getattr(getattr(module, "__spec__", None), "loader", None)
-    return loader.names if isinstance(loader, SourceLoader) else frozenset()
-
-
-def referenced_helpers(module: ModuleType) -> dict[str, ModuleType]:
-    """Helper modules that ``module`` uses, directly or through other helpers: those it holds
-    (a module, a class or function defined there) and those of its tree that its code imports
-    by name (``from helpers import VALUE`` keeps only a value without a module)."""
-    found: dict[str, ModuleType] = {}
-    if not _HELPER_NAMES:  # no helper was ever imported: none can be used
-        return found
-    pending = [module]
-    while pending:
-        current = pending.pop()
-        for candidate in _held_modules(current):
-            if (
-                candidate is not current
-                and is_helper_module(candidate)
-                and candidate.__name__ not in found
-            ):
-                found[candidate.__name__] = candidate
-                pending.append(candidate)
-    return found
-
-
-def _held_modules(module: ModuleType) -> Iterator[ModuleType]:
-    """The modules ``module`` holds a value of, and the helpers of its tree its code names."""
-    for value in list(vars(module).values()):
-        if isinstance(value, ModuleType):
-            yield value
-        else:
-            owner = getattr(value, "__module__", None)
-            held = sys.modules.get(owner) if isinstance(owner, str) else None
-            if held is not None:
-                yield held
-    file = getattr(module, "__file__", None)
-    if not isinstance(file, str):
-        return
-    for name in names_used(module) & _HELPER_NAMES:
-        imported = sys.modules.get(name)
-        helper_file = getattr(imported, "__file__", None)
-        if imported is not None and isinstance(helper_file, str):
-            spec = imported.__spec__
-            is_package = spec is not None and spec.submodule_search_locations is not None
-            tree = Path(helper_file).parents[name.count(".") + is_package]
-            if Path(file).is_relative_to(tree):  # its tree's helper, not another tree's
-                yield imported

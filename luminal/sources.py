@@ -34,10 +34,10 @@ from luminal.finders import (
     PackageFinder,
     is_helper_module,
     recording_modules,
-    referenced_helpers,
     spec_for,
 )
 from luminal.guard import photon_code
+from luminal.helperuse import referenced_helpers
 from luminal.ownership import threads_started_since
 from luminal.parking import (
     own_helpers,

@@ -13,14 +13,15 @@ import os
 import sys
 import threading
 import weakref
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from types import MappingProxyType, ModuleType
 
 from luminal.discovery import EntryPointSelection
 from luminal.errors import PhotonNameConflictError, PhotonNotFoundError
-from luminal.finders import SourceLoader, names_used
+from luminal.finders import SourceLoader
+from luminal.helperuse import names_used
 from luminal.managers.handler import Handler
 from luminal.managers.reentry import holding, refuse_held
 from luminal.sources import drop_modules, source_path
@@ -275,7 +276,7 @@ class Registry:
         locks = [self.lock_of(path) for path in locked_paths]
         held = 0
         try:
-            refuse_held(locks, "an operation on " + ", ".join(map(str, locked_paths)))
+            refuse_held(locks, "an operation on " + _listing(locked_paths))
             for lock in locks:
                 await lock.acquire()
                 held += 1
@@ -294,6 +295,12 @@ class Registry:
         elif path not in self._sources:
             self._locks.pop(path, None)
             self._directories.pop(path, None)
+
+
+def _listing(paths: Sequence[Path], shown: int = 3) -> str:
+    """The first ``shown`` paths, and how many more (a directory's load locks each source)."""
+    listed = ", ".join(map(str, paths[:shown]))
+    return listed if len(paths) <= shown else f"{listed} and {len(paths) - shown} more"
 
 
 def check_reference(photon: object) -> None:
