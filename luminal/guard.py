@@ -13,9 +13,9 @@ the awaited photon code raised itself is the photon's, as any other.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
+from types import TracebackType
 from typing import Any, TypeVar
 
 from luminal.errors import LuminalError, PhotonBaseExceptionError, PhotonExitError
@@ -51,19 +51,28 @@ def escaped_error(escaped: BaseException) -> LuminalError:
     return error
 
 
-@contextlib.contextmanager
-def photon_code(
-    let_through: tuple[type[BaseException], ...] = (KeyboardInterrupt,),
-) -> Iterator[None]:
+class photon_code:  # noqa: N801 (a context manager used as a function would be)
     """Turn a ``BaseException`` of the code run in the block that is not an ``Exception`` nor
-    one of ``let_through`` into its :func:`escaped_error`."""
-    try:
-        yield
-    except Exception:
-        raise
-    except BaseException as escaped:
-        if isinstance(escaped, let_through):
-            raise
+    one of ``let_through`` into its :func:`escaped_error`.
+
+    A class rather than a generator: every photon module imported runs in one."""
+
+    __slots__ = ("let_through",)
+
+    def __init__(self, let_through: tuple[type[BaseException], ...] = (KeyboardInterrupt,)) -> None:
+        self.let_through = let_through
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        escaped: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if escaped is None or isinstance(escaped, (Exception, *self.let_through)):
+            return
         raise escaped_error(escaped) from escaped
 
 
