@@ -62,9 +62,9 @@ class SourceLoader(importlib.machinery.SourceFileLoader):
 
     run = -1
     set_aside = False
+    names: frozenset[str] = frozenset()
+    """The names the module's code refers to, among them every module it imports by name."""
     checksum: str | None = None
-    _code: CodeType | None = None
-    _names: frozenset[str] = frozenset()
 
     def __init__(
         self,
@@ -87,18 +87,6 @@ class SourceLoader(importlib.machinery.SourceFileLoader):
             self.run = next(_RUNS)
         super().exec_module(module)
 
-    @property
-    def names(self) -> frozenset[str]:
-        """The names the module's code refers to, among them every module it imports by name.
-
-        Found in its code the first time they are asked for (when a helper is around: most
-        trees have none), which is then let go of."""
-        code = self._code
-        if code is not None:
-            self._names = _names_in(code)
-            self._code = None  # after the names: another thread finds either, never neither
-        return self._names
-
     def get_data(self, path: str) -> bytes:
         if path == self.path:
             return self._source
@@ -111,7 +99,7 @@ class SourceLoader(importlib.machinery.SourceFileLoader):
             code = self._code_cache.code(
                 self._source, self.path, lambda: self.source_to_code(self._source, self.path)
             )
-        self._code, self._names = code, frozenset()
+        self.names = _names_in(code)
         return code
 
 
