@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -137,3 +139,18 @@ def test_list_reports_a_broken_installed_photon_and_lists_the_others(
     assert line.startswith("luminal: error: ")
     assert "bad" in line
     assert "broken on import" in line
+
+
+def test_lock_where_no_lock_file_can_be_read_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Luminal reads no file whose path is not valid UTF-8 (a photon or a lock file alike): a
+    lock there would be written and then refused by every run, so it is not written."""
+    directory = tmp_path / os.fsdecode(b"photons\xff")
+    directory.mkdir()
+    (directory / "greeter.py").write_text(textwrap.dedent(PHOTON.format(name="greeter")))
+    code, out, err = run_cli(capsys, "lock", str(directory))
+    assert (code, out) == (cli.EXIT_USAGE, "")
+    assert err.startswith("luminal: error: ")
+    assert "no lock file can be read there: its name is not valid UTF-8" in err
+    assert not (directory / LOCK_FILE_NAME).exists()
