@@ -250,8 +250,20 @@ def test_check_of_a_missing_path_is_a_usage_error(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     missing = tmp_path / "nowhere"
-    code, _, err = run_cli(capsys, "check", str(missing))
-    assert code == cli.EXIT_USAGE
+    code, out, err = run_cli(capsys, "check", str(missing))
+    assert (code, out) == (cli.EXIT_USAGE, "")
+    assert err.splitlines()[0] == f"luminal: error: {missing}: no such file or directory"
+
+
+def test_list_of_a_missing_path_prints_nothing_on_stdout(
+    capsys: pytest.CaptureFixture[str], write_photon: WritePhoton, tmp_path: Path
+) -> None:
+    """Bad usage leaves stdout empty (a script reading the table or the JSON gets nothing),
+    also when another path given holds photons."""
+    photon = write_photon("greeter.py", "from luminal import IPhoton\nclass G(IPhoton): ...\n")
+    missing = tmp_path / "nowhere"
+    code, out, err = run_cli(capsys, "list", "--json", str(photon), str(missing))
+    assert (code, out) == (cli.EXIT_USAGE, "")
     assert err.splitlines()[0] == f"luminal: error: {missing}: no such file or directory"
 
 
@@ -266,8 +278,8 @@ def test_a_path_that_is_not_python_is_a_usage_error_whatever_its_kind(
         os.mkfifo(path)
     else:
         path.write_text("hello\n")
-    code, _, err = run_cli(capsys, command, str(path))
-    assert code == cli.EXIT_USAGE
+    code, out, err = run_cli(capsys, command, str(path))
+    assert (code, out) == (cli.EXIT_USAGE, "")
     assert err.splitlines()[0] == f"luminal: error: {path}: not a Python file or directory"
 
 

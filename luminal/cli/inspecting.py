@@ -61,6 +61,8 @@ async def list_command(args: argparse.Namespace) -> int:
                 collected = await collect_entry_points(loader, args.group)
         records = sorted((photon_record(handler) for handler in collected.handlers), key=_by_name)
     collected.report()
+    if collected.usage_problems:  # bad usage prints nothing on stdout, as argparse's does
+        return collected.exit_code
     if args.json:
         print(json.dumps(records, indent=2))
     elif records:
