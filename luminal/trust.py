@@ -41,7 +41,14 @@ from luminal.errors import PhotonTrustError
 from luminal.reading import canonical_path, checksum_files, read_regular_file, read_source
 from luminal.tree import display_path, select_sources
 
-__all__ = ["LOCK_FILE_NAME", "TrustPolicy", "iter_photon_sources", "read_lock", "write_lock"]
+__all__ = [
+    "LOCK_FILE_NAME",
+    "TrustPolicy",
+    "iter_photon_sources",
+    "lock_target",
+    "read_lock",
+    "write_lock",
+]
 
 LOCK_FILE_NAME = "luminal.lock"
 LOCK_FORMAT_VERSION = 1
@@ -64,7 +71,7 @@ def write_lock(
     :raises OSError: if a source cannot be read; nothing is written then.
     """
     root = canonical_path(directory)
-    target = Path(lock_file) if lock_file is not None else root / LOCK_FILE_NAME
+    target = lock_target(directory, lock_file)
     base = canonical_path(target.parent)
     pins = {
         Path(os.path.relpath(source, base)).as_posix(): checksum_files(read_source(source), source)
@@ -77,6 +84,14 @@ def write_lock(
     temporary.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
     os.replace(temporary, target)
     return target
+
+
+def lock_target(
+    directory: str | os.PathLike[str], lock_file: str | os.PathLike[str] | None = None
+) -> Path:
+    """Where :func:`write_lock` writes the lock of ``directory``: ``lock_file``, or
+    :data:`LOCK_FILE_NAME` in the directory."""
+    return Path(lock_file) if lock_file is not None else canonical_path(directory) / LOCK_FILE_NAME
 
 
 def read_lock(lock_file: str | os.PathLike[str]) -> dict[Path, str]:

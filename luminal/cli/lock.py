@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import stat
-from pathlib import Path
 
 from luminal.cli.arguments import require_directory
 from luminal.cli.exits import EXIT_OK, UsageError
 from luminal.cli.output import plural, relative_path
 from luminal.reading import canonical_path
 from luminal.tree import not_a_source_reason
-from luminal.trust import LOCK_FILE_NAME, read_lock, write_lock
+from luminal.trust import lock_target, read_lock, write_lock
 
 __all__ = ["lock_command"]
 
@@ -22,7 +21,7 @@ async def lock_command(args: argparse.Namespace) -> int:
     require_directory(args.directory)
     if args.output is not None:
         require_directory(args.output.parent or ".")
-    target = args.output if args.output is not None else Path(args.directory) / LOCK_FILE_NAME
+    target = lock_target(args.directory, args.output)
     # A lock file is read as a source is: one that no run could read is not written.
     unreadable = not_a_source_reason(canonical_path(target.parent) / target.name, stat.S_IFREG)
     if unreadable is not None:
